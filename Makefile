@@ -1,0 +1,73 @@
+# Baton — make, make test, make run, make bench, make deps.
+# SAN=1 builds with AddressSanitizer + UBSan into build/san.
+
+PKGS     := lua5.4 libuv sqlite3 libcjson
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+BUILD    := build
+ifeq ($(SAN),1)
+BUILD    := build/san
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
+
+# Debian packages the build, the tests and `make run` need.
+DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
+            libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq
+
+.PHONY: all deps test unit integration run bench clean format
+all: $(BUILD)/baton
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: engine/%.c engine/*.h | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/test.h engine/*.h | $(BUILD)/obj/tests
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/obj/tests:
+	mkdir -p $@
+
+$(BUILD)/baton: $(BUILD)/obj/main.o $(ENGINE_OBJ)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+unit: deps $(BUILD)/unit
+	$(BUILD)/unit
+
+test: deps $(BUILD)/baton $(BUILD)/unit
+	@BATON=$(BUILD)/baton UNIT=$(BUILD)/unit tests/run.sh
+
+run: deps $(BUILD)/baton
+	$(BUILD)/baton run -c engine.conf
+
+bench: deps $(BUILD)/baton
+	bench/run.sh $(BUILD)/baton
+
+format:
+	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/unit/*.h
+
+clean:
+	rm -rf build

@@ -1,0 +1,75 @@
+/* conf.h — engine.conf: a Lua-syntax file evaluated in an empty sandbox, with a
+ * default for every key. Unknown keys, wrong types, bad durations or sizes are
+ * reported as "engine.conf:LINE: message". Relative paths (scripts, database,
+ * console.socket) are resolved against the directory of the config file. */
+#ifndef BATON_CONF_H
+#define BATON_CONF_H
+
+#include <stddef.h>
+
+enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
+
+typedef enum { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR } conf_log_level_t;
+
+typedef struct conf_retry {
+    int attempts;        /* >= 1; 3 */
+    char backoff[16];    /* "exponential" | "linear" | "constant" */
+    double base, max;    /* seconds: 1, 30 */
+    char jitter[16];     /* "none" | "full" | "equal" | "decorrelated"; "full" */
+} conf_retry_t;
+
+typedef struct conf_breaker {
+    char name[64];
+    int failures;        /* consecutive failures that open it; 5 */
+    double cooldown;     /* seconds; 300 */
+} conf_breaker_t;
+
+typedef struct conf {
+    char path[4096];          /* the file loaded ("" when defaults only) */
+    char scripts[4096];       /* "scripts" resolved */
+    char lua_dir[4096];       /* the engine's own lua/ library; set by the caller, not a key */
+    char database[4096];      /* "baton.db" resolved; ":memory:" kept as is */
+    conf_log_level_t log_level;   /* info */
+    int log_json;                 /* format = "json" */
+    char http_listen[256];        /* "127.0.0.1:8080" */
+    char http_token[256];         /* "" = none */
+    char console_socket[4096];    /* "baton.sock" resolved */
+    int max_concurrent_runs;      /* limits.max_concurrent_runs = 8 */
+    double shutdown_timeout;      /* limits.shutdown_timeout = 30 s */
+    double retention;             /* limits.retention = 30 d: runs older are pruned */
+    size_t sandbox_memory;        /* sandbox.memory = 64 MB */
+    double cpu_slice;             /* sandbox.cpu_slice = 0.2 s */
+    struct {
+        char executable[4096];    /* "" = Debian's chromium */
+        char *args[CONF_MAX_LIST];
+        int nargs;
+        char *endpoints[CONF_MAX_LIST];
+        int nendpoints;
+        int browsers;             /* 1 */
+        int max_contexts;         /* 4 */
+        int reserve_critical;     /* reserve.critical = 1 */
+        int reserve_high;         /* reserve.high = 0 */
+        int burst;                /* 1 */
+        double idle_timeout;      /* 60 s */
+        int max_uses;             /* 50 */
+        double acquire_timeout;   /* 30 s */
+    } browser;
+    double default_timeout;       /* defaults.timeout = 120 s */
+    conf_retry_t default_retry;   /* defaults.retry */
+    conf_breaker_t breakers[CONF_MAX_BREAKERS];
+    int nbreakers;
+} conf_t;
+
+/* Fills *c with every default (paths relative to the current directory). */
+void conf_defaults(conf_t *c);
+
+/* Loads path over the defaults. Returns 0, -ENOENT when the file is missing
+ * (err says so), or -EINVAL with "FILE:LINE: message" in err for a syntax
+ * error, an unknown key (named with its full path, e.g. "browser.max_contxts"),
+ * a wrong type, a bad duration or size, or an out-of-range value. */
+int conf_load(conf_t *c, const char *path, char *err, size_t errlen);
+
+/* Releases what conf_load allocated (browser args and endpoints). */
+void conf_free(conf_t *c);
+
+#endif

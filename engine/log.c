@@ -1,0 +1,81 @@
+/* log.c — formats log lines (text or JSON via cJSON) and writes each with a
+ * single write(2) so lines from the engine never interleave. */
+#include "log.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vclock.h"
+
+static log_level_t threshold = LOG_INFO;
+static int as_json;
+static double (*clock_fn)(void *);
+static void *clock_ud;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(log_level_t level, int json) {
+    threshold = level;
+    as_json = json;
+}
+
+void log_set_clock(double (*now)(void *ud), void *ud) {
+    clock_fn = now;
+    clock_ud = ud;
+}
+
+int log_enabled(log_level_t level) { return level >= threshold && level < LOG_OFF; }
+
+static void stamp(char *buf, size_t len) {
+    double now = clock_fn ? clock_fn(clock_ud) : vclock_wall();
+    time_t secs = (time_t)now;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    int ms = (int)((now - (double)secs) * 1000.0);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt,
+               va_list ap) {
+    if (!log_enabled(level)) return;
+    char when[40], msg[2048], line[4096];
+    int n;
+    stamp(when, sizeof when);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (as_json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "at", when);
+        cJSON_AddStringToObject(o, "level", level_names[level]);
+        if (job) cJSON_AddStringToObject(o, "job", job);
+        if (run_id) cJSON_AddNumberToObject(o, "run", (double)run_id);
+        cJSON_AddStringToObject(o, "msg", msg);
+        if (!cJSON_PrintPreallocated(o, line, (int)sizeof line - 1, 0))
+            snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":\"log line too long\"}");
+        cJSON_Delete(o);
+        n = (int)strlen(line);
+    } else if (job && run_id) {
+        n = snprintf(line, sizeof line, "%s %-5s %s run %lld: %s", when, level_names[level],
+                     job, run_id, msg);
+    } else if (job) {
+        n = snprintf(line, sizeof line, "%s %-5s %s: %s", when, level_names[level], job, msg);
+    } else {
+        n = snprintf(line, sizeof line, "%s %-5s %s", when, level_names[level], msg);
+    }
+    if (n < 0) return;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    (void)w;
+}
+
+void log_emit(log_level_t level, const char *job, long long run_id, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    log_emitv(level, job, run_id, fmt, ap);
+    va_end(ap);
+}

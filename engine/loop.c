@@ -1,0 +1,236 @@
+/* loop.c — owns the libuv loop and wires the engine on it: clock, store,
+ * scripts, scheduler, runner, the periodic store flush, signals and the
+ * graceful drain. Shutdown closes every handle and leaves uv_loop_close == 0. */
+#include "loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "log.h"
+#include "reload.h"
+#include "run.h"
+#include "sched.h"
+#include "store.h"
+#include "units.h"
+#include "vclock.h"
+
+static const uint64_t FLUSH_MS = 200;
+static const double PRUNE_EVERY = 3600;
+
+typedef struct engine {
+    uv_loop_t loop;
+    const conf_t *conf;
+    vclock_t clock;
+    store_t *store;
+    script_host_t host;
+    reload_set_t set;
+    sched_t *sched;
+    runner_t runner;
+    uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t flush, drain;
+    vtimer_t prune;
+    int lock_fd;             /* <database>.lock, held while the engine runs */
+    int stopping;
+    int handles;             /* signals and uv timers initialised */
+    int closed;
+} engine_t;
+
+/* One engine per database: sqlite alone only notices a second writer while
+ * the first holds a transaction, so hold an flock for the engine's life. */
+static int lock_database(engine_t *e, const char *db) {
+    char path[4200];
+    e->lock_fd = -1;
+    if (strcmp(db, ":memory:") == 0) return 0;
+    snprintf(path, sizeof path, "%s.lock", db);
+    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (e->lock_fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS) return 0;
+        log_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("%s: in use by another baton (%s is locked)", db, path);
+        close(e->lock_fd);
+        e->lock_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static void report(void *ud, const char *line) {
+    (void)ud;
+    log_error("%s", line);
+}
+
+static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
+    engine_t *e = ud;
+    return sched_trigger(e->sched, job, args, err, len);
+}
+
+static void on_flush(uv_timer_t *t) {
+    engine_t *e = t->data;
+    if (store_dirty(e->store) && store_flush(e->store) < 0)
+        log_error("store: cannot write: %s", store_errmsg(e->store));
+}
+
+static void on_prune(vtimer_t *t) {
+    engine_t *e = t->data;
+    int64_t deleted = 0;
+    double now = vclock_now(&e->clock);
+    if (e->conf->retention > 0 && store_prune(e->store, now - e->conf->retention, &deleted) == 0 &&
+        deleted > 0)
+        log_info("store: pruned %lld run rows older than the retention", (long long)deleted);
+    vtimer_start(&e->clock, &e->prune, now + PRUNE_EVERY, on_prune);
+}
+
+static void close_all(engine_t *e) {
+    if (e->closed) return;
+    e->closed = 1;
+    if (e->handles) {
+        uv_close((uv_handle_t *)&e->sigint, NULL);
+        uv_close((uv_handle_t *)&e->sigterm, NULL);
+        uv_close((uv_handle_t *)&e->sighup, NULL);
+        uv_close((uv_handle_t *)&e->flush, NULL);
+        uv_close((uv_handle_t *)&e->drain, NULL);
+    }
+    vtimer_stop(&e->clock, &e->prune);
+    vclock_close(&e->clock);
+}
+
+static void on_idle(runner_t *r) {
+    engine_t *e = r->ud;
+    if (e->stopping) {
+        log_info("all runs finished; stopping");
+        close_all(e);
+    }
+}
+
+static void cancel_one(void *ud, sched_start_t *st) { run_cancel(ud, st, "engine shutdown"); }
+
+static void on_drain_timeout(uv_timer_t *t) {
+    engine_t *e = t->data;
+    log_warn("shutdown_timeout reached: cancelling %zu run(s)", e->runner.live);
+    sched_each_running(e->sched, cancel_one, &e->runner);
+    if (e->runner.live == 0) close_all(e);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum) {
+    engine_t *e = h->data;
+    if (e->stopping) {
+        log_warn("second %s: cancelling runs now", strsignal(signum));
+        on_drain_timeout(&e->drain);
+        return;
+    }
+    e->stopping = 1;
+    sched_stop(e->sched);
+    if (e->runner.live == 0) {
+        log_info("%s: stopping (no runs in flight)", strsignal(signum));
+        close_all(e);
+        return;
+    }
+    char d[32];
+    units_format_duration(e->conf->shutdown_timeout, d, sizeof d);
+    log_info("%s: draining %zu run(s) in flight (up to %s)", strsignal(signum), e->runner.live, d);
+    uv_timer_start(&e->drain, on_drain_timeout, (uint64_t)(e->conf->shutdown_timeout * 1000), 0);
+}
+
+static void on_hup(uv_signal_t *h, int signum) {
+    (void)h;
+    (void)signum;
+    log_warn("SIGHUP: live reload is not part of this build yet; restart to load changes");
+}
+
+int loop_run(const conf_t *conf) {
+    engine_t *e = calloc(1, sizeof *e);
+    char err[1024];
+    int rc = 1;
+    if (!e) return 1;
+    e->conf = conf;
+    e->lock_fd = -1;
+    /* A write to a dead child's pipe must not kill the engine. */
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&e->loop) < 0) {
+        free(e);
+        return 1;
+    }
+    vclock_init(&e->clock, &e->loop, 0, 0);
+    log_set_clock(NULL, NULL);
+
+    if (lock_database(e, conf->database) < 0) goto out;
+    if (store_open(&e->store, conf->database, 0, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    e->host = (script_host_t){.clock = &e->clock,
+                              .store = e->store,
+                              .lua_dir = conf->lua_dir,
+                              .memory_limit = conf->sandbox_memory,
+                              .cpu_slice = conf->cpu_slice,
+                              .trigger = host_trigger,
+                              .ud = e};
+    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
+
+    e->runner = (runner_t){.clock = &e->clock, .store = e->store, .on_idle = on_idle, .ud = e};
+    e->runner.rng = uv_hrtime() | 1;
+    sched_hooks_t hooks = {run_launch, run_cancel, &e->runner};
+    if (sched_new(&e->sched, &e->clock, e->store, conf, hooks, uv_hrtime() | 1) < 0) goto out;
+    e->runner.sched = e->sched;
+    if (sched_set_jobs(e->sched, e->set.jobs, e->set.njobs, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    sched_place_offsets(e->sched, 1);
+    for (size_t i = 0; i < e->set.njobs; i++) {
+        char sched_text[128];
+        job_describe_schedule(e->set.jobs[i], sched_text, sizeof sched_text);
+        log_emit(LOG_DEBUG, e->set.jobs[i]->name, 0, "%s, priority %s", sched_text,
+                 job_priority_name(e->set.jobs[i]->priority));
+    }
+    log_info("baton started: %zu job(s) from %zu script(s)%s, database %s", e->set.njobs,
+             e->set.nscripts, e->set.errors ? " (some scripts failed to load, see above)" : "",
+             conf->database);
+    sched_start(e->sched);
+
+    uv_signal_init(&e->loop, &e->sigint);
+    uv_signal_init(&e->loop, &e->sigterm);
+    uv_signal_init(&e->loop, &e->sighup);
+    e->sigint.data = e->sigterm.data = e->sighup.data = e;
+    uv_signal_start(&e->sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&e->sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&e->sighup, on_hup, SIGHUP);
+    uv_timer_init(&e->loop, &e->flush);
+    uv_timer_init(&e->loop, &e->drain);
+    e->flush.data = e->drain.data = e;
+    e->handles = 1;
+    uv_timer_start(&e->flush, on_flush, FLUSH_MS, FLUSH_MS);
+    e->prune.data = e;
+    on_prune(&e->prune);
+
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    if (!e->closed) close_all(e);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    sched_free(e->sched);
+    reload_free(&e->set);
+    if (e->store && store_flush(e->store) < 0) {
+        log_error("store: final write failed: %s", store_errmsg(e->store));
+        rc = 1;
+    }
+    store_close(e->store);
+    if (uv_loop_close(&e->loop) != 0) {
+        log_error("internal: handles left open at exit");
+        rc = 1;
+    }
+    if (e->lock_fd >= 0) close(e->lock_fd);
+    if (rc == 0) log_info("stopped");
+    free(e);
+    return rc;
+}

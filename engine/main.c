@@ -1,0 +1,217 @@
+/* main.c — the command line: parses arguments, loads engine.conf, finds the
+ * engine's Lua library and dispatches to run, check, plan and version. */
+#include <errno.h>
+#include <lua.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+#include <cJSON.h>
+
+#include "conf.h"
+#include "log.h"
+#include "loop.h"
+#include "plan.h"
+#include "reload.h"
+#include "units.h"
+#include "vclock.h"
+
+#define BATON_VERSION "0.1.0"
+
+enum { EXIT_USER = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+typedef struct args {
+    const char *command;
+    const char *conf_path;
+    int conf_given;
+    int json;
+    const char *start, *window, *seed, *browser, *chunk;
+    char *paths[256];
+    size_t npaths;
+} args_t;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: baton COMMAND [-c FILE] [options]\n"
+            "\n"
+            "  run                         start the engine in the foreground\n"
+            "  check [PATH...] [--json] [--start TIME]\n"
+            "                              load and validate scripts, show next starts\n"
+            "  plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]\n"
+            "                              start timeline and collision report\n"
+            "  version                     versions of baton and its libraries\n"
+            "\n"
+            "  -c FILE    configuration (default ./engine.conf)\n"
+            "  TIME       ISO 8601 UTC (2026-01-05T00:00:00Z) or epoch seconds; default now\n");
+}
+
+static int usage_error(const char *fmt, const char *what) {
+    fprintf(stderr, "baton: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n(run 'baton help' for usage)\n");
+    return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, args_t *a) {
+    static const char *const valued[] = {"-c", "--start", "--for", "--seed", "--browser", "-e"};
+    memset(a, 0, sizeof *a);
+    a->conf_path = "engine.conf";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int takes = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            if (strcmp(arg, valued[k]) == 0) takes = 1;
+        if (takes) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", arg);
+            const char *v = argv[++i];
+            if (strcmp(arg, "-c") == 0) a->conf_path = v, a->conf_given = 1;
+            else if (strcmp(arg, "--start") == 0) a->start = v;
+            else if (strcmp(arg, "--for") == 0) a->window = v;
+            else if (strcmp(arg, "--seed") == 0) a->seed = v;
+            else if (strcmp(arg, "--browser") == 0) a->browser = v;
+            else a->chunk = v;
+        } else if (strcmp(arg, "--json") == 0) {
+            a->json = 1;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            a->command = "help";
+        } else if (arg[0] == '-' && arg[1]) {
+            return usage_error("unknown option '%s'", arg);
+        } else if (!a->command) {
+            a->command = arg;
+        } else if (a->npaths < sizeof a->paths / sizeof *a->paths) {
+            a->paths[a->npaths++] = argv[i];
+        } else {
+            return usage_error("too many paths (%s)", arg);
+        }
+    }
+    return 0;
+}
+
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The engine's lua/ directory: $BATON_LUA_DIR, next to the binary's tree
+ * (build/baton, build/san/baton), the install location, or ./lua. */
+static void find_lua_dir(char *out, size_t len) {
+    char exe[4096], probe[4200];
+    const char *env = getenv("BATON_LUA_DIR");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        const char *ups[] = {"/../lua", "/../../lua", "/../share/baton/lua"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(probe, sizeof probe, "%s%s/prelude.lua", exe, ups[i]);
+            if (is_file(probe)) {
+                snprintf(out, len, "%s%s", exe, ups[i]);
+                return;
+            }
+        }
+    }
+    snprintf(out, len, "lua");
+}
+
+static int load_conf(const args_t *a, conf_t *conf) {
+    char err[1024];
+    conf_defaults(conf);
+    if (a->conf_given || is_file(a->conf_path)) {
+        if (conf_load(conf, a->conf_path, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return EXIT_USER;
+        }
+    }
+    find_lua_dir(conf->lua_dir, sizeof conf->lua_dir);
+    log_setup((log_level_t)conf->log_level, conf->log_json);
+    return 0;
+}
+
+static void report_stderr(void *ud, const char *line) {
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* check and plan: load the scripts on a virtual clock at --start. */
+static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
+    plan_opts_t o = {.json = a->json};
+    o.start = vclock_wall();
+    if (a->start && units_time(a->start, &o.start) < 0)
+        return usage_error("--start: bad time '%s' (use 2026-01-05T00:00:00Z or epoch seconds)",
+                           a->start);
+    double window = 86400;
+    if (a->window && (units_duration(a->window, &window) < 0 || window <= 0))
+        return usage_error("--for: bad duration '%s'", a->window);
+    o.end = o.start + window;
+    if (a->seed) {
+        char *end;
+        errno = 0;
+        o.seed = strtoull(a->seed, &end, 10);
+        if (errno || *end || end == a->seed) return usage_error("--seed: bad number '%s'", a->seed);
+        o.jitter = 1;
+    }
+    vclock_t clock;
+    vclock_init(&clock, NULL, 1, o.start);
+    script_host_t host = {.clock = &clock,
+                          .lua_dir = conf->lua_dir,
+                          .memory_limit = conf->sandbox_memory,
+                          .cpu_slice = conf->cpu_slice,
+                          .dry_run = 1};
+    reload_set_t set;
+    log_setup(LOG_WARN, 0);
+    if (reload_load(conf, &host, a->paths, a->npaths, &set, report_stderr, NULL) < 0) {
+        vclock_close(&clock);
+        return EXIT_USER;
+    }
+    int rc = is_plan ? plan_print(conf, &set, &o) : plan_check(conf, &set, &o);
+    if (set.errors && rc == 0) rc = EXIT_USER;
+    reload_free(&set);
+    vclock_close(&clock);
+    return rc;
+}
+
+static int cmd_version(void) {
+    printf("baton %s\n", BATON_VERSION);
+    printf("%s\n", LUA_RELEASE);
+    printf("libuv %s\n", uv_version_string());
+    printf("sqlite %s\n", sqlite3_libversion());
+    printf("cJSON %s\n", cJSON_Version());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    args_t a;
+    conf_t conf;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    if (!a.command || strcmp(a.command, "help") == 0) {
+        usage(a.command ? stdout : stderr);
+        return a.command ? 0 : EXIT_USAGE;
+    }
+    if (strcmp(a.command, "version") == 0) return cmd_version();
+    if (strcmp(a.command, "run") == 0 || strcmp(a.command, "check") == 0 ||
+        strcmp(a.command, "plan") == 0) {
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        if (strcmp(a.command, "run") == 0)
+            rc = a.npaths ? usage_error("run takes no paths (got '%s')", a.paths[0])
+                          : loop_run(&conf);
+        else
+            rc = cmd_look_ahead(&a, &conf, strcmp(a.command, "plan") == 0);
+        conf_free(&conf);
+        return rc;
+    }
+    if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0 ||
+        strcmp(a.command, "status") == 0 || strcmp(a.command, "reload") == 0) {
+        fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
+        return EXIT_USAGE;
+    }
+    return usage_error("unknown command '%s'", a.command);
+}

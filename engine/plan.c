@@ -1,0 +1,236 @@
+/* plan.c — check and plan: loads nothing itself; takes a loaded set, runs the
+ * scheduler in plan mode on a virtual clock (every run "succeeds" at once),
+ * and reports what it saw. */
+#include "plan.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sched.h"
+#include "store.h"
+#include "units.h"
+#include "vclock.h"
+
+typedef struct plan_start {
+    double at;
+    const job_t *job;
+} plan_start_t;
+
+typedef struct plan {
+    vclock_t clock;
+    sched_t *sched;
+    plan_start_t *starts;
+    size_t n, cap;
+    int oom;
+} plan_t;
+
+static void plan_launch(void *ud, sched_start_t *st) {
+    plan_t *p = ud;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        plan_start_t *more = realloc(p->starts, cap * sizeof *more);
+        if (!more) {
+            p->oom = 1;
+            sched_done(p->sched, st, "ok", vclock_now(&p->clock));
+            return;
+        }
+        p->starts = more;
+        p->cap = cap;
+    }
+    p->starts[p->n++] = (plan_start_t){vclock_now(&p->clock), st->job};
+    sched_done(p->sched, st, "ok", vclock_now(&p->clock));
+}
+
+static void plan_cancel(void *ud, sched_start_t *st, const char *why) {}
+
+/* Sets up the scheduler for the set on a virtual clock at o->start. */
+static int plan_setup(plan_t *p, const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+    char err[1024] = "";
+    store_t *store = NULL;
+    memset(p, 0, sizeof *p);
+    vclock_init(&p->clock, NULL, 1, o->start);
+    if (strcmp(conf->database, ":memory:") != 0 &&
+        store_open(&store, conf->database, 1, err, sizeof err) < 0 && err[0])
+        fprintf(stderr, "warning: %s (auto offsets computed afresh)\n", err);
+    sched_hooks_t hooks = {plan_launch, plan_cancel, p};
+    if (sched_new(&p->sched, &p->clock, store, conf, hooks, o->seed) < 0) {
+        store_close(store);
+        return -ENOMEM;
+    }
+    sched_plan_mode(p->sched);
+    if (!o->jitter)
+        for (size_t i = 0; i < set->njobs; i++) set->jobs[i]->jitter = 0;
+    int rc = sched_set_jobs(p->sched, set->jobs, set->njobs, err, sizeof err);
+    if (rc < 0) fprintf(stderr, "%s\n", err);
+    if (rc == 0) rc = sched_place_offsets(p->sched, 0);
+    store_close(store);
+    return rc;
+}
+
+static void plan_teardown(plan_t *p) {
+    sched_free(p->sched);
+    vclock_close(&p->clock);
+    free(p->starts);
+}
+
+static void fmt_time(double t, char *buf, size_t len) { units_format_time(t, buf, len); }
+
+int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+    plan_t p;
+    if (plan_setup(&p, conf, set, o) < 0) {
+        plan_teardown(&p);
+        return 1;
+    }
+    cJSON *root = o->json ? cJSON_CreateObject() : NULL;
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "jobs") : NULL;
+    if (!o->json)
+        printf("%-24s %-34s %-9s %s\n", "JOB", "SCHEDULE", "PRIORITY", "NEXT STARTS (UTC)");
+    for (size_t i = 0; i < set->njobs; i++) {
+        const job_t *j = set->jobs[i];
+        char desc[160], t[3][40];
+        double next[3];
+        int nn = 0;
+        double after = o->start - 0.001;
+        for (; nn < 3; nn++) {
+            double x = job_next_start(j, after);
+            if (x < 0) break;
+            next[nn] = x;
+            after = x;
+        }
+        job_describe_schedule(j, desc, sizeof desc);
+        if (o->json) {
+            cJSON *jo = cJSON_CreateObject();
+            cJSON_AddStringToObject(jo, "name", j->name);
+            cJSON_AddStringToObject(jo, "file", j->file);
+            cJSON_AddNumberToObject(jo, "line", j->line);
+            cJSON_AddStringToObject(jo, "priority", job_priority_name(j->priority));
+            cJSON_AddStringToObject(jo, "schedule", desc);
+            cJSON *nx = cJSON_AddArrayToObject(jo, "next");
+            for (int k = 0; k < nn; k++) cJSON_AddItemToArray(nx, cJSON_CreateNumber(next[k]));
+            cJSON_AddItemToArray(arr, jo);
+        } else {
+            for (int k = 0; k < 3; k++) {
+                if (k < nn)
+                    fmt_time(next[k], t[k], sizeof t[k]);
+                else
+                    snprintf(t[k], sizeof t[k], "%s", k == 0 ? "-" : "");
+            }
+            printf("%-24s %-34s %-9s %s  %s  %s\n", j->name, desc, job_priority_name(j->priority),
+                   t[0], t[1], t[2]);
+        }
+    }
+    if (root) {
+        char *text = cJSON_PrintUnformatted(root);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(root);
+    }
+    plan_teardown(&p);
+    return set->errors ? 1 : 0;
+}
+
+static int cmp_start(const void *a, const void *b) {
+    const plan_start_t *x = a, *y = b;
+    if (x->at != y->at) return x->at < y->at ? -1 : 1;
+    return strcmp(x->job->name, y->job->name);
+}
+
+int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+    plan_t p;
+    char a[40], b[40];
+    if (plan_setup(&p, conf, set, o) < 0) {
+        plan_teardown(&p);
+        return 1;
+    }
+    sched_start(p.sched);
+    /* The window is [start, end): a start exactly at `end` belongs to the next one. */
+    vclock_advance(&p.clock, nextafter(o->end, -INFINITY));
+    if (p.oom) {
+        fprintf(stderr, "out of memory recording the plan\n");
+        plan_teardown(&p);
+        return 1;
+    }
+    qsort(p.starts, p.n, sizeof *p.starts, cmp_start);
+
+    /* Busiest second and minute; collisions = seconds with more than one start. */
+    size_t max_sec = 0, max_min = 0, ncoll = 0;
+    double max_sec_at = 0, max_min_at = 0;
+    for (size_t i = 0, k; i < p.n; i = k) {
+        double sec = floor(p.starts[i].at);
+        for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+        if (k - i > max_sec) max_sec = k - i, max_sec_at = sec;
+        if (k - i > 1) ncoll++;
+    }
+    for (size_t i = 0, k; i < p.n; i = k) {
+        double min = floor(p.starts[i].at / 60);
+        for (k = i; k < p.n && floor(p.starts[k].at / 60) == min; k++) {}
+        if (k - i > max_min) max_min = k - i, max_min_at = min * 60;
+    }
+
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "start", o->start);
+        cJSON_AddNumberToObject(root, "end", o->end);
+        cJSON *starts = cJSON_AddArrayToObject(root, "starts");
+        for (size_t i = 0; i < p.n; i++) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddNumberToObject(s, "at", p.starts[i].at);
+            cJSON_AddStringToObject(s, "job", p.starts[i].job->name);
+            cJSON_AddItemToArray(starts, s);
+        }
+        cJSON_AddNumberToObject(root, "max_per_second", (double)max_sec);
+        cJSON_AddNumberToObject(root, "max_per_minute", (double)max_min);
+        cJSON *coll = cJSON_AddArrayToObject(root, "collisions");
+        for (size_t i = 0, k; i < p.n; i = k) {
+            double sec = floor(p.starts[i].at);
+            for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+            if (k - i < 2) continue;
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddNumberToObject(c, "at", sec);
+            cJSON *jobs = cJSON_AddArrayToObject(c, "jobs");
+            for (size_t m = i; m < k; m++)
+                cJSON_AddItemToArray(jobs, cJSON_CreateString(p.starts[m].job->name));
+            cJSON_AddItemToArray(coll, c);
+        }
+        char *text = cJSON_PrintUnformatted(root);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(root);
+    } else {
+        fmt_time(o->start, a, sizeof a);
+        fmt_time(o->end, b, sizeof b);
+        printf("plan %s .. %s: %zu start(s) of %zu job(s)\n\n", a, b, p.n, set->njobs);
+        for (size_t i = 0; i < p.n; i++) {
+            fmt_time(p.starts[i].at, a, sizeof a);
+            printf("  %s  %s\n", a, p.starts[i].job->name);
+        }
+        fmt_time(max_sec_at, a, sizeof a);
+        fmt_time(max_min_at, b, sizeof b);
+        printf("\nmost starts in one second: %zu%s%s\n", max_sec, p.n ? " at " : "", p.n ? a : "");
+        printf("most starts in one minute: %zu%s%s\n", max_min, p.n ? " from " : "", p.n ? b : "");
+        if (ncoll == 0) {
+            printf("collisions: none\n");
+        } else {
+            printf("collisions: %zu second(s) with more than one start\n", ncoll);
+            size_t shown = 0;
+            for (size_t i = 0, k; i < p.n && shown < 20; i = k) {
+                double sec = floor(p.starts[i].at);
+                for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+                if (k - i < 2) continue;
+                fmt_time(sec, a, sizeof a);
+                printf("  %s  %zu jobs:", a, k - i);
+                for (size_t m = i; m < k; m++) printf(" %s", p.starts[m].job->name);
+                printf("\n");
+                shown++;
+            }
+            if (ncoll > shown) printf("  … and %zu more (see --json)\n", ncoll - shown);
+        }
+    }
+    plan_teardown(&p);
+    return set->errors ? 1 : 0;
+}

@@ -1,0 +1,232 @@
+/* run.c — a launched start becomes a run: attempt after attempt until one
+ * succeeds, the attempts run out, or the error is not retryable; then the
+ * fallback if the job has one. Each attempt is one row in the store. */
+#include "run.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "retry.h"
+#include "units.h"
+
+typedef struct run {
+    runner_t *r;
+    sched_start_t *start;
+    job_t *job;
+    int attempt;
+    double started_at;       /* of the current attempt */
+    double deadline;
+    script_co_t *co;
+    vtimer_t deadline_timer, retry_timer;
+    double prev_delay;
+    int in_fallback;
+    int cancelled;
+    char cancel_why[128];
+    err_kind_t last_kind;    /* the failure the fallback answers */
+    char last_error[1024];
+} run_t;
+
+static double rand01(runner_t *r) {
+    r->rng ^= r->rng >> 12;
+    r->rng ^= r->rng << 25;
+    r->rng ^= r->rng >> 27;
+    return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static void record(run_t *run, const char *status, err_kind_t kind, const char *error,
+                   const char *result, double ended_at) {
+    runner_t *r = run->r;
+    if (!r->store) return;
+    store_run_t row = {.run_id = run->start->run_id,
+                       .job = run->job->name,
+                       .attempt = run->attempt,
+                       .scheduled_at = run->start->scheduled_at,
+                       .started_at = run->started_at,
+                       .ended_at = ended_at,
+                       .status = status,
+                       .error_kind = kind != ERR_NONE ? err_kind_name(kind) : NULL,
+                       .error = error,
+                       .result = result};
+    if (store_run_add(r->store, &row) < 0)
+        log_emit(LOG_ERROR, run->job->name, run->start->run_id, "cannot record the run: %s",
+                 store_errmsg(r->store));
+}
+
+static void finish(run_t *run, const char *status, double ended_at) {
+    runner_t *r = run->r;
+    sched_start_t *st = run->start;
+    vtimer_stop(r->clock, &run->deadline_timer);
+    vtimer_stop(r->clock, &run->retry_timer);
+    if (strcmp(status, "ok") == 0 || strcmp(status, "fallback") == 0)
+        r->ok_total++;
+    else
+        r->failed_total++;
+    st->run = NULL;
+    free(run);
+    r->live--;
+    sched_done(r->sched, st, status, ended_at);
+    if (r->live == 0 && r->on_idle) r->on_idle(r);
+}
+
+static void attempt_begin(run_t *run);
+static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud);
+
+static void on_deadline(vtimer_t *t) {
+    run_t *run = t->data;
+    char d[32], msg[128];
+    units_format_duration(run->job->timeout, d, sizeof d);
+    snprintf(msg, sizeof msg, "run exceeded its timeout of %s", d);
+    if (run->co) script_co_cancel(run->co, ERR_TIMEOUT, msg);
+}
+
+static void on_retry(vtimer_t *t) {
+    run_t *run = t->data;
+    run->attempt++;
+    attempt_begin(run);
+}
+
+/* Starts fn (run or fallback) as the current attempt's coroutine. */
+static void start_co(run_t *run, int fn_ref, err_kind_t err_kind, const char *err_message) {
+    runner_t *r = run->r;
+    script_run_info_t info = {.job = run->job->name,
+                              .run_id = run->start->run_id,
+                              .attempt = run->attempt,
+                              .scheduled_at = run->start->scheduled_at,
+                              .deadline = run->deadline,
+                              .args_json = run->start->args_json,
+                              .err_kind = err_kind,
+                              .err_message = err_message};
+    run->deadline_timer.data = run;
+    vtimer_start(r->clock, &run->deadline_timer, run->deadline, on_deadline);
+    script_co_t *co = script_co_start(run->job->script, fn_ref, &info, attempt_done, run);
+    if (co) run->co = co; /* NULL: attempt_done already ran and `run` may be gone */
+}
+
+static void attempt_begin(run_t *run) {
+    run->started_at = vclock_now(run->r->clock);
+    run->deadline = run->started_at + run->job->timeout;
+    log_emit(LOG_DEBUG, run->job->name, run->start->run_id, "attempt %d started", run->attempt);
+    start_co(run, run->job->run_ref, ERR_NONE, NULL);
+}
+
+static void log_end(run_t *run, log_level_t level, const char *what, double ended_at,
+                    const char *detail) {
+    char took[32];
+    double secs = ended_at - run->started_at;
+    if (secs < 1)
+        snprintf(took, sizeof took, "%.1fms", secs * 1000);
+    else if (secs < 60)
+        snprintf(took, sizeof took, "%.1fs", secs);
+    else
+        units_format_duration(secs, took, sizeof took);
+    if (detail && detail[0])
+        log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what,
+                 took, run->attempt, detail);
+    else
+        log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d)", what, took,
+                 run->attempt);
+}
+
+static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
+    run_t *run = ud;
+    runner_t *r = run->r;
+    double now = vclock_now(r->clock);
+    (void)co;
+    run->co = NULL;
+    vtimer_stop(r->clock, &run->deadline_timer);
+
+    if (run->in_fallback) {
+        if (out->ok) {
+            record(run, "fallback", run->last_kind, run->last_error, out->result_json, now);
+            log_end(run, LOG_WARN, "fell back", now, run->last_error);
+            finish(run, "fallback", now);
+        } else {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "fallback failed: %.500s (after: %.500s)", out->message,
+                     run->last_error);
+            record(run, "failed", out->kind, msg, NULL, now);
+            log_end(run, LOG_ERROR, "failed", now, msg);
+            finish(run, "failed", now);
+        }
+        return;
+    }
+    if (out->ok) {
+        record(run, "ok", ERR_NONE, NULL, out->result_json, now);
+        log_end(run, LOG_INFO, "ok", now, out->result_json);
+        finish(run, "ok", now);
+        return;
+    }
+    if (run->cancelled || out->kind == ERR_CANCELLED) {
+        record(run, "cancelled", ERR_CANCELLED, out->message, NULL, now);
+        log_end(run, LOG_WARN, "cancelled", now, out->message);
+        finish(run, "cancelled", now);
+        return;
+    }
+    int last = run->attempt >= run->job->retry.attempts || !out->retryable;
+    if (!last) {
+        double delay = retry_delay(&run->job->retry, run->attempt + 1, run->prev_delay, rand01(r));
+        char d[32], msg[1200];
+        run->prev_delay = delay;
+        units_format_duration(delay, d, sizeof d);
+        record(run, "failed", out->kind, out->message, NULL, now);
+        snprintf(msg, sizeof msg, "%s: %s; retrying in %s", err_kind_name(out->kind), out->message,
+                 d);
+        log_end(run, LOG_WARN, "failed", now, msg);
+        run->retry_timer.data = run;
+        vtimer_start(r->clock, &run->retry_timer, now + delay, on_retry);
+        return;
+    }
+    if (run->job->fallback_ref != LUA_NOREF) {
+        run->in_fallback = 1;
+        run->last_kind = out->kind;
+        snprintf(run->last_error, sizeof run->last_error, "%s", out->message);
+        log_emit(LOG_WARN, run->job->name, run->start->run_id, "%s: %s; running the fallback",
+                 err_kind_name(out->kind), out->message);
+        run->deadline = now + run->job->timeout; /* the fallback gets its own deadline */
+        start_co(run, run->job->fallback_ref, out->kind, out->message);
+        return;
+    }
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s: %s", err_kind_name(out->kind), out->message);
+    record(run, "failed", out->kind, out->message, NULL, now);
+    log_end(run, LOG_ERROR, "failed", now, msg);
+    finish(run, "failed", now);
+}
+
+void run_launch(void *ud, sched_start_t *start) {
+    runner_t *r = ud;
+    run_t *run = calloc(1, sizeof *run);
+    if (!run) {
+        log_emit(LOG_ERROR, start->job->name, start->run_id, "out of memory: run not started");
+        sched_done(r->sched, start, "failed", vclock_now(r->clock));
+        return;
+    }
+    run->r = r;
+    run->start = start;
+    run->job = start->job;
+    run->attempt = 1;
+    start->run = run;
+    r->live++;
+    log_emit(LOG_DEBUG, run->job->name, start->run_id, "starting (%s)", start->cause);
+    attempt_begin(run);
+}
+
+void run_cancel(void *ud, sched_start_t *start, const char *why) {
+    runner_t *r = ud;
+    run_t *run = start->run;
+    if (!run || run->cancelled) return;
+    run->cancelled = 1;
+    snprintf(run->cancel_why, sizeof run->cancel_why, "%s", why);
+    if (run->co) {
+        script_co_cancel(run->co, ERR_CANCELLED, why);
+        return;
+    }
+    /* Between attempts: nothing is running, just stop waiting. */
+    double now = vclock_now(r->clock);
+    record(run, "cancelled", ERR_CANCELLED, why, NULL, now);
+    log_emit(LOG_WARN, run->job->name, start->run_id, "cancelled: %s", why);
+    finish(run, "cancelled", now);
+}

@@ -1,0 +1,90 @@
+/* sched.h — the scheduler: when each job starts (clock-aligned intervals with
+ * offsets, auto offsets, cron, jitter), what happens when it is already
+ * running (overlap), after downtime (misfire), or when its dependencies are
+ * stale; and the ready queue that hands starts to runs by priority within
+ * limits.max_concurrent_runs. Reads time only through its vclock, so plans
+ * and dry runs go through exactly this code. */
+#ifndef BATON_SCHED_H
+#define BATON_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "job.h"
+#include "prioq.h"
+#include "store.h"
+#include "vclock.h"
+
+typedef struct sched sched_t;
+typedef struct sched_job sched_job_t;
+
+/* One start of a job: queued, then launched, then done. */
+typedef struct sched_start {
+    prioq_item_t q;            /* in the ready queue */
+    sched_job_t *sj;
+    job_t *job;                /* the definition it was started with */
+    int64_t run_id;
+    double scheduled_at;
+    char *args_json;           /* NULL, or JSON from baton.trigger */
+    const char *cause;         /* "schedule", "trigger", "after <job>", "misfire" */
+    struct sched_start *next;  /* backlog (overlap = queue) */
+    void *run;                 /* the launcher's state while launched */
+} sched_start_t;
+
+typedef struct sched_hooks {
+    /* Starts a run for `start`; it stays owned by the scheduler, and the run
+     * ends with exactly one sched_done(start, ...), possibly from inside launch. */
+    void (*launch)(void *ud, sched_start_t *start);
+    /* Cancels the launched run of `start` (overlap = replace, shutdown). The run
+     * still ends with sched_done. */
+    void (*cancel)(void *ud, sched_start_t *start, const char *why);
+    void *ud;
+} sched_hooks_t;
+
+/* Creates a scheduler reading time from clock and recording skips and job state
+ * in store (NULL: record nothing, as in plan). Jitter draws use seed. */
+int sched_new(sched_t **out, vclock_t *clock, store_t *store, const conf_t *conf,
+              sched_hooks_t hooks, uint64_t seed);
+
+/* Plan mode: the store (if any) is only read, for auto offsets; job state
+ * (last runs, pauses, missed starts) is ignored and nothing is written. */
+void sched_plan_mode(sched_t *s);
+
+/* Hands the scheduler its jobs (ownership of the array stays with the caller,
+ * which keeps it alive until sched_free). Checks names across jobs: duplicates,
+ * unknown requires/after targets and cycles → -EINVAL with a message. */
+int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen);
+
+/* Chooses offsets for offset = "auto" jobs (stored ones are reused when the
+ * period is unchanged; new ones are written to the store when keep != 0). */
+int sched_place_offsets(sched_t *s, int keep);
+
+/* Starts scheduling: misfire handling from stored job state, then timers. */
+void sched_start(sched_t *s);
+
+/* Starts `job` now (baton.trigger). args_json may be NULL. */
+int sched_trigger(sched_t *s, const char *job, const char *args_json, char *err, size_t errlen);
+
+/* Reports the end of a launched start: status is ok | failed | fallback |
+ * cancelled. Frees start. */
+void sched_done(sched_t *s, sched_start_t *start, const char *status, double ended_at);
+
+/* Stops starting anything: timers are disarmed and queued starts recorded as
+ * cancelled. Launched runs are left to the caller (drain, then cancel). */
+void sched_stop(sched_t *s);
+
+/* Launched runs not yet done. */
+size_t sched_running(const sched_t *s);
+size_t sched_queued(const sched_t *s);
+
+/* Looks a job up by name, NULL if absent. */
+job_t *sched_find(const sched_t *s, const char *name);
+
+/* Calls fn for every launched start (for shutdown cancel). */
+void sched_each_running(sched_t *s, void (*fn)(void *ud, sched_start_t *start), void *ud);
+
+/* Frees the scheduler (after sched_stop and once no run is launched). */
+void sched_free(sched_t *s);
+
+#endif

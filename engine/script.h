@@ -1,0 +1,108 @@
+/* script.h — one Lua state per script file: the sandboxed environment, the
+ * memory limit (allocator) and CPU slice (count hook), loading with the job
+ * DSL, and the bridge that runs job functions as coroutines which yield to the
+ * loop and are resumed by libuv callbacks. */
+#ifndef BATON_SCRIPT_H
+#define BATON_SCRIPT_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+#include "vclock.h"
+
+typedef struct script script_t;
+typedef struct script_co script_co_t;
+
+/* What the engine lends every script state. Upward calls go through these
+ * function pointers; any may be NULL (then the primitive raises a clear error). */
+typedef struct script_host {
+    vclock_t *clock;        /* time and waits; required */
+    store_t *store;         /* ctx.store / baton.store; NULL in check/plan */
+    const char *lua_dir;    /* the engine's lua/ library (prelude, require path) */
+    size_t memory_limit;    /* bytes per state; 0 = unlimited */
+    double cpu_slice;       /* seconds per resume; 0 = unlimited */
+    int dry_run;            /* ctx.dry_run */
+    /* baton.trigger(job, args_json): 0, or a negative code with a message in err. */
+    int (*trigger)(void *ud, const char *job, const char *args_json, char *err, size_t len);
+    void *ud;
+} script_host_t;
+
+/* How a coroutine ended. The message is a copy owned by the outcome. */
+typedef struct script_outcome {
+    int ok;                 /* 1: returned normally */
+    err_kind_t kind;        /* when !ok */
+    int retryable;
+    char message[1024];
+    char *result_json;      /* ok: JSON of the first returned value (NULL for nil); malloc'd */
+} script_outcome_t;
+
+/* Called once when a coroutine finishes (returns, fails, or is cancelled).
+ * The co is freed right after this returns; `out` is valid only during it. */
+typedef void (*script_done_cb)(script_co_t *co, script_outcome_t *out, void *ud);
+
+/* Creates a state for the script at `path` (chunk name = path), loads the
+ * prelude and runs the file. Returns 0 and *out, or a negative code with
+ * "file:line: message" in err (a state is not created then). */
+int script_load(script_t **out, const char *path, const script_host_t *host, char *err,
+                size_t errlen);
+
+/* Takes and drops a reference; the state is closed when the last one goes
+ * (the loader holds one; every running coroutine holds one). */
+void script_ref(script_t *s);
+void script_unref(script_t *s);
+
+lua_State *script_state(script_t *s);
+const char *script_path(const script_t *s);
+
+/* Memory in use by the state, in bytes. */
+size_t script_memory(const script_t *s);
+
+/* Pushes the list of job definitions collected while loading: an array of
+ * {name, file, line, spec}. */
+void script_push_defs(script_t *s);
+
+/* What a run tells its coroutine: the fields of ctx, and for a fallback the
+ * error it receives as second argument. */
+typedef struct script_run_info {
+    const char *job;
+    int64_t run_id;
+    int attempt;
+    double scheduled_at, deadline;
+    const char *args_json;     /* NULL, or JSON for ctx.args */
+    err_kind_t err_kind;       /* != ERR_NONE: call fn(ctx, err) with this error */
+    const char *err_message;
+} script_run_info_t;
+
+/* Starts the function at registry ref fn_ref as a coroutine called with a ctx
+ * built from info. Runs it until it first waits or ends. Returns the co while
+ * it waits (valid until done fires), or NULL when it already ended: done has
+ * then been called before this returns. */
+script_co_t *script_co_start(script_t *s, int fn_ref, const script_run_info_t *info,
+                             script_done_cb done, void *ud);
+
+/* Cancels a suspended co: its pending wait is disarmed, its thread reset, and
+ * done fires with !ok and `kind`. A no-op on a finished co. */
+void script_co_cancel(script_co_t *co, err_kind_t kind, const char *message);
+
+/* For yielding primitives (C functions called from a run): the co currently
+ * running in L's state, or NULL when not inside a run (check first). */
+script_co_t *script_co_running(lua_State *L);
+
+/* Suspends the running co until script_co_wake. `cancel` (may be NULL) is
+ * called if the co is cancelled while waiting, to disarm the operation.
+ * Use as `return script_co_wait(L, co, cancel, op);` from a lua_CFunction. */
+int script_co_wait(lua_State *L, script_co_t *co, void (*cancel)(void *op), void *op);
+
+/* Resumes a waiting co with the nres values already pushed on its thread
+ * (script_co_thread). Must be called from a loop callback, never from Lua. */
+void script_co_wake(script_co_t *co, int nres);
+lua_State *script_co_thread(script_co_t *co);
+
+/* The co's job name and run id (for log lines). */
+const char *script_co_job(const script_co_t *co);
+int64_t script_co_run_id(const script_co_t *co);
+
+#endif

@@ -1,0 +1,708 @@
+/* store.c — the sqlite store behind store.h: one connection in WAL mode, the
+ * ordered list of schema migrations, the prepared statements (kept and reused)
+ * and the batched write transaction that the first write opens and
+ * store_flush() commits. */
+#include "store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How long a statement waits on another connection's lock before it fails.
+ * Short: the only expected contender is a second baton, which is an error. */
+static const int BUSY_TIMEOUT_MS = 250;
+
+/* Migration i brings PRAGMA user_version from i to i + 1, inside the open
+ * transaction. Append new versions; never edit a released one. */
+static const char *const migrations[] = {
+    /* v1: run rows (one per attempt), the key/value store, per-job state. */
+    "CREATE TABLE runs ("
+    " id           INTEGER PRIMARY KEY,"
+    " run_id       INTEGER NOT NULL,"
+    " job          TEXT NOT NULL,"
+    " attempt      INTEGER NOT NULL,"
+    " scheduled_at REAL,"
+    " started_at   REAL,"
+    " ended_at     REAL,"
+    " status       TEXT NOT NULL,"
+    " error_kind   TEXT,"
+    " error        TEXT,"
+    " result       TEXT);"
+    "CREATE INDEX runs_job_id ON runs(job, id);"
+    "CREATE INDEX runs_ended_at ON runs(ended_at);"
+    "CREATE TABLE kv ("
+    " key   TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);"
+    "CREATE TABLE job_state ("
+    " job        TEXT PRIMARY KEY,"
+    " has_offset INTEGER NOT NULL DEFAULT 0,"
+    " \"offset\"   REAL NOT NULL DEFAULT 0,"
+    " every      REAL NOT NULL DEFAULT 0,"
+    " last_ok    REAL,"
+    " last_fail  REAL,"
+    " last_due   REAL,"
+    " paused     INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+};
+
+enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
+
+/* The statements the store keeps, prepared on first use. */
+typedef enum {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_RUN_ADD,
+    STMT_RUNS_ALL,
+    STMT_RUNS_JOB,
+    STMT_PRUNE_ENDED,
+    STMT_PRUNE_UNENDED,
+    STMT_KV_GET,
+    STMT_KV_SET,
+    STMT_KV_DELETE,
+    STMT_JOB_GET,
+    STMT_JOB_PUT,
+    STMT_COUNT
+} stmt_id_t;
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_RUN_ADD] = "INSERT INTO runs (run_id, job, attempt, scheduled_at, started_at, "
+                     "ended_at, status, error_kind, error, result) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [STMT_RUNS_ALL] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
+                      "error_kind, error, result FROM runs ORDER BY id DESC LIMIT ?2",
+    [STMT_RUNS_JOB] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
+                      "error_kind, error, result FROM runs WHERE job = ?1 "
+                      "ORDER BY id DESC LIMIT ?2",
+    /* Two deletes so that each can use the ended_at index. */
+    [STMT_PRUNE_ENDED] = "DELETE FROM runs WHERE ended_at < ?1",
+    [STMT_PRUNE_UNENDED] = "DELETE FROM runs WHERE ended_at IS NULL AND scheduled_at < ?1",
+    [STMT_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+    /* Writes nothing when the value is not JSON; the caller checks changes(). */
+    [STMT_KV_SET] = "INSERT INTO kv (key, value) SELECT ?1, ?2 WHERE json_valid(?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [STMT_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
+    [STMT_JOB_GET] = "SELECT has_offset, \"offset\", every, last_ok, last_fail, last_due, paused "
+                     "FROM job_state WHERE job = ?1",
+    /* An upsert, not INSERT OR REPLACE, so columns a later version adds keep their values. */
+    [STMT_JOB_PUT] = "INSERT INTO job_state (job, has_offset, \"offset\", every, last_ok, "
+                     "last_fail, last_due, paused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                     "ON CONFLICT (job) DO UPDATE SET has_offset = excluded.has_offset, "
+                     "\"offset\" = excluded.\"offset\", every = excluded.every, "
+                     "last_ok = excluded.last_ok, last_fail = excluded.last_fail, "
+                     "last_due = excluded.last_due, paused = excluded.paused",
+};
+
+struct store {
+    sqlite3 *db;
+    int read_only;
+    int64_t next_run_id;
+    sqlite3_stmt *stmts[STMT_COUNT];
+    char errmsg[512];
+};
+
+/* ---- errors ---- */
+
+/* A negative errno-style code for a sqlite result code. */
+static int code_of(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+    case SQLITE_CANTOPEN:
+        return -EACCES;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_MISUSE:
+        return -EINVAL;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_TOOBIG:
+        return -E2BIG;
+    default:
+        return -EIO;
+    }
+}
+
+static const char LOCKED_HINT[] = "database is locked (is another baton running?)";
+
+/* Sets the store's message from the connection and returns the code for rc. */
+static int fail(store_t *s, int rc) {
+    if ((rc & 0xff) == SQLITE_BUSY)
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", LOCKED_HINT);
+    else
+        snprintf(s->errmsg, sizeof s->errmsg, "%s",
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    return code_of(rc);
+}
+
+/* Sets a message of our own and returns code. */
+static int failf(store_t *s, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Up to 60 bytes of a value for a message, kept on one line. */
+static const char *excerpt(const char *text, char *buf, size_t len) {
+    size_t n = 0;
+    for (; text[n] && n + 4 < len && n < 60; n++)
+        buf[n] = (unsigned char)text[n] < ' ' ? ' ' : text[n];
+    snprintf(buf + n, len - n, "%s", text[n] ? "..." : "");
+    return buf;
+}
+
+/* ---- statements ---- */
+
+/* Hands out the kept statement id, preparing it on first use. A statement
+ * still stepping (store_runs calling back into store_runs) is refused. */
+static int stmt_get(store_t *s, stmt_id_t id, sqlite3_stmt **out) {
+    if (!s->stmts[id]) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts[id], NULL);
+        if (rc != SQLITE_OK) return fail(s, rc);
+    } else if (sqlite3_stmt_busy(s->stmts[id])) {
+        return failf(s, -EBUSY, "the store is in use by a store_runs callback");
+    }
+    *out = s->stmts[id];
+    return 0;
+}
+
+/* Resets a statement and drops its bindings (strings are bound SQLITE_STATIC). */
+static void stmt_done(sqlite3_stmt *st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int stmt_exec(store_t *s, sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    int code = rc == SQLITE_DONE ? 0 : fail(s, rc);
+    stmt_done(st);
+    return code;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *text) {
+    return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* 0 stands for "none" in the public structs and is stored as NULL. */
+static int bind_time(sqlite3_stmt *st, int i, double t) {
+    return t != 0 ? sqlite3_bind_double(st, i, t) : sqlite3_bind_null(st, i);
+}
+
+/* Opens the batch transaction unless one is open already. */
+static int begin_write(store_t *s) {
+    sqlite3_stmt *st;
+    if (s->read_only) return failf(s, -EROFS, "the store is open read-only");
+    if (!sqlite3_get_autocommit(s->db)) return 0;
+    int code = stmt_get(s, STMT_BEGIN, &st);
+    return code < 0 ? code : stmt_exec(s, st);
+}
+
+/* ---- open and close ---- */
+
+/* Writes "path: message" to err and returns code. */
+static int open_fail(char *err, size_t errlen, const char *path, int code, const char *fmt,
+                     ...) {
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (errlen) snprintf(err, errlen, "%s: %s", path, msg);
+    return code;
+}
+
+/* Says why the file cannot be opened. sqlite's errno is not enough: when it
+ * may not create a file it retries read-only and reports that ENOENT. */
+static int cannot_open(const char *path, int read_only, int sys, char *err, size_t errlen) {
+    struct stat sb;
+    char dir[512];
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (stat(path, &sb) < 0) sys = errno;
+    if (sys == ENOENT && !read_only) {
+        if (stat(dir, &sb) < 0 && errno == ENOENT)
+            return open_fail(err, errlen, path, -ENOENT,
+                             "cannot create the database: directory %s does not exist", dir);
+        if (access(dir, W_OK | X_OK) < 0) sys = errno;
+        return open_fail(err, errlen, path, -sys, "cannot create the database in directory %s: %s",
+                         dir, strerror(sys));
+    }
+    if (!sys) sys = EACCES;
+    return open_fail(err, errlen, path, -sys, "cannot %s the database: %s",
+                     read_only ? "open" : "create or open", strerror(sys));
+}
+
+/* Turns a failure of sqlite3_open_v2 or of a statement run while opening into
+ * one line that says what is wrong with the file. */
+static int open_error(sqlite3 *db, int rc, const char *path, int read_only, char *err,
+                      size_t errlen) {
+    int sys = db ? sqlite3_system_errno(db) : 0;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return open_fail(err, errlen, path, -EBUSY, "%s", LOCKED_HINT);
+    case SQLITE_CANTOPEN:
+        return cannot_open(path, read_only, sys, err, errlen);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return open_fail(err, errlen, path, -EACCES, "cannot write the database: %s",
+                         sys ? strerror(sys) : sqlite3_errstr(rc));
+    default:
+        return open_fail(err, errlen, path, code_of(rc), "%s",
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    }
+}
+
+/* Runs a single-row, single-integer query. Reading the schema is also what
+ * makes sqlite notice a file that is not a database (it opens lazily). */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out) {
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads what the file holds: the schema version and the number of schema
+ * objects, then refuses versions this build cannot use. */
+static int check_schema(sqlite3 *db, const char *path, int read_only, int *version, char *err,
+                        size_t errlen) {
+    int64_t objects = 0, v = 0;
+    int rc = query_int(db, "SELECT count(*) FROM sqlite_master", &objects);
+    if (rc == SQLITE_OK) rc = query_int(db, "PRAGMA user_version", &v);
+    if (rc != SQLITE_OK) return open_error(db, rc, path, read_only, err, errlen);
+    if (v > SCHEMA_VERSION)
+        return open_fail(err, errlen, path, -ENOTSUP,
+                         "schema version %lld is newer than this build of baton supports (%d);"
+                         " use a newer baton", (long long)v, SCHEMA_VERSION);
+    if (v == 0 && objects > 0)
+        return open_fail(err, errlen, path, -EINVAL,
+                         "not a baton database (it has tables but no baton schema version)");
+    if (read_only && v < SCHEMA_VERSION)
+        return open_fail(err, errlen, path, -ENOTSUP,
+                         "schema version %lld is older than this build's (%d); "
+                         "`baton run` migrates it", (long long)v, SCHEMA_VERSION);
+    *version = (int)v;
+    return 0;
+}
+
+/* sqlite3_exec callback: copies the first column of a row into a char[16]. */
+static int copy_text(void *buf, int ncols, char **values, char **names) {
+    snprintf(buf, 16, "%s", ncols > 0 && values[0] ? values[0] : "");
+    return 0;
+}
+
+/* Switches to WAL, then, inside one BEGIN IMMEDIATE transaction, applies the
+ * missing migrations. The BEGIN doubles as the check that no other process
+ * holds the write lock. */
+static int migrate(store_t *s, const char *path, char *err, size_t errlen) {
+    sqlite3 *db = s->db;
+    char sql[64], mode[16] = "";
+    int version, rc, code;
+
+    rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", copy_text, mode, NULL);
+    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
+        return open_fail(err, errlen, path, -EIO, "cannot switch to WAL mode (mode is %s)", mode);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF", NULL,
+                          NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return open_error(db, rc, path, 0, err, errlen);
+
+    /* Read again under the lock: another process may have migrated meanwhile. */
+    code = check_schema(db, path, 0, &version, err, errlen);
+    for (; code == 0 && version < SCHEMA_VERSION; version++) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+        rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
+    }
+    if (code == 0) {
+        rc = query_int(db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", &s->next_run_id);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
+    }
+    if (code < 0 && !sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return code;
+}
+
+/* A read-only store never writes and never migrates; ":memory:" has nothing
+ * to protect and is always opened read-write. */
+int store_open(store_t **out, const char *path, int read_only, char *err, size_t errlen) {
+    store_t *s;
+    struct stat sb;
+    int code, version, rc;
+    int memory = strcmp(path, ":memory:") == 0;
+
+    *out = NULL;
+    if (errlen) err[0] = '\0';
+    if (memory) read_only = 0;
+    if (read_only && stat(path, &sb) < 0 && errno == ENOENT) return -ENOENT;
+
+    s = sqlite3_malloc(sizeof *s);
+    if (!s) return open_fail(err, errlen, path, -ENOMEM, "out of memory");
+    memset(s, 0, sizeof *s);
+    s->read_only = read_only;
+    s->next_run_id = 1;
+
+    rc = sqlite3_open_v2(path, &s->db,
+                         read_only ? SQLITE_OPEN_READONLY
+                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                         NULL);
+    if (rc != SQLITE_OK) {
+        code = open_error(s->db, rc, path, read_only, err, errlen);
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* sqlite quietly opens a file it may not write read-only. */
+    if (!read_only && sqlite3_db_readonly(s->db, "main") == 1) {
+        code = open_fail(err, errlen, path, -EACCES, "cannot write the database: %s",
+                         strerror(EACCES));
+        goto fail;
+    }
+    /* Checked before any write: a file this build must not touch stays as it is. */
+    code = check_schema(s->db, path, read_only, &version, err, errlen);
+    if (code < 0) goto fail;
+    if (read_only) {
+        rc = query_int(s->db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", &s->next_run_id);
+        if (rc != SQLITE_OK) {
+            code = open_error(s->db, rc, path, 1, err, errlen);
+            goto fail;
+        }
+    } else {
+        code = migrate(s, path, err, errlen);
+        if (code < 0) goto fail;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    sqlite3_close_v2(s->db);
+    sqlite3_free(s);
+    return code;
+}
+
+/* A failed final commit loses the batch: sqlite rolls it back on close. The
+ * engine calls store_flush first to report such a failure. */
+void store_close(store_t *s) {
+    if (!s) return;
+    store_flush(s);
+    for (int i = 0; i < STMT_COUNT; i++) sqlite3_finalize(s->stmts[i]);
+    sqlite3_close_v2(s->db);
+    sqlite3_free(s);
+}
+
+int store_flush(store_t *s) {
+    sqlite3_stmt *st;
+    if (!s || sqlite3_get_autocommit(s->db)) return 0;
+    int code = stmt_get(s, STMT_COMMIT, &st);
+    return code < 0 ? code : stmt_exec(s, st);
+}
+
+int store_dirty(const store_t *s) {
+    return s && !sqlite3_get_autocommit(s->db);
+}
+
+const char *store_errmsg(const store_t *s) {
+    return s ? s->errmsg : "no store";
+}
+
+/* ---- runs ---- */
+
+int64_t store_run_id_next(store_t *s) {
+    return s->next_run_id++;
+}
+
+int store_run_add(store_t *s, const store_run_t *r) {
+    sqlite3_stmt *st;
+    if (!r || !r->job || !r->status)
+        return failf(s, -EINVAL, "a run row needs a job and a status");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_RUN_ADD, &st);
+    if (code < 0) return code;
+    int rc = sqlite3_bind_int64(st, 1, r->run_id);
+    rc |= bind_text(st, 2, r->job);
+    rc |= sqlite3_bind_int(st, 3, r->attempt);
+    rc |= bind_time(st, 4, r->scheduled_at);
+    rc |= bind_time(st, 5, r->started_at);
+    rc |= bind_time(st, 6, r->ended_at);
+    rc |= bind_text(st, 7, r->status);
+    rc |= bind_text(st, 8, r->error_kind);
+    rc |= bind_text(st, 9, r->error);
+    rc |= bind_text(st, 10, r->result);
+    if (rc != SQLITE_OK) {
+        code = fail(s, sqlite3_errcode(s->db));
+        stmt_done(st);
+        return code;
+    }
+    return stmt_exec(s, st);
+}
+
+/* A text column; NULL for SQL NULL. Sets *oom when sqlite could not convert. */
+static const char *column_text(sqlite3_stmt *st, int i, int *oom) {
+    const char *text = (const char *)sqlite3_column_text(st, i);
+    if (!text && sqlite3_column_type(st, i) != SQLITE_NULL) *oom = 1;
+    return text;
+}
+
+int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud) {
+    sqlite3_stmt *st;
+    int code = stmt_get(s, job ? STMT_RUNS_JOB : STMT_RUNS_ALL, &st);
+    if (code < 0) return code;
+    int rc = job ? bind_text(st, 1, job) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        int oom = 0;
+        store_run_t r = {.run_id = sqlite3_column_int64(st, 0),
+                         .job = column_text(st, 1, &oom),
+                         .attempt = sqlite3_column_int(st, 2),
+                         .scheduled_at = sqlite3_column_double(st, 3),
+                         .started_at = sqlite3_column_double(st, 4),
+                         .ended_at = sqlite3_column_double(st, 5),
+                         .status = column_text(st, 6, &oom),
+                         .error_kind = column_text(st, 7, &oom),
+                         .error = column_text(st, 8, &oom),
+                         .result = column_text(st, 9, &oom)};
+        if (oom || !r.job || !r.status) {
+            code = failf(s, -ENOMEM, "out of memory");
+            break;
+        }
+        if (cb(ud, &r)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (code == 0 && rc != SQLITE_DONE) code = fail(s, rc);
+    stmt_done(st);
+    return code;
+}
+
+int store_prune(store_t *s, double before, int64_t *deleted) {
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    int code = begin_write(s);
+    for (int id = STMT_PRUNE_ENDED; code == 0 && id <= STMT_PRUNE_UNENDED; id++) {
+        code = stmt_get(s, (stmt_id_t)id, &st);
+        if (code < 0) break;
+        sqlite3_bind_double(st, 1, before);
+        code = stmt_exec(s, st);
+        if (code == 0) n += sqlite3_changes(s->db);
+    }
+    if (deleted) *deleted = n;
+    return code;
+}
+
+/* ---- key/value ---- */
+
+int store_kv_get(store_t *s, const char *key, char **json) {
+    sqlite3_stmt *st;
+    *json = NULL;
+    if (!key) return failf(s, -EINVAL, "a key is needed");
+    int code = stmt_get(s, STMT_KV_GET, &st);
+    if (code < 0) return code;
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *value = (const char *)sqlite3_column_text(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        *json = value ? malloc(len + 1) : NULL;
+        if (*json)
+            memcpy(*json, value, len + 1);
+        else
+            code = failf(s, -ENOMEM, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        code = fail(s, rc);
+    }
+    stmt_done(st);
+    return code;
+}
+
+int store_kv_set(store_t *s, const char *key, const char *json) {
+    sqlite3_stmt *st;
+    char shown[72];
+    if (!key || !json) return failf(s, -EINVAL, "a key and a value are needed");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_KV_SET, &st);
+    if (code < 0) return code;
+    bind_text(st, 1, key);
+    bind_text(st, 2, json);
+    code = stmt_exec(s, st);
+    if (code == 0 && sqlite3_changes(s->db) == 0)
+        code = failf(s, -EINVAL, "the value is not valid JSON: %s",
+                     excerpt(json, shown, sizeof shown));
+    return code;
+}
+
+int store_kv_delete(store_t *s, const char *key) {
+    sqlite3_stmt *st;
+    if (!key) return failf(s, -EINVAL, "a key is needed");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_KV_DELETE, &st);
+    if (code < 0) return code;
+    bind_text(st, 1, key);
+    return stmt_exec(s, st);
+}
+
+/* A JSON number: the value, and whether it is written as an integer that fits
+ * int64 (then *i holds it exactly). Returns 0 or -EINVAL. */
+static int parse_number(const char *text, double *d, int64_t *i, int *is_int) {
+    static const char *const ws = " \t\n\r";
+    const char *p = text + strspn(text, ws), *start = p, *digits;
+    int integral = 1;
+    char *end;
+
+    if (*p == '-') p++;
+    digits = p;
+    if (*p == '0')
+        p++;
+    else
+        while (*p >= '0' && *p <= '9') p++;
+    if (p == digits) return -EINVAL;
+    if (*p == '.') {
+        integral = 0;
+        digits = ++p;
+        while (*p >= '0' && *p <= '9') p++;
+        if (p == digits) return -EINVAL;
+    }
+    if (*p == 'e' || *p == 'E') {
+        integral = 0;
+        if (*++p == '+' || *p == '-') p++;
+        digits = p;
+        while (*p >= '0' && *p <= '9') p++;
+        if (p == digits) return -EINVAL;
+    }
+    if (p[strspn(p, ws)] != '\0') return -EINVAL;
+    *d = strtod(start, &end);
+    if (!isfinite(*d)) return -EINVAL;
+    *is_int = 0;
+    if (integral) {
+        errno = 0;
+        long long v = strtoll(start, &end, 10);
+        if (errno == 0) {
+            *i = v;
+            *is_int = 1;
+        }
+    }
+    return 0;
+}
+
+/* JSON text for a finite number: integers without ".0", others in the
+ * fewest digits that read back as the same double. */
+static void format_number(double d, char *buf, size_t len) {
+    if (d == trunc(d) && fabs(d) < 9223372036854775808.0) {
+        snprintf(buf, len, "%lld", (long long)d);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) return;
+    }
+}
+
+int store_kv_incr(store_t *s, const char *key, double by, double *out) {
+    char *old = NULL, text[40], shown[72];
+    double d = 0, sum;
+    int64_t i = 0;
+    int is_int = 1;
+
+    if (!key) return failf(s, -EINVAL, "a key is needed");
+    if (!isfinite(by)) return failf(s, -EINVAL, "the increment is not a finite number");
+    int code = store_kv_get(s, key, &old);
+    if (code < 0) return code;
+    if (old && parse_number(old, &d, &i, &is_int) < 0) {
+        code = failf(s, -EINVAL, "the value is not a number: %s",
+                     excerpt(old, shown, sizeof shown));
+        free(old);
+        return code;
+    }
+    free(old);
+
+    /* Integers stay exact past 2^53 while they fit int64. */
+    int by_int = by == trunc(by) && fabs(by) < 9223372036854775808.0;
+    int64_t b = by_int ? (int64_t)by : 0;
+    if (is_int && by_int && !(b > 0 && i > INT64_MAX - b) && !(b < 0 && i < INT64_MIN - b)) {
+        snprintf(text, sizeof text, "%lld", (long long)(i + b));
+        sum = (double)(i + b);
+    } else {
+        sum = d + by;
+        if (!isfinite(sum)) return failf(s, -EINVAL, "the result is not a finite number");
+        format_number(sum, text, sizeof text);
+    }
+    code = store_kv_set(s, key, text);
+    if (code == 0 && out) *out = sum;
+    return code;
+}
+
+/* ---- per-job state ---- */
+
+int store_job_get(store_t *s, const char *job, store_job_state_t *st) {
+    sqlite3_stmt *q;
+    memset(st, 0, sizeof *st);
+    if (!job) return failf(s, -EINVAL, "a job name is needed");
+    int code = stmt_get(s, STMT_JOB_GET, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, job);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        st->has_offset = sqlite3_column_int(q, 0) != 0;
+        st->offset = sqlite3_column_double(q, 1);
+        st->every = sqlite3_column_double(q, 2);
+        st->last_ok = sqlite3_column_double(q, 3);
+        st->last_fail = sqlite3_column_double(q, 4);
+        st->last_due = sqlite3_column_double(q, 5);
+        st->paused = sqlite3_column_int(q, 6) != 0;
+    } else {
+        code = rc == SQLITE_DONE ? 1 : fail(s, rc);
+    }
+    stmt_done(q);
+    return code;
+}
+
+int store_job_put(store_t *s, const char *job, const store_job_state_t *st) {
+    sqlite3_stmt *q;
+    if (!job || !st) return failf(s, -EINVAL, "a job name and a state are needed");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_JOB_PUT, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, job);
+    sqlite3_bind_int(q, 2, st->has_offset != 0);
+    sqlite3_bind_double(q, 3, st->offset);
+    sqlite3_bind_double(q, 4, st->every);
+    bind_time(q, 5, st->last_ok);
+    bind_time(q, 6, st->last_fail);
+    bind_time(q, 7, st->last_due);
+    sqlite3_bind_int(q, 8, st->paused != 0);
+    return stmt_exec(s, q);
+}

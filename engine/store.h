@@ -1,0 +1,100 @@
+/* store.h — the sqlite store: schema and migrations, run rows (one per
+ * attempt), the key/value store behind ctx.store / baton.store (JSON values,
+ * shared by all scripts), and per-job state (auto offsets, last success and
+ * failure, last due start, paused). One connection, used from the loop thread.
+ *
+ * Writes are batched: the first write opens a transaction and store_flush()
+ * commits it (the engine calls it on a short timer and at shutdown), so the
+ * loop never waits on an fsync per run. Reads on the same connection see the
+ * pending writes. WAL mode, synchronous=NORMAL. */
+#ifndef BATON_STORE_H
+#define BATON_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+/* Opens (creating if needed) the database at path (":memory:" allowed) and
+ * brings its schema to the current version. read_only = 1 opens an existing
+ * file without creating or migrating it (for `baton check`/`plan`; a missing
+ * file is then -ENOENT with no message). Errors return a negative code and one
+ * line in err: locked by another process, not a database / corrupt, newer schema
+ * than this build, cannot create or write. Nothing existing is ever
+ * overwritten or truncated on error. */
+int store_open(store_t **out, const char *path, int read_only, char *err, size_t errlen);
+
+/* Commits pending writes and closes. NULL is a no-op. */
+void store_close(store_t *s);
+
+/* Commits the pending transaction, if any. Returns 0 or a negative code (the
+ * message is available from store_errmsg). */
+int store_flush(store_t *s);
+
+/* 1 when writes are pending (a transaction is open). */
+int store_dirty(const store_t *s);
+
+/* The last error message from sqlite or the store. */
+const char *store_errmsg(const store_t *s);
+
+/* ---- runs ---- */
+
+typedef struct store_run {
+    int64_t run_id;          /* shared by the attempts of one start */
+    const char *job;
+    int attempt;             /* 1.. */
+    double scheduled_at;     /* epoch seconds, fractions allowed; 0 = NULL */
+    double started_at;       /* 0 = NULL (skipped runs never started) */
+    double ended_at;         /* 0 = NULL */
+    const char *status;      /* ok | failed | fallback | skipped | cancelled */
+    const char *error_kind;  /* NULL when none */
+    const char *error;       /* NULL when none */
+    const char *result;      /* JSON text or NULL */
+} store_run_t;
+
+/* A new run id, greater than every run id in the database. */
+int64_t store_run_id_next(store_t *s);
+
+/* Appends one attempt row (strings are copied by sqlite). Returns 0 or < 0. */
+int store_run_add(store_t *s, const store_run_t *r);
+
+/* Calls cb for the newest `limit` rows (limit <= 0: all) of `job` (NULL: all
+ * jobs), newest first; strings are valid only during the callback. cb returns
+ * non-zero to stop. Returns 0 or < 0. */
+typedef int (*store_run_cb)(void *ud, const store_run_t *r);
+int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud);
+
+/* Deletes run rows whose ended_at (or scheduled_at, for rows without it) is
+ * before `before`. Writes the number deleted to *deleted if not NULL. */
+int store_prune(store_t *s, double before, int64_t *deleted);
+
+/* ---- key/value (values are JSON text) ---- */
+
+/* *json gets a malloc'd copy of the value, or NULL when the key is absent.
+ * Caller frees. Returns 0 or < 0. */
+int store_kv_get(store_t *s, const char *key, char **json);
+int store_kv_set(store_t *s, const char *key, const char *json);
+int store_kv_delete(store_t *s, const char *key);
+/* Adds `by` to the number stored at key (absent counts as 0) and writes the
+ * new value to *out. -EINVAL (with a message) when the value is not a number. */
+int store_kv_incr(store_t *s, const char *key, double by, double *out);
+
+/* ---- per-job state ---- */
+
+typedef struct store_job_state {
+    int has_offset;      /* an auto offset was chosen and kept */
+    double offset;       /* seconds */
+    double every;        /* the period the offset was chosen for */
+    double last_ok;      /* ended_at of the last successful run, 0 = never */
+    double last_fail;    /* ended_at of the last failed run, 0 = never */
+    double last_due;     /* scheduled_at of the last start handled (run or skipped), 0 = never */
+    int paused;
+} store_job_state_t;
+
+/* Fills *st for job. Returns 0 when found, 1 when the job has no state yet
+ * (*st zeroed), < 0 on error. */
+int store_job_get(store_t *s, const char *job, store_job_state_t *st);
+/* Inserts or replaces the state of job. */
+int store_job_put(store_t *s, const char *job, const store_job_state_t *st);
+
+#endif

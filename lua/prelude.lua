@@ -1,0 +1,168 @@
+-- prelude.lua — runs first in every script state, before the user's script.
+-- Builds the sandbox (the `job` DSL, the `baton` module, a restricted
+-- `require`, `load` and `print`, coroutines that let engine waits pass
+-- through) on top of the C primitives it receives, which scripts never see.
+local prim = ...
+
+local type, select, error, pairs, tostring = type, select, error, pairs, tostring
+local setmetatable, rawget = setmetatable, rawget
+local format = string.format
+local raw_load = load
+local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume,
+  coroutine.yield, coroutine.status
+local MARK = prim.mark
+
+-- Engine waits (sleep, browser calls) yield MARK from whatever coroutine they
+-- run in. A script's own coroutines relay such yields up to the run's thread
+-- and hand the answer back down, so to the script they read as plain calls.
+local function relay(co, ok, ...)
+  if ok and co_status(co) == "suspended" and select("#", ...) == 1 and (...) == MARK then
+    return relay(co, co_resume(co, co_yield(MARK)))
+  end
+  return ok, ...
+end
+
+coroutine.resume = function(co, ...)
+  return relay(co, co_resume(co, ...))
+end
+
+coroutine.wrap = function(fn)
+  local co = co_create(fn)
+  local function unwrap(ok, ...)
+    if ok then return ... end
+    local err = ...
+    if type(err) == "string" then error(err, 0) end
+    error(err)
+  end
+  return function(...)
+    return unwrap(relay(co, co_resume(co, ...)))
+  end
+end
+
+-- Formats printf-style when arguments follow, else prints the value as is.
+local function message(fmt, ...)
+  if select("#", ...) == 0 then return tostring(fmt) end
+  return format(fmt, ...)
+end
+
+local LEVELS = { debug = 0, info = 1, warn = 2, error = 3 }
+
+local function make_log(job, run_id)
+  local log = {}
+  for name, level in pairs(LEVELS) do
+    log[name] = function(self, fmt, ...)
+      if self ~= log then return prim.log(level, job, run_id, message(self, fmt, ...)) end
+      return prim.log(level, job, run_id, message(fmt, ...))
+    end
+  end
+  return log
+end
+
+-- ctx.store / baton.store: `store:get(k)`; `store.get(k)` works as well.
+local store = {}
+local function method(fn)
+  return function(a, ...)
+    if a == store then return fn(...) end
+    return fn(a, ...)
+  end
+end
+store.get = method(prim.store_get)
+store.set = method(prim.store_set)
+store.delete = method(prim.store_delete)
+store.incr = method(prim.store_incr)
+
+local json = { encode = prim.json_encode, decode = prim.json_decode, null = prim.json_null }
+
+baton = {
+  now = prim.now,
+  sleep = prim.sleep,
+  store = store,
+  json = json,
+  error = prim.error,
+  trigger = prim.trigger,
+  log = make_log(nil, nil),
+}
+
+-- The job DSL: job "name" { fields }. Definitions are collected here and
+-- validated by the engine after the script has run.
+local defs = {}
+function job(name)
+  if type(name) ~= "string" or name == "" then
+    error("job name must be a non-empty string", 2)
+  end
+  local file, line = prim.where(2)
+  return function(spec)
+    if type(spec) ~= "table" then
+      error(format("job '%s': expected a table of fields after the name", name), 2)
+    end
+    defs[#defs + 1] = { name = name, file = file, line = line, spec = spec }
+  end
+end
+
+-- require: modules from the engine's lua/ and the scripts' lib/, text only.
+local loaded = {}
+function require(name)
+  if type(name) ~= "string" then error("require: module name must be a string", 2) end
+  local mod = loaded[name]
+  if mod ~= nil then return mod end
+  local chunk, err = prim.load_module(name)
+  if not chunk then error(err, 2) end
+  mod = chunk(name)
+  if mod == nil then mod = true end
+  loaded[name] = mod
+  return mod
+end
+
+function load(chunk, chunkname, _, env)
+  if env ~= nil then return raw_load(chunk, chunkname, "t", env) end
+  return raw_load(chunk, chunkname, "t")
+end
+
+function print(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  prim.log(LEVELS.info, nil, nil, table.concat(parts, "\t"))
+end
+
+local raw_collect = collectgarbage
+local GC_ALLOWED = { collect = true, count = true, step = true, isrunning = true }
+function collectgarbage(opt, ...)
+  opt = opt or "collect"
+  if not GC_ALLOWED[opt] then error("collectgarbage: option '" .. tostring(opt) .. "' is not allowed", 2) end
+  return raw_collect(opt, ...)
+end
+
+-- os.time() with no argument reads the engine's clock, so dry runs see virtual time.
+local raw_time = os.time
+os.time = function(t)
+  if t == nil then return prim.now() // 1 end
+  return raw_time(t)
+end
+
+local ctx_methods = {
+  sleep = function(_, dur) return prim.sleep(dur) end,
+  page = function()
+    prim.error("script", "ctx:page(): this engine has no browser pool yet")
+  end,
+}
+local ctx_mt = { __index = ctx_methods }
+
+-- The body of every run's coroutine: build ctx, call the job's function.
+local function start_run(fn, info, err)
+  local ctx = setmetatable({
+    job = info.job,
+    run_id = info.run_id,
+    attempt = info.attempt,
+    scheduled_at = info.scheduled_at,
+    deadline = info.deadline,
+    dry_run = info.dry_run,
+    args = info.args,
+    store = store,
+    log = make_log(info.job, info.run_id),
+  }, ctx_mt)
+  if err ~= nil then return fn(ctx, err) end
+  return fn(ctx)
+end
+
+return { defs = defs, start_run = start_run }

@@ -1,0 +1,256 @@
+/* test_sched.c — the scheduler with real runs of real scripts on the virtual
+ * clock: priority order under the run limit, overlap skip/queue/replace,
+ * requires and after, misfire after downtime, triggers, and the store rows. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "sched.h"
+#include "scriptkit.h"
+#include "test.h"
+
+typedef struct world {
+    kit_t k;
+    job_t **jobs;
+    size_t njobs;
+    sched_t *sched;
+    runner_t runner;
+} world_t;
+
+static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
+    world_t *w = ud;
+    return sched_trigger(w->sched, job, args, err, len);
+}
+
+/* Loads the jobs of `text` and starts a scheduler at the kit's clock. */
+static int world_init(world_t *w, const char *text, int max_runs) {
+    char err[1024];
+    memset(w, 0, sizeof *w);
+    kit_init(&w->k);
+    w->k.conf.max_concurrent_runs = max_runs;
+    w->k.host.trigger = host_trigger;
+    w->k.host.ud = w;
+    w->jobs = kit_jobs(&w->k, "jobs.lua", text, &w->njobs, err, sizeof err);
+    if (!w->jobs) {
+        fprintf(stderr, "    load: %s\n", err);
+        return -1;
+    }
+    w->runner = (runner_t){.clock = &w->k.clock, .store = w->k.store, .rng = 42};
+    sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
+    sched_new(&w->sched, &w->k.clock, w->k.store, &w->k.conf, hooks, 7);
+    w->runner.sched = w->sched;
+    if (sched_set_jobs(w->sched, w->jobs, w->njobs, err, sizeof err) < 0) {
+        fprintf(stderr, "    sched: %s\n", err);
+        return -1;
+    }
+    sched_place_offsets(w->sched, 1);
+    sched_start(w->sched);
+    return 0;
+}
+
+static void cancel_one(void *ud, sched_start_t *st) { run_cancel(ud, st, "test over"); }
+
+static void world_free(world_t *w) {
+    if (w->sched) {
+        sched_stop(w->sched);
+        sched_each_running(w->sched, cancel_one, &w->runner);
+        sched_free(w->sched);
+    }
+    job_free_all(w->jobs, w->njobs);
+    kit_free(&w->k);
+}
+
+static void advance(world_t *w, double seconds) {
+    vclock_advance(&w->k.clock, vclock_now(&w->k.clock) + seconds);
+}
+
+typedef struct count {
+    const char *job, *status, *kind;
+    int n;
+} count_t;
+
+static int count_row(void *ud, const store_run_t *r) {
+    count_t *c = ud;
+    if (c->job && strcmp(r->job, c->job) != 0) return 0;
+    if (c->status && strcmp(r->status, c->status) != 0) return 0;
+    if (c->kind && (!r->error_kind || strcmp(r->error_kind, c->kind) != 0)) return 0;
+    c->n++;
+    return 0;
+}
+
+static int rows(world_t *w, const char *job, const char *status, const char *kind) {
+    count_t c = {job, status, kind, 0};
+    store_runs(w->k.store, NULL, 0, count_row, &c);
+    return c.n;
+}
+
+static char *kv(world_t *w, const char *key) {
+    static char buf[1024];
+    char *json = NULL;
+    store_kv_get(w->k.store, key, &json);
+    snprintf(buf, sizeof buf, "%s", json ? json : "(nil)");
+    free(json);
+    return buf;
+}
+
+#define APPEND_ORDER                                                                   \
+    "local function mark(ctx) local o = ctx.store:get('order') or {}\n"                \
+    "  o[#o + 1] = ctx.job; ctx.store:set('order', o) end\n"
+
+TEST(sched_runs_waiting_starts_by_priority_under_the_run_limit) {
+    world_t w;
+    int rc = world_init(&w, APPEND_ORDER
+        "job 'blocker' { run = function(ctx) mark(ctx) ctx:sleep(10) end }\n"
+        "job 'low' { priority = 'low', run = function(ctx) mark(ctx) end }\n"
+        "job 'crit' { priority = 'critical', run = function(ctx) mark(ctx) end }\n"
+        "job 'med' { run = function(ctx) mark(ctx) end }\n"
+        "job 'high' { priority = 'high', run = function(ctx) mark(ctx) end }\n", 1);
+    CHECK(rc == 0);
+    char err[128];
+    sched_trigger(w.sched, "blocker", NULL, err, sizeof err);
+    advance(&w, 1);
+    sched_trigger(w.sched, "low", NULL, err, sizeof err);
+    sched_trigger(w.sched, "med", NULL, err, sizeof err);
+    sched_trigger(w.sched, "crit", NULL, err, sizeof err);
+    sched_trigger(w.sched, "high", NULL, err, sizeof err);
+    advance(&w, 1);
+    CHECK_STR(kv(&w, "order"), "[\"blocker\"]"); /* the limit holds the others back */
+    CHECK_INT(sched_queued(w.sched), 4);
+    advance(&w, 20);
+    CHECK_STR(kv(&w, "order"), "[\"blocker\",\"crit\",\"high\",\"med\",\"low\"]");
+    world_free(&w);
+}
+
+TEST(sched_interval_starts_are_clock_aligned_with_offset) {
+    world_t w;
+    int rc = world_init(&w, "job 'j' { every = '10m', offset = '3m', run = function(ctx)\n"
+                            "  local t = ctx.store:get('t') or {}\n"
+                            "  t[#t + 1] = ctx.scheduled_at - 1704067200\n"
+                            "  ctx.store:set('t', t) end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 3600);
+    CHECK_STR(kv(&w, "t"), "[180,780,1380,1980,2580,3180]");
+    world_free(&w);
+}
+
+TEST(sched_overlap_skip_records_skipped_overlap) {
+    world_t w;
+    int rc = world_init(&w, "job 'j' { every = '1m', timeout = '10m', run = function(ctx) ctx:sleep('150s') end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 330); /* 60 runs to 210; 120, 180 skipped; 240 runs; 300 skipped */
+    CHECK_INT(rows(&w, "j", "skipped", "overlap"), 3);
+    CHECK_INT(rows(&w, "j", "ok", NULL), 1);
+    world_free(&w);
+}
+
+TEST(sched_overlap_queue_runs_back_to_back) {
+    world_t w;
+    int rc = world_init(&w, "job 'j' { every = '1m', overlap = 'queue',\n"
+                            "  run = function(ctx) ctx:sleep('90s') end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 60 + 4 * 90 + 1); /* starts pile up; each waits for the previous */
+    CHECK_INT(rows(&w, "j", "skipped", NULL), 0);
+    CHECK_INT(rows(&w, "j", "ok", NULL), 4);
+    world_free(&w);
+}
+
+TEST(sched_overlap_replace_cancels_the_running_one) {
+    world_t w;
+    int rc = world_init(&w, "job 'j' { every = '1m', overlap = 'replace',\n"
+                            "  run = function(ctx) ctx:sleep('90s') end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 125);
+    CHECK_INT(rows(&w, "j", "cancelled", "cancelled"), 1);
+    world_free(&w);
+}
+
+TEST(sched_requires_skips_until_the_dependency_succeeded_recently) {
+    world_t w;
+    int rc = world_init(&w,
+        "job 'discover' { run = function() return 1 end }\n"
+        "job 'reply' { every = '1h', requires = { discover = '2h' }, run = function() return 2 end }\n",
+        4);
+    CHECK(rc == 0);
+    advance(&w, 2 * 3600 + 1);
+    CHECK_INT(rows(&w, "reply", "skipped", "dependency"), 2);
+    CHECK_INT(rows(&w, "reply", "ok", NULL), 0);
+    char err[64];
+    sched_trigger(w.sched, "discover", NULL, err, sizeof err);
+    advance(&w, 3600);
+    CHECK_INT(rows(&w, "reply", "ok", NULL), 1);
+    advance(&w, 3 * 3600); /* discover's success is now older than 2h */
+    CHECK_INT(rows(&w, "reply", "ok", NULL), 2);
+    CHECK_INT(rows(&w, "reply", "skipped", "dependency"), 4);
+    world_free(&w);
+}
+
+TEST(sched_after_runs_whenever_the_job_succeeds) {
+    world_t w;
+    int rc = world_init(&w,
+        "job 'a' { every = '10m', run = function(ctx) if ctx.store:incr('a') == 2 then error('boom') end end }\n"
+        "job 'b' { after = 'a', run = function() end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 3 * 600 + 1); /* a: ok, failed (retries fail... attempts), ok */
+    CHECK_INT(rows(&w, "a", "ok", NULL), 2);
+    CHECK_INT(rows(&w, "b", "ok", NULL), 2);
+    world_free(&w);
+}
+
+TEST(sched_trigger_unknown_job_is_an_error_and_args_reach_ctx) {
+    world_t w;
+    char err[128];
+    int rc = world_init(&w, "job 'm' { run = function(ctx) return ctx.args end }\n"
+                            "job 't' { run = function() baton.trigger('m', { x = 5 }) end }\n", 4);
+    CHECK(rc == 0);
+    CHECK(sched_trigger(w.sched, "ghost", NULL, err, sizeof err) < 0);
+    CHECK_HAS(err, "no job named 'ghost'");
+    sched_trigger(w.sched, "t", NULL, err, sizeof err);
+    advance(&w, 1);
+    CHECK_INT(rows(&w, "m", "ok", NULL), 1);
+    world_free(&w);
+}
+
+TEST(sched_retries_then_fallback_records_each_attempt) {
+    world_t w;
+    char err[64];
+    int rc = world_init(&w,
+        "job 'f' { retry = { attempts = 3, base = '1s', jitter = 'none' },\n"
+        "  run = function() baton.error('network', 'refused') end,\n"
+        "  fallback = function(ctx, err) return { kind = err.kind } end }\n"
+        "job 'g' { retry = 3, run = function() error('plain bug') end }\n", 4);
+    CHECK(rc == 0);
+    sched_trigger(w.sched, "f", NULL, err, sizeof err);
+    sched_trigger(w.sched, "g", NULL, err, sizeof err);
+    advance(&w, 10);
+    CHECK_INT(rows(&w, "f", "failed", "network"), 2);
+    CHECK_INT(rows(&w, "f", "fallback", "network"), 1);
+    CHECK_INT(rows(&w, "g", "failed", "script"), 1); /* script errors are not retried */
+    world_free(&w);
+}
+
+TEST(sched_misfire_run_once_and_skip_after_downtime) {
+    world_t w;
+    int rc = world_init(&w, "job 'h' { every = '1h', run = function() end }\n"
+                            "job 's' { every = '1h', misfire = 'skip', run = function() end }\n", 4);
+    CHECK(rc == 0);
+    /* the engine "ran" once, then was down for 5 hours */
+    store_job_state_t st;
+    store_job_get(w.k.store, "h", &st);
+    CHECK(st.last_due > 0);
+    sched_stop(w.sched);
+    sched_free(w.sched);
+    w.sched = NULL;
+    vclock_advance(&w.k.clock, vclock_now(&w.k.clock) + 5 * 3600 + 30);
+    sched_hooks_t hooks = {run_launch, run_cancel, &w.runner};
+    sched_new(&w.sched, &w.k.clock, w.k.store, &w.k.conf, hooks, 7);
+    w.runner.sched = w.sched;
+    char err[256];
+    CHECK(sched_set_jobs(w.sched, w.jobs, w.njobs, err, sizeof err) == 0);
+    sched_start(w.sched);
+    advance(&w, 10);
+    CHECK_INT(rows(&w, "h", "ok", NULL), 1);
+    CHECK_INT(rows(&w, "s", "skipped", "misfire"), 1);
+    CHECK_INT(rows(&w, "s", "ok", NULL), 0);
+    world_free(&w);
+}
