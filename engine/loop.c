@@ -76,6 +76,7 @@ static int host_trigger(void *ud, const char *job, const char *args, char *err, 
 
 static void on_flush(uv_timer_t *t) {
     engine_t *e = t->data;
+    sched_save(e->sched);
     if (store_dirty(e->store) && store_flush(e->store) < 0)
         log_error("store: cannot write: %s", store_errmsg(e->store));
 }

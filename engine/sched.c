@@ -30,6 +30,9 @@ struct sched_job {
     sched_start_t *backlog, *backlog_tail;
     int nbacklog;
     store_job_state_t state;
+    int dirty;                 /* state changed since the last sched_save */
+    struct sched_job **followers;  /* jobs with `after` = this one */
+    size_t nfollowers;
 };
 
 struct sched {
@@ -88,9 +91,27 @@ static int64_t new_run_id(sched_t *s) {
 
 void sched_plan_mode(sched_t *s) { s->plan = 1; }
 
+/* Job state is written in batches by sched_save (one row per changed job per
+ * flush), not on every start. */
 static void save_state(sched_t *s, sched_job_t *sj) {
-    if (s->store && !s->plan && store_job_put(s->store, sj->job->name, &sj->state) < 0)
-        log_emit(LOG_ERROR, sj->job->name, 0, "cannot save job state: %s", store_errmsg(s->store));
+    (void)s;
+    sj->dirty = 1;
+}
+
+int sched_save(sched_t *s) {
+    int rc = 0;
+    for (size_t i = 0; i < s->njobs; i++) {
+        sched_job_t *sj = &s->jobs[i];
+        if (!sj->dirty) continue;
+        sj->dirty = 0;
+        if (!s->store || s->plan) continue;
+        if (store_job_put(s->store, sj->job->name, &sj->state) < 0) {
+            log_emit(LOG_ERROR, sj->job->name, 0, "cannot save job state: %s",
+                     store_errmsg(s->store));
+            rc = -EIO;
+        }
+    }
+    return rc;
 }
 
 static void record_skip(sched_t *s, sched_job_t *sj, double scheduled_at, err_kind_t kind,
@@ -388,6 +409,17 @@ int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen)
         }
     }
     free(mark);
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i]->after) continue;
+        sched_job_t *leader = find(s, jobs[i]->after);
+        sched_job_t **more = realloc(leader->followers, (leader->nfollowers + 1) * sizeof *more);
+        if (!more) {
+            snprintf(err, errlen, "out of memory");
+            goto unset;
+        }
+        leader->followers = more;
+        leader->followers[leader->nfollowers++] = &list[i];
+    }
     for (size_t i = 0; i < n && s->store; i++) {
         store_job_state_t *st = &list[i].state;
         if (store_job_get(s->store, jobs[i]->name, st) < 0) memset(st, 0, sizeof *st);
@@ -395,6 +427,7 @@ int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen)
     }
     return 0;
 unset:
+    for (size_t i = 0; i < n; i++) free(list[i].followers);
     s->jobs = NULL;
     s->by_name = NULL;
     s->njobs = 0;
@@ -513,13 +546,9 @@ void sched_done(sched_t *s, sched_start_t *st, const char *status, double ended_
         sj->state.last_fail = ended_at;
     }
     save_state(s, sj);
-    if (!s->stopped && strcmp(status, "ok") == 0) {
-        for (size_t i = 0; i < s->njobs; i++) {
-            job_t *j = s->jobs[i].job;
-            if (j->after && strcmp(j->after, sj->job->name) == 0)
-                offer(s, &s->jobs[i], ended_at, "after", NULL, 0);
-        }
-    }
+    if (!s->stopped && strcmp(status, "ok") == 0)
+        for (size_t i = 0; i < sj->nfollowers; i++)
+            offer(s, sj->followers[i], ended_at, "after", NULL, 0);
     if (!s->stopped && sj->backlog && !sj->pending && !sj->current) {
         sched_start_t *next = sj->backlog;
         sj->backlog = next->next;
@@ -568,7 +597,9 @@ void sched_each_running(sched_t *s, void (*fn)(void *ud, sched_start_t *start), 
 void sched_free(sched_t *s) {
     if (!s) return;
     sched_stop(s);
+    sched_save(s);
     prioq_free(&s->ready);
+    for (size_t i = 0; i < s->njobs; i++) free(s->jobs[i].followers);
     free(s->jobs);
     free(s->by_name);
     free(s);

@@ -74,6 +74,10 @@ void sched_done(sched_t *s, sched_start_t *start, const char *status, double end
  * cancelled. Launched runs are left to the caller (drain, then cancel). */
 void sched_stop(sched_t *s);
 
+/* Writes the job state that changed (last starts, results, offsets) to the
+ * store; the engine calls it before each store flush. Returns 0 or < 0. */
+int sched_save(sched_t *s);
+
 /* Launched runs not yet done. */
 size_t sched_running(const sched_t *s);
 size_t sched_queued(const sched_t *s);

@@ -18,6 +18,8 @@
 #include "units.h"
 
 enum { HOOK_COUNT = 1000 };
+/* start_run(fn, job, run_id, attempt, scheduled_at, deadline, dry_run, args, err) */
+enum { START_RUN_ARGS = 9 };
 enum { DOOM_NONE, DOOM_MEMORY, DOOM_CPU };
 
 struct script {
@@ -556,8 +558,8 @@ typedef struct co_create_args {
     const script_run_info_t *info;
 } co_create_args_t;
 
-/* Under lua_pcall on the main thread: the new thread with start_run, fn,
- * the info table and the optional error on its stack. */
+/* Under lua_pcall on the main thread: the new thread with start_run and its
+ * START_RUN_ARGS arguments on its stack. */
 static int co_create_p(lua_State *L) {
     co_create_args_t *a = lua_touserdata(L, 1);
     script_co_t *co = a->co;
@@ -568,24 +570,14 @@ static int co_create_p(lua_State *L) {
     co->T = T;
     lua_rawgeti(T, LUA_REGISTRYINDEX, co->s->start_run_ref);
     lua_rawgeti(T, LUA_REGISTRYINDEX, a->fn_ref);
-    lua_createtable(T, 0, 8);
     lua_pushstring(T, info->job);
-    lua_setfield(T, -2, "job");
     lua_pushinteger(T, (lua_Integer)info->run_id);
-    lua_setfield(T, -2, "run_id");
     lua_pushinteger(T, info->attempt);
-    lua_setfield(T, -2, "attempt");
     lua_pushnumber(T, info->scheduled_at);
-    lua_setfield(T, -2, "scheduled_at");
     lua_pushnumber(T, info->deadline);
-    lua_setfield(T, -2, "deadline");
     lua_pushboolean(T, co->s->host.dry_run);
-    lua_setfield(T, -2, "dry_run");
-    if (info->args_json) {
-        char err[256];
-        if (json_decode(T, info->args_json, err, sizeof err) < 0) lua_pushnil(T);
-        lua_setfield(T, -2, "args");
-    }
+    char err[256];
+    if (!info->args_json || json_decode(T, info->args_json, err, sizeof err) < 0) lua_pushnil(T);
     if (info->err_kind != ERR_NONE)
         err_push(T, info->err_kind, info->err_message ? info->err_message : "");
     else
@@ -622,7 +614,7 @@ script_co_t *script_co_start(script_t *s, int fn_ref, const script_run_info_t *i
         co_fail(co, ERR_LIMIT, "out of memory starting the run", 0);
         return NULL;
     }
-    return co_resume(co, 3) ? co : NULL;
+    return co_resume(co, START_RUN_ARGS) ? co : NULL;
 }
 
 void script_co_wake(script_co_t *co, int nres) {

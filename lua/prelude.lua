@@ -47,15 +47,17 @@ end
 
 local LEVELS = { debug = 0, info = 1, warn = 2, error = 3 }
 
-local function make_log(job, run_id)
-  local log = {}
-  for name, level in pairs(LEVELS) do
-    log[name] = function(self, fmt, ...)
-      if self ~= log then return prim.log(level, job, run_id, message(self, fmt, ...)) end
-      return prim.log(level, job, run_id, message(fmt, ...))
-    end
+-- ctx.log / baton.log: one small table per run; the methods live in log_mt.
+local log_methods = {}
+for name, level in pairs(LEVELS) do
+  log_methods[name] = function(self, fmt, ...)
+    return prim.log(level, self.job, self.run_id, message(fmt, ...))
   end
-  return log
+end
+local log_mt = { __index = log_methods }
+
+local function make_log(job, run_id)
+  return setmetatable({ job = job, run_id = run_id }, log_mt)
 end
 
 -- ctx.store / baton.store: `store:get(k)`; `store.get(k)` works as well.
@@ -149,17 +151,17 @@ local ctx_methods = {
 local ctx_mt = { __index = ctx_methods }
 
 -- The body of every run's coroutine: build ctx, call the job's function.
-local function start_run(fn, info, err)
+local function start_run(fn, job, run_id, attempt, scheduled_at, deadline, dry_run, args, err)
   local ctx = setmetatable({
-    job = info.job,
-    run_id = info.run_id,
-    attempt = info.attempt,
-    scheduled_at = info.scheduled_at,
-    deadline = info.deadline,
-    dry_run = info.dry_run,
-    args = info.args,
+    job = job,
+    run_id = run_id,
+    attempt = attempt,
+    scheduled_at = scheduled_at,
+    deadline = deadline,
+    dry_run = dry_run,
+    args = args,
     store = store,
-    log = make_log(info.job, info.run_id),
+    log = make_log(job, run_id),
   }, ctx_mt)
   if err ~= nil then return fn(ctx, err) end
   return fn(ctx)

@@ -236,6 +236,7 @@ TEST(sched_misfire_run_once_and_skip_after_downtime) {
     CHECK(rc == 0);
     /* the engine "ran" once, then was down for 5 hours */
     store_job_state_t st;
+    sched_save(w.sched);
     store_job_get(w.k.store, "h", &st);
     CHECK(st.last_due > 0);
     sched_stop(w.sched);
