@@ -54,6 +54,9 @@ $(BUILD)/baton: $(BUILD)/obj/main.o $(ENGINE_OBJ)
 $(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/bench_runs: bench/bench_runs.c $(ENGINE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
+
 unit: deps $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -63,7 +66,7 @@ test: deps $(BUILD)/baton $(BUILD)/unit
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: deps $(BUILD)/baton
+bench: deps $(BUILD)/baton $(BUILD)/bench_runs
 	bench/run.sh $(BUILD)/baton
 
 format:

@@ -30,6 +30,7 @@ struct script {
     int refs;
     size_t mem_used;
     size_t mem_limit;          /* 0 while not enforced */
+    unsigned long allocs;      /* counted for host.fault_at */
     int in_slice;              /* a resume (or the load) is running */
     uint64_t slice_deadline;   /* uv_hrtime() */
     int doom;                  /* DOOM_*: the running code must stop with `limit` */
@@ -67,6 +68,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         s->mem_used -= old;
         return NULL;
     }
+    if (s->host.fault_at && nsize > old && ++s->allocs >= s->host.fault_at) return NULL;
     if (nsize > old && s->mem_limit && s->mem_used + (nsize - old) > s->mem_limit) {
         /* Inside a run the allocation failure dooms the run even if the script
          * catches the memory error: it must end with `limit`. */

@@ -25,6 +25,7 @@ typedef struct script_host {
     size_t memory_limit;    /* bytes per state; 0 = unlimited */
     double cpu_slice;       /* seconds per resume; 0 = unlimited */
     int dry_run;            /* ctx.dry_run */
+    unsigned long fault_at; /* tests only: fail the Nth and later allocations; 0 = never */
     /* baton.trigger(job, args_json): 0, or a negative code with a message in err. */
     int (*trigger)(void *ud, const char *job, const char *args_json, char *err, size_t len);
     void *ud;

@@ -364,3 +364,44 @@ TEST(load_errors_name_file_and_line) {
     CHECK_HAS(err, "io.lua:2:");
     kit_free(&k);
 }
+
+/* Fails the Nth and later allocations of a state, for every N until loading
+ * and a run succeed: every failure must be a clean error, never a crash or a leak. */
+TEST(oom_sweep_load_and_run_fail_cleanly_at_every_allocation) {
+    kit_t k;
+    char err[1024];
+    kit_init(&k);
+    const char *path = kit_write(&k, "s.lua",
+                                 "local t = {}\nfor i = 1, 50 do t[i] = 'v' .. i end\n"
+                                 "job 'j' { every = '1m', run = function(ctx)\n"
+                                 "  ctx:sleep(1)\n"
+                                 "  return { n = #t, s = table.concat(t, ',', 1, 5) }\n"
+                                 "end }\n");
+    unsigned long n;
+    int loaded = 0, ran = 0;
+    for (n = 1; n < 100000 && !ran; n++) {
+        script_t *s = NULL;
+        job_t **jobs = NULL;
+        size_t njobs = 0;
+        k.host.fault_at = n;
+        if (script_load(&s, path, &k.host, err, sizeof err) < 0) {
+            CHECK(s == NULL);
+            CHECK(err[0] != 0);
+            continue;
+        }
+        loaded = 1;
+        if (job_read_all(s, &k.conf, &jobs, &njobs, err, sizeof err) == 0) {
+            int done = kit_run(&k, jobs[0], 2);
+            CHECK(done); /* a run always ends, one way or another */
+            ran = done && k.out.ok;
+            if (done && !k.out.ok) CHECK(k.out.kind == ERR_LIMIT);
+            job_free_all(jobs, njobs);
+        }
+        script_unref(s);
+    }
+    CHECK(loaded);
+    CHECK(ran);
+    CHECK(n > 500); /* the sweep really went through load and run (~870 points) */
+    if (getenv("TEST_VERBOSE")) fprintf(stderr, "    swept %lu allocations\n", n);
+    kit_free(&k);
+}

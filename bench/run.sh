@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# run.sh — the benchmarks; writes bench/RESULTS.md (command, date, machine,
+# figures). Usage: bench/run.sh build/baton   (make bench does this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BATON=$(readlink -f "${1:-build/baton}")
+export BATON_LUA_DIR=$PWD/lua
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=bench/RESULTS.md
+
+make -s build/bench_runs >/dev/null
+
+rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# ms for one command, median of N runs
+median_ms() {
+  local n=$1; shift
+  local times=()
+  for _ in $(seq "$n"); do
+    local t0 t1
+    t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
+    times+=($(( (t1 - t0) / 1000 )))
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
+}
+
+# 1. per-run overhead with 10,000 jobs
+runs10k=$(build/bench_runs 10000 100 5 "$work/r10k")
+runs16=$(build/bench_runs 16 1 60 "$work/r16")
+
+# 2. plan for 16 and 1,000 jobs
+mkdir -p "$work/p1000/scripts"
+for s in $(seq 0 9); do
+  for j in $(seq 0 99); do
+    n=$((s * 100 + j)); p=$(( (n % 12 + 1) * 5 ))
+    echo "job 'j$n' { every = '${p}m', offset = 'auto', run = function() end }"
+  done >"$work/p1000/scripts/s$s.lua"
+done
+echo 'scripts = "scripts"' >"$work/p1000/engine.conf"
+plan16=$(median_ms 7 "$BATON" plan --json --for 24h -c examples/social/engine.conf)
+plan1000=$(median_ms 3 "$BATON" plan --json --for 24h -c "$work/p1000/engine.conf")
+
+# 3. idle RSS of the engine with the 16-job set (non-browser copy of its schedule)
+mkdir -p "$work/idle/scripts"
+cp examples/social/engine.conf "$work/idle/"
+cp -r examples/social/scripts "$work/idle/"
+"$BATON" run -c "$work/idle/engine.conf" >"$work/idle.log" 2>&1 &
+pid=$!
+sleep 3
+idle_kb=$(rss_of $pid)
+kill -TERM $pid; wait $pid || true
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Command: \`make bench\` (bench/run.sh). Date: $(date -u +%Y-%m-%dT%H:%MZ)."
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo),"
+  echo "$(uname -sr); a shared machine, so compare figures from the same run."
+  echo
+  echo "## Engine overhead per no-op run"
+  echo
+  echo "Real script states, scheduler, runner and sqlite file, driven on the virtual"
+  echo "clock (bench/bench_runs.c): each run is scheduled, started as a coroutine,"
+  echo "resumed, finished and recorded. Target: under 20 µs per run and 150 MB RSS"
+  echo "with 10,000 jobs."
+  echo
+  echo '```'
+  echo "bench_runs 10000 jobs (100 per script), 5 virtual minutes, every 60s:"
+  echo "$runs10k"
+  echo
+  echo "bench_runs 16 jobs (one per script), 60 virtual minutes:"
+  echo "$runs16"
+  echo '```'
+  echo
+  echo "## baton plan --for 24h"
+  echo
+  echo "| jobs | median ms | target |"
+  echo "|---|---|---|"
+  echo "| 16 (examples/social) | $plan16 | < 50 |"
+  echo "| 1,000 (periods 5–60 min, offset auto) | $plan1000 | < 2000 |"
+  echo
+  echo "## Idle engine"
+  echo
+  echo "RSS of \`baton run\` with the 16-job example loaded, 3 s after start:"
+  echo "$((idle_kb / 1024)).$(( (idle_kb % 1024) * 10 / 1024 )) MB (target < 15 MB)."
+} >"$out"
+cat "$out"
