@@ -66,7 +66,9 @@ void conf_defaults(conf_t *c);
 /* Loads path over the defaults. Returns 0, -ENOENT when the file is missing
  * (err says so), or -EINVAL with "FILE:LINE: message" in err for a syntax
  * error, an unknown key (named with its full path, e.g. "browser.max_contxts"),
- * a wrong type, a bad duration or size, or an out-of-range value. */
+ * a wrong type, a bad duration or size, or an out-of-range value. Other
+ * failures to read the file (-EISDIR, -EFBIG past 1 MB, -EACCES, -ENOMEM) also
+ * come with a message. On any error *c is left as it was. */
 int conf_load(conf_t *c, const char *path, char *err, size_t errlen);
 
 /* Releases what conf_load allocated (browser args and endpoints). */

@@ -43,7 +43,7 @@ static void stamp(char *buf, size_t len) {
 void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt,
                va_list ap) {
     if (!log_enabled(level)) return;
-    char when[40], msg[2048], line[4096];
+    char when[64], msg[2048], line[4096];
     int n;
     stamp(when, sizeof when);
     vsnprintf(msg, sizeof msg, fmt, ap);

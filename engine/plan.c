@@ -155,7 +155,7 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
         plan_teardown(&p);
         return 1;
     }
-    qsort(p.starts, p.n, sizeof *p.starts, cmp_start);
+    if (p.n) qsort(p.starts, p.n, sizeof *p.starts, cmp_start);
 
     /* Busiest second and minute; collisions = seconds with more than one start. */
     size_t max_sec = 0, max_min = 0, ncoll = 0;

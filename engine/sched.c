@@ -220,7 +220,8 @@ static void offer(sched_t *s, sched_job_t *sj, double scheduled_at, const char *
         free(args_json);
         return;
     }
-    if (!manual && unmet_requires(s, sj, vclock_now(s->clock), why, sizeof why)) {
+    /* A plan shows the schedule: it assumes every dependency is met. */
+    if (!manual && !s->plan && unmet_requires(s, sj, vclock_now(s->clock), why, sizeof why)) {
         record_skip(s, sj, scheduled_at, ERR_DEPENDENCY, why);
         free(args_json);
         return;
@@ -486,7 +487,8 @@ int sched_place_offsets(sched_t *s, int keep) {
 }
 
 void sched_start(sched_t *s) {
-    double now = vclock_now(s->clock);
+    /* A start due exactly now is still ahead of us (a plan's window includes its start). */
+    double now = nextafter(vclock_now(s->clock), -INFINITY);
     int catchups = 0;
     for (size_t i = 0; i < s->njobs; i++) {
         sched_job_t *sj = &s->jobs[i];

@@ -7,7 +7,8 @@ M.BASE = "http://127.0.0.1:8080/demo"
 -- Opens a path of the site in the run's pooled page and returns the page.
 function M.open(ctx, path)
   local page = ctx:page()
-  page:goto(M.BASE .. path, { wait = "domcontentloaded" })
+  -- `goto` is a reserved word in Lua: the page API offers it as page:navigate
+  page:navigate(M.BASE .. path, { wait = "domcontentloaded" })
   return page
 end
 

@@ -1,0 +1,1087 @@
+/* conf.c — loads engine.conf: evaluates it in a Lua state with no libraries, a capped
+ * allocator and an instruction limit, then validates what it assigned against one schema
+ * table. Owns the copies of browser.args and browser.endpoints it hands out. */
+#include "conf.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "units.h"
+
+#define CONF_MEMORY_LIMIT (16u << 20)    /* bytes the evaluation may hold at once */
+#define CONF_MAX_INSTRUCTIONS 5000000    /* Lua VM instructions before "endless loop" */
+#define CONF_MAX_SOURCE (1u << 20)       /* bytes of engine.conf read at most */
+#define CONF_MAX_DEPTH 8                 /* key nesting, e.g. breakers.NAME.failures = 3 */
+#define CONF_MAX_SECONDS 1e12            /* the bound units_duration applies to strings */
+
+/* ---- the schema: every key, its kind, where it lands ---- */
+
+typedef enum {
+    K_TABLE,     /* a table of the keys in fields, at base + offset */
+    K_STRING,    /* char[size] */
+    K_PATH,      /* char[size], resolved against the file's directory */
+    K_ENUM,      /* int: index into choices */
+    K_ENUM_NAME, /* char[size]: the chosen name itself */
+    K_INT,       /* int in [min, max] */
+    K_DURATION,  /* double seconds */
+    K_SIZE,      /* size_t bytes, >= min */
+    K_LIST,      /* char *[CONF_MAX_LIST] at offset, int count at size */
+    K_BREAKERS   /* name -> table of fields, into conf_t.breakers */
+} conf_kind_t;
+
+enum {
+    F_NONEMPTY = 1, /* "" refused */
+    F_POSITIVE = 2, /* duration must be > 0 */
+    F_ZERO_OK = 4,  /* 0 allowed below min (means "no limit") */
+    F_MEMORY = 8,   /* ":memory:" kept as is */
+    F_LISTEN = 16,  /* HOST:PORT */
+    F_URL = 32      /* list items are ws(s):// or http(s):// URLs */
+};
+
+typedef struct conf_field {
+    const char *name;
+    conf_kind_t kind;
+    size_t offset;                   /* from the enclosing table's base */
+    size_t size;                     /* buffer bytes; for K_LIST the offset of the count */
+    long long min, max;              /* K_INT range; K_SIZE minimum */
+    const char *const *choices;      /* K_ENUM, K_ENUM_NAME; NULL-terminated */
+    const struct conf_field *fields; /* K_TABLE, K_BREAKERS; NULL-terminated by name */
+    int flags;
+} conf_field_t;
+
+#define C_(m) offsetof(conf_t, m)
+#define CSZ(m) sizeof(((conf_t *)0)->m)
+#define R_(m) offsetof(conf_retry_t, m)
+#define RSZ(m) sizeof(((conf_retry_t *)0)->m)
+#define B_(m) offsetof(conf_breaker_t, m)
+
+static const char *const conf_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const conf_formats[] = {"text", "json", NULL};
+static const char *const conf_backoffs[] = {"exponential", "linear", "constant", NULL};
+static const char *const conf_jitters[] = {"none", "full", "equal", "decorrelated", NULL};
+
+static const conf_field_t conf_log[] = {
+    {.name = "level", .kind = K_ENUM, .offset = C_(log_level), .choices = conf_levels},
+    {.name = "format", .kind = K_ENUM, .offset = C_(log_json), .choices = conf_formats},
+    {0}};
+
+static const conf_field_t conf_http[] = {
+    {.name = "listen", .kind = K_STRING, .offset = C_(http_listen), .size = CSZ(http_listen),
+     .flags = F_LISTEN},
+    {.name = "token", .kind = K_STRING, .offset = C_(http_token), .size = CSZ(http_token)},
+    {0}};
+
+static const conf_field_t conf_console[] = {
+    {.name = "socket", .kind = K_PATH, .offset = C_(console_socket),
+     .size = CSZ(console_socket), .flags = F_NONEMPTY},
+    {0}};
+
+static const conf_field_t conf_limits[] = {
+    {.name = "max_concurrent_runs", .kind = K_INT, .offset = C_(max_concurrent_runs),
+     .min = 1, .max = 10000},
+    {.name = "shutdown_timeout", .kind = K_DURATION, .offset = C_(shutdown_timeout)},
+    {.name = "retention", .kind = K_DURATION, .offset = C_(retention)},
+    {0}};
+
+static const conf_field_t conf_sandbox[] = {
+    {.name = "memory", .kind = K_SIZE, .offset = C_(sandbox_memory), .min = 1 << 20,
+     .flags = F_ZERO_OK},
+    {.name = "cpu_slice", .kind = K_DURATION, .offset = C_(cpu_slice)},
+    {0}};
+
+static const conf_field_t conf_reserve[] = {
+    {.name = "critical", .kind = K_INT, .offset = C_(browser.reserve_critical), .max = 1024},
+    {.name = "high", .kind = K_INT, .offset = C_(browser.reserve_high), .max = 1024},
+    {0}};
+
+static const conf_field_t conf_browser[] = {
+    {.name = "executable", .kind = K_STRING, .offset = C_(browser.executable),
+     .size = CSZ(browser.executable)},
+    {.name = "args", .kind = K_LIST, .offset = C_(browser.args), .size = C_(browser.nargs)},
+    {.name = "endpoints", .kind = K_LIST, .offset = C_(browser.endpoints),
+     .size = C_(browser.nendpoints), .flags = F_URL},
+    {.name = "browsers", .kind = K_INT, .offset = C_(browser.browsers), .min = 1, .max = 64},
+    {.name = "max_contexts", .kind = K_INT, .offset = C_(browser.max_contexts), .min = 1,
+     .max = 1024},
+    {.name = "reserve", .kind = K_TABLE, .fields = conf_reserve},
+    {.name = "burst", .kind = K_INT, .offset = C_(browser.burst), .max = 1024},
+    {.name = "idle_timeout", .kind = K_DURATION, .offset = C_(browser.idle_timeout)},
+    {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1,
+     .max = 1000000},
+    {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
+    {0}};
+
+static const conf_field_t conf_retry[] = {
+    {.name = "attempts", .kind = K_INT, .offset = R_(attempts), .min = 1, .max = 1000},
+    {.name = "backoff", .kind = K_ENUM_NAME, .offset = R_(backoff), .size = RSZ(backoff),
+     .choices = conf_backoffs},
+    {.name = "base", .kind = K_DURATION, .offset = R_(base)},
+    {.name = "max", .kind = K_DURATION, .offset = R_(max)},
+    {.name = "jitter", .kind = K_ENUM_NAME, .offset = R_(jitter), .size = RSZ(jitter),
+     .choices = conf_jitters},
+    {0}};
+
+static const conf_field_t conf_defaults_keys[] = {
+    {.name = "timeout", .kind = K_DURATION, .offset = C_(default_timeout), .flags = F_POSITIVE},
+    {.name = "retry", .kind = K_TABLE, .offset = C_(default_retry), .fields = conf_retry},
+    {0}};
+
+static const conf_field_t conf_breaker[] = {
+    {.name = "failures", .kind = K_INT, .offset = B_(failures), .min = 1, .max = 1000000},
+    {.name = "cooldown", .kind = K_DURATION, .offset = B_(cooldown)},
+    {0}};
+
+static const conf_field_t conf_top[] = {
+    {.name = "scripts", .kind = K_PATH, .offset = C_(scripts), .size = CSZ(scripts),
+     .flags = F_NONEMPTY},
+    {.name = "database", .kind = K_PATH, .offset = C_(database), .size = CSZ(database),
+     .flags = F_NONEMPTY | F_MEMORY},
+    {.name = "log", .kind = K_TABLE, .fields = conf_log},
+    {.name = "http", .kind = K_TABLE, .fields = conf_http},
+    {.name = "console", .kind = K_TABLE, .fields = conf_console},
+    {.name = "limits", .kind = K_TABLE, .fields = conf_limits},
+    {.name = "sandbox", .kind = K_TABLE, .fields = conf_sandbox},
+    {.name = "browser", .kind = K_TABLE, .fields = conf_browser},
+    {.name = "defaults", .kind = K_TABLE, .fields = conf_defaults_keys},
+    {.name = "breakers", .kind = K_BREAKERS, .fields = conf_breaker},
+    {0}};
+
+/* ---- the loader ---- */
+
+/* A "name =" found in the source: where a key is written, for error lines. */
+typedef struct conf_mark {
+    const char *name;
+    size_t len;
+    size_t offset;
+    int line;
+    int depth; /* '{' nesting at the name */
+} conf_mark_t;
+
+typedef struct conf_key {
+    const char *name;
+    size_t len;
+} conf_key_t;
+
+typedef struct conf_loader {
+    const char *path;
+    char chunkname[sizeof ((conf_t *)0)->path + 1];
+    char dir[sizeof ((conf_t *)0)->path];      /* "" when the file is in the cwd */
+    char *src;
+    size_t len;
+    conf_t *conf;                               /* the copy being filled */
+    lua_State *L;
+    size_t mem, mem_limit;
+    int mem_refused, mem_line;                  /* the cap was hit, at this line */
+    conf_mark_t *marks;
+    size_t nmarks;
+    int stmt_line;                              /* line Lua gave the top-level assignment */
+    conf_key_t keys[CONF_MAX_DEPTH];            /* the key being read, outermost first */
+    int nkeys;
+    char name[512];                             /* keys joined with '.' */
+    int nerrors, err_line, nomem;
+    size_t err_offset;
+    char msg[1024];
+} conf_loader_t;
+
+static conf_loader_t *loader_of(lua_State *L) {
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/* The line of the innermost Lua function running, or 0. */
+static int current_line(lua_State *L) {
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "l", &ar) && ar.currentline > 0) return ar.currentline;
+    }
+    return 0;
+}
+
+static void *conf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    conf_loader_t *ld = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        ld->mem -= old;
+        return NULL;
+    }
+    if (nsize > old && nsize - old > ld->mem_limit - ld->mem) {
+        /* Only reads the call stack: safe here, nothing has been changed yet. */
+        ld->mem_refused = 1;
+        ld->mem_line = ld->L ? current_line(ld->L) : 0;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) ld->mem = ld->mem - old + nsize;
+    return p;
+}
+
+static void conf_count_hook(lua_State *L, lua_Debug *ar) {
+    conf_loader_t *ld = loader_of(L);
+    lua_getinfo(L, "l", ar);
+    lua_pushfstring(L, "%s:%d: too many instructions (an endless loop?)", ld->path,
+                    ar->currentline > 0 ? ar->currentline : 1);
+    lua_error(L);
+}
+
+/* ---- where keys are written: a small scan of the source ---- */
+
+static int is_name_start(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+
+static int is_name_char(char ch) {
+    return is_name_start(ch) || (ch >= '0' && ch <= '9');
+}
+
+/* Steps over one newline, counting "\r\n" and "\n\r" once, as Lua's lexer does. */
+static const char *skip_newline(const char *p, const char *end, int *line) {
+    if (p + 1 < end && (p[1] == '\n' || p[1] == '\r') && p[1] != p[0]) p++;
+    (*line)++;
+    return p + 1;
+}
+
+/* At '[': the level of a long bracket "[==[" (2), or -1 when it is not one. */
+static int long_bracket_level(const char *p, const char *end) {
+    int level = 0;
+    for (p++; p < end && *p == '='; p++) level++;
+    return p < end && *p == '[' ? level : -1;
+}
+
+static const char *skip_long(const char *p, const char *end, int level, int *line) {
+    p += level + 2;
+    while (p < end) {
+        if (*p == '\n' || *p == '\r') {
+            p = skip_newline(p, end, line);
+        } else if (*p == ']') {
+            const char *q = p + 1;
+            int n = 0;
+            while (q < end && *q == '=') q++, n++;
+            if (n == level && q < end && *q == ']') return q + 1;
+            p++;
+        } else {
+            p++;
+        }
+    }
+    return end;
+}
+
+static const char *skip_quoted(const char *p, const char *end, int *line) {
+    char quote = *p++;
+    while (p < end && *p != quote) {
+        if (*p == '\\' && p + 1 < end) p++;
+        if (*p == '\n' || *p == '\r')
+            p = skip_newline(p, end, line);
+        else
+            p++;
+    }
+    return p < end ? p + 1 : end;
+}
+
+/* Is the name that ends at p followed by '=' (and not "==")? */
+static int assigned(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+                       *p == '\v'))
+        p++;
+    return p < end && *p == '=' && (p + 1 == end || p[1] != '=');
+}
+
+static int add_mark(conf_loader_t *ld, const char *name, size_t len, int line, int depth,
+                    size_t *cap) {
+    if (ld->nmarks == *cap) {
+        size_t n = *cap ? *cap * 2 : 64;
+        conf_mark_t *m = realloc(ld->marks, n * sizeof *m);
+        if (!m) return -ENOMEM;
+        ld->marks = m;
+        *cap = n;
+    }
+    ld->marks[ld->nmarks++] =
+        (conf_mark_t){name, len, (size_t)(name - ld->src), line, depth};
+    return 0;
+}
+
+/* Records every "name =" outside comments and strings with its line and '{' depth. */
+static int index_source(conf_loader_t *ld) {
+    const char *p = ld->src, *end = ld->src + ld->len;
+    int line = 1, depth = 0, level;
+    char prev = 0; /* the last character of the previous token */
+    size_t cap = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '\n' || ch == '\r') {
+            p = skip_newline(p, end, &line);
+        } else if (ch == ' ' || ch == '\t' || ch == '\f' || ch == '\v') {
+            p++;
+        } else if (ch == '-' && p + 1 < end && p[1] == '-') {
+            p += 2;
+            if (p < end && *p == '[' && (level = long_bracket_level(p, end)) >= 0) {
+                p = skip_long(p, end, level, &line);
+            } else {
+                while (p < end && *p != '\n' && *p != '\r') p++;
+            }
+        } else if (ch == '[' && (level = long_bracket_level(p, end)) >= 0) {
+            p = skip_long(p, end, level, &line);
+            prev = ']';
+        } else if (ch == '"' || ch == '\'') {
+            p = skip_quoted(p, end, &line);
+            prev = ch;
+        } else if (ch >= '0' && ch <= '9') {
+            while (p < end && (is_name_char(*p) || *p == '.' ||
+                               ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E' ||
+                                                             p[-1] == 'p' || p[-1] == 'P'))))
+                p++;
+            prev = '0';
+        } else if (is_name_start(ch)) {
+            const char *name = p;
+            while (p < end && is_name_char(*p)) p++;
+            /* "a.b =" and "a:b" are not keys of a table constructor or of _ENV */
+            if (prev != '.' && prev != ':' && assigned(p, end) &&
+                add_mark(ld, name, (size_t)(p - name), line, depth, &cap) < 0)
+                return -ENOMEM;
+            prev = 'a';
+        } else {
+            if (ch == '{') depth++;
+            if (ch == '}' && depth > 0) depth--;
+            prev = ch;
+            p++;
+        }
+    }
+    return 0;
+}
+
+static int mark_is(const conf_mark_t *m, const conf_key_t *k) {
+    return m->len == k->len && memcmp(m->name, k->name, k->len) == 0;
+}
+
+static size_t line_offset(const conf_loader_t *ld, int line) {
+    const char *p = ld->src, *end = ld->src + ld->len;
+    int n = 1;
+    while (p < end && n < line) {
+        if (*p == '\n' || *p == '\r')
+            p = skip_newline(p, end, &n);
+        else
+            p++;
+    }
+    return (size_t)(p - ld->src);
+}
+
+/* Where the current key is written: its top-level name at or before the line Lua
+ * reported (the end of the statement), then each nested name inside that
+ * constructor; the deepest one found wins. */
+static void locate(const conf_loader_t *ld, int *line, size_t *offset) {
+    size_t at = SIZE_MAX;
+    *line = ld->stmt_line > 0 ? ld->stmt_line : 1;
+    *offset = line_offset(ld, *line);
+    for (size_t i = 0; i < ld->nmarks && ld->marks[i].line <= *line; i++)
+        if (ld->marks[i].depth == 0 && mark_is(&ld->marks[i], &ld->keys[0])) at = i;
+    if (at == SIZE_MAX) return;
+    for (int k = 1; k < ld->nkeys; k++) {
+        size_t found = SIZE_MAX;
+        int depth = ld->marks[at].depth;
+        for (size_t i = at + 1; i < ld->nmarks && ld->marks[i].depth > depth; i++)
+            if (ld->marks[i].depth == depth + 1 && mark_is(&ld->marks[i], &ld->keys[k]))
+                found = i;
+        if (found == SIZE_MAX) break;
+        at = found;
+    }
+    *line = ld->marks[at].line;
+    *offset = ld->marks[at].offset;
+}
+
+/* ---- errors: the first in the file wins ---- */
+
+static void fail(conf_loader_t *ld, const char *fmt, ...) {
+    int line;
+    size_t offset;
+    char text[768];
+    va_list ap;
+    locate(ld, &line, &offset);
+    if (ld->nerrors++ &&
+        (line > ld->err_line || (line == ld->err_line && offset >= ld->err_offset)))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    ld->err_line = line;
+    ld->err_offset = offset;
+    snprintf(ld->msg, sizeof ld->msg, "%s:%d: %s", ld->path, line, text);
+}
+
+static void push_key(conf_loader_t *ld, const char *name, size_t len) {
+    if (ld->nkeys == CONF_MAX_DEPTH) abort(); /* the schema is never this deep */
+    ld->keys[ld->nkeys++] = (conf_key_t){name, len};
+}
+
+/* The current key as people write it: "browser.reserve.critical". */
+static const char *key_name(conf_loader_t *ld) {
+    size_t n = 0;
+    ld->name[0] = 0;
+    for (int i = 0; i < ld->nkeys && n < sizeof ld->name; i++)
+        n += (size_t)snprintf(ld->name + n, sizeof ld->name - n, "%s%.*s", i ? "." : "",
+                              (int)ld->keys[i].len, ld->keys[i].name);
+    return ld->name;
+}
+
+/* A value for a message: long ones are cut ("..."); control bytes are escaped later. */
+static const char *clip(const char *s, size_t len, char *buf, size_t size) {
+    if (len < size - 3) return s;
+    snprintf(buf, size, "%.*s...", (int)(size - 4), s);
+    return buf;
+}
+
+/* What a number reads as in a message. */
+static const char *number_text(lua_State *L, int idx, char *buf, size_t size) {
+    if (lua_isinteger(L, idx))
+        snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
+    else
+        snprintf(buf, size, "%.14g", (double)lua_tonumber(L, idx));
+    return buf;
+}
+
+/* A key that is not a name, as "[1]", "[true]" or "[table]". */
+static const char *odd_key_text(lua_State *L, int idx, char *buf, size_t size) {
+    char num[32]; /* "%lld" and "%.14g" need at most 24 */
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        snprintf(buf, size, "[%s]", number_text(L, idx, num, sizeof num));
+    else if (lua_type(L, idx) == LUA_TBOOLEAN)
+        snprintf(buf, size, "[%s]", lua_toboolean(L, idx) ? "true" : "false");
+    else
+        snprintf(buf, size, "[%s]", luaL_typename(L, idx));
+    return buf;
+}
+
+/* ---- reading values ---- */
+
+static void read_table(conf_loader_t *ld, int idx, const conf_field_t *fields, char *base);
+
+/* The string at idx, or NULL after reporting why it is not one. */
+static const char *read_text(conf_loader_t *ld, int idx, int flags, size_t *len) {
+    lua_State *L = ld->L;
+    if (lua_type(L, idx) != LUA_TSTRING) {
+        fail(ld, "%s: expected a string, got %s", key_name(ld), luaL_typename(L, idx));
+        return NULL;
+    }
+    const char *s = lua_tolstring(L, idx, len);
+    if (strlen(s) != *len) {
+        fail(ld, "%s: must not contain a NUL byte", key_name(ld));
+        return NULL;
+    }
+    if ((flags & F_NONEMPTY) && *len == 0) {
+        fail(ld, "%s: must not be empty", key_name(ld));
+        return NULL;
+    }
+    return s;
+}
+
+static int valid_listen(const char *s) {
+    const char *colon = strrchr(s, ':'), *p;
+    long port = 0;
+    if (!colon || colon == s || !colon[1] || strlen(colon + 1) > 5) return 0;
+    for (p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        port = port * 10 + (*p - '0');
+    }
+    return port <= 65535;
+}
+
+static int valid_url(const char *s) {
+    static const char *const schemes[] = {"ws://", "wss://", "http://", "https://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(s, schemes[i], n) == 0 && s[n]) return 1;
+    }
+    return 0;
+}
+
+static void read_string(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
+    char shown[100];
+    size_t len;
+    const char *s = read_text(ld, idx, f->flags, &len);
+    if (!s) return;
+    if (len >= f->size) {
+        fail(ld, "%s: too long (at most %zu bytes)", key_name(ld), f->size - 1);
+    } else if ((f->flags & F_LISTEN) && !valid_listen(s)) {
+        fail(ld, "%s: expected HOST:PORT, got '%s'", key_name(ld),
+             clip(s, len, shown, sizeof shown));
+    } else {
+        memcpy(out, s, len + 1);
+    }
+}
+
+/* Writes path resolved against the file's directory into out[size]; absolute paths and
+ * paths in a file loaded from the cwd stay as written. Returns 0 or -ENAMETOOLONG. */
+static int join_path(const conf_loader_t *ld, const char *path, char *out, size_t size) {
+    size_t n = strlen(ld->dir);
+    const char *dir = path[0] == '/' ? "" : ld->dir;
+    const char *sep = !dir[0] || ld->dir[n - 1] == '/' ? "" : "/";
+    if ((size_t)snprintf(NULL, 0, "%s%s%s", dir, sep, path) >= size) return -ENAMETOOLONG;
+    snprintf(out, size, "%s%s%s", dir, sep, path);
+    return 0;
+}
+
+static void read_path(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
+    size_t len;
+    const char *s = read_text(ld, idx, f->flags, &len);
+    if (!s) return;
+    if ((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0)
+        memcpy(out, s, len + 1);
+    else if (join_path(ld, s, out, f->size) < 0)
+        fail(ld, "%s: path too long (at most %zu bytes once resolved)", key_name(ld),
+             f->size - 1);
+}
+
+static void read_enum(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
+    char list[256] = "";
+    size_t len;
+    const char *s = read_text(ld, idx, 0, &len);
+    if (!s) return;
+    for (int i = 0; f->choices[i]; i++) {
+        if (strcmp(s, f->choices[i]) != 0) continue;
+        if (f->kind == K_ENUM)
+            memcpy(out, &i, sizeof i);
+        else
+            snprintf(out, f->size, "%s", f->choices[i]);
+        return;
+    }
+    for (int i = 0; f->choices[i]; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", f->choices[i]);
+    }
+    fail(ld, "%s: expected one of %s", key_name(ld), list);
+}
+
+static void read_int(conf_loader_t *ld, int idx, const conf_field_t *f, int *out) {
+    lua_State *L = ld->L;
+    char num[64];
+    int exact = 0;
+    lua_Integer v = 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) v = lua_tointegerx(L, idx, &exact);
+    if (!exact) {
+        if (lua_type(L, idx) == LUA_TNUMBER)
+            fail(ld, "%s: expected an integer, got %s", key_name(ld),
+                 number_text(L, idx, num, sizeof num));
+        else
+            fail(ld, "%s: expected an integer, got %s", key_name(ld), luaL_typename(L, idx));
+    } else if (v < f->min || v > f->max) {
+        fail(ld, "%s: must be between %lld and %lld, got %lld", key_name(ld), f->min, f->max,
+             (long long)v);
+    } else {
+        *out = (int)v;
+    }
+}
+
+static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, double *out) {
+    lua_State *L = ld->L;
+    char shown[100];
+    double d = 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        d = (double)lua_tonumber(L, idx);
+        if (!(d >= 0 && d <= CONF_MAX_SECONDS)) {
+            fail(ld, "%s: bad duration %s", key_name(ld),
+                 number_text(L, idx, shown, sizeof shown));
+            return;
+        }
+    } else if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (strlen(s) != len || units_duration(s, &d) < 0) {
+            fail(ld, "%s: bad duration '%s'", key_name(ld), clip(s, len, shown, sizeof shown));
+            return;
+        }
+    } else {
+        fail(ld, "%s: expected a duration, got %s", key_name(ld), luaL_typename(L, idx));
+        return;
+    }
+    if ((f->flags & F_POSITIVE) && d <= 0)
+        fail(ld, "%s: must be greater than 0", key_name(ld));
+    else
+        *out = d;
+}
+
+static void read_size(conf_loader_t *ld, int idx, const conf_field_t *f, size_t *out) {
+    lua_State *L = ld->L;
+    char shown[100];
+    size_t bytes = 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        double d = (double)lua_tonumber(L, idx);
+        if (!(d >= 0 && d < 9007199254740992.0) || d != floor(d)) {
+            fail(ld, "%s: bad size %s", key_name(ld), number_text(L, idx, shown, sizeof shown));
+            return;
+        }
+        bytes = (size_t)d;
+    } else if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (strlen(s) != len || units_size(s, &bytes) < 0) {
+            fail(ld, "%s: bad size '%s'", key_name(ld), clip(s, len, shown, sizeof shown));
+            return;
+        }
+    } else {
+        fail(ld, "%s: expected a size, got %s", key_name(ld), luaL_typename(L, idx));
+        return;
+    }
+    if (bytes < (size_t)f->min && !(bytes == 0 && (f->flags & F_ZERO_OK)))
+        fail(ld, "%s: must be at least %lld%s%s", key_name(ld),
+             f->min % (1 << 20) ? f->min >> 10 : f->min >> 20, f->min % (1 << 20) ? "KB" : "MB",
+             f->flags & F_ZERO_OK ? ", or 0 for no limit" : "");
+    else
+        *out = bytes;
+}
+
+/* A list of strings: all or nothing, so a failed read leaves the old list in place. */
+static void read_list(conf_loader_t *ld, int idx, const conf_field_t *f, char *base) {
+    lua_State *L = ld->L;
+    char *items[CONF_MAX_LIST] = {0}, shown[100];
+    size_t n, nkeys = 0, i;
+    if (!lua_istable(L, idx)) {
+        fail(ld, "%s: expected a list of strings, got %s", key_name(ld), luaL_typename(L, idx));
+        return;
+    }
+    idx = lua_absindex(L, idx);
+    n = (size_t)lua_rawlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        nkeys++;
+        lua_pop(L, 1);
+    }
+    if (nkeys != n) {
+        fail(ld, "%s: expected a list of strings (keys 1, 2, 3...)", key_name(ld));
+        return;
+    }
+    if (n > CONF_MAX_LIST) {
+        fail(ld, "%s: at most %d entries, got %zu", key_name(ld), CONF_MAX_LIST, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        size_t len = 0;
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        if (!s)
+            fail(ld, "%s[%zu]: expected a string, got %s", key_name(ld), i + 1,
+                 luaL_typename(L, -1));
+        else if (strlen(s) != len || len == 0)
+            fail(ld, "%s[%zu]: must be a non-empty string without NUL bytes", key_name(ld),
+                 i + 1);
+        else if ((f->flags & F_URL) && !valid_url(s))
+            fail(ld, "%s[%zu]: expected a ws://, wss://, http:// or https:// URL, got '%s'",
+                 key_name(ld), i + 1, clip(s, len, shown, sizeof shown));
+        else if (!(items[i] = strdup(s))) {
+            ld->nomem = 1;
+            fail(ld, "%s: out of memory", key_name(ld));
+        }
+        lua_pop(L, 1);
+        if (!items[i]) break;
+    }
+    if (i < n) {
+        for (size_t j = 0; j < i; j++) free(items[j]);
+        return;
+    }
+    /* The strings replaced here still belong to the caller's conf_t; conf_load frees
+     * whichever side loses once it knows whether the load succeeded. */
+    memcpy(base + f->offset, items, sizeof items);
+    memcpy(base + f->size, &(int){(int)n}, sizeof(int));
+}
+
+static int breaker_cmp(const void *a, const void *b) {
+    return strcmp(((const conf_breaker_t *)a)->name, ((const conf_breaker_t *)b)->name);
+}
+
+/* breakers = { NAME = { failures = N, cooldown = DURATION }, ... }: replaces every breaker. */
+static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
+    lua_State *L = ld->L;
+    conf_t *c = ld->conf;
+    char odd[64];
+    if (!lua_istable(L, idx)) {
+        fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, idx));
+        return;
+    }
+    idx = lua_absindex(L, idx);
+    c->nbreakers = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t len = 0;
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        if (name) push_key(ld, name, len);
+        if (!name) {
+            fail(ld, "unknown key '%s%s'", key_name(ld), odd_key_text(L, -2, odd, sizeof odd));
+        } else if (len == 0 || len >= sizeof c->breakers[0].name || strlen(name) != len) {
+            fail(ld, "%s: a breaker name must be 1 to %zu bytes without NUL", key_name(ld),
+                 sizeof c->breakers[0].name - 1);
+        } else if (!lua_istable(L, -1)) {
+            fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, -1));
+        } else if (c->nbreakers == CONF_MAX_BREAKERS) {
+            fail(ld, "%s: more than %d breakers", key_name(ld), CONF_MAX_BREAKERS);
+        } else {
+            conf_breaker_t *b = &c->breakers[c->nbreakers++];
+            memset(b, 0, sizeof *b);
+            memcpy(b->name, name, len + 1);
+            b->failures = 5;
+            b->cooldown = 300;
+            read_table(ld, -1, f->fields, (char *)b);
+        }
+        if (name) ld->nkeys--;
+        lua_pop(L, 1);
+    }
+    qsort(c->breakers, (size_t)c->nbreakers, sizeof c->breakers[0], breaker_cmp);
+}
+
+/* The value at idx for field f, which lands at base + f->offset. */
+static void read_value(conf_loader_t *ld, int idx, const conf_field_t *f, char *base) {
+    lua_State *L = ld->L;
+    char *at = base + f->offset;
+    switch (f->kind) {
+    case K_TABLE:
+        if (!lua_istable(L, idx))
+            fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, idx));
+        else
+            read_table(ld, idx, f->fields, at);
+        break;
+    case K_STRING: read_string(ld, idx, f, at); break;
+    case K_PATH: read_path(ld, idx, f, at); break;
+    case K_ENUM:
+    case K_ENUM_NAME: read_enum(ld, idx, f, at); break;
+    case K_INT: read_int(ld, idx, f, (int *)(void *)at); break;
+    case K_DURATION: read_duration(ld, idx, f, (double *)(void *)at); break;
+    case K_SIZE: read_size(ld, idx, f, (size_t *)(void *)at); break;
+    case K_LIST: read_list(ld, idx, f, base); break;
+    case K_BREAKERS: read_breakers(ld, idx, f); break;
+    }
+}
+
+static const conf_field_t *find_field(const conf_field_t *fields, const char *name, size_t len) {
+    for (; fields->name; fields++)
+        if (strlen(fields->name) == len && memcmp(fields->name, name, len) == 0) return fields;
+    return NULL;
+}
+
+/* Reads every key of the table at idx; unknown keys are errors. */
+static void read_table(conf_loader_t *ld, int idx, const conf_field_t *fields, char *base) {
+    lua_State *L = ld->L;
+    char odd[64];
+    luaL_checkstack(L, 6, NULL);
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            fail(ld, "unknown key '%s%s'", key_name(ld), odd_key_text(L, -2, odd, sizeof odd));
+        } else {
+            size_t len;
+            const char *name = lua_tolstring(L, -2, &len);
+            const conf_field_t *f = find_field(fields, name, len);
+            push_key(ld, name, len);
+            if (f)
+                read_value(ld, -1, f, base);
+            else
+                fail(ld, "unknown key '%s'", key_name(ld));
+            ld->nkeys--;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Checks between keys, once each key is valid on its own. */
+static void check_browser(conf_loader_t *ld, int lines) {
+    const conf_t *c = ld->conf;
+    int reserved = c->browser.reserve_critical + c->browser.reserve_high;
+    if (reserved <= c->browser.max_contexts) return;
+    lua_getfield(ld->L, lines, "browser");
+    ld->stmt_line = (int)lua_tointeger(ld->L, -1);
+    lua_pop(ld->L, 1);
+    push_key(ld, "browser", 7);
+    push_key(ld, "reserve", 7);
+    fail(ld, "browser.reserve: critical + high (%d) is more than max_contexts (%d)", reserved,
+         c->browser.max_contexts);
+    ld->nkeys = 0;
+}
+
+/* ---- evaluation ---- */
+
+/* _ENV's __newindex: keeps the value and the line of the assignment. */
+static int conf_env_newindex(lua_State *L) {
+    int line = current_line(L);
+    if (lua_type(L, 2) != LUA_TSTRING) {
+        char odd[64];
+        conf_loader_t *ld = loader_of(L);
+        lua_pushfstring(L, "%s:%d: unknown key '%s'", ld->path, line > 0 ? line : 1,
+                        odd_key_text(L, 2, odd, sizeof odd));
+        return lua_error(L);
+    }
+    lua_settop(L, 3);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    lua_pushinteger(L, line);
+    lua_rawset(L, lua_upvalueindex(2));
+    return 0;
+}
+
+/* Runs in lua_pcall: evaluates the file and reads what it assigned into ld->conf. */
+static int conf_eval(lua_State *L) {
+    conf_loader_t *ld = loader_of(L);
+    if (ld->len > 0 && ld->src[0] == LUA_SIGNATURE[0]) {
+        lua_pushfstring(L, "%s:1: precompiled chunks are not accepted (Lua source text only)",
+                        ld->path);
+        return lua_error(L);
+    }
+    lua_newtable(L); /* 1: values */
+    lua_newtable(L); /* 2: lines */
+    lua_newtable(L); /* 3: _ENV, empty: reads and writes go through its metatable */
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, conf_env_newindex, 2);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, 3);
+
+    if (luaL_loadbufferx(L, ld->src, ld->len, ld->chunkname, "t") != LUA_OK) return lua_error(L);
+    lua_pushvalue(L, 3);
+    lua_setupvalue(L, -2, 1);
+    lua_sethook(L, conf_count_hook, LUA_MASKCOUNT, CONF_MAX_INSTRUCTIONS);
+    lua_call(L, 0, 0);
+    lua_sethook(L, NULL, 0, 0);
+    ld->mem_limit = SIZE_MAX;
+
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        size_t len;
+        const char *name = lua_tolstring(L, -2, &len); /* only names get in */
+        const conf_field_t *f = find_field(conf_top, name, len);
+        lua_pushvalue(L, -2);
+        lua_rawget(L, 2);
+        ld->stmt_line = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        push_key(ld, name, len);
+        if (f)
+            read_value(ld, -1, f, (char *)ld->conf);
+        else
+            fail(ld, "unknown key '%s'", key_name(ld));
+        ld->nkeys = 0;
+        lua_pop(L, 1);
+    }
+    if (!ld->nerrors) check_browser(ld, 2);
+    return 0;
+}
+
+/* Lua names the chunk by its short_src, which cuts long paths to "...tail": the
+ * message is rewritten to start with the whole path. */
+static void message_from_lua(conf_loader_t *ld, lua_State *L, const char *msg) {
+    lua_Debug ar;
+    size_t n = strlen(ld->path);
+    if (strncmp(msg, ld->path, n) == 0 && msg[n] == ':') {
+        snprintf(ld->msg, sizeof ld->msg, "%s", msg);
+        return;
+    }
+    if (luaL_loadbufferx(L, "", 0, ld->chunkname, "t") == LUA_OK &&
+        lua_getinfo(L, ">S", &ar)) {
+        n = strlen(ar.short_src);
+        if (strncmp(msg, ar.short_src, n) == 0 && msg[n] == ':') {
+            snprintf(ld->msg, sizeof ld->msg, "%s%s", ld->path, msg + n);
+            return;
+        }
+    }
+    snprintf(ld->msg, sizeof ld->msg, "%s:1: %s", ld->path, msg);
+}
+
+/* ---- files ---- */
+
+static int read_source(conf_loader_t *ld) {
+    struct stat st;
+    FILE *f = fopen(ld->path, "rb");
+    int rc = 0;
+    if (!f) {
+        rc = -errno;
+        snprintf(ld->msg, sizeof ld->msg, "%s: cannot open: %s", ld->path, strerror(errno));
+        return rc;
+    }
+    if (fstat(fileno(f), &st) < 0) {
+        rc = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+    } else if (st.st_size > (off_t)CONF_MAX_SOURCE) {
+        rc = -EFBIG;
+    } else if (!(ld->src = malloc(CONF_MAX_SOURCE + 1))) {
+        rc = -ENOMEM;
+    } else {
+        ld->len = fread(ld->src, 1, CONF_MAX_SOURCE + 1, f);
+        if (ferror(f)) rc = -EIO;
+        else if (ld->len > CONF_MAX_SOURCE) rc = -EFBIG;
+    }
+    fclose(f);
+    if (rc == -EFBIG)
+        snprintf(ld->msg, sizeof ld->msg, "%s: too large (more than %u KB)", ld->path,
+                 CONF_MAX_SOURCE / 1024);
+    else if (rc < 0)
+        snprintf(ld->msg, sizeof ld->msg, "%s: cannot read: %s", ld->path, strerror(-rc));
+    return rc;
+}
+
+/* The directory relative paths are resolved against: "" for a file in the cwd. */
+static void set_dir(conf_loader_t *ld) {
+    const char *slash = strrchr(ld->path, '/');
+    if (!slash)
+        ld->dir[0] = 0;
+    else if (slash == ld->path)
+        snprintf(ld->dir, sizeof ld->dir, "/");
+    else
+        snprintf(ld->dir, sizeof ld->dir, "%.*s", (int)(slash - ld->path), ld->path);
+}
+
+/* Keys the file leaves out keep their default, resolved against its directory too. */
+static void resolve_defaults(conf_loader_t *ld) {
+    static const struct {
+        size_t offset, size;
+        const char *value;
+    } paths[] = {{C_(scripts), CSZ(scripts), "scripts"},
+                 {C_(database), CSZ(database), "baton.db"},
+                 {C_(console_socket), CSZ(console_socket), "baton.sock"}};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char *at = (char *)ld->conf + paths[i].offset;
+        if (strcmp(at, paths[i].value) == 0) join_path(ld, paths[i].value, at, paths[i].size);
+    }
+}
+
+/* Frees the strings of list that keep does not share. */
+static void free_unshared(char **list, int n, char *const *keep, int nkeep) {
+    for (int i = 0; i < n; i++) {
+        int shared = 0;
+        for (int j = 0; j < nkeep && !shared; j++) shared = list[i] == keep[j];
+        if (!shared) free(list[i]);
+    }
+}
+
+/* Escapes control bytes so the message stays one line. */
+static void copy_message(const char *msg, char *err, size_t errlen) {
+    size_t n = 0;
+    if (!errlen) return;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 1 < errlen; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            err[n++] = (char)*p;
+        } else {
+            char esc[8];
+            int k = *p == '\n' ? snprintf(esc, sizeof esc, "\\n")
+                  : *p == '\t' ? snprintf(esc, sizeof esc, "\\t")
+                               : snprintf(esc, sizeof esc, "\\x%02x", *p);
+            if (n + (size_t)k + 1 > errlen) break;
+            memcpy(err + n, esc, (size_t)k);
+            n += (size_t)k;
+        }
+    }
+    err[n] = 0;
+}
+
+void conf_defaults(conf_t *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->scripts, sizeof c->scripts, "scripts");
+    snprintf(c->database, sizeof c->database, "baton.db");
+    c->log_level = CONF_LOG_INFO;
+    snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8080");
+    snprintf(c->console_socket, sizeof c->console_socket, "baton.sock");
+    c->max_concurrent_runs = 8;
+    c->shutdown_timeout = 30;
+    c->retention = 30 * 86400;
+    c->sandbox_memory = (size_t)64 << 20;
+    c->cpu_slice = 0.2;
+    c->browser.browsers = 1;
+    c->browser.max_contexts = 4;
+    c->browser.reserve_critical = 1;
+    c->browser.reserve_high = 0;
+    c->browser.burst = 1;
+    c->browser.idle_timeout = 60;
+    c->browser.max_uses = 50;
+    c->browser.acquire_timeout = 30;
+    c->default_timeout = 120;
+    c->default_retry.attempts = 3;
+    snprintf(c->default_retry.backoff, sizeof c->default_retry.backoff, "exponential");
+    c->default_retry.base = 1;
+    c->default_retry.max = 30;
+    snprintf(c->default_retry.jitter, sizeof c->default_retry.jitter, "full");
+}
+
+int conf_load(conf_t *c, const char *path, char *err, size_t errlen) {
+    conf_loader_t *ld = calloc(1, sizeof *ld);
+    conf_t *next = malloc(sizeof *next);
+    int rc = 0;
+    if (errlen) err[0] = 0;
+    if (!ld || !next) {
+        free(ld);
+        free(next);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    *next = *c;
+    ld->path = path;
+    ld->conf = next;
+    ld->mem_limit = CONF_MEMORY_LIMIT;
+    if (strlen(path) >= sizeof c->path) {
+        snprintf(ld->msg, sizeof ld->msg, "%.200s...: path too long (at most %zu bytes)", path,
+                 sizeof c->path - 1);
+        rc = -ENAMETOOLONG;
+        goto out;
+    }
+    snprintf(next->path, sizeof next->path, "%s", path);
+    snprintf(ld->chunkname, sizeof ld->chunkname, "@%s", path);
+    set_dir(ld);
+    resolve_defaults(ld);
+    if ((rc = read_source(ld)) < 0) goto out;
+    if (index_source(ld) < 0 || !(ld->L = lua_newstate(conf_alloc, ld))) {
+        snprintf(ld->msg, sizeof ld->msg, "%s: out of memory", path);
+        rc = -ENOMEM;
+        goto out;
+    }
+    lua_pushcfunction(ld->L, conf_eval);
+    int status = lua_pcall(ld->L, 0, 0, 0);
+    ld->mem_limit = SIZE_MAX; /* room to build the message */
+    if (status == LUA_ERRMEM) {
+        if (ld->mem_refused)
+            snprintf(ld->msg, sizeof ld->msg, "%s:%d: needs too much memory (more than %u MB)",
+                     path, ld->mem_line > 0 ? ld->mem_line : 1, CONF_MEMORY_LIMIT >> 20);
+        else
+            snprintf(ld->msg, sizeof ld->msg, "%s: out of memory", path);
+        rc = ld->mem_refused ? -EINVAL : -ENOMEM;
+    } else if (status != LUA_OK) {
+        const char *msg = lua_tostring(ld->L, -1);
+        message_from_lua(ld, ld->L, msg ? msg : "error object is not a string");
+        rc = -EINVAL;
+    } else if (ld->nerrors) {
+        rc = ld->nomem ? -ENOMEM : -EINVAL;
+    }
+out:
+    if (ld->L) lua_close(ld->L);
+    if (rc == 0) {
+        free_unshared(c->browser.args, c->browser.nargs, next->browser.args, next->browser.nargs);
+        free_unshared(c->browser.endpoints, c->browser.nendpoints, next->browser.endpoints,
+                      next->browser.nendpoints);
+        *c = *next;
+    } else {
+        free_unshared(next->browser.args, next->browser.nargs, c->browser.args, c->browser.nargs);
+        free_unshared(next->browser.endpoints, next->browser.nendpoints, c->browser.endpoints,
+                      c->browser.nendpoints);
+        copy_message(ld->msg, err, errlen);
+    }
+    free(ld->src);
+    free(ld->marks);
+    free(ld);
+    free(next);
+    return rc;
+}
+
+void conf_free(conf_t *c) {
+    for (int i = 0; i < c->browser.nargs; i++) free(c->browser.args[i]);
+    for (int i = 0; i < c->browser.nendpoints; i++) free(c->browser.endpoints[i]);
+    memset(c->browser.args, 0, sizeof c->browser.args);
+    memset(c->browser.endpoints, 0, sizeof c->browser.endpoints);
+    c->browser.nargs = 0;
+    c->browser.nendpoints = 0;
+}
