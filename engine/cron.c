@@ -213,7 +213,8 @@ int cron_parse(cron_t *c, const char *expr, char *err, size_t errlen) {
     if (ntok != 5 && ntok != 6)
         return fail(err, errlen, "cron: expected 5 or 6 fields, got %d", ntok);
 
-    cron_t out = {0};
+    cron_t out;
+    memset(&out, 0, sizeof out); /* padding too: parsed expressions compare with memcmp */
     uint64_t bits[F_COUNT];
     int star[F_COUNT] = {0};
     int first = ntok == 6 ? F_SEC : F_MIN;
@@ -231,7 +232,7 @@ int cron_parse(cron_t *c, const char *expr, char *err, size_t errlen) {
     out.dow = (uint8_t)bits[F_DOW];
     out.dom_any = (uint8_t)star[F_DOM];
     out.dow_any = (uint8_t)star[F_DOW];
-    *c = out;
+    memcpy(c, &out, sizeof out);
     return 0;
 }
 

@@ -254,7 +254,7 @@ static int read_field(reader_t *r, const char *k, job_t *j, int *has_offset) {
                 k);
 }
 
-static void job_free(job_t *j) {
+void job_free(job_t *j) {
     if (!j) return;
     free(j->name);
     free(j->file);

@@ -53,7 +53,10 @@ typedef struct job {
 int job_read_all(script_t *s, const conf_t *conf, job_t ***jobs, size_t *njobs, char *err,
                  size_t errlen);
 
-/* Frees jobs (and their script references). */
+/* Frees one job (and its script reference). NULL is a no-op. */
+void job_free(job_t *j);
+
+/* Frees jobs and the array (and their script references). */
 void job_free_all(job_t **jobs, size_t njobs);
 
 /* "critical", "high", … */
