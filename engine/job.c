@@ -312,6 +312,10 @@ static int read_job(reader_t *r, script_t *s, const conf_t *conf, job_t **out) {
         rc = fail(r, "offset", "only applies to an `every` schedule");
         goto bad;
     }
+    if (j->offset_auto && j->every > 7 * 86400) {
+        rc = fail(r, "offset", "\"auto\" needs every <= 7d (placement counts a whole period)");
+        goto bad;
+    }
     if (!j->offset_auto && j->every > 0 && j->offset >= j->every) {
         char a[32], b[32];
         units_format_duration(j->offset, a, sizeof a);

@@ -187,7 +187,8 @@ int loop_run(const conf_t *conf) {
         log_error("%s", err);
         goto out;
     }
-    sched_place_offsets(e->sched, 1);
+    if (sched_place_offsets(e->sched, 1) < 0)
+        log_warn("offset = \"auto\": could not place offsets; those jobs start at offset 0");
     for (size_t i = 0; i < e->set.njobs; i++) {
         char sched_text[128];
         job_describe_schedule(e->set.jobs[i], sched_text, sizeof sched_text);

@@ -38,6 +38,20 @@ start_engine() {
   ENGINE_PID=$!
 }
 
+# Waits until engine.out has at least COUNT lines matching the ERE PATTERN
+# (default 1), for up to 30 s; machines here are shared and slow at times.
+wait_for_log() {
+  local pattern=$1 count=${2:-1} waited=0
+  while [ "$(grep -cE -- "$pattern" engine.out 2>/dev/null)" -lt "$count" ]; do
+    if [ $waited -ge 300 ]; then
+      fail "timed out waiting for $count line(s) matching '$pattern'"
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
 # Sends a signal and waits for the engine; sets ENGINE_RC.
 stop_engine() {
   kill -"${1:-TERM}" "$ENGINE_PID" 2>/dev/null

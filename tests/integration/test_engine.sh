@@ -30,12 +30,12 @@ job "slow" { every = "2s", run = function(ctx)
 end }
 LUA
   start_engine
-  sleep 4.5
+  wait_for_log "tick run [0-9]+: ok in" 3
+  wait_for_log "slow run [0-9]+: ok in" 1
   stop_engine TERM
   expect_eq "$ENGINE_RC" 0 "exit code"
   ticks=$(sql baton.db "select count(*) from runs where job='tick' and status='ok'")
   expect_ge "$ticks" 3 "tick runs"
-  expect_le "$ticks" 6 "tick runs"
   expect_ge "$(sql baton.db "select count(*) from runs where job='slow' and status='ok' and result='\"slept\"'")" 1 "slow runs"
   # each row: attempt 1, times in order, the result's JSON
   expect_eq "$(sql baton.db "select count(*) from runs where job='tick' and not (attempt=1 and scheduled_at<=started_at and started_at<=ended_at)")" 0 "row times"
@@ -54,7 +54,7 @@ job "hang" { every = "1s", timeout = "300ms", retry = { attempts = 2, base = "10
   run = function(ctx) ctx:sleep("10s") end }
 LUA
   start_engine
-  sleep 2.5
+  wait_for_log "hang run [0-9]+: failed .*\(attempt 2\)" 1
   stop_engine TERM
   expect_eq "$ENGINE_RC" 0
   expect_ge "$(sql baton.db "select count(*) from runs where job='hang' and status='failed' and error_kind='timeout' and attempt=1")" 1 "first attempts"
@@ -77,7 +77,9 @@ LUA
 job "fine" { every = "1s", run = function() return "fine" end }
 LUA
   start_engine
-  sleep 4
+  wait_for_log "bomb run [0-9]+: failed" 2
+  wait_for_log "spin run [0-9]+: failed" 2
+  wait_for_log "fine run [0-9]+: ok" 3
   stop_engine TERM
   expect_eq "$ENGINE_RC" 0
   expect_ge "$(sql baton.db "select count(*) from runs where job='bomb' and error_kind='limit'")" 2 "bomb"
@@ -90,7 +92,8 @@ t_engine_overlap_skip_records_skipped_rows() {
   conf
   echo 'job "long" { every = "1s", run = function(ctx) ctx:sleep("2500ms") end }' >scripts/a.lua
   start_engine
-  sleep 4.5
+  wait_for_log "long run [0-9]+: ok in" 1
+  wait_for_log "skipped \(overlap\)" 2
   stop_engine TERM
   expect_ge "$(sql baton.db "select count(*) from runs where job='long' and status='skipped' and error_kind='overlap'")" 2 "skips"
   expect_ge "$(sql baton.db "select count(*) from runs where job='long' and status='ok'")" 1 "ok"
@@ -104,7 +107,8 @@ job "manual" { run = function(ctx) return { got = ctx.args.word } end }
 job "second" { after = "first", requires = { first = "1m" }, run = function() return 2 end }
 LUA
   start_engine
-  sleep 2.5
+  wait_for_log "manual run [0-9]+: ok" 1
+  wait_for_log "second run [0-9]+: ok" 1
   stop_engine TERM
   expect_ge "$(sql baton.db "select count(*) from runs where job='manual' and result='{\"got\":\"hello\"}'")" 1 "trigger with args"
   expect_ge "$(sql baton.db "select count(*) from runs where job='second' and status='ok'")" 1 "after"
@@ -112,9 +116,10 @@ LUA
 
 t_engine_sigterm_drains_runs_in_flight() {
   conf
-  echo 'job "s" { every = "1s", run = function(ctx) ctx:sleep("1500ms") return "done" end }' >scripts/a.lua
+  echo 'job "s" { every = "1s", run = function(ctx) ctx:sleep("2s") return "done" end }' >scripts/a.lua
   start_engine
-  sleep 1.6
+  wait_for_log "s run 1: attempt 1 started" 1
+  sleep 0.3
   stop_engine TERM
   expect_eq "$ENGINE_RC" 0
   expect_contains "$(cat engine.out)" "draining 1 run(s)"
@@ -126,7 +131,7 @@ t_engine_shutdown_timeout_cancels_what_is_left() {
   SHUTDOWN=500ms conf
   echo 'job "s" { every = "1s", run = function(ctx) ctx:sleep("60s") end }' >scripts/a.lua
   start_engine
-  sleep 1.5
+  wait_for_log "s run 1: attempt 1 started" 1
   stop_engine INT
   expect_eq "$ENGINE_RC" 0
   expect_eq "$(sql baton.db "select count(*) from runs where job='s' and status='cancelled' and error_kind='cancelled'")" 1
@@ -139,12 +144,14 @@ job "hourly" { every = "1h", run = function() return "caught up" end }
 job "skippy" { every = "1h", misfire = "skip", run = function() return "no" end }
 LUA
   start_engine
-  sleep 1
+  wait_for_log "baton started" 1
+  sleep 0.5
   stop_engine TERM
   # pretend the engine was down for three hours
   sql baton.db "update job_state set last_due = last_due - 3*3600"
   start_engine
-  sleep 2.5
+  wait_for_log "hourly run [0-9]+: ok" 1
+  wait_for_log "skippy run [0-9]+: skipped" 1
   stop_engine TERM
   expect_eq "$(sql baton.db "select count(*) from runs where job='hourly' and status='ok' and result='\"caught up\"'")" 1 "one catch-up"
   expect_eq "$(sql baton.db "select count(*) from runs where job='hourly' and cast(scheduled_at as int) % 3600 != 0")" 0 "scheduled at the missed hour"
@@ -167,7 +174,7 @@ t_engine_refuses_a_second_engine_on_the_same_database() {
   conf
   echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua
   start_engine
-  sleep 0.5
+  wait_for_log "baton started" 1
   "$BATON" run -c engine.conf >second.out 2>&1
   expect_eq $? 1 "second engine"
   expect_contains "$(cat second.out)" "in use by another baton"
@@ -180,7 +187,7 @@ t_engine_bad_script_is_reported_and_the_others_still_run() {
   printf 'job "bad" { every = "1s", run = function() end\n' >scripts/bad.lua
   echo 'job "good" { every = "1s", run = function() return 1 end }' >scripts/good.lua
   start_engine
-  sleep 2
+  wait_for_log "good run [0-9]+: ok" 1
   stop_engine TERM
   expect_contains "$(cat engine.out)" "scripts/bad.lua:"
   expect_ge "$(sql baton.db "select count(*) from runs where job='good' and status='ok'")" 1
@@ -189,9 +196,9 @@ t_engine_bad_script_is_reported_and_the_others_still_run() {
 t_engine_store_survives_restart() {
   conf
   echo 'job "c" { every = "1s", run = function(ctx) return ctx.store:incr("count") end }' >scripts/a.lua
-  start_engine; sleep 2.2; stop_engine TERM
+  start_engine; wait_for_log "c run [0-9]+: ok" 2; stop_engine TERM
   first=$(sql baton.db "select value from kv where key='count'")
-  start_engine; sleep 2.2; stop_engine TERM
+  start_engine; wait_for_log "c run [0-9]+: ok" 2; stop_engine TERM
   second=$(sql baton.db "select value from kv where key='count'")
   expect_ge "$first" 1 "first"
   expect_ge "$second" $((first + 1)) "kept counting"

@@ -243,7 +243,7 @@ TEST(spread_places_around_a_cron_like_job) {
 
 TEST(spread_ten_second_periods_take_distinct_seconds) {
     spread_job_t jobs[11];
-    char names[11][16];
+    char names[11][24];
     for (int i = 0; i < 11; i++) {
         snprintf(names[i], sizeof names[i], "tick_%02d", i);
         jobs[i] = (spread_job_t){.name = names[i], .every = 10};
