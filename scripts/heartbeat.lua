@@ -2,6 +2,7 @@
 -- counts its beats in the store (they survive restarts).
 job "heartbeat" {
   every    = "10s",
+  offset   = "auto",                        -- the engine picks a free second
   priority = "critical",
   timeout  = "5s",
   run = function(ctx)
