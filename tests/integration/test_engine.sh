@@ -204,4 +204,32 @@ t_engine_store_survives_restart() {
   expect_ge "$second" $((first + 1)) "kept counting"
 }
 
+t_engine_refuses_an_unwritable_database_path() {
+  conf
+  echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua
+  echo "notes" >notes.txt
+  sed -i 's|database = "baton.db"|database = "notes.txt/baton.db"|' engine.conf
+  "$BATON" run -c engine.conf >out 2>&1
+  expect_eq $? 1 "exit"
+  expect_contains "$(cat out)" "notes.txt/baton.db"
+  expect_eq "$(cat notes.txt)" "notes" "nothing overwritten"
+  sed -i 's|database = "notes.txt/baton.db"|database = "missing/dir/baton.db"|' engine.conf
+  "$BATON" run -c engine.conf >out 2>&1
+  expect_eq $? 1 "exit for a missing directory"
+  expect_contains "$(cat out)" "does not exist"
+}
+
+t_engine_prunes_runs_older_than_the_retention() {
+  conf
+  echo 'job "x" { every = "1s", run = function() return 1 end }' >scripts/a.lua
+  start_engine; wait_for_log "x run [0-9]+: ok" 2; stop_engine TERM
+  old=$(sql baton.db "select count(*) from runs")
+  expect_ge "$old" 2 "rows before"
+  sleep 1.2
+  sed -i 's|limits = {|limits = { retention = "1s",|' engine.conf
+  start_engine; wait_for_log "pruned [0-9]+ run rows" 1; stop_engine TERM
+  expect_eq "$(sql baton.db "select count(*) from runs where ended_at < (select min(started_at) from runs where ended_at > 0) - 1")" 0
+  expect_contains "$(cat engine.out)" "pruned $old run rows"
+}
+
 run_tests
