@@ -22,14 +22,21 @@ typedef struct spread_grid {
     int whole;            /* start is a whole second */
     size_t nsec, nmin;
     uint32_t *sec, *min;
+    uint64_t *cnt, *mom;  /* prefix sums of sec[i] and of i * sec[i]: neighbours in O(1) */
     uint64_t max_sec, max_min;
 } spread_grid_t;
+
+/* Within the same counts, starts keep away from their neighbours: each start
+ * within SPREAD_NEAR seconds weighs (SPREAD_NEAR + 1 - distance), so two starts
+ * in one minute land about half a minute apart rather than a second. */
+enum { SPREAD_NEAR = 30 };
 
 /* A candidate's cost, compared lexicographically; ties go to the smaller offset. */
 typedef struct spread_score {
     uint64_t sec; /* most starts in one second, this job's included */
     uint64_t min; /* most starts in one minute, this job's included */
     uint64_t sum; /* over this job's starts: the starts already in its minute */
+    uint64_t near; /* over this job's starts: the weight of other starts nearby */
 } spread_score_t;
 
 typedef struct spread_order {
@@ -44,7 +51,8 @@ static int spread_is_interval(const spread_job_t *j) {
 static int spread_less(const spread_score_t *a, const spread_score_t *b) {
     if (a->sec != b->sec) return a->sec < b->sec;
     if (a->min != b->min) return a->min < b->min;
-    return a->sum < b->sum;
+    if (a->sum != b->sum) return a->sum < b->sum;
+    return a->near < b->near;
 }
 
 /* Shortest period first, then by name, then by input position (duplicate names). */
@@ -77,11 +85,32 @@ static int spread_grid_init(spread_grid_t *g, double start, double len) {
     g->max_sec = g->max_min = 0;
     g->sec = calloc(g->nsec, sizeof *g->sec);
     g->min = calloc(g->nmin, sizeof *g->min);
-    if (!g->sec || !g->min) {
-        free(g->sec), free(g->min);
+    g->cnt = calloc(g->nsec + 1, sizeof *g->cnt);
+    g->mom = calloc(g->nsec + 1, sizeof *g->mom);
+    if (!g->sec || !g->min || !g->cnt || !g->mom) {
+        free(g->sec), free(g->min), free(g->cnt), free(g->mom);
         return -ENOMEM;
     }
     return 0;
+}
+
+/* Recomputes the prefix sums after starts were added. */
+static void spread_grid_prefix(spread_grid_t *g) {
+    for (size_t i = 0; i < g->nsec; i++) {
+        g->cnt[i + 1] = g->cnt[i] + g->sec[i];
+        g->mom[i + 1] = g->mom[i] + (uint64_t)i * g->sec[i];
+    }
+}
+
+/* Sum over seconds i within SPREAD_NEAR of s of (SPREAD_NEAR + 1 - |s - i|) * sec[i]:
+ * left of s the weight is (W + 1 - s) + i, right of it (W + 1 + s) - i. */
+static inline uint64_t spread_near(const spread_grid_t *g, int64_t s) {
+    int64_t w = SPREAD_NEAR, lo = s - w, hi = s + w + 1, n = (int64_t)g->nsec;
+    if (lo < 0) lo = 0;
+    if (hi > n) hi = n;
+    int64_t cl = (int64_t)(g->cnt[s + 1] - g->cnt[lo]), ml = (int64_t)(g->mom[s + 1] - g->mom[lo]);
+    int64_t cr = (int64_t)(g->cnt[hi] - g->cnt[s + 1]), mr = (int64_t)(g->mom[hi] - g->mom[s + 1]);
+    return (uint64_t)((w + 1 - s) * cl + ml + (w + 1 + s) * cr - mr);
 }
 
 static void spread_grid_add(spread_grid_t *g, double t) {
@@ -137,6 +166,7 @@ static inline int spread_scan_add(spread_scan_t *c, const spread_grid_t *g, int6
     if (in_sec > c->sc.sec) c->sc.sec = in_sec;
     if (in_min > c->sc.min) c->sc.min = in_min;
     c->sc.sum += g->min[m];
+    c->sc.near += spread_near(g, s);
     return spread_less(&c->sc, best);
 }
 
@@ -144,7 +174,7 @@ static inline int spread_scan_add(spread_scan_t *c, const spread_grid_t *g, int6
  * returns 1 if it beats *best, else 0, stopping early. */
 static int spread_score_whole(const spread_grid_t *g, int64_t p, int64_t s,
                               const spread_score_t *best, spread_score_t *out) {
-    spread_scan_t c = {{g->max_sec, g->max_min, 0}, -1, -1, 1, 1};
+    spread_scan_t c = {{g->max_sec, g->max_min, 0, 0}, -1, -1, 1, 1};
     if (p >= 60) {
         for (; s < g->limit; s += p)
             if (!spread_scan_add(&c, g, s, best, 0)) return 0;
@@ -159,7 +189,7 @@ static int spread_score_whole(const spread_grid_t *g, int64_t p, int64_t s,
 /* The same for any period and offset o, in floating point. */
 static int spread_score_any(const spread_grid_t *g, double every, double o,
                             const spread_score_t *best, spread_score_t *out) {
-    spread_scan_t c = {{g->max_sec, g->max_min, 0}, -1, -1, 1, 1};
+    spread_scan_t c = {{g->max_sec, g->max_min, 0, 0}, -1, -1, 1, 1};
     for (double k = spread_first_k(every, o, g->start);; k += 1) {
         double t = o + k * every;
         if (!(t < g->end)) break;
@@ -173,9 +203,9 @@ static int spread_score_any(const spread_grid_t *g, double every, double o,
 
 /* Tries offsets 0, 1, … below `every` and returns the first of the lowest score. */
 static double spread_best_offset(const spread_grid_t *g, double every) {
-    spread_score_t best = {UINT64_MAX, UINT64_MAX, UINT64_MAX}, sc;
-    /* Nothing beats no busier second or minute than now and nobody in its minutes. */
-    spread_score_t least = {g->max_sec ? g->max_sec : 1, g->max_min ? g->max_min : 1, 0};
+    spread_score_t best = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}, sc;
+    /* Nothing beats no busier second or minute than now and nobody near its starts. */
+    spread_score_t least = {g->max_sec ? g->max_sec : 1, g->max_min ? g->max_min : 1, 0, 0};
     if (g->whole && every == floor(every)) {
         /* Offset o first starts in second (o - base) mod p: one further per offset. */
         int64_t p = (int64_t)every, chosen = 0, s = ((-g->base) % p + p) % p;
@@ -230,12 +260,15 @@ int spread_place(spread_job_t *jobs, size_t n, double day_start) {
     qsort(order, nauto, sizeof *order, spread_cmp_order);
     for (k = 0; k < nauto; k++) {
         spread_job_t *j = order[k].job;
+        spread_grid_prefix(&g);
         j->offset = spread_best_offset(&g, j->every);
         j->fixed = 1;
         spread_grid_add_interval(&g, j->every, j->offset);
     }
     free(g.sec);
     free(g.min);
+    free(g.cnt);
+    free(g.mom);
     free(order);
     return 0;
 }

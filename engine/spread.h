@@ -27,7 +27,8 @@ typedef struct spread_job {
  * one at a time, shortest period first (then by name, then input order), each at
  * the offset that minimises, in order: the most starts in any one second, the
  * most in any one calendar minute, the sum over its starts of the starts already
- * in the same minute, and the offset itself. Deterministic for the same jobs and
+ * in the same minute, the closeness of other starts within 30 s (each weighs
+ * 31 - distance), and the offset itself. Deterministic for the same jobs and
  * day_start (periods that do not divide a day and cron starts make the result
  * depend on the day: hence the store). Returns 0, -ENOMEM, or -EINVAL (day_start
  * not finite, a horizon over 2^31 s, or a job with over 1e8 starts in it); on

@@ -192,8 +192,11 @@ TEST(spread_places_around_fixed_jobs) {
         CHECK_INT(jobs[i].fixed, 1);
     }
     CHECK(offsets_valid(jobs, 7));
-    CHECK_NUM(jobs[5].offset, 1); /* every minute is taken once: the first free second */
-    CHECK_NUM(jobs[6].offset, 61); /* the minutes auto_a left at one start */
+    /* every minute is taken once: auto_a lands half a minute from a fixed start */
+    CHECK(fmod(jobs[5].offset, 60) >= 25 && fmod(jobs[5].offset, 60) <= 35);
+    /* auto_b takes the minutes auto_a left at one start, also half a minute in */
+    CHECK(fmod(floor(jobs[6].offset / 60), 5) != fmod(floor(jobs[5].offset / 60), 5));
+    CHECK(fmod(jobs[6].offset, 60) >= 25 && fmod(jobs[6].offset, 60) <= 35);
     tally_t t = count_starts(jobs, 7, JAN5, DAY);
     CHECK_INT(t.max_sec, 1);
     CHECK_INT(t.max_min, 2);
@@ -202,14 +205,15 @@ TEST(spread_places_around_fixed_jobs) {
 TEST(spread_prefers_minutes_with_fewer_starts_already) {
     /* Every minute has at least one start either way, so the tie is broken by the
      * starts already there: even minutes hold one each, odd ones only minute 1 of the
-     * hour. Second 60 itself is taken, so 61. */
+     * hour. Second 60 itself is taken: minute 1, half a minute from it. */
     spread_job_t jobs[3] = {
         {.name = "even_minutes", .every = 120, .offset = 0, .fixed = 1},
         {.name = "hourly_at_1m", .every = 3600, .offset = 60, .fixed = 1},
         {.name = "placed", .every = 120},
     };
     CHECK_INT(spread_place(jobs, 3, JAN5), 0);
-    CHECK_NUM(jobs[2].offset, 61);
+    CHECK_NUM(floor(jobs[2].offset / 60), 1);
+    CHECK(fmod(jobs[2].offset, 60) >= 25 && fmod(jobs[2].offset, 60) <= 35);
     tally_t t = count_starts(jobs, 3, JAN5, DAY);
     CHECK_INT(t.max_sec, 1);
     CHECK_INT(t.max_min, 2);
@@ -234,7 +238,8 @@ TEST(spread_places_around_a_cron_like_job) {
     CHECK_NUM(jobs[0].every, 0);
     CHECK(offsets_valid(jobs, 5));
     for (int i = 1; i < 5; i++) CHECK(fmod(jobs[i].offset, 60) != 0); /* not at :00 */
-    CHECK_NUM(jobs[1].offset, 1); /* every minute holds one cron start: any is as good */
+    /* every minute holds one cron start: the job keeps half a minute from them */
+    CHECK(fmod(jobs[1].offset, 60) >= 25 && fmod(jobs[1].offset, 60) <= 35);
     tally_t t = count_starts(jobs, 5, JAN5, DAY);
     CHECK_INT(t.max_sec, 1);
     CHECK_INT(t.max_min, 2);
