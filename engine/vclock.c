@@ -80,7 +80,9 @@ static void on_uv_timer(uv_timer_t *h) {
      * next iteration so a callback that re-arms at once cannot starve the loop. */
     double now = vclock_wall();
     uint64_t limit = c->seq;
-    while (c->len > 0 && c->heap[0]->due <= now + 0.0005 && c->heap[0]->seq < limit) {
+    /* Never early: libuv's millisecond loop clock can wake us a little before
+     * the wall-clock due time; rearm() then waits the remaining moment. */
+    while (c->len > 0 && c->heap[0]->due <= now && c->heap[0]->seq < limit) {
         vtimer_t *t = c->heap[0];
         heap_remove(c, t);
         t->cb(t);
