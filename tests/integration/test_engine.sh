@@ -204,6 +204,19 @@ t_engine_store_survives_restart() {
   expect_ge "$second" $((first + 1)) "kept counting"
 }
 
+t_engine_json_logs_are_one_object_per_line() {
+  conf
+  sed -i 's|log = { level = "debug" }|log = { level = "info", format = "json" }|' engine.conf
+  echo 'job "j" { every = "1s", run = function(ctx) ctx.log:warn("said %d", 42) return 1 end }' >scripts/a.lua
+  start_engine
+  wait_for_log '"msg":"said 42"' 1
+  stop_engine TERM
+  jq -e . engine.out >/dev/null || fail "a line is not JSON: $(head -3 engine.out)"
+  expect_eq "$(jq -r 'select(.msg == "said 42") | .level' engine.out | head -1)" warn
+  expect_eq "$(jq -r 'select(.msg == "said 42") | .job' engine.out | head -1)" j
+  expect_ge "$(jq -r 'select(.msg == "said 42") | .run' engine.out | head -1)" 1 "run id"
+}
+
 t_engine_refuses_an_unwritable_database_path() {
   conf
   echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua
