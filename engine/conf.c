@@ -129,9 +129,17 @@ static const conf_field_t conf_retry[] = {
      .choices = conf_jitters},
     {0}};
 
+static const conf_field_t conf_retry_budget[] = {
+    {.name = "percent", .kind = K_INT, .offset = C_(retry_budget.percent), .max = 1000},
+    {.name = "floor", .kind = K_INT, .offset = C_(retry_budget.floor), .max = 100000},
+    {.name = "window", .kind = K_DURATION, .offset = C_(retry_budget.window),
+     .flags = F_POSITIVE},
+    {0}};
+
 static const conf_field_t conf_defaults_keys[] = {
     {.name = "timeout", .kind = K_DURATION, .offset = C_(default_timeout), .flags = F_POSITIVE},
     {.name = "retry", .kind = K_TABLE, .offset = C_(default_retry), .fields = conf_retry},
+    {.name = "retry_budget", .kind = K_TABLE, .fields = conf_retry_budget},
     {0}};
 
 static const conf_field_t conf_breaker[] = {
@@ -1007,6 +1015,9 @@ void conf_defaults(conf_t *c) {
     c->default_retry.base = 1;
     c->default_retry.max = 30;
     snprintf(c->default_retry.jitter, sizeof c->default_retry.jitter, "full");
+    c->retry_budget.percent = 20;
+    c->retry_budget.floor = 3;
+    c->retry_budget.window = 10;
 }
 
 int conf_load(conf_t *c, const char *path, char *err, size_t errlen) {

@@ -56,6 +56,11 @@ typedef struct conf {
     } browser;
     double default_timeout;       /* defaults.timeout = 120 s */
     conf_retry_t default_retry;   /* defaults.retry */
+    struct {                      /* defaults.retry_budget: engine-wide cap on retries */
+        int percent;              /* retries may add this % to the calls in the window: 20 */
+        int floor;                /* retries always allowed per window: 3 */
+        double window;            /* seconds: 10 (at most 60) */
+    } retry_budget;
     conf_breaker_t breakers[CONF_MAX_BREAKERS];
     int nbreakers;
 } conf_t;

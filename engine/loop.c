@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "reload.h"
+#include "retry.h"
 #include "run.h"
 #include "sched.h"
 #include "store.h"
@@ -33,6 +34,7 @@ typedef struct engine {
     reload_set_t set;
     sched_t *sched;
     runner_t runner;
+    retry_budget_t budget;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain;
     vtimer_t prune;
@@ -178,7 +180,13 @@ int loop_run(const conf_t *conf) {
                               .ud = e};
     if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
 
-    e->runner = (runner_t){.clock = &e->clock, .store = e->store, .on_idle = on_idle, .ud = e};
+    retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
+                      conf->retry_budget.window);
+    e->runner = (runner_t){.clock = &e->clock,
+                           .store = e->store,
+                           .budget = &e->budget,
+                           .on_idle = on_idle,
+                           .ud = e};
     e->runner.rng = uv_hrtime() | 1;
     sched_hooks_t hooks = {run_launch, run_cancel, &e->runner};
     if (sched_new(&e->sched, &e->clock, e->store, conf, hooks, uv_hrtime() | 1) < 0) goto out;

@@ -26,3 +26,44 @@ double retry_delay(const conf_retry_t *r, int next_attempt, double prev, double 
     }
     return d;
 }
+
+void retry_budget_init(retry_budget_t *b, int percent, int floor, double window) {
+    memset(b, 0, sizeof *b);
+    b->percent = percent;
+    b->floor = floor;
+    b->slots = window < 1 ? 1 : window > RETRY_BUDGET_SLOTS ? RETRY_BUDGET_SLOTS : (int)window;
+    for (int i = 0; i < RETRY_BUDGET_SLOTS; i++) b->second[i] = INT64_MIN;
+}
+
+/* The slot of second `sec`, emptied first if it still counts an older second. */
+static int budget_slot(retry_budget_t *b, int64_t sec) {
+    int i = (int)(((sec % b->slots) + b->slots) % b->slots);
+    if (b->second[i] != sec) {
+        b->second[i] = sec;
+        b->calls[i] = b->retries[i] = 0;
+    }
+    return i;
+}
+
+void retry_budget_call(retry_budget_t *b, double now) {
+    b->calls[budget_slot(b, (int64_t)floor(now))]++;
+}
+
+int retry_budget_take(retry_budget_t *b, double now) {
+    int64_t sec = (int64_t)floor(now);
+    uint64_t calls = 0, retries = 0;
+    for (int i = 0; i < b->slots; i++) {
+        if (b->second[i] > sec - b->slots && b->second[i] <= sec) {
+            calls += b->calls[i];
+            retries += b->retries[i];
+        }
+    }
+    uint64_t allowed = calls * (uint64_t)b->percent / 100;
+    if (allowed < (uint64_t)b->floor) allowed = (uint64_t)b->floor;
+    if (retries >= allowed) {
+        b->refused++;
+        return 0;
+    }
+    b->retries[budget_slot(b, sec)]++;
+    return 1;
+}

@@ -107,6 +107,7 @@ static void start_co(run_t *run, int fn_ref, err_kind_t err_kind, const char *er
 
 static void attempt_begin(run_t *run) {
     run->started_at = vclock_now(run->r->clock);
+    if (run->r->budget) retry_budget_call(run->r->budget, run->started_at);
     run->deadline = run->started_at + run->job->timeout;
     log_emit(LOG_DEBUG, run->job->name, run->start->run_id, "attempt %d started", run->attempt);
     start_co(run, run->job->run_ref, ERR_NONE, NULL);
@@ -166,6 +167,13 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
         return;
     }
     int last = run->attempt >= run->job->retry.attempts || !out->retryable;
+    if (!last && r->budget && !retry_budget_take(r->budget, now)) {
+        /* Fail with the original kind, and say why there was no retry. */
+        size_t used = strlen(out->message);
+        snprintf(out->message + used, sizeof out->message - used,
+                 " (not retried: the engine-wide retry budget is spent)");
+        last = 1;
+    }
     if (!last) {
         double delay = retry_delay(&run->job->retry, run->attempt + 1, run->prev_delay, rand01(r));
         char d[32], msg[1200];

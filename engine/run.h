@@ -15,6 +15,7 @@ typedef struct runner {
     vclock_t *clock;
     store_t *store;         /* NULL: nothing recorded */
     sched_t *sched;
+    struct retry_budget *budget;   /* NULL: retries are not capped engine-wide */
     uint64_t rng;
     size_t live;            /* runs launched and not finished */
     int64_t ok_total, failed_total;

@@ -51,3 +51,31 @@ TEST(retry_decorrelated_grows_from_the_previous_delay_and_caps) {
         CHECK(d >= 1 && d <= 10);
     }
 }
+
+TEST(retry_budget_allows_the_floor_then_a_share_of_the_calls) {
+    retry_budget_t b;
+    retry_budget_init(&b, 20, 3, 10);
+    /* a burst of failures with few calls: only the floor of retries goes through */
+    for (int i = 0; i < 10; i++) retry_budget_call(&b, 100.0);
+    int granted = 0;
+    for (int i = 0; i < 10; i++) granted += retry_budget_take(&b, 100.5);
+    CHECK_INT(granted, 3);
+    CHECK_INT(b.refused, 7);
+    /* 100 calls in the window: 20 % of them */
+    for (int i = 0; i < 90; i++) retry_budget_call(&b, 101.0);
+    granted = 0;
+    for (int i = 0; i < 50; i++) granted += retry_budget_take(&b, 101.5);
+    CHECK_INT(granted, 20 - 3);
+}
+
+TEST(retry_budget_forgets_calls_and_retries_past_the_window) {
+    retry_budget_t b;
+    retry_budget_init(&b, 20, 1, 10);
+    for (int i = 0; i < 100; i++) retry_budget_call(&b, 0.0);
+    int granted = 0;
+    for (int i = 0; i < 100; i++) granted += retry_budget_take(&b, 0.0);
+    CHECK_INT(granted, 20);
+    CHECK_INT(retry_budget_take(&b, 9.9), 0); /* still in the window */
+    CHECK_INT(retry_budget_take(&b, 10.0), 1); /* second 0 has left it: the floor again */
+    CHECK_INT(retry_budget_take(&b, 10.5), 0);
+}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "retry.h"
 #include "run.h"
 #include "sched.h"
 #include "scriptkit.h"
@@ -228,6 +229,31 @@ TEST(sched_retries_then_fallback_records_each_attempt) {
     CHECK_INT(rows(&w, "f", "failed", "network"), 2);
     CHECK_INT(rows(&w, "f", "fallback", "network"), 1);
     CHECK_INT(rows(&w, "g", "failed", "script"), 1); /* script errors are not retried */
+    world_free(&w);
+}
+
+TEST(sched_retry_budget_caps_retries_during_an_outage) {
+    world_t w;
+    char text[4096] = "";
+    /* 20 jobs hitting a dead site at once, each allowed 5 attempts */
+    for (int i = 0; i < 20; i++) {
+        char line[200];
+        snprintf(line, sizeof line, "job 'j%d' { every = '1m', retry = { attempts = 5, base = "
+                                    "'1s', jitter = 'none' },\n"
+                                    "  run = function() baton.error('network', 'refused') end }\n",
+                 i);
+        strcat(text, line);
+    }
+    int rc = world_init(&w, text, 100);
+    CHECK(rc == 0);
+    retry_budget_t budget;
+    retry_budget_init(&budget, 20, 3, 10);
+    w.runner.budget = &budget;
+    advance(&w, 61); /* one start each; without a budget: 20 * 5 = 100 attempts */
+    int attempts = rows(&w, NULL, NULL, "network");
+    CHECK(attempts >= 20);
+    CHECK(attempts <= 20 + 3 + 20 * 20 / 100 + 1);
+    CHECK(budget.refused > 0);
     world_free(&w);
 }
 
