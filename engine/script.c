@@ -549,6 +549,12 @@ static int co_resume(script_co_t *co, int nargs) {
         snprintf(out.message, sizeof out.message, "out of memory");
     } else {
         out.kind = err_read(co->T, -1, out.message, sizeof out.message, &out.retryable);
+        if (lua_istable(co->T, -1)) {
+            lua_getfield(co->T, -1, "retry_after");
+            if (lua_type(co->T, -1) == LUA_TNUMBER && lua_tonumber(co->T, -1) > 0)
+                out.retry_after = lua_tonumber(co->T, -1);
+            lua_pop(co->T, 1);
+        }
     }
     co_finish(co, &out, 1);
     return 0;

@@ -36,6 +36,7 @@ typedef struct script_outcome {
     int ok;                 /* 1: returned normally */
     err_kind_t kind;        /* when !ok */
     int retryable;
+    double retry_after;     /* seconds the error asks to wait before a retry; 0 = none */
     char message[1024];
     char *result_json;      /* ok: JSON of the first returned value (NULL for nil); malloc'd */
 } script_outcome_t;
