@@ -32,8 +32,12 @@ struct breaker {
 };
 
 void breaker_opts_default(breaker_opts_t *o) {
-    *o = (breaker_opts_t){.failures = 5, .cooldown = 300, .window_kind = BREAKER_WINDOW_NONE,
-                          .min_calls = 10, .failure_rate = 0.5, .probes = 1};
+    *o = (breaker_opts_t){.failures = 5,
+                          .cooldown = 300,
+                          .window_kind = BREAKER_WINDOW_NONE,
+                          .min_calls = 10,
+                          .failure_rate = 0.5,
+                          .probes = 1};
 }
 
 static int bad(char *err, size_t errlen, const char *msg) {
@@ -49,8 +53,7 @@ int breaker_opts_check(const breaker_opts_t *o, char *err, size_t errlen) {
     if (o->probes < 1) return bad(err, errlen, "probes must be >= 1");
     if (!(o->slow_call >= 0 && isfinite(o->slow_call)))
         return bad(err, errlen, "slow_call must be a finite number of seconds >= 0 (0 = off)");
-    if (windowed && o->window_kind != BREAKER_WINDOW_COUNT &&
-        o->window_kind != BREAKER_WINDOW_TIME)
+    if (windowed && o->window_kind != BREAKER_WINDOW_COUNT && o->window_kind != BREAKER_WINDOW_TIME)
         return bad(err, errlen, "window_kind must be none, count or time");
     if (o->window_kind == BREAKER_WINDOW_COUNT &&
         (o->window_size < 1 || o->window_size > BREAKER_MAX_COUNT_WINDOW))
@@ -146,8 +149,7 @@ static void buckets_add(breaker_t *b, double now, int fail) {
 }
 
 static int rate_reached(const breaker_t *b) {
-    if (b->o.window_kind == BREAKER_WINDOW_NONE || b->calls < (uint64_t)b->o.min_calls)
-        return 0;
+    if (b->o.window_kind == BREAKER_WINDOW_NONE || b->calls < (uint64_t)b->o.min_calls) return 0;
     return (double)b->fails / (double)b->calls >= b->o.failure_rate;
 }
 
@@ -215,8 +217,7 @@ void breaker_snapshot(const breaker_t *b, breaker_saved_t *out) {
 }
 
 int breaker_restore(breaker_t *b, const breaker_saved_t *in, double now) {
-    if (in->state != BREAKER_CLOSED && in->state != BREAKER_OPEN &&
-        in->state != BREAKER_HALF_OPEN)
+    if (in->state != BREAKER_CLOSED && in->state != BREAKER_OPEN && in->state != BREAKER_HALF_OPEN)
         return -EINVAL;
     if (!isfinite(in->opened_at) || in->failures < 0) return -EINVAL;
     b->state = in->state == BREAKER_CLOSED ? BREAKER_CLOSED : BREAKER_OPEN;
@@ -229,9 +230,12 @@ int breaker_restore(breaker_t *b, const breaker_saved_t *in, double now) {
 
 const char *breaker_state_name(breaker_state_t s) {
     switch (s) {
-    case BREAKER_CLOSED: return "closed";
-    case BREAKER_OPEN: return "open";
-    case BREAKER_HALF_OPEN: return "half_open";
+    case BREAKER_CLOSED:
+        return "closed";
+    case BREAKER_OPEN:
+        return "open";
+    case BREAKER_HALF_OPEN:
+        return "half_open";
     }
     return "unknown";
 }

@@ -17,14 +17,14 @@ typedef enum {
 } breaker_window_t;
 
 typedef struct breaker_opts {
-    int failures;                 /* consecutive failures that open it; 0 = rule off */
-    double cooldown;              /* seconds open before a probe is let through */
+    int failures;    /* consecutive failures that open it; 0 = rule off */
+    double cooldown; /* seconds open before a probe is let through */
     breaker_window_t window_kind;
-    int window_size;              /* calls (<= 1024) or whole seconds (<= 3600) */
-    int min_calls;                /* calls in the window before the rate counts */
-    double failure_rate;          /* opens when failures / calls >= this, in (0, 1] */
-    double slow_call;             /* a success slower than this (seconds) fails; 0 = off */
-    int probes;                   /* calls let through while half-open */
+    int window_size;     /* calls (<= 1024) or whole seconds (<= 3600) */
+    int min_calls;       /* calls in the window before the rate counts */
+    double failure_rate; /* opens when failures / calls >= this, in (0, 1] */
+    double slow_call;    /* a success slower than this (seconds) fails; 0 = off */
+    int probes;          /* calls let through while half-open */
 } breaker_opts_t;
 
 /* What survives a restart; the window's contents do not (it starts empty). */
@@ -37,8 +37,7 @@ typedef struct breaker_saved {
 typedef struct breaker breaker_t;
 
 /* Called on every state change, including open -> half_open inside breaker_allow. */
-typedef void (*breaker_change_fn)(void *ud, breaker_state_t from, breaker_state_t to,
-                                  double now);
+typedef void (*breaker_change_fn)(void *ud, breaker_state_t from, breaker_state_t to, double now);
 
 /* Fills o with the defaults: 5 failures, 300 s cooldown, 1 probe, no window (if one is
  * chosen: min_calls 10, failure_rate 0.5), no slow-call rule. */

@@ -48,6 +48,13 @@ static const char *const migrations[] = {
     " last_fail  REAL,"
     " last_due   REAL,"
     " paused     INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    /* v2: circuit breaker state, so an open breaker stays open across a restart. */
+    "CREATE TABLE breakers ("
+    " name      TEXT PRIMARY KEY,"
+    " state     TEXT NOT NULL,"
+    " opened_at REAL,"
+    " failures  INTEGER NOT NULL DEFAULT 0,"
+    " changed_at REAL) WITHOUT ROWID;",
 };
 
 enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
@@ -66,6 +73,8 @@ typedef enum {
     STMT_KV_DELETE,
     STMT_JOB_GET,
     STMT_JOB_PUT,
+    STMT_BREAKER_GET,
+    STMT_BREAKER_PUT,
     STMT_COUNT
 } stmt_id_t;
 
@@ -97,6 +106,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "\"offset\" = excluded.\"offset\", every = excluded.every, "
                      "last_ok = excluded.last_ok, last_fail = excluded.last_fail, "
                      "last_due = excluded.last_due, paused = excluded.paused",
+    [STMT_BREAKER_GET] = "SELECT state, opened_at, failures, changed_at FROM breakers "
+                         "WHERE name = ?1",
+    [STMT_BREAKER_PUT] = "INSERT INTO breakers (name, state, opened_at, failures, changed_at) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
+                         "state = excluded.state, opened_at = excluded.opened_at, "
+                         "failures = excluded.failures, changed_at = excluded.changed_at",
 };
 
 struct store {
@@ -704,5 +719,40 @@ int store_job_put(store_t *s, const char *job, const store_job_state_t *st) {
     bind_time(q, 6, st->last_fail);
     bind_time(q, 7, st->last_due);
     sqlite3_bind_int(q, 8, st->paused != 0);
+    return stmt_exec(s, q);
+}
+
+int store_breaker_get(store_t *s, const char *name, store_breaker_t *b) {
+    sqlite3_stmt *q;
+    memset(b, 0, sizeof *b);
+    if (!name) return failf(s, -EINVAL, "a breaker name is needed");
+    int code = stmt_get(s, STMT_BREAKER_GET, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, name);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *state = sqlite3_column_text(q, 0);
+        snprintf(b->state, sizeof b->state, "%s", state ? (const char *)state : "closed");
+        b->opened_at = sqlite3_column_double(q, 1);
+        b->failures = sqlite3_column_int(q, 2);
+        b->changed_at = sqlite3_column_double(q, 3);
+    } else {
+        code = rc == SQLITE_DONE ? 1 : fail(s, rc);
+    }
+    stmt_done(q);
+    return code;
+}
+
+int store_breaker_put(store_t *s, const char *name, const store_breaker_t *b) {
+    sqlite3_stmt *q;
+    if (!name || !b) return failf(s, -EINVAL, "a breaker name and a state are needed");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_BREAKER_PUT, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, name);
+    bind_text(q, 2, b->state);
+    bind_time(q, 3, b->opened_at);
+    sqlite3_bind_int(q, 4, b->failures);
+    bind_time(q, 5, b->changed_at);
     return stmt_exec(s, q);
 }

@@ -97,4 +97,19 @@ int store_job_get(store_t *s, const char *job, store_job_state_t *st);
 /* Inserts or replaces the state of job. */
 int store_job_put(store_t *s, const char *job, const store_job_state_t *st);
 
+/* ---- circuit breakers (schema v2) ---- */
+
+typedef struct store_breaker {
+    char state[16];      /* closed | open | half_open */
+    double opened_at;    /* 0 = NULL */
+    int failures;        /* consecutive failures */
+    double changed_at;   /* when the state last changed; 0 = NULL */
+} store_breaker_t;
+
+/* Fills *b for the named breaker. Returns 0 when found, 1 when none is kept
+ * (*b zeroed), < 0 on error. */
+int store_breaker_get(store_t *s, const char *name, store_breaker_t *b);
+/* Inserts or replaces the kept state of the named breaker. */
+int store_breaker_put(store_t *s, const char *name, const store_breaker_t *b);
+
 #endif

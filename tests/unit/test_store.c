@@ -175,19 +175,19 @@ static void check_kv(store_t *s, const char *key, const char *want) {
 
 /* ---- schema and reopen ---- */
 
-TEST(store_creates_the_v1_schema_in_wal_mode) {
+TEST(store_creates_the_current_schema_in_wal_mode) {
     tmp_t t;
     tmp_init(&t);
     store_t *s = open_ok(t.db);
     CHECK(s != NULL);
     CHECK_INT(store_dirty(s), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
               1);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                            "name IN ('runs', 'kv', 'job_state')"),
-              3);
+                            "name IN ('runs', 'kv', 'job_state', 'breakers')"),
+              4);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                             "name IN ('runs_job_id', 'runs_ended_at')"),
               2);
@@ -207,8 +207,37 @@ TEST(store_migrates_an_empty_file) {
     CHECK(s != NULL);
     CHECK_INT(store_kv_set(s, "k", "1"), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 1);
+    tmp_done(&t);
+}
+
+TEST(store_migrates_v1_to_v2_keeping_data_and_keeps_breakers) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    CHECK_INT(store_kv_set(s, "k", "7"), 0);
+    store_close(s);
+    /* make it a v1 database again, as the first release wrote it */
+    raw_exec(t.db, "DROP TABLE breakers; PRAGMA user_version = 1;");
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
+    s = open_ok(t.db);
+    store_breaker_t b = {.state = "open", .opened_at = 1000.5, .failures = 5, .changed_at = 1000.5};
+    store_breaker_t back;
+    CHECK_INT(store_breaker_get(s, "site", &back), 1);
+    CHECK_INT(store_breaker_put(s, "site", &b), 0);
+    store_close(s);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
+    s = open_ok(t.db);
+    CHECK_INT(store_breaker_get(s, "site", &back), 0);
+    CHECK_STR(back.state, "open");
+    CHECK_NUM(back.opened_at, 1000.5);
+    CHECK_INT(back.failures, 5);
+    char *v = NULL;
+    CHECK_INT(store_kv_get(s, "k", &v), 0);
+    CHECK_STR(v, "7");
+    free(v);
+    store_close(s);
     tmp_done(&t);
 }
 
@@ -713,7 +742,7 @@ TEST(store_open_reports_an_exclusive_lock_on_a_rollback_journal_db) {
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master"), 0);
     s = open_ok(t.db); /* the holder rolled back: an empty file again */
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
     tmp_done(&t);
 }
 
