@@ -145,6 +145,12 @@ static const conf_field_t conf_defaults_keys[] = {
 static const conf_field_t conf_breaker[] = {
     {.name = "failures", .kind = K_INT, .offset = B_(failures), .min = 1, .max = 1000000},
     {.name = "cooldown", .kind = K_DURATION, .offset = B_(cooldown)},
+    {.name = "window_calls", .kind = K_INT, .offset = B_(window_calls), .max = 1024},
+    {.name = "window_time", .kind = K_DURATION, .offset = B_(window_time)},
+    {.name = "min_calls", .kind = K_INT, .offset = B_(min_calls), .min = 1, .max = 1000000},
+    {.name = "failure_rate", .kind = K_INT, .offset = B_(failure_rate), .min = 1, .max = 100},
+    {.name = "slow_call", .kind = K_DURATION, .offset = B_(slow_call)},
+    {.name = "probes", .kind = K_INT, .offset = B_(probes), .min = 1, .max = 1000},
     {0}};
 
 static const conf_field_t conf_top[] = {
@@ -734,6 +740,9 @@ static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
             memcpy(b->name, name, len + 1);
             b->failures = 5;
             b->cooldown = 300;
+            b->min_calls = 10;
+            b->failure_rate = 50;
+            b->probes = 1;
             read_table(ld, -1, f->fields, (char *)b);
         }
         if (name) ld->nkeys--;

@@ -22,6 +22,12 @@ typedef struct conf_breaker {
     char name[64];
     int failures;        /* consecutive failures that open it; 5 */
     double cooldown;     /* seconds; 300 */
+    int window_calls;    /* failure rate over the last N calls; 0 = off */
+    double window_time;  /* or over the last N seconds (whole, <= 3600); 0 = off */
+    int min_calls;       /* calls in the window before the rate counts; 10 */
+    int failure_rate;    /* percent of failures in the window that opens it; 50 */
+    double slow_call;    /* a success slower than this counts as a failure; 0 = off */
+    int probes;          /* calls let through while half-open; 1 */
 } conf_breaker_t;
 
 typedef struct conf {

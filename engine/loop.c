@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "circuit.h"
 #include "log.h"
 #include "reload.h"
 #include "retry.h"
@@ -35,6 +36,7 @@ typedef struct engine {
     sched_t *sched;
     runner_t runner;
     retry_budget_t budget;
+    circuits_t *circuits;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain;
     vtimer_t prune;
@@ -171,7 +173,12 @@ int loop_run(const conf_t *conf) {
         log_error("%s", err);
         goto out;
     }
+    if (circuits_new(&e->circuits, conf, e->store, vclock_now(&e->clock), err, sizeof err) < 0) {
+        log_error("%s: %s", conf->path[0] ? conf->path : "engine.conf", err);
+        goto out;
+    }
     e->host = (script_host_t){.clock = &e->clock,
+                              .circuits = e->circuits,
                               .store = e->store,
                               .lua_dir = conf->lua_dir,
                               .memory_limit = conf->sandbox_memory,
@@ -185,6 +192,7 @@ int loop_run(const conf_t *conf) {
     e->runner = (runner_t){.clock = &e->clock,
                            .store = e->store,
                            .budget = &e->budget,
+                           .circuits = e->circuits,
                            .on_idle = on_idle,
                            .ud = e};
     e->runner.rng = uv_hrtime() | 1;
@@ -234,6 +242,7 @@ out:
         log_error("store: final write failed: %s", store_errmsg(e->store));
         rc = 1;
     }
+    circuits_free(e->circuits);
     store_close(e->store);
     if (uv_loop_close(&e->loop) != 0) {
         log_error("internal: handles left open at exit");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuit.h"
 #include "log.h"
 #include "retry.h"
 #include "units.h"
@@ -25,6 +26,8 @@ typedef struct run {
     int in_fallback;
     int cancelled;
     char cancel_why[128];
+    breaker_t *breaker;      /* the job's breaker, NULL when it names none */
+    int probing;             /* breaker_allow said yes for the current attempt */
     err_kind_t last_kind;    /* the failure the fallback answers */
     char last_error[1024];
 } run_t;
@@ -62,7 +65,7 @@ static void finish(run_t *run, const char *status, double ended_at) {
     vtimer_stop(r->clock, &run->retry_timer);
     if (strcmp(status, "ok") == 0 || strcmp(status, "fallback") == 0)
         r->ok_total++;
-    else
+    else if (strcmp(status, "skipped") != 0)
         r->failed_total++;
     st->run = NULL;
     free(run);
@@ -105,9 +108,41 @@ static void start_co(run_t *run, int fn_ref, err_kind_t err_kind, const char *er
     if (co) run->co = co; /* NULL: attempt_done already ran and `run` may be gone */
 }
 
+/* Whether a failure of this kind says something about the site behind the
+ * breaker (a bug in the script or the engine's own limits do not). */
+static int counts_against_breaker(err_kind_t kind) {
+    switch (kind) {
+    case ERR_SCRIPT:
+    case ERR_LIMIT:
+    case ERR_CANCELLED:
+    case ERR_POOL_TIMEOUT:
+    case ERR_BREAKER_OPEN: return 0;
+    default: return 1;
+    }
+}
+
+static void breaker_outcome(run_t *run, const script_outcome_t *out, double now) {
+    if (!run->breaker || !run->probing) return;
+    run->probing = 0;
+    if (!out->ok && !counts_against_breaker(out->kind))
+        breaker_cancel(run->breaker);
+    else
+        breaker_record(run->breaker, now, out->ok, now - run->started_at);
+}
+
 static void attempt_begin(run_t *run) {
     run->started_at = vclock_now(run->r->clock);
     if (run->r->budget) retry_budget_call(run->r->budget, run->started_at);
+    if (run->breaker) {
+        if (!breaker_allow(run->breaker, run->started_at)) {
+            /* Fail fast: nothing reaches a site whose breaker is open. */
+            script_outcome_t out = {.kind = ERR_BREAKER_OPEN};
+            snprintf(out.message, sizeof out.message, "breaker '%s' is open", run->job->breaker);
+            attempt_done(NULL, &out, run);
+            return;
+        }
+        run->probing = 1;
+    }
     run->deadline = run->started_at + run->job->timeout;
     log_emit(LOG_DEBUG, run->job->name, run->start->run_id, "attempt %d started", run->attempt);
     start_co(run, run->job->run_ref, ERR_NONE, NULL);
@@ -138,6 +173,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
     (void)co;
     run->co = NULL;
     vtimer_stop(r->clock, &run->deadline_timer);
+    if (!run->in_fallback) breaker_outcome(run, out, now);
 
     if (run->in_fallback) {
         if (out->ok) {
@@ -158,6 +194,15 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
         record(run, "ok", ERR_NONE, NULL, out->result_json, now);
         log_end(run, LOG_INFO, "ok", now, out->result_json);
         finish(run, "ok", now);
+        return;
+    }
+    if (out->kind == ERR_BREAKER_OPEN && run->attempt == 1) {
+        /* Never started: recorded as a skip, as DESIGN §Runs says. */
+        run->started_at = 0;
+        record(run, "skipped", ERR_BREAKER_OPEN, out->message, NULL, 0);
+        log_emit(LOG_INFO, run->job->name, run->start->run_id, "skipped (breaker_open): %s",
+                 out->message);
+        finish(run, "skipped", now);
         return;
     }
     if (run->cancelled || out->kind == ERR_CANCELLED) {
@@ -217,6 +262,8 @@ void run_launch(void *ud, sched_start_t *start) {
     run->start = start;
     run->job = start->job;
     run->attempt = 1;
+    if (run->job->breaker && r->circuits)
+        run->breaker = circuits_get(r->circuits, run->job->breaker, NULL, vclock_now(r->clock));
     start->run = run;
     r->live++;
     log_emit(LOG_DEBUG, run->job->name, start->run_id, "starting (%s)", start->cause);

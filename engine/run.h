@@ -16,6 +16,7 @@ typedef struct runner {
     store_t *store;         /* NULL: nothing recorded */
     sched_t *sched;
     struct retry_budget *budget;   /* NULL: retries are not capped engine-wide */
+    struct circuits *circuits;     /* named breakers; NULL: jobs' breakers are ignored */
     uint64_t rng;
     size_t live;            /* runs launched and not finished */
     int64_t ok_total, failed_total;

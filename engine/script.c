@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "circuit.h"
 #include "json.h"
 #include "log.h"
 #include "units.h"
@@ -255,6 +256,69 @@ static int l_trigger(lua_State *L) {
     return 0;
 }
 
+/* ---- baton.breaker ---- */
+
+static breaker_t *check_breaker(lua_State *L, int with_opts) {
+    script_t *s = script_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    if (!s->host.circuits) err_raise(L, ERR_SCRIPT, "baton.breaker: not available here");
+    breaker_opts_t o, *opts = NULL;
+    if (with_opts && lua_istable(L, 2)) {
+        breaker_opts_default(&o);
+        lua_getfield(L, 2, "failures");
+        if (lua_isinteger(L, -1)) o.failures = (int)lua_tointeger(L, -1);
+        lua_getfield(L, 2, "cooldown");
+        if (!lua_isnil(L, -1)) o.cooldown = check_duration(L, -1, "baton.breaker cooldown");
+        lua_pop(L, 2);
+        opts = &o;
+    }
+    breaker_t *b = circuits_get(s->host.circuits, name, opts, vclock_now(s->host.clock));
+    if (!b) err_raise(L, ERR_LIMIT, "baton.breaker('%s'): out of memory", name);
+    return b;
+}
+
+/* Made at load time too; in check and plan (no breakers) it is a no-op. */
+static int l_breaker_get(lua_State *L) {
+    if (script_of(L)->host.circuits) check_breaker(L, 1);
+    return 0;
+}
+
+static int l_breaker_allow(lua_State *L) {
+    breaker_t *b = check_breaker(L, 0);
+    lua_pushboolean(L, breaker_allow(b, vclock_now(script_of(L)->host.clock)));
+    return 1;
+}
+
+/* breaker_done(name, ok, seconds [, err]): a call's outcome. Errors that say
+ * nothing about the site (script bugs, limits, cancels) free the slot only. */
+static int l_breaker_done(lua_State *L) {
+    breaker_t *b = check_breaker(L, 0);
+    int ok = lua_toboolean(L, 2);
+    double secs = luaL_optnumber(L, 3, 0);
+    if (!ok) {
+        char msg[64];
+        err_kind_t kind = err_read(L, 4, msg, sizeof msg, NULL);
+        if (kind == ERR_SCRIPT || kind == ERR_LIMIT || kind == ERR_CANCELLED) {
+            breaker_cancel(b);
+            return 0;
+        }
+    }
+    breaker_record(b, vclock_now(script_of(L)->host.clock), ok, secs);
+    return 0;
+}
+
+static int l_breaker_state(lua_State *L) {
+    breaker_t *b = check_breaker(L, 0);
+    lua_pushstring(L, breaker_state_name(breaker_state(b)));
+    return 1;
+}
+
+static int l_breaker_reset(lua_State *L) {
+    breaker_t *b = check_breaker(L, 0);
+    breaker_reset(b, vclock_now(script_of(L)->host.clock));
+    return 0;
+}
+
 /* Loads a module for require: "a.b" → lua/a/b.lua, then <scripts>/lib/a/b.lua. */
 static int l_load_module(lua_State *L) {
     script_t *s = script_of(L);
@@ -336,7 +400,10 @@ static int setup_p(lua_State *L) {
         {"store_delete", l_store_delete}, {"store_incr", l_store_incr},
         {"trigger", l_trigger},     {"load_module", l_load_module},
         {"json_encode", json_l_encode}, {"json_decode", json_l_decode},
-        {"error", err_l_error},     {NULL, NULL},
+        {"error", err_l_error},     {"breaker_get", l_breaker_get},
+        {"breaker_allow", l_breaker_allow}, {"breaker_done", l_breaker_done},
+        {"breaker_state", l_breaker_state}, {"breaker_reset", l_breaker_reset},
+        {NULL, NULL},
     };
 
     open_lib(L, "_G", luaopen_base);

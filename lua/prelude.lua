@@ -75,8 +75,44 @@ store.incr = method(prim.store_incr)
 
 local json = { encode = prim.json_encode, decode = prim.json_decode, null = prim.json_null }
 
+-- baton.breaker(name [, opts]): the named breaker jobs share. b:call(fn, ...)
+-- fails fast with breaker_open while it is open; b.state; b:reset().
+local breaker_methods = {}
+local function settle(name, t0, ok, ...)
+  if ok then
+    prim.breaker_done(name, true, prim.now() - t0)
+    return ...
+  end
+  local err = ...
+  prim.breaker_done(name, false, prim.now() - t0, err)
+  error(err, 0)
+end
+function breaker_methods:call(fn, ...)
+  local name = rawget(self, "name")
+  if not prim.breaker_allow(name) then
+    prim.error("breaker_open", "breaker '" .. name .. "' is open")
+  end
+  return settle(name, prim.now(), pcall(fn, ...))
+end
+function breaker_methods:reset()
+  prim.breaker_reset(rawget(self, "name"))
+end
+local breaker_mt = {
+  __index = function(self, key)
+    if key == "state" then return prim.breaker_state(rawget(self, "name")) end
+    return breaker_methods[key]
+  end,
+}
+
+local function breaker(name, opts)
+  if type(name) ~= "string" or name == "" then error("baton.breaker: name must be a string", 2) end
+  prim.breaker_get(name, opts)
+  return setmetatable({ name = name }, breaker_mt)
+end
+
 baton = {
   now = prim.now,
+  breaker = breaker,
   sleep = prim.sleep,
   store = store,
   json = json,

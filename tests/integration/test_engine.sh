@@ -217,6 +217,33 @@ t_engine_json_logs_are_one_object_per_line() {
   expect_ge "$(jq -r 'select(.msg == "said 42") | .run' engine.out | head -1)" 1 "run id"
 }
 
+t_engine_breaker_opens_fails_fast_and_stays_open_across_a_restart() {
+  conf 'breakers = { site = { failures = 2, cooldown = "1h" } }'
+  cat >scripts/a.lua <<'LUA'
+job "poll" { every = "1s", breaker = "site", retry = 1,
+  run = function() baton.error("network", "connection refused") end }
+LUA
+  start_engine
+  wait_for_log "skipped \(breaker_open\)" 2
+  stop_engine TERM
+  expect_eq "$(sql baton.db "select count(*) from runs where status='failed' and error_kind='network'")" 2
+  expect_eq "$(sql baton.db "select state from breakers where name='site'")" open
+  expect_contains "$(cat engine.out)" "breaker 'site': closed -> open"
+  start_engine
+  wait_for_log "skipped \(breaker_open\)" 2
+  stop_engine TERM
+  expect_contains "$(cat engine.out)" "breaker 'site' is open (kept from before the restart)"
+  expect_eq "$(sql baton.db "select count(*) from runs where status='failed'")" 2 "nothing reached the site"
+}
+
+t_engine_refuses_bad_breaker_options() {
+  conf 'breakers = { site = { window_calls = 5, min_calls = 10 } }'
+  echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua
+  "$BATON" run -c engine.conf >out 2>&1
+  expect_eq $? 1 "exit"
+  expect_contains "$(cat out)" "breakers.site:"
+}
+
 t_engine_refuses_an_unwritable_database_path() {
   conf
   echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua

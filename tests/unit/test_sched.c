@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "circuit.h"
 #include "retry.h"
 #include "run.h"
 #include "sched.h"
@@ -17,6 +18,7 @@ typedef struct world {
     size_t njobs;
     sched_t *sched;
     runner_t runner;
+    circuits_t *circuits;
 } world_t;
 
 static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
@@ -32,12 +34,17 @@ static int world_init(world_t *w, const char *text, int max_runs) {
     w->k.conf.max_concurrent_runs = max_runs;
     w->k.host.trigger = host_trigger;
     w->k.host.ud = w;
+    if (circuits_new(&w->circuits, &w->k.conf, w->k.store, vclock_now(&w->k.clock), err,
+                     sizeof err) < 0)
+        return -1;
+    w->k.host.circuits = w->circuits;
     w->jobs = kit_jobs(&w->k, "jobs.lua", text, &w->njobs, err, sizeof err);
     if (!w->jobs) {
         fprintf(stderr, "    load: %s\n", err);
         return -1;
     }
-    w->runner = (runner_t){.clock = &w->k.clock, .store = w->k.store, .rng = 42};
+    w->runner = (runner_t){.clock = &w->k.clock, .store = w->k.store, .rng = 42,
+                           .circuits = w->circuits};
     sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
     sched_new(&w->sched, &w->k.clock, w->k.store, &w->k.conf, hooks, 7);
     w->runner.sched = w->sched;
@@ -61,6 +68,7 @@ static void world_free(world_t *w) {
         sched_free(w->sched);
     }
     job_free_all(w->jobs, w->njobs);
+    circuits_free(w->circuits);
     kit_free(&w->k);
 }
 
@@ -86,6 +94,19 @@ static int rows(world_t *w, const char *job, const char *status, const char *kin
     count_t c = {job, status, kind, 0};
     store_runs(w->k.store, NULL, 0, count_row, &c);
     return c.n;
+}
+
+static int grab_result(void *ud, const store_run_t *r) {
+    snprintf(ud, 1024, "%s", r->result ? r->result : "");
+    return 1;
+}
+
+/* The result of the newest run of job. */
+static char *last_result(world_t *w, const char *job) {
+    static char buf[1024];
+    buf[0] = 0;
+    store_runs(w->k.store, job, 1, grab_result, buf);
+    return buf;
 }
 
 static char *kv(world_t *w, const char *key) {
@@ -299,5 +320,72 @@ TEST(sched_misfire_run_once_and_skip_after_downtime) {
     CHECK_INT(rows(&w, "h", "ok", NULL), 1);
     CHECK_INT(rows(&w, "s", "skipped", "misfire"), 1);
     CHECK_INT(rows(&w, "s", "ok", NULL), 0);
+    world_free(&w);
+}
+
+/* ---- circuit breakers ---- */
+
+TEST(breaker_opens_after_consecutive_failures_skips_then_probes) {
+    world_t w;
+    int rc = world_init(&w, "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
+                            "  run = function() baton.error('network', 'refused') end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 200); /* starts at 10..200: 5 failures open it (default), 15 skipped */
+    CHECK_INT(rows(&w, "a", "failed", "network"), 5);
+    CHECK_INT(rows(&w, "a", "skipped", "breaker_open"), 15);
+    advance(&w, 160); /* cooldown 5m from t=50: the start at 350 is the probe; it fails */
+    CHECK_INT(rows(&w, "a", "failed", "network"), 6);
+    breaker_t *b = circuits_get(w.circuits, "site", NULL, vclock_now(&w.k.clock));
+    CHECK_INT(breaker_state(b), BREAKER_OPEN);
+    world_free(&w);
+}
+
+TEST(breaker_state_survives_a_restart) {
+    world_t w;
+    char err[256];
+    int rc = world_init(&w, "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
+                            "  run = function() baton.error('timeout', 'slow') end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 55);
+    store_flush(w.k.store);
+    circuits_t *again = NULL;
+    CHECK(circuits_new(&again, &w.k.conf, w.k.store, vclock_now(&w.k.clock), err, sizeof err) == 0);
+    /* unconfigured breakers come back on first use */
+    breaker_t *b = circuits_get(again, "site", NULL, vclock_now(&w.k.clock));
+    CHECK_INT(breaker_state(b), BREAKER_OPEN);
+    CHECK_INT(breaker_allow(b, vclock_now(&w.k.clock)), 0);
+    circuits_free(again);
+    world_free(&w);
+}
+
+TEST(breaker_ignores_script_bugs_and_lua_api_calls_opens_and_resets) {
+    world_t w;
+    char err[64];
+    int rc = world_init(&w,
+        "job 'bug' { every = '10s', breaker = 'site', retry = 1, run = function() error('bug') end }\n"
+        "job 'api' { run = function()\n"
+        "  local b = baton.breaker('api', { failures = 2, cooldown = '1m' })\n"
+        "  local seen = {}\n"
+        "  for i = 1, 4 do\n"
+        "    local ok, e = pcall(b.call, b, function() baton.error('network', 'down') end)\n"
+        "    seen[i] = e.kind\n"
+        "  end\n"
+        "  local state = b.state\n"
+        "  b:reset()\n"
+        "  local v = b:call(function(x) return x * 2 end, 21)\n"
+        "  return { seen = seen, state = state, after = b.state, v = v }\n"
+        "end }\n", 4);
+    CHECK(rc == 0);
+    advance(&w, 100);
+    CHECK_INT(rows(&w, "bug", "failed", "script"), 10); /* never opened by its own bugs */
+    CHECK_INT(rows(&w, "bug", "skipped", "breaker_open"), 0);
+    sched_trigger(w.sched, "api", NULL, err, sizeof err);
+    advance(&w, 1);
+    CHECK_INT(rows(&w, "api", "ok", NULL), 1);
+    const char *res = last_result(&w, "api");
+    CHECK_HAS(res, "\"seen\":[\"network\",\"network\",\"breaker_open\",\"breaker_open\"]");
+    CHECK_HAS(res, "\"state\":\"open\"");
+    CHECK_HAS(res, "\"after\":\"closed\"");
+    CHECK_HAS(res, "\"v\":42");
     world_free(&w);
 }
