@@ -177,8 +177,11 @@ int loop_run(const conf_t *conf) {
         log_error("%s: %s", conf->path[0] ? conf->path : "engine.conf", err);
         goto out;
     }
+    retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
+                      conf->retry_budget.window);
     e->host = (script_host_t){.clock = &e->clock,
                               .circuits = e->circuits,
+                              .budget = &e->budget,
                               .store = e->store,
                               .lua_dir = conf->lua_dir,
                               .memory_limit = conf->sandbox_memory,
@@ -187,8 +190,6 @@ int loop_run(const conf_t *conf) {
                               .ud = e};
     if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
 
-    retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
-                      conf->retry_budget.window);
     e->runner = (runner_t){.clock = &e->clock,
                            .store = e->store,
                            .budget = &e->budget,

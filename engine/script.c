@@ -15,6 +15,7 @@
 
 #include "circuit.h"
 #include "json.h"
+#include "retry.h"
 #include "log.h"
 #include "units.h"
 
@@ -32,6 +33,7 @@ struct script {
     size_t mem_used;
     size_t mem_limit;          /* 0 while not enforced */
     unsigned long allocs;      /* counted for host.fault_at */
+    uint64_t rng;              /* baton.retry jitter */
     int in_slice;              /* a resume (or the load) is running */
     uint64_t slice_deadline;   /* uv_hrtime() */
     int doom;                  /* DOOM_*: the running code must stop with `limit` */
@@ -319,6 +321,56 @@ static int l_breaker_reset(lua_State *L) {
     return 0;
 }
 
+/* ---- baton.retry ---- */
+
+/* retry_next(opts, next_attempt, prev_delay) → seconds to wait before that
+ * attempt, or nil when the engine-wide retry budget refuses it. */
+static int l_retry_next(lua_State *L) {
+    script_t *s = script_of(L);
+    conf_retry_t r = {.attempts = 3, .backoff = "exponential", .base = 1, .max = 30,
+                      .jitter = "full"};
+    int next = (int)luaL_checkinteger(L, 2);
+    double prev = luaL_optnumber(L, 3, 0);
+    if (lua_istable(L, 1)) {
+        static const char *const backoffs[] = {"exponential", "linear", "constant", NULL};
+        static const char *const jitters[] = {"none", "full", "equal", "decorrelated", NULL};
+        lua_getfield(L, 1, "base");
+        if (!lua_isnil(L, -1)) r.base = check_duration(L, -1, "baton.retry base");
+        lua_getfield(L, 1, "max");
+        if (!lua_isnil(L, -1)) r.max = check_duration(L, -1, "baton.retry max");
+        lua_getfield(L, 1, "backoff");
+        if (!lua_isnil(L, -1)) {
+            int k = luaL_checkoption(L, -1, NULL, backoffs);
+            snprintf(r.backoff, sizeof r.backoff, "%s", backoffs[k]);
+        }
+        lua_getfield(L, 1, "jitter");
+        if (!lua_isnil(L, -1)) {
+            int k = luaL_checkoption(L, -1, NULL, jitters);
+            snprintf(r.jitter, sizeof r.jitter, "%s", jitters[k]);
+        }
+        lua_pop(L, 4);
+    }
+    if (r.max < r.base) r.max = r.base;
+    if (s->host.budget && !retry_budget_take(s->host.budget, vclock_now(s->host.clock))) {
+        lua_pushnil(L);
+        return 1;
+    }
+    /* xorshift64*, seeded per state from the clock: jitter need not be reproducible here */
+    if (!s->rng) s->rng = uv_hrtime() | 1;
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    double u = (double)((s->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+    lua_pushnumber(L, retry_delay(&r, next, prev, u));
+    return 1;
+}
+
+static int l_retry_call(lua_State *L) {
+    script_t *s = script_of(L);
+    if (s->host.budget) retry_budget_call(s->host.budget, vclock_now(s->host.clock));
+    return 0;
+}
+
 /* Loads a module for require: "a.b" → lua/a/b.lua, then <scripts>/lib/a/b.lua. */
 static int l_load_module(lua_State *L) {
     script_t *s = script_of(L);
@@ -403,6 +455,7 @@ static int setup_p(lua_State *L) {
         {"error", err_l_error},     {"breaker_get", l_breaker_get},
         {"breaker_allow", l_breaker_allow}, {"breaker_done", l_breaker_done},
         {"breaker_state", l_breaker_state}, {"breaker_reset", l_breaker_reset},
+        {"retry_next", l_retry_next},       {"retry_call", l_retry_call},
         {NULL, NULL},
     };
 

@@ -22,6 +22,7 @@ typedef struct script_host {
     vclock_t *clock;        /* time and waits; required */
     store_t *store;         /* ctx.store / baton.store; NULL in check/plan */
     struct circuits *circuits; /* baton.breaker; NULL in check/plan */
+    struct retry_budget *budget; /* caps baton.retry too; NULL = uncapped */
     const char *lua_dir;    /* the engine's lua/ library (prelude, require path) */
     size_t memory_limit;    /* bytes per state; 0 = unlimited */
     double cpu_slice;       /* seconds per resume; 0 = unlimited */

@@ -110,9 +110,39 @@ local function breaker(name, opts)
   return setmetatable({ name = name }, breaker_mt)
 end
 
+-- baton.retry(fn, opts): calls fn(attempt) until it succeeds, its error is not
+-- retryable, or opts.attempts (3) run out; waits between attempts as a job's
+-- retry does (backoff, base, max, jitter), within the engine's retry budget.
+local unpack = table.unpack
+local function retry(fn, opts)
+  if type(fn) ~= "function" then error("baton.retry: expected a function", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("baton.retry: opts must be a table", 2) end
+  local attempts = opts and opts.attempts or 3
+  if math.type(attempts) ~= "integer" or attempts < 1 then
+    error("baton.retry: attempts must be an integer >= 1", 2)
+  end
+  local prev = 0
+  for attempt = 1, attempts do
+    prim.retry_call()
+    local res = table.pack(pcall(fn, attempt))
+    if res[1] then return unpack(res, 2, res.n) end
+    local err = res[2]
+    local retryable = type(err) == "table" and err.retryable
+    if attempt == attempts or not retryable then error(err, 0) end
+    local delay = prim.retry_next(opts, attempt + 1, prev)
+    if delay == nil then error(err, 0) end          -- the retry budget is spent
+    if type(err.retry_after) == "number" and err.retry_after > delay then
+      delay = err.retry_after
+    end
+    prev = delay
+    prim.sleep(delay)
+  end
+end
+
 baton = {
   now = prim.now,
   breaker = breaker,
+  retry = retry,
   sleep = prim.sleep,
   store = store,
   json = json,

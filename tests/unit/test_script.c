@@ -352,6 +352,34 @@ TEST(store_and_json_from_a_run) {
     kit_free(&k);
 }
 
+TEST(baton_retry_retries_retryable_errors_with_backoff_and_stops_on_bugs) {
+    kit_t k;
+    job_t **jobs;
+    size_t n;
+    kit_init(&k);
+    job_t *j = one_job(&k, RUN_JOB(
+        "  local t0, calls, calls2 = baton.now(), 0, 0\n"
+        "  local v = baton.retry(function(a) calls = calls + 1\n"
+        "    if a < 3 then baton.error('network', 'flaky') end\n"
+        "    return a * 10 end, { attempts = 5, base = '1s', jitter = 'none' })\n"
+        "  local waited = baton.now() - t0\n"
+        "  local ok, e = pcall(baton.retry, function() error('bug') end, { attempts = 5 })\n"
+        "  local ok2, e2 = pcall(baton.retry, function() calls2 = calls2 + 1\n"
+        "    baton.error('timeout', 't') end, { attempts = 2, base = 0.5, jitter = 'none' })\n"
+        "  return { v = v, calls = calls, waited = waited, bug = tostring(e):find('bug') ~= nil,\n"
+        "           calls2 = calls2, kind2 = e2.kind }"), &jobs, &n);
+    CHECK(j && kit_run(&k, j, 10));
+    CHECK(k.out.ok);
+    CHECK_HAS(k.result, "\"v\":30");
+    CHECK_HAS(k.result, "\"calls\":3");
+    CHECK_HAS(k.result, "\"waited\":3"); /* 1 s then 2 s: exponential, no jitter */
+    CHECK_HAS(k.result, "\"bug\":true");
+    CHECK_HAS(k.result, "\"calls2\":2");
+    CHECK_HAS(k.result, "\"kind2\":\"timeout\"");
+    job_free_all(jobs, n);
+    kit_free(&k);
+}
+
 TEST(load_errors_name_file_and_line) {
     kit_t k;
     char err[1024];
