@@ -57,6 +57,12 @@ $(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
 $(BUILD)/bench_runs: bench/bench_runs.c $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/bench_primitives: bench/bench_primitives.c $(ENGINE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench_outage: bench/bench_outage.c $(ENGINE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
+
 unit: deps $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -66,7 +72,7 @@ test: deps $(BUILD)/baton $(BUILD)/unit
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: deps $(BUILD)/baton $(BUILD)/bench_runs
+bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives
 	bench/run.sh $(BUILD)/baton
 
 format:
