@@ -24,9 +24,10 @@ UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
-            libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata
+            libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
+            valgrind
 
-.PHONY: all deps test unit integration run bench clean format
+.PHONY: all deps test unit valgrind run bench clean format
 all: $(BUILD)/baton
 
 deps:
@@ -68,6 +69,11 @@ unit: deps $(BUILD)/unit
 
 test: deps $(BUILD)/baton $(BUILD)/unit
 	@BATON=$(BUILD)/baton UNIT=$(BUILD)/unit tests/run.sh
+
+# The unit tests under valgrind (memcheck): errors and definite leaks fail.
+valgrind: deps $(BUILD)/unit
+	TEST_TIMEOUT=600 valgrind -q --error-exitcode=9 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect --trace-children=yes $(BUILD)/unit
 
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
