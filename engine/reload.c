@@ -88,7 +88,11 @@ int reload_load(const conf_t *conf, const script_host_t *host, char *const *path
     for (size_t i = 0; i < npaths && rc == 0; i++) {
         struct stat st;
         if (stat(paths[i], &st) != 0) {
-            snprintf(line, sizeof line, "%s: %s", paths[i], strerror(errno));
+            if (npaths == 1 && paths == (char *const *)defaults)
+                snprintf(line, sizeof line, "%s: cannot read the scripts directory: %s "
+                         "(set `scripts` in engine.conf)", paths[i], strerror(errno));
+            else
+                snprintf(line, sizeof line, "%s: %s", paths[i], strerror(errno));
             report(ud, line);
             rc = -ENOENT;
         } else if (S_ISDIR(st.st_mode)) {

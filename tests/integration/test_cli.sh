@@ -94,6 +94,18 @@ LUA
   expect_contains "$(cat err)" "dependency cycle"
 }
 
+t_check_and_run_report_a_missing_scripts_directory() {
+  printf 'scripts = "nowhere"\n' >engine.conf
+  "$BATON" check -c engine.conf >/dev/null 2>err
+  expect_eq $? 1 "check"
+  expect_contains "$(cat err)" "nowhere: cannot read the scripts directory"
+  "$BATON" run -c engine.conf >/dev/null 2>err
+  expect_eq $? 1 "run"
+  expect_contains "$(cat err)" "set \`scripts\` in engine.conf"
+  [ ! -e baton.db ] || [ "$(sqlite3 baton.db 'select count(*) from runs')" = 0 ] ||
+    fail "a database with runs was left behind"
+}
+
 t_check_reports_bad_config_with_line() {
   printf 'scripts = "scripts"\nlimits = {\n  max_concurent_runs = 4,\n}\n' >engine.conf
   mkdir scripts
