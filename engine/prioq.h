@@ -5,19 +5,14 @@
 #define BATON_PRIOQ_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-/* Embedded in the caller's struct. */
-typedef struct prioq_item {
-    double key;       /* enqueued_at + level * aging: smaller pops first */
-    uint64_t seq;
-    size_t slot;      /* heap index + 1; 0 when not queued */
-} prioq_item_t;
+#include "heap.h"
+
+/* Embedded in the caller's struct; key = enqueued_at + level * aging. */
+typedef heap_node_t prioq_item_t;
 
 typedef struct prioq {
-    prioq_item_t **heap;
-    size_t len, cap;
-    uint64_t seq;
+    heap_t heap;
     double aging;
 } prioq_t;
 
@@ -33,9 +28,9 @@ prioq_item_t *prioq_pop(prioq_t *q);
 /* Removes a queued item; a no-op when it is not queued. */
 void prioq_remove(prioq_t *q, prioq_item_t *item);
 
-static inline size_t prioq_len(const prioq_t *q) { return q->len; }
+static inline size_t prioq_len(const prioq_t *q) { return q->heap.len; }
 
-/* Frees the heap (items belong to the caller). */
+/* Frees the queue (items belong to the caller). */
 void prioq_free(prioq_t *q);
 
 #endif

@@ -9,14 +9,15 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "heap.h"
+
 typedef struct vtimer vtimer_t;
 typedef void (*vtimer_cb)(vtimer_t *t);
 
 /* A timer embedded in its owner's struct; no allocation. `data` is the owner's. */
 struct vtimer {
+    heap_node_t node; /* node.key is the due time; equal due times fire FIFO */
     double due;       /* epoch seconds */
-    uint64_t seq;     /* arming order: equal due times fire FIFO */
-    size_t slot;      /* index in the heap + 1; 0 when not armed */
     vtimer_cb cb;
     void *data;
 };
@@ -25,9 +26,7 @@ typedef struct vclock {
     uv_loop_t *loop;
     int is_virtual;
     double virtual_now;      /* virtual mode: the current time */
-    vtimer_t **heap;
-    size_t len, cap;
-    uint64_t seq;
+    heap_t timers;
     uv_timer_t uv;           /* real mode: armed for the earliest timer */
     int uv_open;
 } vclock_t;
@@ -52,7 +51,7 @@ void vtimer_start(vclock_t *c, vtimer_t *t, double due, vtimer_cb cb);
 void vtimer_stop(vclock_t *c, vtimer_t *t);
 
 /* 1 when t is armed. */
-static inline int vtimer_active(const vtimer_t *t) { return t->slot != 0; }
+static inline int vtimer_active(const vtimer_t *t) { return t->node.slot != 0; }
 
 /* Virtual mode: fires every timer due at or before `until`, in order, moving
  * the clock to each due time, then sets the clock to `until`. Timers armed by
