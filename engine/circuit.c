@@ -36,25 +36,6 @@ static void on_change(void *ud, breaker_state_t from, breaker_state_t to, double
                   store_errmsg(ci->owner->store));
 }
 
-static void opts_from_conf(const conf_breaker_t *cb, breaker_opts_t *o) {
-    breaker_opts_default(o);
-    o->failures = cb->failures;
-    o->cooldown = cb->cooldown;
-    o->probes = cb->probes;
-    o->slow_call = cb->slow_call;
-    if (cb->window_calls > 0) {
-        o->window_kind = BREAKER_WINDOW_COUNT;
-        o->window_size = cb->window_calls;
-    } else if (cb->window_time > 0) {
-        o->window_kind = BREAKER_WINDOW_TIME;
-        o->window_size = (int)cb->window_time;
-    }
-    if (o->window_kind != BREAKER_WINDOW_NONE) {
-        o->min_calls = cb->min_calls;
-        o->failure_rate = cb->failure_rate / 100.0;
-    }
-}
-
 static circuit_t *add(circuits_t *c, const char *name, const breaker_opts_t *o, char *err,
                       size_t errlen) {
     if (c->n == c->cap) {
@@ -116,7 +97,7 @@ int circuits_new(circuits_t **out, const conf_t *conf, store_t *store, double no
     for (int i = 0; i < conf->nbreakers; i++) {
         breaker_opts_t o;
         char why[256] = "";
-        opts_from_conf(&conf->breakers[i], &o);
+        conf_breaker_opts(&conf->breakers[i], &o);
         circuit_t *ci = add(c, conf->breakers[i].name, &o, why, sizeof why);
         if (!ci) {
             snprintf(err, errlen, "breakers.%s: %s", conf->breakers[i].name,

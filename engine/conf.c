@@ -744,6 +744,11 @@ static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
             b->failure_rate = 50;
             b->probes = 1;
             read_table(ld, -1, f->fields, (char *)b);
+            breaker_opts_t o;
+            char why[256];
+            conf_breaker_opts(b, &o);
+            if (breaker_opts_check(&o, why, sizeof why) < 0)
+                fail(ld, "%s: %s", key_name(ld), why);
         }
         if (name) ld->nkeys--;
         lua_pop(L, 1);
@@ -1104,4 +1109,23 @@ void conf_free(conf_t *c) {
     memset(c->browser.endpoints, 0, sizeof c->browser.endpoints);
     c->browser.nargs = 0;
     c->browser.nendpoints = 0;
+}
+
+void conf_breaker_opts(const conf_breaker_t *cb, breaker_opts_t *o) {
+    breaker_opts_default(o);
+    o->failures = cb->failures;
+    o->cooldown = cb->cooldown;
+    o->probes = cb->probes;
+    o->slow_call = cb->slow_call;
+    if (cb->window_calls > 0) {
+        o->window_kind = BREAKER_WINDOW_COUNT;
+        o->window_size = cb->window_calls;
+    } else if (cb->window_time > 0) {
+        o->window_kind = BREAKER_WINDOW_TIME;
+        o->window_size = (int)cb->window_time;
+    }
+    if (o->window_kind != BREAKER_WINDOW_NONE) {
+        o->min_calls = cb->min_calls;
+        o->failure_rate = cb->failure_rate / 100.0;
+    }
 }

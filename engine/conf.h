@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "breaker.h"
+
 enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
 
 typedef enum { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR } conf_log_level_t;
@@ -81,6 +83,10 @@ void conf_defaults(conf_t *c);
  * failures to read the file (-EISDIR, -EFBIG past 1 MB, -EACCES, -ENOMEM) also
  * come with a message. On any error *c is left as it was. */
 int conf_load(conf_t *c, const char *path, char *err, size_t errlen);
+
+/* The breaker state-machine options a `breakers` entry stands for (checked
+ * by conf_load, so they are valid for every loaded entry). */
+void conf_breaker_opts(const conf_breaker_t *cb, breaker_opts_t *o);
 
 /* Releases what conf_load allocated (browser args and endpoints). */
 void conf_free(conf_t *c);

@@ -241,7 +241,10 @@ t_engine_refuses_bad_breaker_options() {
   echo 'job "x" { every = "1s", run = function() end }' >scripts/a.lua
   "$BATON" run -c engine.conf >out 2>&1
   expect_eq $? 1 "exit"
-  expect_contains "$(cat out)" "breakers.site:"
+  expect_contains "$(cat out)" "engine.conf:6: breakers.site: "
+  "$BATON" check -c engine.conf >/dev/null 2>out
+  expect_eq $? 1 "check exit"
+  expect_contains "$(cat out)" "engine.conf:6: breakers.site: "
 }
 
 t_engine_refuses_an_unwritable_database_path() {
