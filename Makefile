@@ -1,7 +1,7 @@
 # Baton — make, make test, make run, make bench, make deps.
 # SAN=1 builds with AddressSanitizer + UBSan into build/san.
 
-PKGS     := lua5.4 libuv sqlite3 libcjson
+PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -25,7 +25,7 @@ UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
-            valgrind
+            valgrind chromium
 
 .PHONY: all deps test unit valgrind run bench clean format
 all: $(BUILD)/baton

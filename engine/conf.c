@@ -117,6 +117,7 @@ static const conf_field_t conf_browser[] = {
     {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1,
      .max = 1000000},
     {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
+    {.name = "warm", .kind = K_INT, .offset = C_(browser.warm), .max = 1024},
     {0}};
 
 static const conf_field_t conf_retry[] = {
@@ -814,6 +815,17 @@ static void read_table(conf_loader_t *ld, int idx, const conf_field_t *fields, c
 static void check_browser(conf_loader_t *ld, int lines) {
     const conf_t *c = ld->conf;
     int reserved = c->browser.reserve_critical + c->browser.reserve_high;
+    if (c->browser.warm > c->browser.max_contexts) {
+        lua_getfield(ld->L, lines, "browser");
+        ld->stmt_line = (int)lua_tointeger(ld->L, -1);
+        lua_pop(ld->L, 1);
+        push_key(ld, "browser", 7);
+        push_key(ld, "warm", 4);
+        fail(ld, "browser.warm (%d) is more than max_contexts (%d)", c->browser.warm,
+             c->browser.max_contexts);
+        ld->nkeys = 0;
+        return;
+    }
     if (reserved <= c->browser.max_contexts) return;
     lua_getfield(ld->L, lines, "browser");
     ld->stmt_line = (int)lua_tointeger(ld->L, -1);
@@ -1023,6 +1035,7 @@ void conf_defaults(conf_t *c) {
     c->browser.idle_timeout = 60;
     c->browser.max_uses = 50;
     c->browser.acquire_timeout = 30;
+    c->browser.warm = 1;
     c->default_timeout = 120;
     c->default_retry.attempts = 3;
     snprintf(c->default_retry.backoff, sizeof c->default_retry.backoff, "exponential");

@@ -61,6 +61,7 @@ typedef struct conf {
         double idle_timeout;      /* 60 s */
         int max_uses;             /* 50 */
         double acquire_timeout;   /* 30 s */
+        int warm;                 /* contexts kept open even when idle: 1 (<= max_contexts) */
     } browser;
     double default_timeout;       /* defaults.timeout = 120 s */
     conf_retry_t default_retry;   /* defaults.retry */

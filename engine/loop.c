@@ -13,8 +13,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cdp.h"
 #include "circuit.h"
 #include "log.h"
+#include "page.h"
+#include "pool.h"
 #include "reload.h"
 #include "retry.h"
 #include "run.h"
@@ -37,6 +40,8 @@ typedef struct engine {
     runner_t runner;
     retry_budget_t budget;
     circuits_t *circuits;
+    pool_t *pool;
+    page_env_t page_env;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain;
     vtimer_t prune;
@@ -78,6 +83,15 @@ static int host_trigger(void *ud, const char *job, const char *args, char *err, 
     return sched_trigger(e->sched, job, args, err, len);
 }
 
+/* Screenshots go to files/ beside engine.conf (or the working directory). */
+static void files_dir(const conf_t *conf, char *out, size_t len) {
+    const char *slash = strrchr(conf->path, '/');
+    if (conf->path[0] && slash)
+        snprintf(out, len, "%.*s/files", (int)(slash - conf->path), conf->path);
+    else
+        snprintf(out, len, "files");
+}
+
 static void on_flush(uv_timer_t *t) {
     engine_t *e = t->data;
     sched_save(e->sched);
@@ -106,6 +120,8 @@ static void close_all(engine_t *e) {
         uv_close((uv_handle_t *)&e->drain, NULL);
     }
     vtimer_stop(&e->clock, &e->prune);
+    if (e->pool) pool_shutdown(e->pool);
+    cdp_ws_shutdown();
     vclock_close(&e->clock);
 }
 
@@ -177,6 +193,13 @@ int loop_run(const conf_t *conf) {
         log_error("%s: %s", conf->path[0] ? conf->path : "engine.conf", err);
         goto out;
     }
+    if (pool_new(&e->pool, &e->loop, &e->clock, e->store, conf) < 0) {
+        log_error("out of memory");
+        goto out;
+    }
+    e->page_env.pool = e->pool;
+    e->page_env.clock = &e->clock;
+    files_dir(conf, e->page_env.files_dir, sizeof e->page_env.files_dir);
     retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
                       conf->retry_budget.window);
     e->host = (script_host_t){.clock = &e->clock,
@@ -187,7 +210,9 @@ int loop_run(const conf_t *conf) {
                               .memory_limit = conf->sandbox_memory,
                               .cpu_slice = conf->cpu_slice,
                               .trigger = host_trigger,
-                              .ud = e};
+                              .ud = e,
+                              .open_prims = page_open_prims,
+                              .prims_ud = &e->page_env};
     if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
 
     e->runner = (runner_t){.clock = &e->clock,
@@ -216,6 +241,12 @@ int loop_run(const conf_t *conf) {
              e->set.nscripts, e->set.errors ? " (some scripts failed to load, see above)" : "",
              conf->database);
     sched_start(e->sched);
+    /* Browser jobs find a warm pool: launch now rather than at the first run. */
+    for (size_t i = 0; i < e->set.njobs; i++)
+        if (e->set.jobs[i]->browser) {
+            pool_start(e->pool);
+            break;
+        }
 
     uv_signal_init(&e->loop, &e->sigint);
     uv_signal_init(&e->loop, &e->sigterm);
@@ -244,6 +275,8 @@ out:
         rc = 1;
     }
     circuits_free(e->circuits);
+    pool_free(e->pool);
+    cdp_ws_free();
     store_close(e->store);
     if (uv_loop_close(&e->loop) != 0) {
         log_error("internal: handles left open at exit");

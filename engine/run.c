@@ -28,6 +28,7 @@ typedef struct run {
     char cancel_why[128];
     breaker_t *breaker;      /* the job's breaker, NULL when it names none */
     int probing;             /* breaker_allow said yes for the current attempt */
+    int context_no;          /* the pooled browser context the attempt used; 0 = none */
     err_kind_t last_kind;    /* the failure the fallback answers */
     char last_error[1024];
 } run_t;
@@ -101,7 +102,9 @@ static void start_co(run_t *run, int fn_ref, err_kind_t err_kind, const char *er
                               .deadline = run->deadline,
                               .args_json = run->start->args_json,
                               .err_kind = err_kind,
-                              .err_message = err_message};
+                              .err_message = err_message,
+                              .priority = (int)run->job->priority,
+                              .session = run->job->session};
     run->deadline_timer.data = run;
     vtimer_start(r->clock, &run->deadline_timer, run->deadline, on_deadline);
     script_co_t *co = script_co_start(run->job->script, fn_ref, &info, attempt_done, run);
@@ -150,7 +153,7 @@ static void attempt_begin(run_t *run) {
 
 static void log_end(run_t *run, log_level_t level, const char *what, double ended_at,
                     const char *detail) {
-    char took[32];
+    char took[64];
     double secs = ended_at - run->started_at;
     if (secs < 1)
         snprintf(took, sizeof took, "%.1fms", secs * 1000);
@@ -158,6 +161,10 @@ static void log_end(run_t *run, log_level_t level, const char *what, double ende
         snprintf(took, sizeof took, "%.1fs", secs);
     else
         units_format_duration(secs, took, sizeof took);
+    if (run->context_no) {
+        size_t n = strlen(took);
+        snprintf(took + n, sizeof took - n, " using pooled context #%d", run->context_no);
+    }
     if (detail && detail[0])
         log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what,
                  took, run->attempt, detail);
@@ -172,6 +179,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
     double now = vclock_now(r->clock);
     (void)co;
     run->co = NULL;
+    run->context_no = out->context_no;
     vtimer_stop(r->clock, &run->deadline_timer);
     if (!run->in_fallback) breaker_outcome(run, out, now);
 

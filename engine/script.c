@@ -54,6 +54,14 @@ struct script_co {
     void *ud;
     char job[128];
     int64_t run_id;
+    int priority;
+    char session[64];
+    int context_no;
+    int ndefer;
+    struct {
+        void (*fn)(void *ud, const script_outcome_t *out);
+        void *ud;
+    } defer[4];
 };
 
 /* Engine waits yield this address; nothing a script can reach holds it. */
@@ -482,6 +490,7 @@ static int setup_p(lua_State *L) {
     snprintf(path, sizeof path, "%s/prelude.lua", s->host.lua_dir);
     if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
     luaL_newlib(L, prims);
+    if (s->host.open_prims) s->host.open_prims(L, s->host.prims_ud);
     lua_pushlightuserdata(L, (void *)&yield_mark);
     lua_setfield(L, -2, "mark");
     l_json_null(L);
@@ -583,6 +592,18 @@ void script_push_defs(script_t *s) { lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->def
 const char *script_co_job(const script_co_t *co) { return co->job; }
 int64_t script_co_run_id(const script_co_t *co) { return co->run_id; }
 lua_State *script_co_thread(script_co_t *co) { return co->T; }
+int script_co_priority(const script_co_t *co) { return co->priority; }
+const char *script_co_session(const script_co_t *co) { return co->session; }
+void script_co_set_context(script_co_t *co, int context_no) { co->context_no = context_no; }
+
+int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out),
+                    void *ud) {
+    if (co->ndefer == 4) return -ENOSPC;
+    co->defer[co->ndefer].fn = fn;
+    co->defer[co->ndefer].ud = ud;
+    co->ndefer++;
+    return 0;
+}
 
 script_co_t *script_co_running(lua_State *L) { return script_of(L)->running; }
 
@@ -604,6 +625,12 @@ static void co_free(script_co_t *co) {
 /* Ends a co: reports the outcome, then releases its thread. */
 static void co_finish(script_co_t *co, script_outcome_t *out, int reset) {
     if (reset && co->T) lua_resetthread(co->T);
+    /* Resources the run holds (browser leases) go back first, latest first. */
+    while (co->ndefer > 0) {
+        co->ndefer--;
+        co->defer[co->ndefer].fn(co->defer[co->ndefer].ud, out);
+    }
+    out->context_no = co->context_no;
     co->done(co, out, co->ud);
     free(out->result_json);
     co_free(co);
@@ -728,7 +755,9 @@ script_co_t *script_co_start(script_t *s, int fn_ref, const script_run_info_t *i
     co->done = done;
     co->ud = ud;
     co->run_id = info->run_id;
+    co->priority = info->priority;
     snprintf(co->job, sizeof co->job, "%s", info->job);
+    snprintf(co->session, sizeof co->session, "%s", info->session ? info->session : "");
 
     co_create_args_t args = {co, fn_ref, info};
     s->running = co; /* an allocation failure here counts against the run */

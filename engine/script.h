@@ -31,6 +31,10 @@ typedef struct script_host {
     /* baton.trigger(job, args_json): 0, or a negative code with a message in err. */
     int (*trigger)(void *ud, const char *job, const char *args_json, char *err, size_t len);
     void *ud;
+    /* Adds more primitives to the table the prelude receives (on top of the
+     * stack when called); may be NULL. The browser pages come in this way. */
+    void (*open_prims)(lua_State *L, void *prims_ud);
+    void *prims_ud;
 } script_host_t;
 
 /* How a coroutine ended. The message is a copy owned by the outcome. */
@@ -41,6 +45,7 @@ typedef struct script_outcome {
     double retry_after;     /* seconds the error asks to wait before a retry; 0 = none */
     char message[1024];
     char *result_json;      /* ok: JSON of the first returned value (NULL for nil); malloc'd */
+    int context_no;         /* the pooled browser context the co used; 0 = none */
 } script_outcome_t;
 
 /* Called once when a coroutine finishes (returns, fails, or is cancelled).
@@ -78,6 +83,8 @@ typedef struct script_run_info {
     const char *args_json;     /* NULL, or JSON for ctx.args */
     err_kind_t err_kind;       /* != ERR_NONE: call fn(ctx, err) with this error */
     const char *err_message;
+    int priority;              /* the job's: 0 critical … 3 low (browser waiters queue by it) */
+    const char *session;       /* NULL, or the job's browser session name */
 } script_run_info_t;
 
 /* Starts the function at registry ref fn_ref as a coroutine called with a ctx
@@ -105,8 +112,19 @@ int script_co_wait(lua_State *L, script_co_t *co, void (*cancel)(void *op), void
 void script_co_wake(script_co_t *co, int nres);
 lua_State *script_co_thread(script_co_t *co);
 
-/* The co's job name and run id (for log lines). */
+/* The co's job name and run id (for log lines), priority and browser session
+ * ("" for none). */
 const char *script_co_job(const script_co_t *co);
 int64_t script_co_run_id(const script_co_t *co);
+int script_co_priority(const script_co_t *co);
+const char *script_co_session(const script_co_t *co);
+
+/* Registers fn to run when the co ends, however it ends (before the done
+ * callback, with the outcome); at most 4 per co. Returns 0 or -ENOSPC. */
+int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out),
+                    void *ud);
+
+/* Notes the pooled context the co uses (reported in its outcome). */
+void script_co_set_context(script_co_t *co, int context_no);
 
 #endif

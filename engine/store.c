@@ -55,6 +55,11 @@ static const char *const migrations[] = {
     " opened_at REAL,"
     " failures  INTEGER NOT NULL DEFAULT 0,"
     " changed_at REAL) WITHOUT ROWID;",
+    /* v3: cookies of named browser sessions, restored into any new context. */
+    "CREATE TABLE sessions ("
+    " name     TEXT PRIMARY KEY,"
+    " cookies  TEXT NOT NULL,"
+    " saved_at REAL) WITHOUT ROWID;",
 };
 
 enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
@@ -75,6 +80,8 @@ typedef enum {
     STMT_JOB_PUT,
     STMT_BREAKER_GET,
     STMT_BREAKER_PUT,
+    STMT_SESSION_GET,
+    STMT_SESSION_PUT,
     STMT_COUNT
 } stmt_id_t;
 
@@ -112,6 +119,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                          "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
                          "state = excluded.state, opened_at = excluded.opened_at, "
                          "failures = excluded.failures, changed_at = excluded.changed_at",
+    [STMT_SESSION_GET] = "SELECT cookies FROM sessions WHERE name = ?1",
+    [STMT_SESSION_PUT] = "INSERT INTO sessions (name, cookies, saved_at) VALUES (?1, ?2, ?3) "
+                         "ON CONFLICT (name) DO UPDATE SET cookies = excluded.cookies, "
+                         "saved_at = excluded.saved_at",
 };
 
 struct store {
@@ -754,5 +765,36 @@ int store_breaker_put(store_t *s, const char *name, const store_breaker_t *b) {
     bind_time(q, 3, b->opened_at);
     sqlite3_bind_int(q, 4, b->failures);
     bind_time(q, 5, b->changed_at);
+    return stmt_exec(s, q);
+}
+
+int store_session_get(store_t *s, const char *name, char **cookies) {
+    sqlite3_stmt *q;
+    *cookies = NULL;
+    if (!name) return failf(s, -EINVAL, "a session name is needed");
+    int code = stmt_get(s, STMT_SESSION_GET, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, name);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(q, 0);
+        *cookies = strdup(text ? (const char *)text : "[]");
+        if (!*cookies) code = failf(s, -ENOMEM, "out of memory");
+    } else {
+        code = rc == SQLITE_DONE ? 1 : fail(s, rc);
+    }
+    stmt_done(q);
+    return code;
+}
+
+int store_session_put(store_t *s, const char *name, const char *cookies, double saved_at) {
+    sqlite3_stmt *q;
+    if (!name || !cookies) return failf(s, -EINVAL, "a session name and cookies are needed");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_SESSION_PUT, &q);
+    if (code < 0) return code;
+    bind_text(q, 1, name);
+    bind_text(q, 2, cookies);
+    bind_time(q, 3, saved_at);
     return stmt_exec(s, q);
 }

@@ -112,4 +112,12 @@ int store_breaker_get(store_t *s, const char *name, store_breaker_t *b);
 /* Inserts or replaces the kept state of the named breaker. */
 int store_breaker_put(store_t *s, const char *name, const store_breaker_t *b);
 
+/* ---- browser sessions (schema v3) ---- */
+
+/* The saved cookies (a JSON array, malloc'd, caller frees) of a named session.
+ * Returns 0 when found, 1 when none are kept (*cookies NULL), < 0 on error. */
+int store_session_get(store_t *s, const char *name, char **cookies);
+/* Inserts or replaces the cookies (JSON array text) of a named session. */
+int store_session_put(store_t *s, const char *name, const char *cookies, double saved_at);
+
 #endif

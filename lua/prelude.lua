@@ -208,10 +208,25 @@ os.time = function(t)
   return raw_time(t)
 end
 
+-- ctx:page([opts]): the run's page in a pooled browser context (lua/page.lua,
+-- loaded on first use). One page per run: later calls answer the same page.
+local open_page
 local ctx_methods = {
   sleep = function(_, dur) return prim.sleep(dur) end,
-  page = function()
-    prim.error("script", "ctx:page(): this engine has no browser pool yet")
+  page = function(self, opts)
+    local page = rawget(self, "_page")
+    if page then return page end
+    if not prim.page_new then
+      prim.error("script", "ctx:page(): there is no browser here (check and plan do not run jobs)")
+    end
+    if not open_page then
+      local chunk, err = prim.load_module("page")
+      if not chunk then prim.error("script", "ctx:page(): " .. tostring(err)) end
+      open_page = chunk(prim, prim.error)
+    end
+    page = open_page(opts)
+    self._page = page
+    return page
   end,
 }
 local ctx_mt = { __index = ctx_methods }

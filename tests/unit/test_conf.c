@@ -486,6 +486,16 @@ TEST(integers_must_be_integral_and_in_range) {
     tmp_done();
 }
 
+TEST(warm_contexts_must_fit_in_max_contexts) {
+    tmp_init();
+    CHECK_CONF_ERROR("browser = {\n"
+                     "  max_contexts = 2,\n"
+                     "  warm = 3,\n"
+                     "}\n",
+                     "3: browser.warm (3) is more than max_contexts (2)");
+    tmp_done();
+}
+
 TEST(reservations_must_fit_in_max_contexts) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"

@@ -182,7 +182,7 @@ TEST(store_creates_the_current_schema_in_wal_mode) {
     CHECK(s != NULL);
     CHECK_INT(store_dirty(s), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
               1);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
@@ -207,19 +207,19 @@ TEST(store_migrates_an_empty_file) {
     CHECK(s != NULL);
     CHECK_INT(store_kv_set(s, "k", "1"), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 1);
     tmp_done(&t);
 }
 
-TEST(store_migrates_v1_to_v2_keeping_data_and_keeps_breakers) {
+TEST(store_migrates_v1_to_v3_keeping_data_and_keeps_breakers) {
     tmp_t t;
     tmp_init(&t);
     store_t *s = open_ok(t.db);
     CHECK_INT(store_kv_set(s, "k", "7"), 0);
     store_close(s);
     /* make it a v1 database again, as the first release wrote it */
-    raw_exec(t.db, "DROP TABLE breakers; PRAGMA user_version = 1;");
+    raw_exec(t.db, "DROP TABLE breakers; DROP TABLE sessions; PRAGMA user_version = 1;");
     CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
     s = open_ok(t.db);
     store_breaker_t b = {.state = "open", .opened_at = 1000.5, .failures = 5, .changed_at = 1000.5};
@@ -227,7 +227,7 @@ TEST(store_migrates_v1_to_v2_keeping_data_and_keeps_breakers) {
     CHECK_INT(store_breaker_get(s, "site", &back), 1);
     CHECK_INT(store_breaker_put(s, "site", &b), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
     s = open_ok(t.db);
     CHECK_INT(store_breaker_get(s, "site", &back), 0);
     CHECK_STR(back.state, "open");
@@ -742,7 +742,7 @@ TEST(store_open_reports_an_exclusive_lock_on_a_rollback_journal_db) {
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master"), 0);
     s = open_ok(t.db); /* the holder rolled back: an empty file again */
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
     tmp_done(&t);
 }
 
@@ -1043,5 +1043,25 @@ TEST(store_out_of_memory_sweep_fails_cleanly_at_every_allocation) {
         if (rc == 0) break;
     }
     CHECK(n < 100000);
+    tmp_done(&t);
+}
+
+TEST(store_sessions_keep_cookies_across_a_reopen) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    char *cookies = (char *)"x";
+    CHECK_INT(store_session_get(s, "account1", &cookies), 1);
+    CHECK(cookies == NULL);
+    CHECK_INT(store_session_put(s, "account1", "[{\"name\":\"a\",\"value\":\"1\"}]", 5.5), 0);
+    CHECK_INT(store_session_put(s, "account1", "[{\"name\":\"a\",\"value\":\"2\"}]", 6.5), 0);
+    CHECK_INT(store_flush(s), 0);
+    store_close(s);
+    s = open_ok(t.db);
+    CHECK_INT(store_session_get(s, "account1", &cookies), 0);
+    CHECK_STR(cookies, "[{\"name\":\"a\",\"value\":\"2\"}]");
+    free(cookies);
+    CHECK(store_session_get(s, NULL, &cookies) < 0);
+    store_close(s);
     tmp_done(&t);
 }

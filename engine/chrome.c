@@ -1,0 +1,281 @@
+/* chrome.c — launching Chromium with its CDP pipe on fds 3/4, a fresh
+ * profile directory per browser (removed once it has exited), stderr kept
+ * drained, and collection of the renderer zombies a dead browser leaves. */
+#include "chrome.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum { TAIL = 2048, MAX_ARGV = 64, MAX_LIVE = 256 };
+
+struct chrome {
+    uv_process_t proc;
+    uv_pipe_t err;
+    int index;
+    int pid;
+    int exited, err_eof, reported, freeing, closing, open_handles;
+    int64_t status;
+    int term_signal;
+    chrome_exit_cb on_exit;
+    void *ud;
+    char dir[256];
+    char tail[TAIL];
+    size_t tail_len;
+};
+
+/* Pids libuv spawned and still waits for: chrome_reap must leave them alone. */
+static int live_pids[MAX_LIVE];
+static int nlive;
+
+static void live_add(int pid) {
+    if (nlive < MAX_LIVE) live_pids[nlive++] = pid;
+}
+
+static void live_del(int pid) {
+    for (int i = 0; i < nlive; i++)
+        if (live_pids[i] == pid) {
+            live_pids[i] = live_pids[--nlive];
+            return;
+        }
+}
+
+static int is_live(int pid) {
+    for (int i = 0; i < nlive; i++)
+        if (live_pids[i] == pid) return 1;
+    return 0;
+}
+
+const char *chrome_executable(const chrome_opts_t *opts) {
+    if (opts && opts->executable && opts->executable[0]) return opts->executable;
+    /* /usr/bin/chromium is a shell wrapper that fails its /dev/shm check here. */
+    if (access("/usr/lib/chromium/chromium", X_OK) == 0) return "/usr/lib/chromium/chromium";
+    return "/usr/bin/chromium";
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_dir(const char *dir) {
+    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    chrome_t *ch = h->data;
+    if (--ch->open_handles > 0) return;
+    remove_dir(ch->dir);
+    free(ch);
+}
+
+static void close_handles(chrome_t *ch) {
+    if (ch->closing) return;
+    ch->closing = 1;
+    ch->open_handles = 2;
+    uv_close((uv_handle_t *)&ch->proc, on_handle_closed);
+    uv_close((uv_handle_t *)&ch->err, on_handle_closed);
+}
+
+/* Both the exit status and the end of stderr are needed before reporting. */
+static void maybe_report(chrome_t *ch) {
+    if (!ch->exited || !ch->err_eof || ch->reported) return;
+    ch->reported = 1;
+    if (ch->freeing) {
+        close_handles(ch);
+        return;
+    }
+    if (ch->on_exit) ch->on_exit(ch->ud, ch, ch->status, ch->term_signal, ch->tail);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
+    chrome_t *ch = p->data;
+    live_del(ch->pid);
+    ch->exited = 1;
+    ch->status = status;
+    ch->term_signal = term_signal;
+    maybe_report(ch);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    static char scratch[4096];
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+/* Keeps the last TAIL bytes of stderr, so an early exit can say why. */
+static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    chrome_t *ch = s->data;
+    if (n < 0) {
+        uv_read_stop(s);
+        ch->err_eof = 1;
+        maybe_report(ch);
+        return;
+    }
+    size_t len = (size_t)n;
+    if (len >= TAIL) {
+        memcpy(ch->tail, buf->base + len - (TAIL - 1), TAIL - 1);
+        ch->tail_len = TAIL - 1;
+    } else {
+        if (ch->tail_len + len >= TAIL) {
+            size_t drop = ch->tail_len + len - (TAIL - 1);
+            memmove(ch->tail, ch->tail + drop, ch->tail_len - drop);
+            ch->tail_len -= drop;
+        }
+        memcpy(ch->tail + ch->tail_len, buf->base, len);
+        ch->tail_len += len;
+    }
+    ch->tail[ch->tail_len] = 0;
+}
+
+int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
+                  uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud,
+                  char *err, size_t errlen) {
+    const char *exe = chrome_executable(opts);
+    char dirflag[300];
+    const char *argv[MAX_ARGV + 24];
+    int argc = 0;
+    *out = NULL;
+    if (access(exe, X_OK) != 0) {
+        snprintf(err, errlen, "browser executable %s: %s (install chromium, or set "
+                 "browser.executable)", exe, strerror(errno));
+        return -ENOENT;
+    }
+    chrome_t *ch = calloc(1, sizeof *ch);
+    if (!ch) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(ch->dir, sizeof ch->dir, "%s/baton-chrome-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(ch->dir)) {
+        snprintf(err, errlen, "cannot create a profile directory in %s: %s",
+                 tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
+        free(ch);
+        return -errno;
+    }
+    snprintf(dirflag, sizeof dirflag, "--user-data-dir=%s", ch->dir);
+
+    /* setpriv keeps the pid (it execs) and makes the kernel kill the browser
+     * if the engine dies without closing it. */
+    if (access("/usr/bin/setpriv", X_OK) == 0) {
+        argv[argc++] = "/usr/bin/setpriv";
+        argv[argc++] = "--pdeathsig";
+        argv[argc++] = "KILL";
+        argv[argc++] = "--";
+    }
+    argv[argc++] = exe;
+    argv[argc++] = "--headless=new";
+    if (geteuid() == 0) argv[argc++] = "--no-sandbox";
+    argv[argc++] = "--disable-gpu";
+    argv[argc++] = "--disable-quic";
+    argv[argc++] = "--no-first-run";
+    argv[argc++] = "--no-default-browser-check";
+    argv[argc++] = "--disable-background-networking";
+    argv[argc++] = "--disable-component-update";
+    argv[argc++] = "--disable-sync";
+    argv[argc++] = "--disable-dev-shm-usage";
+    argv[argc++] = "--log-level=3";
+    argv[argc++] = "--remote-debugging-pipe";
+    argv[argc++] = dirflag;
+    for (int i = 0; i < opts->nargs && i < MAX_ARGV; i++) argv[argc++] = opts->args[i];
+    argv[argc++] = "about:blank";
+    argv[argc] = NULL;
+
+    uv_stdio_container_t stdio[5];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_IGNORE;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&ch->err;
+    stdio[3] = cdp_stdio[0];
+    stdio[4] = cdp_stdio[1];
+    uv_pipe_init(loop, &ch->err, 0);
+    ch->err.data = ch;
+    ch->proc.data = ch;
+    ch->index = opts->index;
+    ch->on_exit = on_exit;
+    ch->ud = ud;
+
+    uv_process_options_t po = {.exit_cb = on_exit_cb,
+                               .file = argv[0],
+                               .args = (char **)argv,
+                               .stdio = stdio,
+                               .stdio_count = 5};
+    int rc = uv_spawn(loop, &ch->proc, &po);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start %s: %s", exe, uv_strerror(rc));
+        /* A failed spawn still leaves both handles initialised: close them. */
+        ch->exited = ch->err_eof = ch->reported = 1;
+        close_handles(ch);
+        return rc;
+    }
+    ch->pid = ch->proc.pid;
+    live_add(ch->pid);
+    uv_read_start((uv_stream_t *)&ch->err, on_alloc, on_stderr);
+    *out = ch;
+    return 0;
+}
+
+int chrome_pid(const chrome_t *ch) { return ch->pid; }
+
+const char *chrome_stderr_tail(const chrome_t *ch) { return ch->tail; }
+
+void chrome_kill(chrome_t *ch, int sig) {
+    if (!ch->exited) uv_process_kill(&ch->proc, sig);
+}
+
+void chrome_free(chrome_t *ch) {
+    if (!ch || ch->freeing) return;
+    ch->freeing = 1;
+    if (ch->reported) {
+        close_handles(ch);
+        return;
+    }
+    chrome_kill(ch, SIGKILL);
+    /* maybe_report closes the handles once the exit and EOF have arrived. */
+}
+
+void chrome_subreaper(void) { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+/* Collects zombie children libuv did not spawn (renderers and zygotes of a
+ * dead browser, re-parented here). Never waitpid(-1): that would steal the
+ * statuses libuv waits for. Returns the number reaped. */
+int chrome_reap(void) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int me = getpid(), reaped = 0;
+    if (!d) return 0;
+    while ((e = readdir(d))) {
+        char path[64], buf[512];
+        int pid = atoi(e->d_name);
+        if (pid <= 0 || is_live(pid)) continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* pid (comm) state ppid ...; comm may hold spaces and parens. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2) continue;
+        if (ppid != me || state != 'Z') continue;
+        if (waitpid(pid, NULL, WNOHANG) == pid) reaped++;
+    }
+    closedir(d);
+    return reaped;
+}

@@ -1,0 +1,431 @@
+/* page.c — the C primitives under lua/page.lua: lease a pooled context for
+ * the running co (page_open), send raw CDP on its page (page_send), and the
+ * page's recent events (page_mark, page_wait, page_events), each wait
+ * yielding the run's coroutine. The lease goes back when the co ends. */
+#include "page.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "script.h"
+
+enum { RING = 512 };
+
+#define PAGE_MT "baton.page"
+
+typedef struct event {
+    uint64_t seq;
+    char method[64];
+    char *params;            /* JSON text, malloc'd */
+} event_t;
+
+typedef struct page {
+    page_env_t *env;
+    pool_lease_t *lease;     /* NULL until leased, and after release */
+    pool_waiter_t *waiter;   /* while acquiring */
+    script_co_t *co;         /* the co waiting on this page, if any */
+    int ud_alive, released;  /* freed when both the userdata and the lease are done */
+    int lost;
+    err_kind_t lost_kind;
+    char lost_msg[256];
+    /* what the waiting co waits for */
+    enum { W_NONE, W_ACQUIRE, W_CALL, W_EVENT } waiting;
+    uint64_t call_id;
+    char wait_method[64];
+    uint64_t wait_after;
+    vtimer_t timer;
+    /* recent events */
+    event_t ring[RING];
+    uint64_t seq;            /* seq of the newest event; ring holds the last RING */
+    int context_no;
+} page_t;
+
+typedef struct page_ref {
+    page_t *pg;
+} page_ref_t;
+
+static void page_maybe_free(page_t *pg) {
+    if (pg->ud_alive || !pg->released) return;
+    for (int i = 0; i < RING; i++) free(pg->ring[i].params);
+    free(pg);
+}
+
+/* ---- events ---- */
+
+static void on_event(void *ud, const char *method, const cJSON *params) {
+    page_t *pg = ud;
+    event_t *e = &pg->ring[++pg->seq % RING];
+    free(e->params);
+    e->seq = pg->seq;
+    snprintf(e->method, sizeof e->method, "%s", method);
+    e->params = cJSON_PrintUnformatted(params);
+    if (pg->waiting == W_EVENT && e->params && strcmp(pg->wait_method, method) == 0 &&
+        e->seq > pg->wait_after) {
+        script_co_t *co = pg->co;
+        lua_State *T = script_co_thread(co);
+        char err[128];
+        pg->waiting = W_NONE;
+        vtimer_stop(pg->env->clock, &pg->timer);
+        if (json_decode(T, e->params, err, sizeof err) < 0) lua_pushnil(T);
+        lua_pushinteger(T, (lua_Integer)e->seq);
+        script_co_wake(co, 2);
+    }
+}
+
+static void fail_waiter(page_t *pg, err_kind_t kind, const char *msg) {
+    script_co_t *co = pg->co;
+    lua_State *T = script_co_thread(co);
+    pg->waiting = W_NONE;
+    vtimer_stop(pg->env->clock, &pg->timer);
+    lua_pushnil(T);
+    err_push(T, kind, msg);
+    script_co_wake(co, 2);
+}
+
+static void on_lost(void *ud, err_kind_t kind, const char *msg) {
+    page_t *pg = ud;
+    pg->lost = 1;
+    pg->lost_kind = kind;
+    snprintf(pg->lost_msg, sizeof pg->lost_msg, "%s", msg);
+    /* A co waiting on a call hears it through the failed call; one waiting
+     * for an event hears it here. */
+    if (pg->waiting == W_EVENT) fail_waiter(pg, kind, msg);
+}
+
+/* ---- the lease follows the co ---- */
+
+static int lease_discard(const script_outcome_t *out) {
+    if (out->ok) return 0;
+    return out->kind == ERR_TIMEOUT || out->kind == ERR_BROWSER_CRASHED ||
+           out->kind == ERR_CANCELLED || out->kind == ERR_LIMIT;
+}
+
+static void on_co_end(void *ud, const script_outcome_t *out) {
+    page_t *pg = ud;
+    vtimer_stop(pg->env->clock, &pg->timer);
+    if (pg->waiter) {
+        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        pg->waiter = NULL;
+    }
+    if (pg->lease) {
+        if (pg->waiting == W_CALL) pool_lease_forget(pg->lease, pg->call_id);
+        pool_release(pg->env->pool, pg->lease, lease_discard(out));
+        pg->lease = NULL;
+    }
+    pg->waiting = W_NONE;
+    pg->co = NULL;
+    pg->released = 1;
+    page_maybe_free(pg);
+}
+
+static page_t *check_page(lua_State *L, int idx) {
+    page_ref_t *ref = luaL_checkudata(L, idx, PAGE_MT);
+    page_t *pg = ref->pg;
+    if (!pg || pg->released || !pg->lease)
+        err_raise(L, ERR_SCRIPT, "this page belongs to a run that has ended");
+    if (pg->lost) err_raise(L, pg->lost_kind, "%s", pg->lost_msg);
+    return pg;
+}
+
+static script_co_t *running_co(lua_State *L, const char *what) {
+    script_co_t *co = script_co_running(L);
+    if (!co) err_raise(L, ERR_SCRIPT, "%s: only inside a run", what);
+    if (!lua_isyieldable(L))
+        err_raise(L, ERR_SCRIPT, "%s: cannot wait here (inside a metamethod or iterator?)", what);
+    return co;
+}
+
+static int l_gc(lua_State *L) {
+    page_ref_t *ref = luaL_checkudata(L, 1, PAGE_MT);
+    if (ref->pg) {
+        ref->pg->ud_alive = 0;
+        page_maybe_free(ref->pg);
+        ref->pg = NULL;
+    }
+    return 0;
+}
+
+/* ---- page_open(): waits for a lease ---- */
+
+static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const char *msg) {
+    page_t *pg = ud;
+    script_co_t *co = pg->co;
+    lua_State *T = script_co_thread(co);
+    pg->waiter = NULL;
+    pg->waiting = W_NONE;
+    if (!lease) {
+        lua_pushnil(T);
+        err_push(T, kind, msg);
+        script_co_wake(co, 2);
+        return;
+    }
+    pg->lease = lease;
+    pg->context_no = pool_lease_context(lease);
+    script_co_set_context(co, pg->context_no);
+    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
+    pool_lease_set_hooks(lease, &hooks);
+    log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co), "using pooled context #%d (use %d)",
+             pg->context_no, pool_lease_uses(lease));
+    lua_pushboolean(T, 1);
+    script_co_wake(co, 1);
+}
+
+static void cancel_wait(void *op) {
+    page_t *pg = op;
+    /* The co is going away: on_co_end releases everything just after. */
+    if (pg->waiting == W_CALL && pg->lease) pool_lease_forget(pg->lease, pg->call_id);
+    if (pg->waiter) {
+        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        pg->waiter = NULL;
+    }
+    vtimer_stop(pg->env->clock, &pg->timer);
+    pg->waiting = W_NONE;
+}
+
+/* page_new() → a page handle for the running co, not yet leased. */
+static int l_page_new(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    script_co_t *co = running_co(L, "ctx:page()");
+    page_ref_t *ref = lua_newuserdatauv(L, sizeof *ref, 0);
+    ref->pg = NULL;
+    luaL_setmetatable(L, PAGE_MT);
+    page_t *pg = calloc(1, sizeof *pg);
+    if (!pg) return err_raise(L, ERR_LIMIT, "out of memory");
+    pg->env = env;
+    pg->timer.data = pg;
+    if (script_co_defer(co, on_co_end, pg) < 0) {
+        free(pg);
+        return err_raise(L, ERR_SCRIPT, "ctx:page(): too many pages in one run");
+    }
+    pg->ud_alive = 1;
+    ref->pg = pg;
+    return 1;
+}
+
+/* page_open(page) → true, or nil and an error (pool_timeout …): waits for a lease. */
+static int l_page_open(lua_State *L) {
+    page_ref_t *ref = luaL_checkudata(L, 1, PAGE_MT);
+    page_t *pg = ref->pg;
+    script_co_t *co = running_co(L, "ctx:page()");
+    if (!pg || pg->released || pg->lease || pg->waiter)
+        return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
+    pg->co = co;
+    pg->waiting = W_ACQUIRE;
+    pg->waiter = pool_acquire(pg->env->pool, script_co_priority(co), script_co_session(co),
+                              script_co_job(co), on_acquired, pg);
+    if (!pg->waiter) return err_raise(L, ERR_LIMIT, "out of memory");
+    return script_co_wait(L, co, cancel_wait, pg);
+}
+
+/* ---- page_send(page, method, params, timeout) ---- */
+
+static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
+    page_t *pg = ud;
+    script_co_t *co = pg->co;
+    if (pg->waiting != W_CALL || !co) return;
+    lua_State *T = script_co_thread(co);
+    pg->waiting = W_NONE;
+    if (e) {
+        char msg[600];
+        lua_pushnil(T);
+        if (e->kind != ERR_NONE) {
+            err_push(T, e->kind, e->message);
+        } else {
+            snprintf(msg, sizeof msg, "%s (CDP error %d)", e->message, e->code);
+            err_push(T, ERR_SCRIPT, msg);
+            lua_pushinteger(T, e->code);
+            lua_setfield(T, -2, "code");
+        }
+        script_co_wake(co, 2);
+        return;
+    }
+    char *text = cJSON_PrintUnformatted(result);
+    char err[128];
+    if (!text || json_decode(T, text, err, sizeof err) < 0) {
+        lua_pushnil(T);
+        err_push(T, ERR_LIMIT, "out of memory reading a browser reply");
+        free(text);
+        script_co_wake(co, 2);
+        return;
+    }
+    free(text);
+    script_co_wake(co, 1);
+}
+
+static int l_page_send(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    const char *method = luaL_checkstring(L, 2);
+    double timeout = luaL_optnumber(L, 4, 30);
+    script_co_t *co = running_co(L, "page:send()");
+    cJSON *params = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        char err[256];
+        char *text = json_encode(L, 3, err, sizeof err);
+        if (!text) return err_raise(L, ERR_SCRIPT, "page:send(%s): params: %s", method, err);
+        params = cJSON_Parse(text);
+        free(text);
+        if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
+    }
+    int rc = pool_lease_send(pg->lease, method, params, timeout, on_reply, pg, &pg->call_id);
+    if (rc == -EPIPE)
+        return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
+    if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
+    pg->co = co;
+    pg->waiting = W_CALL;
+    return script_co_wait(L, co, cancel_wait, pg);
+}
+
+/* ---- events ---- */
+
+static int l_page_mark(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    lua_pushinteger(L, (lua_Integer)pg->seq);
+    return 1;
+}
+
+static const event_t *find_event(page_t *pg, const char *method, uint64_t after) {
+    uint64_t first = pg->seq >= RING ? pg->seq - RING + 1 : 1;
+    if (after + 1 > first) first = after + 1;
+    for (uint64_t s = first; s <= pg->seq; s++) {
+        const event_t *e = &pg->ring[s % RING];
+        if (e->seq == s && e->params && strcmp(e->method, method) == 0) return e;
+    }
+    return NULL;
+}
+
+static void on_wait_timeout(vtimer_t *t) {
+    page_t *pg = t->data;
+    script_co_t *co = pg->co;
+    if (pg->waiting != W_EVENT || !co) return;
+    pg->waiting = W_NONE;
+    lua_pushnil(script_co_thread(co));
+    lua_pushnil(script_co_thread(co));
+    script_co_wake(co, 2);
+}
+
+/* page_wait(page, method, after_seq, timeout) → params, seq; or nil on timeout. */
+static int l_page_wait(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    const char *method = luaL_checkstring(L, 2);
+    uint64_t after = (uint64_t)luaL_optinteger(L, 3, 0);
+    double timeout = luaL_optnumber(L, 4, 30);
+    const event_t *e = find_event(pg, method, after);
+    if (e) {
+        char err[128];
+        if (json_decode(L, e->params, err, sizeof err) < 0) lua_pushnil(L);
+        lua_pushinteger(L, (lua_Integer)e->seq);
+        return 2;
+    }
+    script_co_t *co = running_co(L, "page: waiting for an event");
+    pg->co = co;
+    pg->waiting = W_EVENT;
+    snprintf(pg->wait_method, sizeof pg->wait_method, "%s", method);
+    pg->wait_after = after;
+    vtimer_start(pg->env->clock, &pg->timer, vclock_now(pg->env->clock) + timeout,
+                 on_wait_timeout);
+    return script_co_wait(L, co, cancel_wait, pg);
+}
+
+/* page_events(page, after_seq [, method]) → { {method=, params=, seq=}… }, newest seq. */
+static int l_page_events(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    uint64_t after = (uint64_t)luaL_optinteger(L, 2, 0);
+    const char *only = luaL_optstring(L, 3, NULL);
+    uint64_t first = pg->seq >= RING ? pg->seq - RING + 1 : 1;
+    if (after + 1 > first) first = after + 1;
+    lua_newtable(L);
+    int n = 0;
+    for (uint64_t s = first; s <= pg->seq; s++) {
+        const event_t *e = &pg->ring[s % RING];
+        char err[128];
+        if (e->seq != s || !e->params || (only && strcmp(e->method, only) != 0)) continue;
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, e->method);
+        lua_setfield(L, -2, "method");
+        if (json_decode(L, e->params, err, sizeof err) < 0) lua_pushnil(L);
+        lua_setfield(L, -2, "params");
+        lua_pushinteger(L, (lua_Integer)s);
+        lua_setfield(L, -2, "seq");
+        lua_rawseti(L, -2, ++n);
+    }
+    lua_pushinteger(L, (lua_Integer)pg->seq);
+    return 2;
+}
+
+static int l_page_context(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    lua_pushinteger(L, pg->context_no);
+    return 1;
+}
+
+/* ---- files: screenshots go under the engine's files directory ---- */
+
+/* page_save(relative_path, base64) → bytes written. Paths are relative to
+ * the files directory; absolute paths and ".." are refused. */
+static int l_page_save(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    const char *rel = luaL_checkstring(L, 1);
+    size_t b64len;
+    const char *b64 = luaL_checklstring(L, 2, &b64len);
+    if (!rel[0] || rel[0] == '/' || strstr(rel, "..") || !env->files_dir[0])
+        return err_raise(L, ERR_SCRIPT, "screenshot: '%s': give a relative path without '..'",
+                         rel);
+    char path[8200];
+    snprintf(path, sizeof path, "%s/%s", env->files_dir, rel);
+    /* Make the directories on the way. */
+    for (char *s = path + strlen(env->files_dir) + 1; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        mkdir(path, 0755);
+        *s = '/';
+    }
+    mkdir(env->files_dir, 0755);
+    size_t cap = b64len / 4 * 3 + 4;
+    char *bytes = malloc(cap);
+    if (!bytes) return err_raise(L, ERR_LIMIT, "out of memory");
+    int n = lws_b64_decode_string_len(b64, (int)b64len, bytes, (int)cap);
+    if (n < 0) {
+        free(bytes);
+        return err_raise(L, ERR_SCRIPT, "screenshot: the browser sent bad base64");
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ssize_t w = fd >= 0 ? write(fd, bytes, (size_t)n) : -1;
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    free(bytes);
+    if (w != n) return err_raise(L, ERR_SCRIPT, "screenshot: %s: %s", path, strerror(saved));
+    lua_pushinteger(L, n);
+    lua_pushstring(L, path);
+    return 2;
+}
+
+void page_open_prims(lua_State *L, void *ud) {
+    page_env_t *env = ud;
+    static const luaL_Reg fns[] = {
+        {"page_new", l_page_new},       {"page_open", l_page_open},
+        {"page_send", l_page_send},
+        {"page_mark", l_page_mark},     {"page_wait", l_page_wait},
+        {"page_events", l_page_events}, {"page_context", l_page_context},
+        {"page_save", l_page_save},     {NULL, NULL},
+    };
+    if (luaL_newmetatable(L, PAGE_MT)) {
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, "page");
+        lua_setfield(L, -2, "__name");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    if (!env || !env->pool) return; /* check/plan: no browser; ctx:page() says so */
+    lua_pushlightuserdata(L, env);
+    luaL_setfuncs(L, fns, 1);
+}

@@ -1,0 +1,22 @@
+/* page.h — the browser primitives scripts build their page API on
+ * (lua/page.lua): leasing a pooled context for a run, raw CDP calls and the
+ * page's events, all yielding the run's coroutine; screenshots to files. */
+#ifndef BATON_PAGE_H
+#define BATON_PAGE_H
+
+#include <lua.h>
+
+#include "pool.h"
+#include "vclock.h"
+
+/* What the primitives need; lives as long as every script state using it. */
+typedef struct page_env {
+    pool_t *pool;            /* NULL: no browser (check, plan) */
+    vclock_t *clock;
+    char files_dir[4096];    /* where screenshot(path) writes */
+} page_env_t;
+
+/* A script_host_t.open_prims function; ud is a page_env_t (or NULL). */
+void page_open_prims(lua_State *L, void *ud);
+
+#endif

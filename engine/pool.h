@@ -1,0 +1,90 @@
+/* pool.h — the browser context pool: browsers (launched over the pipe or
+ * attached over WebSocket), contexts from Target.createBrowserContext with one
+ * reused page each, leases handed to waiting runs by priority, reservations,
+ * burst, warm minimum, idle disposal, recycling, named cookie sessions, and
+ * recovery when a browser dies. */
+#ifndef BATON_POOL_H
+#define BATON_POOL_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cdp.h"
+#include "conf.h"
+#include "err.h"
+#include "store.h"
+#include "vclock.h"
+
+typedef struct pool pool_t;
+typedef struct pool_lease pool_lease_t;
+typedef struct pool_waiter pool_waiter_t;
+
+/* What health and metrics show. */
+typedef struct pool_figures {
+    int browsers, browsers_ready;
+    int contexts, busy, idle, reserved;  /* reserved: contexts only critical/high may take now */
+    int waiters;
+    int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
+    int64_t acquire_timeouts_total;
+    double acquire_p50_ms, acquire_p95_ms;
+} pool_figures_t;
+
+/* Creates a pool from conf.browser; nothing is launched until pool_start.
+ * store (may be NULL) keeps named sessions' cookies. Returns 0 or -ENOMEM. */
+int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, const conf_t *conf);
+
+/* Launches the browsers (or connects to the endpoints) and opens the warm
+ * contexts. Failures are logged and retried with backoff. */
+void pool_start(pool_t *p);
+
+/* Fires once: with a lease (kind ERR_NONE), or with ERR_POOL_TIMEOUT /
+ * ERR_CANCELLED and a message. Never fires from inside pool_acquire. */
+typedef void (*pool_acquire_cb)(void *ud, pool_lease_t *lease, err_kind_t kind,
+                                const char *message);
+
+/* Queues a request for a context. priority: 0 critical … 3 low; session: ""
+ * or NULL for none, else the cookie session to restore; who: for log lines.
+ * Returns the waiter (for pool_acquire_cancel) or NULL when out of memory. */
+pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const char *who,
+                            pool_acquire_cb cb, void *ud);
+
+/* Withdraws a waiter whose callback has not fired; it never will. */
+void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
+
+/* Gives a lease back. discard: the context is disposed rather than reused
+ * (the run timed out, or its page crashed). The lease is invalid afterwards. */
+void pool_release(pool_t *p, pool_lease_t *l, int discard);
+
+/* Sends a CDP command on the lease's page session (see cdp_send). Fails with
+ * -EPIPE when the browser is gone or the page crashed. */
+int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double timeout,
+                    cdp_reply_cb cb, void *ud, uint64_t *id);
+void pool_lease_forget(pool_lease_t *l, uint64_t id);
+
+/* Where the lease's page events go, and who hears that the page or browser
+ * is lost (its pending calls have already failed then). */
+typedef struct pool_lease_hooks {
+    void (*on_event)(void *ud, const char *method, const cJSON *params);
+    void (*on_lost)(void *ud, err_kind_t kind, const char *message);
+    void *ud;
+} pool_lease_hooks_t;
+void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks);
+
+/* The context's number (as in "pooled context #2") and its lease count. */
+int pool_lease_context(const pool_lease_t *l);
+int pool_lease_uses(const pool_lease_t *l);
+/* 1 once the page or its browser is lost. */
+int pool_lease_lost(const pool_lease_t *l);
+
+void pool_figures(const pool_t *p, pool_figures_t *f);
+
+/* Closes every browser and context; waiters fail with ERR_CANCELLED. Leases
+ * still out fail their calls; pool_release on them stays valid until
+ * pool_free. The loop must run afterwards so processes and handles close. */
+void pool_shutdown(pool_t *p);
+
+/* Frees the pool (after pool_shutdown). */
+void pool_free(pool_t *p);
+
+#endif
