@@ -55,6 +55,11 @@ $(BUILD)/baton: $(BUILD)/obj/main.o $(ENGINE_OBJ)
 $(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
 
+# A local HTTP fixture server for the browser tests and benchmarks.
+$(BUILD)/fixture: tests/fixture/fixture.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(WARN) $(shell pkg-config --cflags libuv) -o $@ $< $(LDSAN) \
+	  $(shell pkg-config --libs libuv)
+
 $(BUILD)/bench_runs: bench/bench_runs.c $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
 
@@ -67,13 +72,14 @@ $(BUILD)/bench_outage: bench/bench_outage.c $(ENGINE_OBJ)
 unit: deps $(BUILD)/unit
 	$(BUILD)/unit
 
-test: deps $(BUILD)/baton $(BUILD)/unit
-	@BATON=$(BUILD)/baton UNIT=$(BUILD)/unit tests/run.sh
+test: deps $(BUILD)/baton $(BUILD)/unit $(BUILD)/fixture
+	@BATON=$(BUILD)/baton UNIT=$(BUILD)/unit FIXTURE=$(BUILD)/fixture tests/run.sh
 
 # The unit tests under valgrind (memcheck): errors and definite leaks fail.
 valgrind: deps $(BUILD)/unit
 	TEST_TIMEOUT=600 valgrind -q --error-exitcode=9 --leak-check=full \
-	  --errors-for-leak-kinds=definite,indirect --trace-children=yes $(BUILD)/unit
+	  --errors-for-leak-kinds=definite,indirect --trace-children=yes \
+	  --trace-children-skip='*/chromium,*/setpriv' $(BUILD)/unit
 
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf

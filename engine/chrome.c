@@ -209,12 +209,34 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
     ch->on_exit = on_exit;
     ch->ud = ud;
 
+    /* Chromium's own temporary files (its singleton socket directory) go
+     * inside the profile, so removing the profile removes them too. */
+    extern char **environ;
+    size_t nenv = 0;
+    while (environ[nenv]) nenv++;
+    char **env = calloc(nenv + 2, sizeof *env);
+    char tmpvar[300];
+    if (!env) {
+        snprintf(err, errlen, "out of memory");
+        ch->exited = ch->err_eof = ch->reported = 1;
+        close_handles(ch);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "TMPDIR=", 7) != 0) env[k++] = environ[i];
+    snprintf(tmpvar, sizeof tmpvar, "TMPDIR=%s", ch->dir);
+    env[k++] = tmpvar;
+    env[k] = NULL;
+
     uv_process_options_t po = {.exit_cb = on_exit_cb,
                                .file = argv[0],
                                .args = (char **)argv,
+                               .env = env,
                                .stdio = stdio,
                                .stdio_count = 5};
     int rc = uv_spawn(loop, &ch->proc, &po);
+    free(env);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start %s: %s", exe, uv_strerror(rc));
         /* A failed spawn still leaves both handles initialised: close them. */

@@ -826,14 +826,14 @@ static void check_browser(conf_loader_t *ld, int lines) {
         ld->nkeys = 0;
         return;
     }
-    if (reserved <= c->browser.max_contexts) return;
+    if (reserved < c->browser.max_contexts) return;
     lua_getfield(ld->L, lines, "browser");
     ld->stmt_line = (int)lua_tointeger(ld->L, -1);
     lua_pop(ld->L, 1);
     push_key(ld, "browser", 7);
     push_key(ld, "reserve", 7);
-    fail(ld, "browser.reserve: critical + high (%d) is more than max_contexts (%d)", reserved,
-         c->browser.max_contexts);
+    fail(ld, "browser.reserve: critical + high (%d) leaves none of max_contexts (%d) for "
+         "medium and low work", reserved, c->browser.max_contexts);
     ld->nkeys = 0;
 }
 

@@ -4,8 +4,8 @@
 # line "N passed, N failed" summed over everything.
 set -u
 cd "$(dirname "$0")/.."
-: "${BATON:=build/baton}" "${UNIT:=build/unit}"
-export BATON
+: "${BATON:=build/baton}" "${UNIT:=build/unit}" "${FIXTURE:=build/fixture}"
+export BATON FIXTURE
 total_pass=0
 total_fail=0
 

@@ -496,16 +496,25 @@ TEST(warm_contexts_must_fit_in_max_contexts) {
     tmp_done();
 }
 
-TEST(reservations_must_fit_in_max_contexts) {
+TEST(reservations_must_leave_a_context_for_other_work) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
                      "  max_contexts = 2,\n"
                      "  reserve = { critical = 2, high = 1 },\n"
                      "}\n",
-                     "3: browser.reserve: critical + high (3) is more than max_contexts (2)");
+                     "3: browser.reserve: critical + high (3) leaves none of max_contexts (2) "
+                     "for medium and low work");
+    /* the default reserve.critical = 1 with one context starves everything else */
+    CHECK_CONF_ERROR("browser = { max_contexts = 1 }\n",
+                     "1: browser.reserve: critical + high (1) leaves none of max_contexts (1) "
+                     "for medium and low work");
     conf_t c;
     char err[512];
-    CHECK_INT(load_text(&c, "browser = { max_contexts = 2, reserve = { high = 1 } }\n", err,
+    CHECK_INT(load_text(&c, "browser = { max_contexts = 3, reserve = { high = 1 } }\n", err,
+                        sizeof err),
+              0);
+    conf_free(&c);
+    CHECK_INT(load_text(&c, "browser = { max_contexts = 1, reserve = { critical = 0 } }\n", err,
                         sizeof err),
               0);
     conf_free(&c);
