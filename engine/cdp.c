@@ -201,8 +201,10 @@ void cdp_transport_message(cdp_t *c, const char *msg, size_t len) {
 void cdp_transport_dropped(cdp_t *c, const char *why) {
     if (c->dropped) return;
     c->dropped = 1;
-    fail_all(c, why);
+    /* The owner hears it first, so that what the failed calls wake up to
+     * already knows the browser is gone; then whatever is still out fails. */
     if (!c->closed && c->hooks.on_close) c->hooks.on_close(c->hooks.ud, why);
+    fail_all(c, why);
 }
 
 void cdp_transport_gone(cdp_t *c) {

@@ -33,7 +33,8 @@ typedef struct cdp_hooks {
     /* An event; session is NULL for the browser-level session. */
     void (*on_event)(void *ud, const char *session, const char *method, const cJSON *params);
     /* The connection dropped or was refused (EOF, write error, garbage past
-     * repair). Fires at most once, after every pending call has failed. Never
+     * repair). Fires at most once, before the pending calls fail (they fail
+     * right after it returns, if it did not close the connection). Never
      * fires for cdp_close. */
     void (*on_close)(void *ud, const char *why);
     void *ud;

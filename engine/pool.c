@@ -16,6 +16,7 @@
 #include "log.h"
 
 enum { ID_LEN = 64, MAX_EXTRA = 16, SAMPLES = 1024 };
+enum { DISPOSE_NO, DISPOSE_RECYCLE, DISPOSE_DISCARD };
 
 #define STEP_TIMEOUT 15.0   /* seconds for one internal CDP step */
 #define READY_TIMEOUT 30.0  /* launch → first answer */
@@ -78,7 +79,7 @@ struct context {
     int step_failed;
     int inflight;            /* internal calls not answered: freeing waits for 0 */
     int doomed;              /* free once inflight reaches 0 */
-    int recycle;             /* dispose at release: max_uses reached */
+    int dispose;             /* after cleaning: DISPOSE_NO, _RECYCLE or _DISCARD */
     double idle_since;
     pool_waiter_t *waiter;
     pool_lease_t lease;
@@ -297,8 +298,25 @@ static void lease_lost(context_t *c, err_kind_t kind, const char *msg) {
     pool_lease_t *l = &c->lease;
     if (c->state != C_LEASED || l->lost) return;
     l->lost = 1;
+    /* Either notice may end the run, which releases (and frees) the context:
+     * pin it like an internal call until both are done. */
+    c->inflight++;
     if (c->b->cdp && c->session[0]) cdp_fail_session(c->b->cdp, c->session, kind, msg);
     if (l->hooks.on_lost) l->hooks.on_lost(l->hooks.ud, kind, msg);
+    if (--c->inflight == 0 && c->doomed) ctx_unlink_free(c);
+}
+
+/* Tells every live lease on b (all browsers when b is NULL) that it is lost.
+ * Each notice may end a run and release (free) its context: rescan each time. */
+static void leases_lost(pool_t *p, browser_t *b, err_kind_t kind, const char *msg) {
+    for (;;) {
+        context_t *c = p->contexts.next;
+        while (c != &p->contexts &&
+               !((!b || c->b == b) && c->state == C_LEASED && !c->lease.lost))
+            c = c->next;
+        if (c == &p->contexts) return;
+        lease_lost(c, kind, msg);
+    }
 }
 
 static void hand_over(context_t *c) {
@@ -322,6 +340,7 @@ static void hand_over(context_t *c) {
 }
 
 static void prep_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
+    pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) c->step_failed = 1;
     if (--c->pending_steps > 0) return;
@@ -329,7 +348,7 @@ static void prep_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
         log_warn("browser %d: context #%d could not be prepared; discarding it", c->b->index,
                  c->no);
         ctx_discard(c, 0);
-        kick(c->p);
+        kick(p);
         return;
     }
     hand_over(c);
@@ -402,16 +421,17 @@ static cJSON *cookie_params(const cJSON *cookies) {
 }
 
 static void clean_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
+    pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) c->step_failed = 1;
     if (--c->pending_steps > 0) return;
-    if (c->step_failed) {
-        ctx_discard(c, 0);
+    if (c->step_failed || c->dispose != DISPOSE_NO) {
+        ctx_discard(c, c->dispose == DISPOSE_RECYCLE);
     } else {
         c->state = C_IDLE;
-        c->idle_since = now_of(c->p);
+        c->idle_since = now_of(p);
     }
-    kick(c->p);
+    kick(p);
 }
 
 static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err) {
@@ -429,9 +449,11 @@ static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err
     clean_done(c, res, err);
 }
 
-/* Between leases: save the session's cookies, close targets the run opened. */
-static void clean(context_t *c) {
+/* Between leases: save the session's cookies, close targets the run opened;
+ * then the context is idle again, or disposed as `dispose` says. */
+static void clean(context_t *c, int dispose) {
     c->state = C_CLEANING;
+    c->dispose = dispose;
     c->pending_steps = 1;
     c->step_failed = 0;
     if (c->cookie_session[0]) {
@@ -443,7 +465,7 @@ static void clean(context_t *c) {
             c->step_failed = 1;
         }
     }
-    for (int i = 0; i < c->nextra; i++) {
+    for (int i = 0; dispose == DISPOSE_NO && i < c->nextra; i++) {
         cJSON *params = cJSON_CreateObject();
         cJSON_AddStringToObject(params, "targetId", c->extra[i]);
         c->pending_steps++;
@@ -460,12 +482,13 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     l->hooks = (pool_lease_hooks_t){0};
     if (c->b->state != B_READY || l->lost) {
         ctx_free(c);
-    } else if (discard || c->burst || c->uses >= p->conf->browser.max_uses) {
-        int recycled = !discard && !c->burst;
-        if (recycled) log_debug("context #%d recycled after %d uses", c->no, c->uses);
-        ctx_discard(c, recycled);
+    } else if (discard || c->burst) {
+        clean(c, DISPOSE_DISCARD);
+    } else if (c->uses >= p->conf->browser.max_uses) {
+        log_debug("context #%d recycled after %d uses", c->no, c->uses);
+        clean(c, DISPOSE_RECYCLE);
     } else {
-        clean(c);
+        clean(c, DISPOSE_NO);
     }
     kick(p);
 }
@@ -517,6 +540,7 @@ static void ctx_discard(context_t *c, int recycled) {
 }
 
 static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err) {
+    pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) {
         c->step_failed = 1;
@@ -527,14 +551,14 @@ static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err)
     if (c->step_failed) {
         log_warn("browser %d: could not open context #%d", c->b->index, c->no);
         ctx_discard(c, 0);
-        kick(c->p);
+        kick(p);
         return;
     }
-    c->p->created_total++;
+    p->created_total++;
     c->state = C_IDLE;
-    c->idle_since = now_of(c->p);
+    c->idle_since = now_of(p);
     log_debug("browser %d: context #%d ready%s", c->b->index, c->no, c->burst ? " (burst)" : "");
-    kick(c->p);
+    kick(p);
 }
 
 static void attached(context_t *c, const cJSON *res, const cdp_error_t *err) {
@@ -840,11 +864,11 @@ static void browser_down(browser_t *b, const char *why) {
     if (was_ready) p->crashes_total++;
     log_error("browser %d: %s%s", b->index, why,
               was_ready ? "; its runs fail with browser_crashed" : "");
+    /* Leases first, so their runs hear it as a crash (with the reason), then
+     * every other call still out. */
+    leases_lost(p, b, ERR_BROWSER_CRASHED, why);
     cdp_t *cdp = b->cdp;
     b->cdp = NULL;
-    /* Leases first, so their runs hear it as a crash, then everything else. */
-    for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
-        if (c->b == b && c->state == C_LEASED) lease_lost(c, ERR_BROWSER_CRASHED, why);
     if (cdp) cdp_close(cdp); /* fails every call still out, on any session */
     for (context_t *c = p->contexts.next, *next; c != &p->contexts; c = next) {
         next = c->next;
@@ -1017,9 +1041,7 @@ void pool_shutdown(pool_t *p) {
         browser_t *b = &p->browsers[i];
         vtimer_stop(p->clock, &b->relaunch);
         b->state = B_CLOSED;
-        for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
-            if (c->b == b && c->state == C_LEASED)
-                lease_lost(c, ERR_CANCELLED, "the engine is shutting down");
+        leases_lost(p, b, ERR_CANCELLED, "the engine is shutting down");
         cdp_t *cdp = b->cdp;
         b->cdp = NULL;
         if (cdp) cdp_close(cdp);

@@ -70,7 +70,7 @@ stop_engine() {
 
 run_tests() {
   local pass=0 nfail=0 t
-  for t in $(declare -F | awk '{print $3}' | grep '^t_'); do
+  for t in $(declare -F | awk '{print $3}' | grep '^t_' | grep -- "${ONLY:-}"); do
     local dir
     dir=$(mktemp -d)
     (cd "$dir" && FAILED=0 && "$t" && exit $FAILED)

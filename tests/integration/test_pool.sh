@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# test_pool.sh — the browser pool against real Chromium and the local fixture
+# server: leases and reuse, max_contexts under 50 concurrent runs, waiter
+# priority, reservation, burst, idle disposal, recycling, acquire timeout,
+# session cookies, a killed browser, a crashed page, shutdown with leases out.
+. "$(dirname "$0")/lib.sh"
+FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
+
+# Starts the fixture server; sets FX (its base URL) and FX_PID.
+start_fixture() {
+  "$FIXTURE" >fixture.out 2>&1 &
+  FX_PID=$!
+  local waited=0
+  until grep -q 'listening on' fixture.out 2>/dev/null; do
+    sleep 0.05
+    waited=$((waited + 1))
+    [ $waited -lt 100 ] || { fail "fixture did not start"; return 1; }
+  done
+  FX="http://$(grep -o '127.0.0.1:[0-9]*' fixture.out)"
+}
+
+# Every test gets its own TMPDIR, so the browsers it leaves behind (it must
+# leave none) are found by their profile directory.
+setup() {
+  mkdir -p scripts tmp
+  export TMPDIR=$PWD/tmp
+  start_fixture
+}
+
+teardown() {
+  kill "$FX_PID" 2>/dev/null
+  wait "$FX_PID" 2>/dev/null
+  local left
+  left=$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)
+  expect_eq "$left" 0 "browser processes left behind"
+  pkill -9 -f "$PWD/tmp/baton-chrome" 2>/dev/null
+  expect_eq "$(ls tmp | wc -l)" 0 "profile directories left behind"
+}
+
+conf() { # extra browser keys
+  cat >engine.conf <<EOF
+scripts = "scripts"
+database = "t.db"
+log = { level = "debug" }
+limits = { max_concurrent_runs = 64, shutdown_timeout = "5s" }
+browser = { $1 }
+EOF
+}
+
+t_runs_lease_and_reuse_one_warm_context() {
+  setup
+  conf "max_contexts = 2, warm = 1"
+  cat >scripts/feed.lua <<EOF
+job "feed" {
+  every = "1s", browser = true, timeout = "20s",
+  run = function(ctx)
+    local page = ctx:page()
+    local nav = page:navigate("$FX/demo/feed")
+    local n = page:eval("document.querySelectorAll('.post').length")
+    return { n = n, title = page:title(), status = nav.status, ctx = page:context(),
+             same = ctx:page() == page }
+  end,
+}
+EOF
+  start_engine
+  wait_for_log 'feed run [0-9]+: ok' 3
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'" | tr -d ' ')" \
+    "$(sql t.db "select count(*) from runs" | tr -d ' ')" "every run ok"
+  expect_eq "$(sql t.db "select json_extract(result, '$.n'), json_extract(result, '$.title'),
+    json_extract(result, '$.status'), json_extract(result, '$.ctx'),
+    json_extract(result, '$.same') from runs where run_id=1")" '8|Demo feed|200|1|1' "first result"
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.ctx')) from runs")" 1 \
+    "one context reused by every run"
+  expect_contains "$(cat engine.out)" "using pooled context #1" "log line names the context"
+  teardown
+}
+
+t_max_contexts_holds_under_50_concurrent_runs() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, burst = 0, acquire_timeout = '60s'"
+  cat >scripts/many.lua <<EOF
+local active, peak = 0, 0
+for i = 1, 50 do
+  job("j" .. i) {
+    cron = "*/30 * * * * *", browser = true, timeout = "90s",
+    run = function(ctx)
+      local page = ctx:page()
+      active = active + 1
+      if active > peak then peak = active end
+      ctx.store:set("peak", peak)
+      page:navigate("$FX/slow?ms=100")
+      active = active - 1
+      return { ctx = page:context() }
+    end,
+  }
+end
+EOF
+  start_engine
+  wait_for_log ' ok in ' 50
+  stop_engine
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 50 "all 50 ran"
+  expect_eq "$(sql t.db "select value from kv where key='peak'")" 2 "peak leases held at once"
+  expect_le "$(sql t.db "select max(json_extract(result,'$.ctx')) from runs")" 2 "contexts opened"
+  teardown
+}
+
+# One context; it is held while low, medium, high and critical ask in that
+# order: they must get it critical first.
+t_waiters_are_served_by_priority() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 0"
+  cat >scripts/prio.lua <<EOF
+local function take(ctx)
+  ctx:page()
+  local order = ctx.store:get("order") or {}
+  order[#order + 1] = ctx.job
+  ctx.store:set("order", order)
+end
+job "hog" {
+  cron = "*/20 * * * * *", browser = true, priority = "low",
+  run = function(ctx)
+    ctx:page()
+    for _, name in ipairs({ "low", "medium", "high", "critical" }) do
+      baton.trigger(name)
+      ctx:sleep("100ms")
+    end
+    ctx:sleep("500ms")
+  end,
+}
+for _, p in ipairs({ "low", "medium", "high", "critical" }) do
+  job(p) { priority = p, browser = true, run = take }
+end
+EOF
+  start_engine
+  wait_for_log '^.* low run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select value from kv where key='order'")" \
+    '["critical","high","medium","low"]' "order served"
+  teardown
+}
+
+# reserve.critical = 1 of 2: medium work uses one context at most, and a
+# critical run gets the reserved one at once.
+t_reservation_keeps_a_context_for_critical_work() {
+  setup
+  conf "max_contexts = 2, warm = 2, reserve = { critical = 1 }, burst = 0"
+  cat >scripts/rsv.lua <<EOF
+local active, peak = 0, 0
+local function hold(ctx)
+  local t0 = baton.now()
+  local page = ctx:page()
+  local waited = baton.now() - t0
+  active = active + 1
+  if active > peak then peak = active end
+  ctx.store:set("peak", peak)
+  ctx:sleep("800ms")
+  active = active - 1
+  return { waited = waited }
+end
+job "m1" { cron = "*/20 * * * * *", browser = true, run = hold }
+job "m2" { cron = "*/20 * * * * *", browser = true, run = hold }
+job "boss" { priority = "critical", browser = true, run = function(ctx)
+  local t0 = baton.now()
+  ctx:page()
+  return { waited = baton.now() - t0 }
+end }
+job "kick" { cron = "*/20 * * * * *", run = function(ctx)
+  ctx:sleep("300ms")
+  baton.trigger("boss")
+end }
+EOF
+  start_engine
+  wait_for_log 'm[12] run [0-9]+: ok' 2
+  wait_for_log 'boss run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select value from kv where key='peak'")" 1 "medium leases at once"
+  local waited
+  waited=$(sql t.db "select json_extract(result,'$.waited') < 0.3 from runs where job='boss'")
+  expect_eq "$waited" 1 "critical got the reserved context at once"
+  teardown
+}
+
+t_burst_opens_a_temporary_context_for_critical_work() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 1"
+  cat >scripts/burst.lua <<EOF
+job "hog" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+  ctx:page()
+  baton.trigger("boss")
+  ctx:sleep("2s")
+  return { ctx = ctx:page():context() }
+end }
+job "boss" { priority = "critical", browser = true, run = function(ctx)
+  local t0 = baton.now()
+  local page = ctx:page()
+  page:navigate("$FX/page/3")
+  return { ctx = page:context(), waited = baton.now() - t0 }
+end }
+EOF
+  start_engine
+  wait_for_log 'hog run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select json_extract(result,'$.ctx') from runs where job='hog'")" 1 "hog"
+  expect_eq "$(sql t.db "select json_extract(result,'$.ctx') from runs where job='boss'")" 2 \
+    "critical run on a burst context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.waited') < 1.5 from runs where job='boss'")" \
+    1 "it did not wait for the hog"
+  teardown
+}
+
+t_idle_contexts_are_disposed_and_used_ones_recycled() {
+  setup
+  conf "max_contexts = 2, warm = 0, idle_timeout = '1s', max_uses = 2"
+  cat >scripts/r.lua <<EOF
+job "r" { every = "1s", browser = true, run = function(ctx)
+  return { ctx = ctx:page():context() }
+end }
+EOF
+  start_engine
+  wait_for_log 'r run [0-9]+: ok' 5
+  stop_engine
+  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result from runs order by run_id limit 4)")" \
+    "1,1,2,2" "a context serves max_uses leases, then a new one"
+  expect_contains "$(cat engine.out)" "context #1 recycled after 2 uses"
+  conf "max_contexts = 2, warm = 0, idle_timeout = '1s'"
+  cat >scripts/r.lua <<EOF
+job "r" { cron = "*/3 * * * * *", browser = true, run = function(ctx)
+  return { ctx = ctx:page():context() }
+end }
+EOF
+  rm -f t.db*
+  start_engine
+  wait_for_log 'r run [0-9]+: ok' 2
+  stop_engine
+  expect_contains "$(cat engine.out)" "context #1 idle for" "idle context disposed"
+  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result from runs order by run_id limit 2)")" \
+    "1,2" "the next run opened a new context"
+  teardown
+}
+
+t_acquire_timeout_fails_the_run_with_pool_timeout() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 0, acquire_timeout = '1s'"
+  cat >scripts/t.lua <<EOF
+job "hog" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+  ctx:page()
+  baton.trigger("late")
+  ctx:sleep("2500ms")
+end }
+job "late" { browser = true, retry = { attempts = 1 }, run = function(ctx) ctx:page() end }
+EOF
+  start_engine
+  wait_for_log 'late run [0-9]+: failed'
+  stop_engine
+  expect_eq "$(sql t.db "select status, error_kind from runs where job='late'")" \
+    "failed|pool_timeout"
+  expect_contains "$(sql t.db "select error from runs where job='late'")" \
+    "no browser context within 1s"
+  teardown
+}
+
+t_session_cookies_survive_recycling_and_a_restart() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, max_uses = 1"
+  cat >scripts/s.lua <<EOF
+job "login" { browser = { session = "acct" }, run = function(ctx)
+  ctx:page():navigate("$FX/set-cookie?name=sid&value=abc")
+end }
+job "check" { browser = { session = "acct" }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/echo-cookies")
+  return { cookies = page:text("#c"), ctx = page:context() }
+end }
+job "stranger" { browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/echo-cookies")
+  return { cookies = page:text("#c") }
+end }
+job "go" { cron = "*/30 * * * * *", run = function(ctx)
+  baton.trigger("login")
+  ctx:sleep("1500ms")
+  baton.trigger("check")
+  ctx:sleep("1500ms")
+  baton.trigger("stranger")
+end }
+EOF
+  start_engine
+  wait_for_log 'stranger run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='check'")" \
+    "sid=abc" "cookies restored into a new context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.ctx') > 1 from runs where job='check'")" 1 \
+    "check ran on a recycled context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='stranger'")" \
+    "" "a job without the session does not see its cookies"
+  cat >scripts/s.lua <<EOF
+job "check" { cron = "*/2 * * * * *", browser = { session = "acct" }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/echo-cookies")
+  return { cookies = page:text("#c") }
+end }
+EOF
+  start_engine
+  wait_for_log 'check run [0-9]+: ok' 1
+  stop_engine
+  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='check' order by run_id desc limit 1")" \
+    "sid=abc" "cookies restored after a restart"
+  teardown
+}
+
+t_killed_browser_fails_runs_then_comes_back() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/k.lua <<EOF
+job "slow" { cron = "*/3 * * * * *", browser = true, overlap = "skip",
+  retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  if not ctx.store:get("killed") then page:navigate("$FX/slow?ms=4000") end
+  return { ctx = page:context() }
+end }
+EOF
+  start_engine
+  wait_for_log 'slow run [0-9]+: attempt 1 started'
+  wait_for_log 'using pooled context'
+  sleep 0.5
+  local pid
+  pid=$(pgrep -f -o "$PWD/tmp/baton-chrome")
+  kill -9 "$pid"
+  wait_for_log 'slow run [0-9]+: failed'
+  sql t.db "insert or replace into kv values ('killed', 'true')" 2>/dev/null || true
+  wait_for_log 'browser 1: .* ready' 2
+  wait_for_log 'slow run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select error_kind from runs where status='failed' limit 1")" \
+    "browser_crashed" "the run in the dead browser"
+  expect_contains "$(cat engine.out)" "its runs fail with browser_crashed"
+  expect_contains "$(sql t.db "select error from runs where status='failed' limit 1")" \
+    "the browser" "the failed run says what happened"
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  teardown
+}
+
+t_crashed_page_fails_only_its_run() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/c.lua <<EOF
+job "crash" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  baton.trigger("after")
+  page:send("Page.crash")
+end }
+job "after" { browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/2")
+  return { title = page:title(), ctx = page:context() }
+end }
+EOF
+  start_engine
+  wait_for_log 'after run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select status, error_kind from runs where job='crash'")" \
+    "failed|browser_crashed"
+  expect_eq "$(sql t.db "select json_extract(result, '$.title'), json_extract(result, '$.ctx')
+    from runs where job='after'")" 'Page 2|2' "the next run gets a fresh context"
+  expect_eq "$(grep -c 'ready in' engine.out)" 1 "the browser itself stayed up"
+  teardown
+}
+
+t_shutdown_with_leases_out_leaves_nothing_behind() {
+  setup
+  conf "max_contexts = 2, warm = 1"
+  sed -i 's/shutdown_timeout = "5s"/shutdown_timeout = "1s"/' engine.conf
+  cat >scripts/h.lua <<EOF
+job "hang" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+  ctx:page():navigate("$FX/hang", { timeout = "60s" })
+end }
+EOF
+  start_engine
+  wait_for_log 'hang run [0-9]+: using pooled context'
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select status, error_kind from runs where job='hang'")" \
+    "cancelled|cancelled"
+  teardown
+}
+
+t_browser_that_cannot_start_says_why() {
+  setup
+  conf "executable = '/bin/false', acquire_timeout = '2s'"
+  cat >scripts/x.lua <<EOF
+job "x" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page() end }
+EOF
+  start_engine
+  wait_for_log 'x run [0-9]+: failed'
+  stop_engine
+  expect_eq "$(sql t.db "select error_kind from runs where job='x'")" "pool_timeout"
+  expect_contains "$(sql t.db "select error from runs where job='x'")" "browser 1: "
+  expect_contains "$(cat engine.out)" "relaunching in"
+  teardown
+}
+
+run_tests
