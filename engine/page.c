@@ -382,12 +382,12 @@ static int l_page_save(lua_State *L) {
     char path[8200];
     snprintf(path, sizeof path, "%s/%s", env->files_dir, rel);
     /* Make the directories on the way. */
+    mkdir(env->files_dir, 0755);
     for (char *s = path + strlen(env->files_dir) + 1; (s = strchr(s, '/')); s++) {
         *s = 0;
         mkdir(path, 0755);
         *s = '/';
     }
-    mkdir(env->files_dir, 0755);
     size_t cap = b64len / 4 * 3 + 4;
     char *bytes = malloc(cap);
     if (!bytes) return err_raise(L, ERR_LIMIT, "out of memory");

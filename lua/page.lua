@@ -118,7 +118,13 @@ function Page:navigate(url, opts)
   local deadline = prim.now() + timeout
   local h = self._h
   local mark = prim.page_mark(h)
-  local res = call(self, "Page.navigate", { url = url }, timeout)
+  local ok, res = pcall(call, self, "Page.navigate", { url = url }, timeout)
+  if not ok then
+    if type(res) == "table" and res.kind == "timeout" then
+      raise("timeout", format("%s: no answer within %gs", url, timeout), { url = url })
+    end
+    error(res, 0)
+  end
   local loader = res.loaderId
 
   local function response()

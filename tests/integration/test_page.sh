@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# test_page.sh — the page API and the error kinds browser work fails with,
+# against real Chromium and the local fixture server: 500, 429 with
+# Retry-After, 403, a page that hangs, a refused port, a missing selector,
+# a JavaScript exception; retries, breakers and the discarded lease of a
+# timed-out run.
+. "$(dirname "$0")/lib.sh"
+FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
+
+start_fixture() {
+  "$FIXTURE" >fixture.out 2>&1 &
+  FX_PID=$!
+  local waited=0
+  until grep -q 'listening on' fixture.out 2>/dev/null; do
+    sleep 0.05
+    waited=$((waited + 1))
+    [ $waited -lt 100 ] || { fail "fixture did not start"; return 1; }
+  done
+  FX="http://$(grep -o '127.0.0.1:[0-9]*' fixture.out)"
+}
+
+setup() {
+  mkdir -p scripts tmp
+  export TMPDIR=$PWD/tmp
+  start_fixture
+  cat >engine.conf <<EOF
+scripts = "scripts"
+database = "t.db"
+log = { level = "debug" }
+browser = { max_contexts = 2, warm = 1 }
+breakers = { site = { failures = 2, cooldown = "10m" } }
+EOF
+}
+
+teardown() {
+  kill "$FX_PID" 2>/dev/null
+  wait "$FX_PID" 2>/dev/null
+  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes left behind"
+  pkill -9 -f "$PWD/tmp/baton-chrome" 2>/dev/null
+  true
+}
+
+# Runs one job named "j" (declared in scripts/j.lua) until COUNT rows of it
+# ended with PATTERN in the log.
+run_until() { # pattern [count]
+  start_engine
+  wait_for_log "$1" "${2:-1}"
+  stop_engine
+}
+
+t_page_api_types_clicks_reads_and_keeps_cookies() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    local navigated = 0
+    page:on("Page.frameNavigated", function() navigated = navigated + 1 end)
+    page["goto"](page, "$FX/demo/login")
+    page:type("#user", "ada")
+    page:click("#go")
+    local msg = page:text("#msg")
+    local cookies = {}
+    for _, c in ipairs(page:cookies()) do cookies[#cookies + 1] = c.name .. "=" .. c.value end
+    page:set_cookies({ { name = "extra", value = "1", url = "$FX/" } })
+    page:navigate("$FX/echo-cookies")
+    local bytes = page:screenshot("shots/login.png")
+    return {
+      msg = msg, cookies = table.concat(cookies, ";"), echoed = page:text("#c"),
+      url = page:url(), html = page:html():find("<pre", 1, true) ~= nil,
+      sum = page:eval("(a, b) => a + b", 2, 3), navigated = navigated,
+      version = page:send("Browser.getVersion").product ~= nil, bytes = bytes,
+    }
+  end }
+EOF
+  run_until 'j run [0-9]+: ok'
+  local r
+  r=$(sql t.db "select result from runs where job='j'")
+  expect_eq "$(jq -r .msg <<<"$r")" "Welcome ada" "text after type and click"
+  expect_eq "$(jq -r .cookies <<<"$r")" "session=ada" "cookies()"
+  # (the login page's own cookie has path /demo/, so only ours goes to /echo-cookies)
+  expect_eq "$(jq -r .echoed <<<"$r")" "extra=1" "set_cookies + what the site saw"
+  expect_eq "$(jq -r .url <<<"$r")" "$FX/echo-cookies" "url()"
+  expect_eq "$(jq -r .html <<<"$r")" "true" "html()"
+  expect_eq "$(jq -r .sum <<<"$r")" "5" "eval with arguments"
+  expect_ge "$(jq -r .navigated <<<"$r")" 1 "on() handler heard frameNavigated"
+  expect_eq "$(jq -r .version <<<"$r")" "true" "send()"
+  expect_eq "$(head -c 8 files/shots/login.png | od -An -tx1 | tr -d ' \n')" \
+    "89504e470d0a1a0a" "screenshot is a PNG"
+  expect_eq "$(jq -r .bytes <<<"$r")" "$(stat -c %s files/shots/login.png)" "bytes written"
+  teardown
+}
+
+t_http_500_is_http_and_retried() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "*/20 * * * * *", browser = true,
+  retry = { attempts = 2, base = "100ms", jitter = "none" },
+  run = function(ctx) ctx:page():navigate("$FX/status/500") end }
+EOF
+  run_until 'j run [0-9]+: failed in .* \(attempt 2\)'
+  expect_eq "$(sql t.db "select group_concat(status || ':' || error_kind) from runs where job='j'")" \
+    "failed:http,failed:http" "two attempts"
+  expect_contains "$(sql t.db "select error from runs where job='j' limit 1")" "answered HTTP 500"
+  teardown
+}
+
+t_429_is_rate_limited_and_waits_retry_after() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "*/20 * * * * *", browser = true,
+  retry = { attempts = 2, base = "100ms", jitter = "none" },
+  run = function(ctx) ctx:page():navigate("$FX/status/429?retry_after=2") end }
+EOF
+  run_until 'j run [0-9]+: failed in .* \(attempt 2\)'
+  expect_eq "$(sql t.db "select group_concat(error_kind) from runs where job='j'")" \
+    "rate_limited,rate_limited"
+  expect_eq "$(sql t.db "select (select started_at from runs where attempt=2) -
+    (select ended_at from runs where attempt=1) >= 1.9")" 1 "waited Retry-After"
+  expect_contains "$(cat engine.out)" "retrying in 2s"
+  teardown
+}
+
+t_403_is_auth_and_not_retried() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 3, base = "100ms" },
+  run = function(ctx) ctx:page():navigate("$FX/status/403") end }
+EOF
+  run_until 'j run [0-9]+: failed'
+  sleep 0.5
+  expect_eq "$(sql t.db "select count(*), error_kind from runs where job='j'")" "1|auth"
+  teardown
+}
+
+t_hanging_page_times_out_and_refused_port_is_network() {
+  setup
+  local dead
+  dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 9)
+  cat >scripts/j.lua <<EOF
+job "hang" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page():navigate("$FX/hang", { timeout = "1s" }) end }
+job "refused" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page():navigate("http://127.0.0.1:$dead/") end }
+job "missing" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("$FX/page/1")
+    page:wait_for("#nope", { timeout = "300ms" })
+  end }
+job "throws" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page():eval("(() => { throw new Error('boom') })()") end }
+EOF
+  start_engine
+  wait_for_log '(hang|refused|missing|throws) run [0-9]+: failed' 4
+  stop_engine
+  expect_eq "$(sql t.db "select error_kind from runs where job='hang'")" "timeout"
+  expect_contains "$(sql t.db "select error from runs where job='hang'")" "/hang: no answer within 1s"
+  expect_eq "$(sql t.db "select error_kind from runs where job='refused'")" "network"
+  expect_contains "$(sql t.db "select error from runs where job='refused'")" \
+    "net::ERR_CONNECTION_REFUSED"
+  expect_eq "$(sql t.db "select error_kind from runs where job='missing'")" "not_found"
+  expect_contains "$(sql t.db "select error from runs where job='missing'")" "#nope"
+  expect_eq "$(sql t.db "select error_kind from runs where job='throws'")" "script"
+  expect_contains "$(sql t.db "select error from runs where job='throws'")" "Error: boom"
+  teardown
+}
+
+t_failing_site_opens_the_breaker() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { every = "1s", browser = true, breaker = "site", retry = { attempts = 1 },
+  run = function(ctx) ctx:page():navigate("$FX/status/503") end }
+EOF
+  run_until 'j run [0-9]+: skipped \(breaker_open\)' 2
+  expect_eq "$(sql t.db "select count(*) from runs where status='failed' and error_kind='http'")" 2 \
+    "failures before the breaker opened"
+  expect_eq "$(sql t.db "select state from breakers where name='site'")" "open"
+  local hits
+  hits=$(curl -s "$FX/stats" | jq .requests)
+  expect_le "$hits" 4 "requests that reached the site (2 pages, maybe favicons)"
+  teardown
+}
+
+t_timed_out_run_discards_its_context() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "*/2 * * * * *", browser = true, timeout = "1s", retry = { attempts = 1 },
+  overlap = "skip",
+  run = function(ctx)
+    local page = ctx:page()
+    if ctx.store:incr("n") == 1 then page:navigate("$FX/hang", { timeout = "30s" }) end
+    return { ctx = page:context() }
+  end }
+EOF
+  run_until 'j run [0-9]+: ok'
+  expect_eq "$(sql t.db "select status || ':' || error_kind from runs where run_id=1")" \
+    "failed:timeout"
+  expect_ge "$(sql t.db "select json_extract(result,'$.ctx') from runs where status='ok'")" 2 \
+    "the next run did not get the timed-out run's context"
+  teardown
+}
+
+run_tests
