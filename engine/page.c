@@ -47,6 +47,7 @@ typedef struct page {
     event_t ring[RING];
     uint64_t seq;            /* seq of the newest event; ring holds the last RING */
     int context_no;
+    double asked_at;         /* when page_open began waiting */
 } page_t;
 
 typedef struct page_ref {
@@ -173,8 +174,9 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
     script_co_set_context(co, pg->context_no);
     pool_lease_hooks_t hooks = {on_event, on_lost, pg};
     pool_lease_set_hooks(lease, &hooks);
-    log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co), "using pooled context #%d (use %d)",
-             pg->context_no, pool_lease_uses(lease));
+    log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
+             "using pooled context #%d (use %d) after %.2f ms", pg->context_no,
+             pool_lease_uses(lease), (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
     lua_pushboolean(T, 1);
     script_co_wake(co, 1);
 }
@@ -220,6 +222,7 @@ static int l_page_open(lua_State *L) {
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
     pg->co = co;
     pg->waiting = W_ACQUIRE;
+    pg->asked_at = vclock_now(pg->env->clock);
     pg->waiter = pool_acquire(pg->env->pool, script_co_priority(co), script_co_session(co),
                               script_co_job(co), on_acquired, pg);
     if (!pg->waiter) return err_raise(L, ERR_LIMIT, "out of memory");

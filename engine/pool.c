@@ -647,7 +647,10 @@ static int ctx_create(pool_t *p, int burst) {
     c->prev->next = c;
     p->contexts.prev = c;
     b->ncontexts++;
-    if (step(c, 0, "Target.createBrowserContext", NULL, context_made) < 0) {
+    /* A remote browser drops our contexts when our connection goes. */
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddBoolToObject(params, "disposeOnDetach", 1);
+    if (step(c, 0, "Target.createBrowserContext", params, context_made) < 0) {
         ctx_free(c);
         return -EPIPE;
     }
@@ -886,7 +889,8 @@ static void browser_down(browser_t *b, const char *why) {
     double up = b->ready_at > 0 ? now_of(p) - b->ready_at : 0;
     if (up > 60) b->backoff = 0;
     b->backoff = b->backoff <= 0 ? 1 : fmin(b->backoff * 2, 30);
-    log_info("browser %d: relaunching in %gs", b->index, b->backoff);
+    log_info("browser %d: %s in %gs", b->index, b->endpoint ? "reconnecting" : "relaunching",
+             b->backoff);
     vtimer_start(p->clock, &b->relaunch, now_of(p) + b->backoff, on_relaunch);
     kick(p);
 }

@@ -332,6 +332,13 @@ EOF
   sql t.db "insert or replace into kv values ('killed', 'true')" 2>/dev/null || true
   wait_for_log 'browser 1: .* ready' 2
   wait_for_log 'slow run [0-9]+: ok'
+  # the dead browser's renderers were re-parented to the engine: reaped, not zombies
+  local waited=0
+  while [ "$(ps -o stat= --ppid "$ENGINE_PID" | grep -c Z)" -gt 0 ] && [ $waited -lt 80 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  expect_eq "$(ps -o stat= --ppid "$ENGINE_PID" | grep -c Z)" 0 "zombie children of the engine"
   stop_engine
   expect_eq "$(sql t.db "select error_kind from runs where status='failed' limit 1")" \
     "browser_crashed" "the run in the dead browser"
@@ -401,6 +408,88 @@ EOF
   expect_eq "$(sql t.db "select error_kind from runs where job='x'")" "pool_timeout"
   expect_contains "$(sql t.db "select error from runs where job='x'")" "browser 1: "
   expect_contains "$(cat engine.out)" "relaunching in"
+  teardown
+}
+
+t_killed_engine_takes_its_browser_with_it() {
+  setup
+  conf "max_contexts = 2, warm = 2"
+  cat >scripts/w.lua <<EOF
+job "w" { every = "1h", browser = true, run = function() end }
+EOF
+  start_engine
+  wait_for_log 'context #2 ready'
+  expect_ge "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 1 "browser running"
+  kill -9 "$ENGINE_PID"
+  wait "$ENGINE_PID" 2>/dev/null
+  local waited=0
+  while [ "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" -gt 0 ] && [ $waited -lt 100 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes after kill -9"
+  rm -rf tmp/* # a killed engine cannot clean its profiles: the next start uses fresh ones
+  teardown
+}
+
+# A Chromium the test starts itself, listening for CDP over WebSocket; sets
+# EP_PORT and EP_PID.
+start_endpoint() {
+  mkdir -p ep
+  TMPDIR=$PWD/ep /usr/lib/chromium/chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --remote-debugging-port=0 --user-data-dir="$PWD/ep" about:blank >ep.log 2>&1 &
+  EP_PID=$!
+  local waited=0
+  until [ -s ep/DevToolsActivePort ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+    [ $waited -lt 100 ] || { fail "endpoint browser did not start"; return 1; }
+  done
+  EP_PORT=$(head -1 ep/DevToolsActivePort)
+}
+
+t_endpoint_over_websocket_runs_jobs_and_its_loss_is_a_crash() {
+  setup
+  start_endpoint
+  conf "endpoints = { 'http://127.0.0.1:$EP_PORT' }, max_contexts = 2, warm = 1"
+  cat >scripts/e.lua <<EOF
+job "e" { every = "1s", browser = true, retry = { attempts = 1 }, overlap = "skip",
+  run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/4")
+  if ctx.store:incr("n") == 3 then page:navigate("$FX/slow?ms=5000") end
+  return { title = page:title() }
+end }
+EOF
+  start_engine
+  wait_for_log 'e run [0-9]+: ok' 2
+  wait_for_log 'e run 3: using pooled context'
+  kill -9 "$EP_PID"
+  wait "$EP_PID" 2>/dev/null
+  wait_for_log 'e run 3: failed'
+  wait_for_log 'reconnecting in'
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select json_extract(result,'$.title') from runs where run_id=1")" "Page 4"
+  expect_eq "$(sql t.db "select error_kind from runs where run_id=3")" "browser_crashed"
+  expect_contains "$(cat engine.out)" "at http://127.0.0.1:$EP_PORT ready"
+  teardown
+}
+
+t_endpoint_that_is_not_a_browser_fails_waiters_with_the_reason() {
+  setup
+  conf "endpoints = { '$FX' }, acquire_timeout = '2s'"
+  cat >scripts/e.lua <<EOF
+job "e" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page() end }
+EOF
+  start_engine
+  wait_for_log 'e run [0-9]+: failed'
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select error_kind from runs where job='e'")" "pool_timeout"
+  expect_contains "$(sql t.db "select error from runs where job='e'")" "json/version"
   teardown
 }
 
