@@ -7,6 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
 
+# A 6-field cron that fires once, a few seconds from now (then a minute later).
+soon() {
+  echo "$((($(date +%s) + 4) % 60)) * * * * *"
+}
+
 start_fixture() {
   "$FIXTURE" >fixture.out 2>&1 &
   FX_PID=$!
@@ -51,7 +56,7 @@ run_until() { # pattern [count]
 t_page_api_types_clicks_reads_and_keeps_cookies() {
   setup
   cat >scripts/j.lua <<EOF
-job "j" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx)
     local page = ctx:page()
     local navigated = 0
@@ -94,7 +99,7 @@ EOF
 t_http_500_is_http_and_retried() {
   setup
   cat >scripts/j.lua <<EOF
-job "j" { cron = "*/20 * * * * *", browser = true,
+job "j" { cron = "$(soon)", browser = true,
   retry = { attempts = 2, base = "100ms", jitter = "none" },
   run = function(ctx) ctx:page():navigate("$FX/status/500") end }
 EOF
@@ -108,7 +113,7 @@ EOF
 t_429_is_rate_limited_and_waits_retry_after() {
   setup
   cat >scripts/j.lua <<EOF
-job "j" { cron = "*/20 * * * * *", browser = true,
+job "j" { cron = "$(soon)", browser = true,
   retry = { attempts = 2, base = "100ms", jitter = "none" },
   run = function(ctx) ctx:page():navigate("$FX/status/429?retry_after=2") end }
 EOF
@@ -124,7 +129,7 @@ EOF
 t_403_is_auth_and_not_retried() {
   setup
   cat >scripts/j.lua <<EOF
-job "j" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 3, base = "100ms" },
+job "j" { cron = "$(soon)", browser = true, retry = { attempts = 3, base = "100ms" },
   run = function(ctx) ctx:page():navigate("$FX/status/403") end }
 EOF
   run_until 'j run [0-9]+: failed'
@@ -138,17 +143,17 @@ t_hanging_page_times_out_and_refused_port_is_network() {
   local dead
   dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 9)
   cat >scripts/j.lua <<EOF
-job "hang" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "hang" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page():navigate("$FX/hang", { timeout = "1s" }) end }
-job "refused" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "refused" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page():navigate("http://127.0.0.1:$dead/") end }
-job "missing" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "missing" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx)
     local page = ctx:page()
     page:navigate("$FX/page/1")
     page:wait_for("#nope", { timeout = "300ms" })
   end }
-job "throws" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "throws" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page():eval("(() => { throw new Error('boom') })()") end }
 EOF
   start_engine

@@ -7,6 +7,11 @@
 FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
 
 # Starts the fixture server; sets FX (its base URL) and FX_PID.
+# A 6-field cron that fires once, a few seconds from now (then a minute later).
+soon() {
+  echo "$((($(date +%s) + 4) % 60)) * * * * *"
+}
+
 start_fixture() {
   "$FIXTURE" >fixture.out 2>&1 &
   FX_PID=$!
@@ -84,7 +89,7 @@ t_max_contexts_holds_under_50_concurrent_runs() {
 local active, peak = 0, 0
 for i = 1, 50 do
   job("j" .. i) {
-    cron = "*/30 * * * * *", browser = true, timeout = "90s",
+    cron = "$(soon)", browser = true, timeout = "90s",
     run = function(ctx)
       local page = ctx:page()
       active = active + 1
@@ -119,7 +124,7 @@ local function take(ctx)
   ctx.store:set("order", order)
 end
 job "hog" {
-  cron = "*/20 * * * * *", browser = true, priority = "low",
+  cron = "$(soon)", browser = true, priority = "low",
   run = function(ctx)
     ctx:page()
     for _, name in ipairs({ "low", "medium", "high", "critical" }) do
@@ -159,14 +164,14 @@ local function hold(ctx)
   active = active - 1
   return { waited = waited }
 end
-job "m1" { cron = "*/20 * * * * *", browser = true, run = hold }
-job "m2" { cron = "*/20 * * * * *", browser = true, run = hold }
+job "m1" { cron = "$(soon)", browser = true, run = hold }
+job "m2" { cron = "$(soon)", browser = true, run = hold }
 job "boss" { priority = "critical", browser = true, run = function(ctx)
   local t0 = baton.now()
   ctx:page()
   return { waited = baton.now() - t0 }
 end }
-job "kick" { cron = "*/20 * * * * *", run = function(ctx)
+job "kick" { cron = "$(soon)", run = function(ctx)
   ctx:sleep("300ms")
   baton.trigger("boss")
 end }
@@ -186,7 +191,7 @@ t_burst_opens_a_temporary_context_for_critical_work() {
   setup
   conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 1"
   cat >scripts/burst.lua <<EOF
-job "hog" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+job "hog" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page()
   baton.trigger("boss")
   ctx:sleep("2s")
@@ -244,7 +249,7 @@ t_acquire_timeout_fails_the_run_with_pool_timeout() {
   setup
   conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 0, acquire_timeout = '1s'"
   cat >scripts/t.lua <<EOF
-job "hog" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+job "hog" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page()
   baton.trigger("late")
   ctx:sleep("2500ms")
@@ -278,7 +283,7 @@ job "stranger" { browser = true, run = function(ctx)
   page:navigate("$FX/echo-cookies")
   return { cookies = page:text("#c") }
 end }
-job "go" { cron = "*/30 * * * * *", run = function(ctx)
+job "go" { cron = "$(soon)", run = function(ctx)
   baton.trigger("login")
   ctx:sleep("1500ms")
   baton.trigger("check")
@@ -353,7 +358,7 @@ t_crashed_page_fails_only_its_run() {
   setup
   conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/c.lua <<EOF
-job "crash" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "crash" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/page/1")
@@ -382,7 +387,7 @@ t_shutdown_with_leases_out_leaves_nothing_behind() {
   conf "max_contexts = 2, warm = 1"
   sed -i 's/shutdown_timeout = "5s"/shutdown_timeout = "1s"/' engine.conf
   cat >scripts/h.lua <<EOF
-job "hang" { cron = "*/20 * * * * *", browser = true, run = function(ctx)
+job "hang" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page():navigate("$FX/hang", { timeout = "60s" })
 end }
 EOF
@@ -399,7 +404,7 @@ t_browser_that_cannot_start_says_why() {
   setup
   conf "executable = '/bin/false', acquire_timeout = '2s'"
   cat >scripts/x.lua <<EOF
-job "x" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "x" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page() end }
 EOF
   start_engine
@@ -481,7 +486,7 @@ t_endpoint_that_is_not_a_browser_fails_waiters_with_the_reason() {
   setup
   conf "endpoints = { '$FX' }, acquire_timeout = '2s'"
   cat >scripts/e.lua <<EOF
-job "e" { cron = "*/20 * * * * *", browser = true, retry = { attempts = 1 },
+job "e" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page() end }
 EOF
   start_engine
