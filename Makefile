@@ -1,7 +1,7 @@
 # Baton — make, make test, make run, make bench, make deps.
 # SAN=1 builds with AddressSanitizer + UBSan into build/san.
 
-PKGS     := lua5.4 libuv sqlite3 libcjson
+PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -18,14 +18,14 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC)) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
-            valgrind
+            valgrind prometheus xxd curl
 
 .PHONY: all deps test unit valgrind run bench clean format
 all: $(BUILD)/baton
@@ -42,6 +42,13 @@ deps:
 
 $(BUILD)/obj/%.o: engine/%.c engine/*.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -c $< -o $@
+
+# The dashboard page, embedded in the binary as a C array.
+$(BUILD)/obj/dashboard_html.c: engine/dashboard.html | $(BUILD)/obj
+	cd engine && xxd -i dashboard.html >$(abspath $@)
+
+$(BUILD)/obj/dashboard_html.o: $(BUILD)/obj/dashboard_html.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/test.h engine/*.h | $(BUILD)/obj/tests
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -c $< -o $@

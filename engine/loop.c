@@ -14,7 +14,10 @@
 #include <uv.h>
 
 #include "circuit.h"
+#include "http.h"
+#include "lag.h"
 #include "log.h"
+#include "obs.h"
 #include "reload.h"
 #include "retry.h"
 #include "run.h"
@@ -22,8 +25,10 @@
 #include "store.h"
 #include "units.h"
 #include "vclock.h"
+#include "version.h"
 
 static const uint64_t FLUSH_MS = 200;
+static const uint64_t LAG_PERIOD_MS = 100;
 static const double PRUNE_EVERY = 3600;
 
 typedef struct engine {
@@ -40,6 +45,10 @@ typedef struct engine {
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain;
     vtimer_t prune;
+    obs_t *obs;              /* counters and events for http */
+    lag_t lag;
+    http_t *http;
+    double started_at;
     int lock_fd;             /* <database>.lock, held while the engine runs */
     int stopping;
     int handles;             /* signals and uv timers initialised */
@@ -69,8 +78,9 @@ static int lock_database(engine_t *e, const char *db) {
 }
 
 static void report(void *ud, const char *line) {
-    (void)ud;
+    engine_t *e = ud;
     log_error("%s", line);
+    if (e && e->obs) obs_script(e->obs, NULL, vclock_now(&e->clock), line);
 }
 
 static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
@@ -107,6 +117,8 @@ static void close_all(engine_t *e) {
     }
     vtimer_stop(&e->clock, &e->prune);
     vclock_close(&e->clock);
+    http_stop(e->http);
+    lag_stop(&e->lag);
 }
 
 static void on_idle(runner_t *r) {
@@ -188,7 +200,11 @@ int loop_run(const conf_t *conf) {
                               .cpu_slice = conf->cpu_slice,
                               .trigger = host_trigger,
                               .ud = e};
-    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
+    e->started_at = vclock_now(&e->clock);
+    if (!(e->obs = obs_new())) goto out;
+    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, e) < 0) goto out;
+    for (size_t i = 0; i < e->set.nscripts; i++)
+        obs_script(e->obs, script_path(e->set.scripts[i]), e->started_at, NULL);
 
     e->runner = (runner_t){.clock = &e->clock,
                            .store = e->store,
@@ -212,6 +228,23 @@ int loop_run(const conf_t *conf) {
         log_emit(LOG_DEBUG, e->set.jobs[i]->name, 0, "%s, priority %s", sched_text,
                  job_priority_name(e->set.jobs[i]->priority));
     }
+    obs_attach(e->obs, e->sched, e->store, e->circuits);
+    http_opts_t web = {.listen = conf->http_listen,
+                       .token = conf->http_token,
+                       .src = {.conf = conf,
+                               .clock = &e->clock,
+                               .store = e->store,
+                               .sched = e->sched,
+                               .circuits = e->circuits,
+                               .obs = e->obs,
+                               .lag = &e->lag,
+                               .started_at = e->started_at,
+                               .version = BATON_VERSION}};
+    if (http_start(&e->http, &e->loop, &web, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    lag_start(&e->lag, &e->loop, LAG_PERIOD_MS);
     log_info("baton started: %zu job(s) from %zu script(s)%s, database %s", e->set.njobs,
              e->set.nscripts, e->set.errors ? " (some scripts failed to load, see above)" : "",
              conf->database);
@@ -237,6 +270,8 @@ int loop_run(const conf_t *conf) {
 out:
     if (!e->closed) close_all(e);
     uv_run(&e->loop, UV_RUN_DEFAULT);
+    http_free(e->http);
+    obs_detach(e->obs);
     sched_free(e->sched);
     reload_free(&e->set);
     if (e->store && store_flush(e->store) < 0) {
@@ -244,6 +279,7 @@ out:
         rc = 1;
     }
     circuits_free(e->circuits);
+    obs_free(e->obs);
     store_close(e->store);
     if (uv_loop_close(&e->loop) != 0) {
         log_error("internal: handles left open at exit");
