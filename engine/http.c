@@ -9,10 +9,14 @@
 
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dashboard.h"
 #include "log.h"
@@ -536,6 +540,21 @@ static void lws_log_line(int level, const char *line) {
 
 /* ---- lifecycle ---- */
 
+/* lws logs a failed bind and carries on without a listener, and a context
+ * that never ran on the loop cannot be torn down cleanly: so find out first
+ * whether the address can be bound. Returns 0 or a negative errno. */
+static int probe_bind(const char *host, int port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (port == 0) return 0;
+    if (host[0] && inet_pton(AF_INET, host, &sa.sin_addr) != 1) return -EADDRNOTAVAIL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err,
                size_t errlen) {
     *out = NULL;
@@ -549,6 +568,16 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
         return -EINVAL;
     }
     if (strcmp(h->host, "localhost") == 0) snprintf(h->host, sizeof h->host, "127.0.0.1");
+    if (strcmp(h->host, "0.0.0.0") == 0) h->host[0] = 0;
+    int rc = probe_bind(h->host, h->port);
+    if (rc < 0) {
+        snprintf(err, errlen, "http: cannot listen on %s: %s", opts->listen,
+                 rc == -EADDRNOTAVAIL && h->host[0] && !strchr(h->host, '.')
+                     ? "HOST must be an IPv4 address, localhost or *"
+                     : strerror(-rc));
+        free(h);
+        return rc;
+    }
 
     /* before creating the context, or it prints a banner */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
@@ -577,11 +606,11 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
     struct lws_vhost *vh = lws_get_vhost_by_name(h->ctx, "default");
     int bound = vh ? lws_get_vhost_listen_port(vh) : -1;
     if (bound <= 0) {
-        snprintf(err, errlen, "http: cannot listen on %s", opts->listen);
-        h->stopping = 1;
-        lws_context_destroy(h->ctx);
-        *out = h; /* the caller frees it after the loop has run */
-        return -EADDRINUSE;
+        /* lost a race for the port since probe_bind: serve nothing, but keep
+         * the context for the ordinary two-phase teardown */
+        log_error("http: cannot listen on %s", opts->listen);
+        *out = h;
+        return 0;
     }
     h->port = bound;
     if (opts->pool && opts->src.obs) obs_set_pool(opts->src.obs, opts->pool, opts->pool_ud);
