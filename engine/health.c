@@ -404,14 +404,11 @@ cJSON *health_runs(const health_src_t *src, const char *job, int limit) {
 cJSON *health_job(const health_src_t *src, const char *name, int runs) {
     sched_job_info_t info;
     if (sched_job_info_by_name(src->sched, name, &info) < 0) return NULL;
-    cJSON *arr = health_jobs(src);
-    cJSON *found = NULL, *item;
-    cJSON_ArrayForEach(item, arr) {
-        cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) found = item;
-    }
-    cJSON *o = found ? cJSON_DetachItemViaPointer(arr, found) : NULL;
-    cJSON_Delete(arr);
+    windows_t ws;
+    windows_read(src, &ws);
+    window_acc_t *acc = acc_find(&ws, name);
+    cJSON *o = job_object(src, &info, acc ? &acc->w : NULL);
+    windows_free(&ws);
     if (!o) return NULL;
     const job_t *j = info.job;
     add_str(o, "breaker", j->breaker);

@@ -131,9 +131,7 @@ static int respond_json(struct lws *wsi, session_t *s, unsigned status, cJSON *d
     char *text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     if (!text) return -1;
-    size_t len = strlen(text);
-    text[len] = 0;
-    int rc = respond(wsi, s, status, "application/json", text, len, allow);
+    int rc = respond(wsi, s, status, "application/json", text, strlen(text), allow);
     free(text);
     return rc;
 }
@@ -310,10 +308,7 @@ static int handle_read(http_t *h, struct lws *wsi, session_t *s, const char *pat
                 return respond_error(wsi, s, 400, NULL, "limit must be a number from 1 to %d",
                                      RUNS_LIMIT_MAX);
         }
-        if (j && !*j) j = NULL;
-        if (j && !sched_find(src->sched, j)) {
-            /* a removed job may still have history: answer from the store */
-        }
+        if (j && !*j) j = NULL; /* a job no longer loaded may still have history */
         cJSON *runs = health_runs(src, j, (int)limit);
         if (!runs) return respond_error(wsi, s, 500, NULL, "the store cannot be read");
         cJSON *doc = cJSON_CreateObject();

@@ -44,6 +44,7 @@ int lag_start(lag_t *l, uv_loop_t *loop, uint64_t period_ms);
  * A no-op when not started. */
 void lag_stop(lag_t *l);
 
+/* The figures of the samples taken so far (zeros before the first tick). */
 void lag_stats(const lag_t *l, lag_stats_t *out);
 
 #endif

@@ -111,6 +111,8 @@ static void on_end(void *ud, const char *job, int64_t run_id, const char *status
     obs_job_t *j = job_of(o, job);
     obs_status_t st = status_of(status);
     if (j && st < OBS_STATUS_COUNT) j->runs[st]++;
+    /* a launched run's kind is on its last row, written just before it ends */
+    if (!error_kind && j && j->last_kind[0] && st != OBS_OK) error_kind = j->last_kind;
     if (!o->on_event) return;
     cJSON *ev = event("run_ended", ended_at);
     if (!ev) return;
@@ -157,6 +159,7 @@ static void on_row(void *ud, const store_run_t *r) {
     if (r->attempt > 1 && r->started_at > 0) j->retries++;
     if (r->started_at > 0 && r->ended_at >= r->started_at)
         stats_hist_add(&j->duration, r->ended_at - r->started_at);
+    snprintf(j->last_kind, sizeof j->last_kind, "%s", r->error_kind ? r->error_kind : "");
     if (!is_failure(r->status)) return;
     err_kind_t kind;
     if (r->error_kind && err_kind_parse(r->error_kind, &kind) == 0) j->errors[kind]++;

@@ -51,6 +51,7 @@ typedef struct obs_job {
     uint64_t errors[ERR_KIND_COUNT];  /* failed attempts, by kind */
     uint64_t retries;                 /* attempts after the first */
     stats_hist_t duration;            /* attempt durations, seconds */
+    char last_kind[32];               /* error kind of the newest row ("" when none) */
 } obs_job_t;
 
 typedef struct obs_error {
