@@ -71,6 +71,9 @@ $(BUILD)/bench_primitives: bench/bench_primitives.c $(ENGINE_OBJ)
 $(BUILD)/bench_outage: bench/bench_outage.c $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/bench_http: bench/bench_http.c $(ENGINE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
+
 unit: deps $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -85,7 +88,8 @@ valgrind: deps $(BUILD)/unit
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives
+bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives \
+       $(BUILD)/bench_http
 	bench/run.sh $(BUILD)/baton
 
 format:
