@@ -185,16 +185,39 @@ static int match(const char *path, const char *prefix, const char *suffix, char 
     return 1;
 }
 
+/* Compares without stopping at the first difference, so timing does not
+ * reveal how much of a guessed token was right. */
+static int same_secret(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+/* A browser sends Origin with a POST: one naming another site than the Host
+ * it was sent to is a cross-site request (a page the user has open poking
+ * the engine on localhost), refused whatever the token rules say. */
+static int cross_site(struct lws *wsi) {
+    char origin[256], host[256];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0) return 0;
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0) return 1;
+    const char *o = strstr(origin, "://");
+    return !o || strcmp(o + 3, host) != 0;
+}
+
 /* Mutating endpoints: the token when one is set, else loopback peers only. */
 static int authorise(http_t *h, struct lws *wsi, session_t *s) {
     char got[512];
+    if (cross_site(wsi))
+        return respond_error(wsi, s, 403, NULL, "cross-site request refused (Origin is not Host)"),
+               1;
     if (h->token[0]) {
         int n = lws_hdr_copy(wsi, got, sizeof got, WSI_TOKEN_HTTP_AUTHORIZATION);
         if (n <= 0)
             return respond_error(wsi, s, 401, NULL,
                                  "this endpoint needs an Authorization: Bearer token"),
                    1;
-        if (strncmp(got, "Bearer ", 7) != 0 || strcmp(got + 7, h->token) != 0)
+        if (strncmp(got, "Bearer ", 7) != 0 || !same_secret(got + 7, h->token))
             return respond_error(wsi, s, 403, NULL, "wrong token"), 1;
         return 0;
     }

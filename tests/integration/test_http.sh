@@ -210,6 +210,15 @@ t_http_token_guards_every_mutating_endpoint() {
   stop_engine TERM
 }
 
+t_http_refuses_cross_site_posts_from_browsers() {
+  conf
+  start_http
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Origin: http://evil.example')" 403 "another origin"
+  expect_contains "$(jq -r .error body)" "cross-site"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Origin: http://127.0.0.1:$PORT")" 200 "the dashboard's own origin"
+  stop_engine TERM
+}
+
 t_http_without_token_refuses_changes_from_non_loopback_peers() {
   local ip
   ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
