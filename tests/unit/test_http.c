@@ -2,11 +2,13 @@
  * histograms, the loop-lag ring, the health status rule, http.listen
  * parsing, and obs counters fed through the store's row hook. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "health.h"
 #include "http.h"
 #include "lag.h"
+#include "metrics.h"
 #include "obs.h"
 #include "stats.h"
 #include "test.h"
@@ -194,4 +196,66 @@ TEST(obs_script_state_tracks_versions_and_errors) {
     obs_pool(o, &pool);
     CHECK_INT(pool.contexts_total, 0); /* no pool registered: zeros */
     obs_free(o);
+}
+
+static void fake_pool(void *ud, obs_pool_t *out) {
+    (void)ud;
+    out->browsers = 2;
+    out->contexts_total = 4;
+    out->contexts_busy = 3;
+    out->contexts_idle = 1;
+    out->waiters = 5;
+    out->created_total = 7;
+    out->acquire_buckets[0] = 2; /* <= 1 ms */
+    out->acquire_buckets[OBS_ACQUIRE_BUCKETS] = 1; /* above every bound */
+    out->acquire_count = 3;
+    out->acquire_sum_ms = 40000;
+    out->acquire_p95_ms = 6000;
+}
+
+TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
+    vclock_t clock;
+    store_t *st;
+    sched_t *sched;
+    conf_t conf;
+    char err[256];
+    conf_defaults(&conf);
+    vclock_init(&clock, NULL, 1, 1700000000);
+    CHECK_INT(store_open(&st, ":memory:", 0, err, sizeof err), 0);
+    CHECK_INT(sched_new(&sched, &clock, st, &conf, (sched_hooks_t){0}, 1), 0);
+    CHECK_INT(sched_set_jobs(sched, NULL, 0, err, sizeof err), 0);
+    obs_t *o = obs_new();
+    obs_attach(o, sched, st, NULL);
+    obs_set_pool(o, fake_pool, NULL);
+    health_src_t src = {.conf = &conf, .clock = &clock, .store = st, .sched = sched, .obs = o,
+                        .started_at = 1700000000 - 90, .version = "test"};
+
+    size_t len;
+    char *text = metrics_render(&src, &len);
+    CHECK(text != NULL);
+    CHECK_INT(strlen(text), len);
+    CHECK_HAS(text, "baton_pool_contexts{state=\"busy\"} 3\n");
+    CHECK_HAS(text, "baton_pool_waiters 5\n");
+    CHECK_HAS(text, "baton_pool_contexts_created_total 7\n");
+    CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"0.001\"} 2\n");
+    CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"+Inf\"} 3\n");
+    CHECK_HAS(text, "baton_pool_acquire_seconds_sum 40.000000\n");
+    CHECK_HAS(text, "baton_uptime_seconds 90\n");
+    free(text);
+
+    cJSON *doc = health_report(&src);
+    cJSON *pool = cJSON_GetObjectItem(doc, "browser_pool");
+    CHECK_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(pool, "contexts"), "busy")->valueint, 3);
+    CHECK_INT(cJSON_GetObjectItem(pool, "browsers")->valueint, 2);
+    /* waiters with a slow acquire degrade the engine */
+    CHECK_STR(cJSON_GetObjectItem(doc, "status")->valuestring, "degraded");
+    CHECK_INT(cJSON_GetObjectItem(doc, "uptime_s")->valueint, 90);
+    cJSON_Delete(doc);
+
+    obs_detach(o);
+    obs_free(o);
+    sched_free(sched);
+    store_close(st);
+    vclock_close(&clock);
+    conf_free(&conf);
 }
