@@ -18,14 +18,14 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC))
+ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC)) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
-            valgrind chromium
+            valgrind chromium prometheus xxd curl
 
 .PHONY: all deps test unit valgrind run bench clean format
 all: $(BUILD)/baton
@@ -42,6 +42,13 @@ deps:
 
 $(BUILD)/obj/%.o: engine/%.c engine/*.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -c $< -o $@
+
+# The dashboard page, embedded in the binary as a C array.
+$(BUILD)/obj/dashboard_html.c: engine/dashboard.html | $(BUILD)/obj
+	cd engine && xxd -i dashboard.html >$(abspath $@)
+
+$(BUILD)/obj/dashboard_html.o: $(BUILD)/obj/dashboard_html.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/test.h engine/*.h | $(BUILD)/obj/tests
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -c $< -o $@
@@ -69,6 +76,9 @@ $(BUILD)/bench_primitives: bench/bench_primitives.c $(ENGINE_OBJ)
 $(BUILD)/bench_outage: bench/bench_outage.c $(ENGINE_OBJ)
 	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/bench_http: bench/bench_http.c $(ENGINE_OBJ)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
+
 unit: deps $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -84,7 +94,8 @@ valgrind: deps $(BUILD)/unit
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives
+bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives \
+       $(BUILD)/bench_http
 	bench/run.sh $(BUILD)/baton
 
 format:

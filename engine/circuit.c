@@ -19,21 +19,29 @@ struct circuits {
     store_t *store;
     circuit_t **list;
     size_t n, cap;
+    circuits_change_fn observer;
+    void *observer_ud;
 };
+
+static void keep(circuit_t *ci, double now) {
+    breaker_saved_t saved;
+    breaker_snapshot(ci->b, &saved);
+    if (ci->owner->store) {
+        store_breaker_t row = {.opened_at = saved.opened_at, .failures = saved.failures,
+                               .changed_at = now};
+        snprintf(row.state, sizeof row.state, "%s", breaker_state_name(saved.state));
+        if (store_breaker_put(ci->owner->store, ci->name, &row) < 0)
+            log_error("breaker '%s': cannot keep its state: %s", ci->name,
+                      store_errmsg(ci->owner->store));
+    }
+}
 
 static void on_change(void *ud, breaker_state_t from, breaker_state_t to, double now) {
     circuit_t *ci = ud;
-    breaker_saved_t saved;
-    breaker_snapshot(ci->b, &saved);
     log_emit(to == BREAKER_OPEN ? LOG_WARN : LOG_INFO, NULL, 0, "breaker '%s': %s -> %s",
              ci->name, breaker_state_name(from), breaker_state_name(to));
-    if (!ci->owner->store) return;
-    store_breaker_t row = {.opened_at = saved.opened_at, .failures = saved.failures,
-                           .changed_at = now};
-    snprintf(row.state, sizeof row.state, "%s", breaker_state_name(saved.state));
-    if (store_breaker_put(ci->owner->store, ci->name, &row) < 0)
-        log_error("breaker '%s': cannot keep its state: %s", ci->name,
-                  store_errmsg(ci->owner->store));
+    keep(ci, now);
+    if (ci->owner->observer) ci->owner->observer(ci->owner->observer_ud, ci->name, from, to, now);
 }
 
 static circuit_t *add(circuits_t *c, const char *name, const breaker_opts_t *o, char *err,
@@ -133,6 +141,25 @@ breaker_t *circuits_get(circuits_t *c, const char *name, const breaker_opts_t *o
 void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b),
                    void *ud) {
     for (size_t i = 0; i < c->n; i++) fn(ud, c->list[i]->name, c->list[i]->b);
+}
+
+void circuits_observe(circuits_t *c, circuits_change_fn fn, void *ud) {
+    c->observer = fn;
+    c->observer_ud = ud;
+}
+
+breaker_t *circuits_find(circuits_t *c, const char *name) {
+    circuit_t *ci = find(c, name);
+    return ci ? ci->b : NULL;
+}
+
+int circuits_reset(circuits_t *c, const char *name, double now) {
+    circuit_t *ci = find(c, name);
+    if (!ci) return -ENOENT;
+    breaker_reset(ci->b, now);
+    keep(ci, now); /* the counters were cleared after the change was kept */
+    log_info("breaker '%s': reset", ci->name);
+    return 0;
 }
 
 void circuits_free(circuits_t *c) {

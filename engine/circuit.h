@@ -29,6 +29,19 @@ breaker_t *circuits_get(circuits_t *c, const char *name, const breaker_opts_t *o
 void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b),
                    void *ud);
 
+/* Calls fn after every state change of any breaker (NULL removes it), once the
+ * change is logged and kept. */
+typedef void (*circuits_change_fn)(void *ud, const char *name, breaker_state_t from,
+                                   breaker_state_t to, double now);
+void circuits_observe(circuits_t *c, circuits_change_fn fn, void *ud);
+
+/* The breaker called `name` if one exists (never creates it), else NULL. */
+breaker_t *circuits_find(circuits_t *c, const char *name);
+
+/* Closes the named breaker and clears its counters (POST /api/breakers/NAME/reset),
+ * keeping the new state in the store. -ENOENT when no breaker has that name. */
+int circuits_reset(circuits_t *c, const char *name, double now);
+
 /* Frees every breaker. NULL is a no-op. */
 void circuits_free(circuits_t *c);
 

@@ -15,7 +15,10 @@
 
 #include "cdp.h"
 #include "circuit.h"
+#include "http.h"
+#include "lag.h"
 #include "log.h"
+#include "obs.h"
 #include "page.h"
 #include "pool.h"
 #include "reload.h"
@@ -25,8 +28,10 @@
 #include "store.h"
 #include "units.h"
 #include "vclock.h"
+#include "version.h"
 
 static const uint64_t FLUSH_MS = 200;
+static const uint64_t LAG_PERIOD_MS = 100;
 static const double PRUNE_EVERY = 3600;
 
 typedef struct engine {
@@ -42,9 +47,16 @@ typedef struct engine {
     circuits_t *circuits;
     pool_t *pool;
     page_env_t page_env;
+    uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
+    double acquire_sum_ms;
+    uint64_t acquire_count;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain;
     vtimer_t prune;
+    obs_t *obs;              /* counters and events for http */
+    lag_t lag;
+    http_t *http;
+    double started_at;
     int lock_fd;             /* <database>.lock, held while the engine runs */
     int stopping;
     int handles;             /* signals and uv timers initialised */
@@ -74,13 +86,45 @@ static int lock_database(engine_t *e, const char *db) {
 }
 
 static void report(void *ud, const char *line) {
-    (void)ud;
+    engine_t *e = ud;
     log_error("%s", line);
+    if (e && e->obs) obs_script(e->obs, NULL, vclock_now(&e->clock), line);
 }
 
 static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
     engine_t *e = ud;
     return sched_trigger(e->sched, job, args, err, len);
+}
+
+static void on_acquire(void *ud, double ms) {
+    engine_t *e = ud;
+    size_t b = 0;
+    while (b < OBS_ACQUIRE_BUCKETS && ms > obs_acquire_bounds_ms[b]) b++;
+    e->acquire_buckets[b]++;
+    e->acquire_sum_ms += ms;
+    e->acquire_count++;
+}
+
+/* The pool's figures as health and metrics read them. */
+static void pool_obs(void *ud, obs_pool_t *out) {
+    engine_t *e = ud;
+    pool_figures_t f;
+    pool_figures(e->pool, &f);
+    memset(out, 0, sizeof *out);
+    out->browsers = f.browsers;
+    out->contexts_total = f.contexts;
+    out->contexts_busy = f.busy;
+    out->contexts_idle = f.idle;
+    out->contexts_reserved = f.reserved;
+    out->waiters = f.waiters;
+    out->created_total = (uint64_t)f.created_total;
+    out->reused_total = (uint64_t)f.reused_total;
+    out->recycled_total = (uint64_t)f.recycled_total;
+    out->crashes_total = (uint64_t)f.crashes_total;
+    out->acquire_p95_ms = f.acquire_p95_ms;
+    memcpy(out->acquire_buckets, e->acquire_buckets, sizeof out->acquire_buckets);
+    out->acquire_sum_ms = e->acquire_sum_ms;
+    out->acquire_count = e->acquire_count;
 }
 
 /* Screenshots go to files/ beside engine.conf (or the working directory). */
@@ -123,6 +167,8 @@ static void close_all(engine_t *e) {
     if (e->pool) pool_shutdown(e->pool);
     cdp_ws_shutdown();
     vclock_close(&e->clock);
+    http_stop(e->http);
+    lag_stop(&e->lag);
 }
 
 static void on_idle(runner_t *r) {
@@ -198,6 +244,7 @@ int loop_run(const conf_t *conf) {
         goto out;
     }
     e->page_env.pool = e->pool;
+    pool_on_acquire(e->pool, on_acquire, e);
     e->page_env.clock = &e->clock;
     files_dir(conf, e->page_env.files_dir, sizeof e->page_env.files_dir);
     retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
@@ -213,7 +260,11 @@ int loop_run(const conf_t *conf) {
                               .ud = e,
                               .open_prims = page_open_prims,
                               .prims_ud = &e->page_env};
-    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, NULL) < 0) goto out;
+    e->started_at = vclock_now(&e->clock);
+    if (!(e->obs = obs_new())) goto out;
+    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, e) < 0) goto out;
+    for (size_t i = 0; i < e->set.nscripts; i++)
+        obs_script(e->obs, script_path(e->set.scripts[i]), e->started_at, NULL);
 
     e->runner = (runner_t){.clock = &e->clock,
                            .store = e->store,
@@ -237,6 +288,25 @@ int loop_run(const conf_t *conf) {
         log_emit(LOG_DEBUG, e->set.jobs[i]->name, 0, "%s, priority %s", sched_text,
                  job_priority_name(e->set.jobs[i]->priority));
     }
+    obs_attach(e->obs, e->sched, e->store, e->circuits);
+    http_opts_t web = {.listen = conf->http_listen,
+                       .token = conf->http_token,
+                       .src = {.conf = conf,
+                               .clock = &e->clock,
+                               .store = e->store,
+                               .sched = e->sched,
+                               .circuits = e->circuits,
+                               .obs = e->obs,
+                               .lag = &e->lag,
+                               .started_at = e->started_at,
+                               .version = BATON_VERSION},
+                       .pool = pool_obs,
+                       .pool_ud = e};
+    if (http_start(&e->http, &e->loop, &web, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    lag_start(&e->lag, &e->loop, LAG_PERIOD_MS);
     log_info("baton started: %zu job(s) from %zu script(s)%s, database %s", e->set.njobs,
              e->set.nscripts, e->set.errors ? " (some scripts failed to load, see above)" : "",
              conf->database);
@@ -268,6 +338,8 @@ int loop_run(const conf_t *conf) {
 out:
     if (!e->closed) close_all(e);
     uv_run(&e->loop, UV_RUN_DEFAULT);
+    http_free(e->http);
+    obs_detach(e->obs);
     sched_free(e->sched);
     reload_free(&e->set);
     if (e->store && store_flush(e->store) < 0) {
@@ -277,6 +349,7 @@ out:
     circuits_free(e->circuits);
     pool_free(e->pool);
     cdp_ws_free();
+    obs_free(e->obs);
     store_close(e->store);
     if (uv_loop_close(&e->loop) != 0) {
         log_error("internal: handles left open at exit");

@@ -9,17 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
+
 #include <cJSON.h>
+#include <libwebsockets.h>
 
 #include "conf.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
 #include "reload.h"
+#include "status.h"
 #include "units.h"
 #include "vclock.h"
-
-#define BATON_VERSION "0.1.0"
+#include "version.h"
 
 enum { EXIT_USER = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
@@ -42,6 +44,7 @@ static void usage(FILE *f) {
             "                              load and validate scripts, show next starts\n"
             "  plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]\n"
             "                              start timeline and collision report\n"
+            "  status                      summary of the running engine (jobs, pool, errors)\n"
             "  version                     versions of baton and its libraries\n"
             "\n"
             "  -c FILE    configuration (default ./engine.conf)\n"
@@ -184,6 +187,7 @@ static int cmd_version(void) {
     printf("libuv %s\n", uv_version_string());
     printf("sqlite %s\n", sqlite3_libversion());
     printf("cJSON %s\n", cJSON_Version());
+    printf("libwebsockets %s\n", lws_get_library_version());
     return 0;
 }
 
@@ -208,8 +212,15 @@ int main(int argc, char **argv) {
         conf_free(&conf);
         return rc;
     }
+    if (strcmp(a.command, "status") == 0) {
+        if (a.npaths) return usage_error("status takes no paths (got '%s')", a.paths[0]);
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        rc = status_print(&conf, stdout);
+        conf_free(&conf);
+        return rc;
+    }
     if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0 ||
-        strcmp(a.command, "status") == 0 || strcmp(a.command, "reload") == 0) {
+        strcmp(a.command, "reload") == 0) {
         fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
         return EXIT_USAGE;
     }

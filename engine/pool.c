@@ -103,6 +103,8 @@ struct pool {
     int64_t timeouts_total;
     double samples[SAMPLES];
     size_t nsamples;
+    void (*on_acquire)(void *ud, double ms);
+    void *on_acquire_ud;
 };
 
 static void kick(pool_t *p);
@@ -146,6 +148,12 @@ static const char *str_field(const cJSON *o, const char *name) {
 
 static void sample_acquire(pool_t *p, double ms) {
     p->samples[p->nsamples++ % SAMPLES] = ms;
+    if (p->on_acquire) p->on_acquire(p->on_acquire_ud, ms);
+}
+
+void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud) {
+    p->on_acquire = fn;
+    p->on_acquire_ud = ud;
 }
 
 static int cmp_double(const void *a, const void *b) {

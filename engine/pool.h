@@ -79,6 +79,10 @@ int pool_lease_lost(const pool_lease_t *l);
 
 void pool_figures(const pool_t *p, pool_figures_t *f);
 
+/* Calls fn with the wait in milliseconds of every lease handed out (for the
+ * acquire-time histogram of the metrics). */
+void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud);
+
 /* Closes every browser and context; waiters fail with ERR_CANCELLED. Leases
  * still out fail their calls; pool_release on them stays valid until
  * pool_free. The loop must run afterwards so processes and handles close. */

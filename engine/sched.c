@@ -50,6 +50,7 @@ struct sched {
     int64_t next_run_id;       /* without a store */
     int stopped;
     int plan;                  /* read the store, never write it */
+    sched_observer_t observer;
 };
 
 /* ---- helpers ---- */
@@ -114,10 +115,17 @@ int sched_save(sched_t *s) {
     return rc;
 }
 
+static void observe_end(sched_t *s, const char *job, int64_t run_id, const char *status,
+                        const char *error_kind) {
+    if (s->observer.on_end)
+        s->observer.on_end(s->observer.ud, job, run_id, status, error_kind, vclock_now(s->clock));
+}
+
 static void record_skip(sched_t *s, sched_job_t *sj, double scheduled_at, err_kind_t kind,
                         const char *why) {
     int64_t run_id = new_run_id(s);
     log_emit(LOG_INFO, sj->job->name, run_id, "skipped (%s): %s", err_kind_name(kind), why);
+    observe_end(s, sj->job->name, run_id, "skipped", err_kind_name(kind));
     if (!s->store || s->plan) return;
     store_run_t row = {.run_id = run_id,
                        .job = sj->job->name,
@@ -132,6 +140,7 @@ static void record_skip(sched_t *s, sched_job_t *sj, double scheduled_at, err_ki
 
 static void record_cancel(sched_t *s, sched_start_t *st, const char *why) {
     log_emit(LOG_INFO, st->job->name, st->run_id, "cancelled before it started: %s", why);
+    observe_end(s, st->job->name, st->run_id, "cancelled", "cancelled");
     if (!s->store || s->plan) return;
     store_run_t row = {.run_id = st->run_id,
                        .job = st->job->name,
@@ -163,6 +172,7 @@ static void on_dispatch(vtimer_t *t) {
         sj->pending = NULL;
         sj->current = st;
         s->running++;
+        if (s->observer.on_start) s->observer.on_start(s->observer.ud, st, vclock_now(s->clock));
         s->hooks.launch(s->hooks.ud, st);
     }
 }
@@ -548,6 +558,7 @@ void sched_done(sched_t *s, sched_start_t *st, const char *status, double ended_
         sj->state.last_fail = ended_at;
     }
     save_state(s, sj);
+    observe_end(s, sj->job->name, st->run_id, status, NULL);
     if (!s->stopped && strcmp(status, "ok") == 0)
         for (size_t i = 0; i < sj->nfollowers; i++)
             offer(s, sj->followers[i], ended_at, "after", NULL, 0);
@@ -594,6 +605,47 @@ size_t sched_queued(const sched_t *s) { return prioq_len(&s->ready); }
 void sched_each_running(sched_t *s, void (*fn)(void *ud, sched_start_t *start), void *ud) {
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].current) fn(ud, s->jobs[i].current);
+}
+
+size_t sched_njobs(const sched_t *s) { return s->njobs; }
+
+static void job_info(const sched_job_t *sj, sched_job_info_t *out) {
+    *out = (sched_job_info_t){.job = sj->job,
+                              .paused = sj->state.paused,
+                              .running = sj->current != NULL,
+                              .queued = (sj->pending != NULL) + sj->nbacklog,
+                              .next_at = vtimer_active(&sj->timer) ? sj->timer.due : 0,
+                              .last_ok = sj->state.last_ok,
+                              .last_fail = sj->state.last_fail};
+}
+
+int sched_job_info(const sched_t *s, size_t i, sched_job_info_t *out) {
+    if (i >= s->njobs) return -ENOENT;
+    job_info(s->by_name[i], out);
+    return 0;
+}
+
+int sched_job_info_by_name(const sched_t *s, const char *name, sched_job_info_t *out) {
+    sched_job_t *sj = find(s, name);
+    if (!sj) return -ENOENT;
+    job_info(sj, out);
+    return 0;
+}
+
+int sched_pause(sched_t *s, const char *name, int on) {
+    sched_job_t *sj = find(s, name);
+    if (!sj) return -ENOENT;
+    on = on != 0;
+    if (sj->state.paused == on) return 0;
+    sj->state.paused = on;
+    save_state(s, sj);
+    log_emit(LOG_INFO, sj->job->name, 0, "%s", on ? "paused" : "resumed");
+    if (s->observer.on_pause) s->observer.on_pause(s->observer.ud, sj->job->name, on);
+    return 1;
+}
+
+void sched_observe(sched_t *s, const sched_observer_t *o) {
+    s->observer = o ? *o : (sched_observer_t){0};
 }
 
 void sched_free(sched_t *s) {

@@ -88,6 +88,42 @@ job_t *sched_find(const sched_t *s, const char *name);
 /* Calls fn for every launched start (for shutdown cancel). */
 void sched_each_running(sched_t *s, void (*fn)(void *ud, sched_start_t *start), void *ud);
 
+/* What health and the API show of one job. */
+typedef struct sched_job_info {
+    const job_t *job;
+    int paused;
+    int running;               /* a run is launched */
+    int queued;                /* starts waiting: in the ready queue or behind the running one */
+    double next_at;            /* when the next scheduled start fires (jitter included); 0 = none */
+    double last_ok, last_fail; /* ended_at of the last success / failure; 0 = never */
+} sched_job_info_t;
+
+/* The number of jobs, and the i-th in name order (i < sched_njobs); 0 or -ENOENT. */
+size_t sched_njobs(const sched_t *s);
+int sched_job_info(const sched_t *s, size_t i, sched_job_info_t *out);
+/* The same by name; -ENOENT when there is no such job. */
+int sched_job_info_by_name(const sched_t *s, const char *name, sched_job_info_t *out);
+
+/* Pauses (on = 1) or resumes (on = 0) a job's scheduled starts; kept in the
+ * store's job state with the next sched_save. -ENOENT when there is no such job.
+ * Returns 1 when the state changed, 0 when it already was so. */
+int sched_pause(sched_t *s, const char *name, int on);
+
+/* Who wants to know what the scheduler decides (health, metrics, the event
+ * feed). Every start that ends — run, skipped or cancelled before it began —
+ * calls on_end exactly once; on_start fires when a start is handed to the
+ * launcher. Callbacks must not call back into the scheduler. */
+typedef struct sched_observer {
+    void (*on_start)(void *ud, const sched_start_t *start, double now);
+    void (*on_end)(void *ud, const char *job, int64_t run_id, const char *status,
+                   const char *error_kind, double ended_at);
+    void (*on_pause)(void *ud, const char *job, int paused);
+    void *ud;
+} sched_observer_t;
+
+/* Sets the observer (NULL removes it); the struct is copied. */
+void sched_observe(sched_t *s, const sched_observer_t *o);
+
 /* Frees the scheduler (after sched_stop and once no run is launched). */
 void sched_free(sched_t *s);
 

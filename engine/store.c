@@ -71,6 +71,8 @@ typedef enum {
     STMT_RUN_ADD,
     STMT_RUNS_ALL,
     STMT_RUNS_JOB,
+    STMT_RUN_SUMMARIES,
+    STMT_RUN_ERRORS,
     STMT_PRUNE_ENDED,
     STMT_PRUNE_UNENDED,
     STMT_KV_GET,
@@ -96,6 +98,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RUNS_JOB] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
                       "error_kind, error, result FROM runs WHERE job = ?1 "
                       "ORDER BY id DESC LIMIT ?2",
+    /* sqlite's bare columns take their values from the row holding max(id),
+     * the start's last attempt. */
+    [STMT_RUN_SUMMARIES] = "SELECT run_id, job, count(*), min(started_at), max(ended_at), status, "
+                           "error_kind, max(id) FROM runs WHERE run_id IN (SELECT run_id FROM "
+                           "runs WHERE ended_at >= ?1) GROUP BY run_id",
+    [STMT_RUN_ERRORS] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
+                        "error_kind, error, result FROM runs WHERE status IN ('failed', "
+                        "'fallback') ORDER BY id DESC LIMIT ?2",
     /* Two deletes so that each can use the ended_at index. */
     [STMT_PRUNE_ENDED] = "DELETE FROM runs WHERE ended_at < ?1",
     [STMT_PRUNE_UNENDED] = "DELETE FROM runs WHERE ended_at IS NULL AND scheduled_at < ?1",
@@ -131,6 +141,8 @@ struct store {
     int64_t next_run_id;
     sqlite3_stmt *stmts[STMT_COUNT];
     char errmsg[512];
+    void (*on_run)(void *ud, const store_run_t *r);
+    void *on_run_ud;
 };
 
 /* ---- errors ---- */
@@ -492,7 +504,14 @@ int store_run_add(store_t *s, const store_run_t *r) {
         stmt_done(st);
         return code;
     }
-    return stmt_exec(s, st);
+    code = stmt_exec(s, st);
+    if (code == 0 && s->on_run) s->on_run(s->on_run_ud, r);
+    return code;
+}
+
+void store_on_run(store_t *s, void (*fn)(void *ud, const store_run_t *r), void *ud) {
+    s->on_run = fn;
+    s->on_run_ud = ud;
 }
 
 /* A text column; NULL for SQL NULL. Sets *oom when sqlite could not convert. */
@@ -502,9 +521,10 @@ static const char *column_text(sqlite3_stmt *st, int i, int *oom) {
     return text;
 }
 
-int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud) {
+static int runs_query(store_t *s, stmt_id_t id, const char *job, int limit, store_run_cb cb,
+                      void *ud) {
     sqlite3_stmt *st;
-    int code = stmt_get(s, job ? STMT_RUNS_JOB : STMT_RUNS_ALL, &st);
+    int code = stmt_get(s, id, &st);
     if (code < 0) return code;
     int rc = job ? bind_text(st, 1, job) : SQLITE_OK;
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
@@ -521,6 +541,43 @@ int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud
                          .error_kind = column_text(st, 7, &oom),
                          .error = column_text(st, 8, &oom),
                          .result = column_text(st, 9, &oom)};
+        if (oom || !r.job || !r.status) {
+            code = failf(s, -ENOMEM, "out of memory");
+            break;
+        }
+        if (cb(ud, &r)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (code == 0 && rc != SQLITE_DONE) code = fail(s, rc);
+    stmt_done(st);
+    return code;
+}
+
+int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud) {
+    return runs_query(s, job ? STMT_RUNS_JOB : STMT_RUNS_ALL, job, limit, cb, ud);
+}
+
+int store_run_errors(store_t *s, int limit, store_run_cb cb, void *ud) {
+    return runs_query(s, STMT_RUN_ERRORS, NULL, limit, cb, ud);
+}
+
+int store_run_summaries(store_t *s, double since, store_summary_cb cb, void *ud) {
+    sqlite3_stmt *st;
+    int code = stmt_get(s, STMT_RUN_SUMMARIES, &st);
+    if (code < 0) return code;
+    int rc = sqlite3_bind_double(st, 1, since);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        int oom = 0;
+        store_run_summary_t r = {.run_id = sqlite3_column_int64(st, 0),
+                                 .job = column_text(st, 1, &oom),
+                                 .attempts = sqlite3_column_int(st, 2),
+                                 .started_at = sqlite3_column_double(st, 3),
+                                 .ended_at = sqlite3_column_double(st, 4),
+                                 .status = column_text(st, 5, &oom),
+                                 .error_kind = column_text(st, 6, &oom)};
         if (oom || !r.job || !r.status) {
             code = failf(s, -ENOMEM, "out of memory");
             break;

@@ -64,6 +64,32 @@ int store_run_add(store_t *s, const store_run_t *r);
 typedef int (*store_run_cb)(void *ud, const store_run_t *r);
 int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud);
 
+/* Calls fn after every run row store_run_add writes (NULL removes it), for
+ * counters that see each attempt. Strings are valid only during the call. */
+void store_on_run(store_t *s, void (*fn)(void *ud, const store_run_t *r), void *ud);
+
+/* One start's attempts folded together: the last attempt's status and error,
+ * the first attempt's start, the last one's end. */
+typedef struct store_run_summary {
+    int64_t run_id;
+    const char *job;
+    int attempts;
+    double started_at;       /* 0 when it never started (skipped) */
+    double ended_at;
+    const char *status;
+    const char *error_kind;  /* NULL when none */
+} store_run_summary_t;
+
+/* Calls cb for every run (not attempt) with an attempt ending at or after
+ * `since`, in no particular order; strings are valid only during the callback.
+ * cb returns non-zero to stop. Returns 0 or < 0. */
+typedef int (*store_summary_cb)(void *ud, const store_run_summary_t *r);
+int store_run_summaries(store_t *s, double since, store_summary_cb cb, void *ud);
+
+/* Calls cb for the newest `limit` failed attempts (status failed or fallback),
+ * newest first, as store_runs does. */
+int store_run_errors(store_t *s, int limit, store_run_cb cb, void *ud);
+
 /* Deletes run rows whose ended_at (or scheduled_at, for rows without it) is
  * before `before`. Writes the number deleted to *deleted if not NULL. */
 int store_prune(store_t *s, double before, int64_t *deleted);

@@ -41,8 +41,9 @@ start_engine() {
 # Waits until engine.out has at least COUNT lines matching the ERE PATTERN
 # (default 1), for up to 30 s; machines here are shared and slow at times.
 wait_for_log() {
-  local pattern=$1 count=${2:-1} waited=0
-  while [ "$(grep -cE -- "$pattern" engine.out 2>/dev/null)" -lt "$count" ]; do
+  local pattern=$1 count=${2:-1} waited=0 seen
+  # engine.out may not exist yet: the background shell opens it
+  while seen=$(grep -cE -- "$pattern" engine.out 2>/dev/null); [ "${seen:-0}" -lt "$count" ]; do
     if [ $waited -ge 300 ]; then
       fail "timed out waiting for $count line(s) matching '$pattern'"
       return 1

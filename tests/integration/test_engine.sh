@@ -13,6 +13,7 @@ log = { level = "debug" }
 limits = { max_concurrent_runs = 4, shutdown_timeout = "${SHUTDOWN:-5s}" }
 sandbox = { memory = "16MB", cpu_slice = "100ms" }
 $*
+http = { listen = "127.0.0.1:0" }
 CONF
   mkdir -p scripts
 }

@@ -1,0 +1,660 @@
+/* http.c — libwebsockets on the engine's loop: one protocol handles both the
+ * HTTP requests (routing, the token rules, size limits, JSON errors) and the
+ * /api/events WebSocket (a bounded queue of event lines per client).
+ * Traps (NOTES-cdp.md): <uv.h> before <libwebsockets.h>; never lws_service();
+ * the context is destroyed in two phases around the last uv_run. */
+#include <uv.h>
+
+#include <libwebsockets.h>
+
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dashboard.h"
+#include "log.h"
+#include "metrics.h"
+
+enum {
+    WS_QUEUE_MAX = 256,      /* events a slow client may fall behind before the oldest drop */
+    CHUNK = 16384,           /* body bytes written per writable callback */
+    RUNS_LIMIT_DEFAULT = 50,
+    RUNS_LIMIT_MAX = 1000,
+    JOB_RUNS = 20            /* runs shown with GET /api/jobs/NAME */
+};
+
+typedef struct ws_msg {
+    struct ws_msg *next;
+    size_t len;
+    unsigned char data[];    /* LWS_PRE bytes of headroom, then the text */
+} ws_msg_t;
+
+typedef enum { M_GET, M_POST, M_OTHER } method_t;
+
+/* Per connection (lws allocates it zeroed). HTTP fields are per transaction. */
+typedef struct session {
+    /* HTTP */
+    method_t method;
+    char path[512];
+    int waiting_body;        /* the handler runs once the body is in */
+    size_t body_rx;
+    unsigned char *out;      /* LWS_PRE headroom + body */
+    size_t out_len, out_sent;
+    int close_after;
+    /* WebSocket */
+    struct lws *wsi;
+    struct session *ws_next, *ws_prev;
+    ws_msg_t *q_head, *q_tail;
+    int q_len;
+    int is_ws;
+} session_t;
+
+struct http {
+    struct lws_context *ctx;
+    http_opts_t opts;
+    char token[256];
+    char host[256];
+    int port;
+    session_t *ws;           /* WebSocket clients */
+    int stopping;
+};
+
+/* ---- helpers ---- */
+
+int http_parse_listen(const char *listen, char *host, size_t hostlen, int *port) {
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon || (size_t)(colon - listen) >= hostlen) return -EINVAL;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || p < 0 || p > 65535) return -EINVAL;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    if (strcmp(host, "*") == 0) host[0] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int is_loopback(const char *addr) {
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+           strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+static void out_free(session_t *s) {
+    free(s->out);
+    s->out = NULL;
+    s->out_len = s->out_sent = 0;
+}
+
+/* Sends status + headers now and queues body (copied) for the writable
+ * callbacks. allow: the Allow header for 405. Returns 0 or -1 to close. */
+static int respond(struct lws *wsi, session_t *s, unsigned status, const char *ctype,
+                   const char *body, size_t len, const char *allow) {
+    unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start,
+                                        *end = &hdr[sizeof hdr - 1];
+    out_free(s);
+    s->out = malloc(LWS_PRE + len + 1);
+    if (!s->out) return -1;
+    memcpy(s->out + LWS_PRE, body, len);
+    s->out_len = len;
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end)) return -1;
+    static const char nostore[] = "no-store";
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)nostore, sizeof nostore - 1, &p, end))
+        return -1;
+    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                             (const unsigned char *)allow, (int)strlen(allow), &p,
+                                             end))
+        return -1;
+    if (status == 401 &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)"Bearer", 6, &p, end))
+        return -1;
+    if (s->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int respond_json(struct lws *wsi, session_t *s, unsigned status, cJSON *doc,
+                        const char *allow) {
+    if (!doc) return -1;
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (!text) return -1;
+    int rc = respond(wsi, s, status, "application/json", text, strlen(text), allow);
+    free(text);
+    return rc;
+}
+
+static int respond_error(struct lws *wsi, session_t *s, unsigned status, const char *allow,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int respond_error(struct lws *wsi, session_t *s, unsigned status, const char *allow,
+                         const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *doc = cJSON_CreateObject();
+    if (doc) cJSON_AddStringToObject(doc, "error", msg);
+    return respond_json(wsi, s, status, doc, allow);
+}
+
+/* Writes the next chunk of the queued body. Returns 0, or -1 to close. */
+static int write_body(struct lws *wsi, session_t *s) {
+    if (!s->out) return 0;
+    size_t left = s->out_len - s->out_sent, n = left > CHUNK ? CHUNK : left;
+    int final = n == left;
+    if (n && lws_write(wsi, s->out + LWS_PRE + s->out_sent, n,
+                       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    if (!n) lws_write(wsi, s->out + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL);
+    s->out_sent += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    out_free(s);
+    if (s->close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- routes ---- */
+
+/* Copies the path segment after prefix into name when path is
+ * prefix NAME suffix; 1 on a match. */
+static int match(const char *path, const char *prefix, const char *suffix, char *name,
+                 size_t len) {
+    size_t pl = strlen(prefix), sl = strlen(suffix), n = strlen(path);
+    if (n <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + n - sl, suffix) != 0)
+        return 0;
+    size_t nl = n - pl - sl;
+    if (nl >= len || memchr(path + pl, '/', nl)) return 0;
+    memcpy(name, path + pl, nl);
+    name[nl] = 0;
+    return 1;
+}
+
+/* Compares without stopping at the first difference, so timing does not
+ * reveal how much of a guessed token was right. */
+static int same_secret(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+/* A browser sends Origin with a POST: one naming another site than the Host
+ * it was sent to is a cross-site request (a page the user has open poking
+ * the engine on localhost), refused whatever the token rules say. */
+static int cross_site(struct lws *wsi) {
+    char origin[256], host[256];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0) return 0;
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0) return 1;
+    const char *o = strstr(origin, "://");
+    return !o || strcmp(o + 3, host) != 0;
+}
+
+/* Mutating endpoints: the token when one is set, else loopback peers only. */
+static int authorise(http_t *h, struct lws *wsi, session_t *s) {
+    char got[512];
+    if (cross_site(wsi))
+        return respond_error(wsi, s, 403, NULL, "cross-site request refused (Origin is not Host)"),
+               1;
+    if (h->token[0]) {
+        int n = lws_hdr_copy(wsi, got, sizeof got, WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (n <= 0)
+            return respond_error(wsi, s, 401, NULL,
+                                 "this endpoint needs an Authorization: Bearer token"),
+                   1;
+        if (strncmp(got, "Bearer ", 7) != 0 || !same_secret(got + 7, h->token))
+            return respond_error(wsi, s, 403, NULL, "wrong token"), 1;
+        return 0;
+    }
+    char peer[128] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    if (!is_loopback(peer))
+        return respond_error(wsi, s, 403, NULL,
+                             "no http.token is set: changes are only accepted from loopback"),
+               1;
+    return 0;
+}
+
+static int handle_action(http_t *h, struct lws *wsi, session_t *s, const char *path) {
+    char name[256];
+    const health_src_t *src = &h->opts.src;
+    const char *actions[] = {"/run", "/pause", "/resume"};
+    for (int a = 0; a < 3; a++) {
+        if (!match(path, "/api/jobs/", actions[a], name, sizeof name)) continue;
+        if (authorise(h, wsi, s)) return 0;
+        if (a == 0) {
+            char err[256];
+            int rc = sched_trigger(src->sched, name, NULL, err, sizeof err);
+            if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "%s", err);
+            if (rc < 0) return respond_error(wsi, s, 409, NULL, "%s", err);
+            log_emit(LOG_INFO, name, 0, "run requested over HTTP");
+            cJSON *doc = cJSON_CreateObject();
+            cJSON_AddStringToObject(doc, "job", name);
+            cJSON_AddBoolToObject(doc, "triggered", 1);
+            return respond_json(wsi, s, 202, doc, NULL);
+        }
+        int rc = sched_pause(src->sched, name, a == 1);
+        if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "job", name);
+        cJSON_AddBoolToObject(doc, "paused", a == 1);
+        cJSON_AddBoolToObject(doc, "changed", rc == 1);
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    if (match(path, "/api/breakers/", "/reset", name, sizeof name)) {
+        if (authorise(h, wsi, s)) return 0;
+        if (!src->circuits ||
+            circuits_reset(src->circuits, name, vclock_now(src->clock)) == -ENOENT)
+            return respond_error(wsi, s, 404, NULL, "no breaker named '%s'", name);
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "breaker", name);
+        cJSON_AddStringToObject(doc, "state", "closed");
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    if (strcmp(path, "/api/reload") == 0) {
+        if (authorise(h, wsi, s)) return 0;
+        char err[512] = "";
+        if (!h->opts.reload)
+            return respond_error(wsi, s, 501, NULL,
+                                 "live reload is not part of this build yet; restart the engine");
+        if (h->opts.reload(h->opts.reload_ud, err, sizeof err) < 0)
+            return respond_error(wsi, s, 500, NULL, "%s", err);
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddBoolToObject(doc, "reloaded", 1);
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    return 1; /* not an action path */
+}
+
+static int is_action_path(const char *path) {
+    char name[256];
+    return match(path, "/api/jobs/", "/run", name, sizeof name) ||
+           match(path, "/api/jobs/", "/pause", name, sizeof name) ||
+           match(path, "/api/jobs/", "/resume", name, sizeof name) ||
+           match(path, "/api/breakers/", "/reset", name, sizeof name) ||
+           strcmp(path, "/api/reload") == 0;
+}
+
+static int is_read_path(const char *path) {
+    char name[256];
+    return strcmp(path, "/") == 0 || strcmp(path, "/api/system/health") == 0 ||
+           strcmp(path, "/metrics") == 0 || strcmp(path, "/api/jobs") == 0 ||
+           strcmp(path, "/api/runs") == 0 || strcmp(path, "/api/events") == 0 ||
+           (match(path, "/api/jobs/", "", name, sizeof name));
+}
+
+static int handle_read(http_t *h, struct lws *wsi, session_t *s, const char *path) {
+    const health_src_t *src = &h->opts.src;
+    char name[256];
+    if (strcmp(path, "/") == 0)
+        return respond(wsi, s, 200, "text/html; charset=utf-8", (const char *)dashboard_html,
+                       dashboard_html_len, NULL);
+    if (strcmp(path, "/api/system/health") == 0)
+        return respond_json(wsi, s, 200, health_report(src), NULL);
+    if (strcmp(path, "/metrics") == 0) {
+        size_t len;
+        char *text = metrics_render(src, &len);
+        if (!text) return -1;
+        int rc = respond(wsi, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+        free(text);
+        return rc;
+    }
+    if (strcmp(path, "/api/jobs") == 0) {
+        cJSON *doc = cJSON_CreateObject();
+        if (doc) cJSON_AddItemToObject(doc, "jobs", health_jobs(src));
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    if (strcmp(path, "/api/runs") == 0) {
+        char job[256], lim[32];
+        const char *j = lws_get_urlarg_by_name(wsi, "job=", job, sizeof job);
+        const char *l = lws_get_urlarg_by_name(wsi, "limit=", lim, sizeof lim);
+        long limit = RUNS_LIMIT_DEFAULT;
+        if (l) {
+            char *end;
+            limit = strtol(l, &end, 10);
+            if (end == l || *end || limit < 1 || limit > RUNS_LIMIT_MAX)
+                return respond_error(wsi, s, 400, NULL, "limit must be a number from 1 to %d",
+                                     RUNS_LIMIT_MAX);
+        }
+        if (j && !*j) j = NULL; /* a job no longer loaded may still have history */
+        cJSON *runs = health_runs(src, j, (int)limit);
+        if (!runs) return respond_error(wsi, s, 500, NULL, "the store cannot be read");
+        cJSON *doc = cJSON_CreateObject();
+        if (doc) cJSON_AddItemToObject(doc, "runs", runs);
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    if (strcmp(path, "/api/events") == 0)
+        return respond_error(wsi, s, 400, NULL,
+                             "/api/events is a WebSocket: connect with Upgrade: websocket");
+    if (match(path, "/api/jobs/", "", name, sizeof name)) {
+        cJSON *doc = health_job(src, name, JOB_RUNS);
+        if (!doc) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
+        return respond_json(wsi, s, 200, doc, NULL);
+    }
+    return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
+}
+
+/* Routes a complete request. Returns 0, or -1 to close the connection. */
+static int handle(http_t *h, struct lws *wsi, session_t *s) {
+    const char *path = s->path;
+    if (h->stopping) {
+        s->close_after = 1;
+        return respond_error(wsi, s, 503, NULL, "the engine is stopping");
+    }
+    if (is_action_path(path)) {
+        if (s->method != M_POST) return respond_error(wsi, s, 405, "POST", "use POST");
+        return handle_action(h, wsi, s, path) < 0 ? -1 : 0;
+    }
+    if (is_read_path(path)) {
+        if (s->method != M_GET) return respond_error(wsi, s, 405, "GET", "use GET");
+        return handle_read(h, wsi, s, path);
+    }
+    return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
+}
+
+/* ---- WebSocket clients ---- */
+
+static void ws_queue_free(session_t *s) {
+    while (s->q_head) {
+        ws_msg_t *m = s->q_head;
+        s->q_head = m->next;
+        free(m);
+    }
+    s->q_tail = NULL;
+    s->q_len = 0;
+}
+
+static void ws_push(session_t *s, const char *text, size_t len) {
+    ws_msg_t *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m) return;
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, text, len);
+    if (s->q_len >= WS_QUEUE_MAX) { /* a client this far behind loses the oldest */
+        ws_msg_t *old = s->q_head;
+        s->q_head = old->next;
+        if (!s->q_head) s->q_tail = NULL;
+        free(old);
+        s->q_len--;
+    }
+    if (s->q_tail)
+        s->q_tail->next = m;
+    else
+        s->q_head = m;
+    s->q_tail = m;
+    s->q_len++;
+    lws_callback_on_writable(s->wsi);
+}
+
+static void on_event(void *ud, const char *json) {
+    http_t *h = ud;
+    size_t len = strlen(json);
+    for (session_t *s = h->ws; s; s = s->ws_next) ws_push(s, json, len);
+}
+
+static void ws_add(http_t *h, session_t *s, struct lws *wsi) {
+    s->is_ws = 1;
+    s->wsi = wsi;
+    s->ws_prev = NULL;
+    s->ws_next = h->ws;
+    if (h->ws) h->ws->ws_prev = s;
+    h->ws = s;
+}
+
+static void ws_remove(http_t *h, session_t *s) {
+    if (!s->is_ws) return;
+    if (s->ws_prev)
+        s->ws_prev->ws_next = s->ws_next;
+    else if (h->ws == s)
+        h->ws = s->ws_next;
+    if (s->ws_next) s->ws_next->ws_prev = s->ws_prev;
+    s->is_ws = 0;
+    ws_queue_free(s);
+}
+
+static int ws_write(session_t *s) {
+    ws_msg_t *m = s->q_head;
+    if (!m) return 0;
+    if (lws_write(s->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) return -1;
+    s->q_head = m->next;
+    if (!s->q_head) s->q_tail = NULL;
+    s->q_len--;
+    free(m);
+    if (s->q_head) lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/* ---- the lws callback ---- */
+
+static method_t method_of(struct lws *wsi) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) return M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) return M_POST;
+    return M_OTHER;
+}
+
+static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
+    char len_text[32];
+    out_free(s);
+    s->method = method_of(wsi);
+    s->waiting_body = 0;
+    s->body_rx = 0;
+    s->close_after = 0;
+    snprintf(s->path, sizeof s->path, "%s", uri ? uri : "/");
+    if (lws_hdr_copy(wsi, len_text, sizeof len_text, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        char *end;
+        unsigned long long n = strtoull(len_text, &end, 10);
+        if (*end || end == len_text) {
+            s->close_after = 1;
+            return respond_error(wsi, s, 400, NULL, "bad Content-Length");
+        }
+        if (n > HTTP_MAX_BODY) {
+            /* the body is never read: answer and close */
+            s->close_after = 1;
+            return respond_error(wsi, s, 413, NULL, "request body over %d bytes",
+                                 HTTP_MAX_BODY);
+        }
+        if (n > 0) {
+            s->waiting_body = 1;
+            return 0;
+        }
+    }
+    return handle(h, wsi, s);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len) {
+    struct lws_context *ctx = lws_get_context(wsi);
+    http_t *h = ctx ? lws_context_user(ctx) : NULL;
+    session_t *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (!h || !s) return -1;
+        return on_http(h, wsi, s, in) < 0 ? -1 : 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!s) return -1;
+        s->body_rx += len;
+        if (s->body_rx > HTTP_MAX_BODY && s->waiting_body) {
+            s->waiting_body = 0;
+            s->close_after = 1;
+            return respond_error(wsi, s, 413, NULL, "request body over %d bytes",
+                                 HTTP_MAX_BODY) < 0
+                       ? -1
+                       : 0;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!h || !s) return -1;
+        if (!s->waiting_body) return 0;
+        s->waiting_body = 0;
+        return handle(h, wsi, s) < 0 ? -1 : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!s) return -1;
+        return write_body(wsi, s);
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (s) out_free(s);
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[128];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+            strcmp(uri, "/api/events") != 0 || (h && h->stopping))
+            return 1; /* refused: WebSocket only on /api/events */
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!h || !s) return -1;
+        memset(s, 0, sizeof *s);
+        ws_add(h, s, wsi);
+        {
+            char hello[128];
+            snprintf(hello, sizeof hello, "{\"type\":\"hello\",\"version\":\"%s\"}",
+                     h->opts.src.version ? h->opts.src.version : "");
+            ws_push(s, hello, strlen(hello));
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!s || !s->is_ws) return 0;
+        return ws_write(s);
+    case LWS_CALLBACK_RECEIVE:
+        return 0; /* clients have nothing to say */
+    case LWS_CALLBACK_CLOSED:
+        if (h && s) ws_remove(h, s);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"baton", callback, sizeof(session_t), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* lws's own lines go through the engine's log. */
+static void lws_log_line(int level, const char *line) {
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    /* lws prefixes "[date] E: "; keep the message */
+    const char *msg = strstr(line, ": ");
+    msg = msg && msg < line + n ? msg + 2 : line;
+    log_emit(level & LLL_ERR ? LOG_ERROR : LOG_WARN, NULL, 0, "http: %.*s",
+             (int)(line + n - msg), msg);
+}
+
+/* ---- lifecycle ---- */
+
+/* lws logs a failed bind and carries on without a listener, and a context
+ * that never ran on the loop cannot be torn down cleanly: so find out first
+ * whether the address can be bound. Returns 0 or a negative errno. */
+static int probe_bind(const char *host, int port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (port == 0) return 0;
+    if (host[0] && inet_pton(AF_INET, host, &sa.sin_addr) != 1) return -EADDRNOTAVAIL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err,
+               size_t errlen) {
+    *out = NULL;
+    http_t *h = calloc(1, sizeof *h);
+    if (!h) return -ENOMEM;
+    h->opts = *opts;
+    snprintf(h->token, sizeof h->token, "%s", opts->token ? opts->token : "");
+    if (http_parse_listen(opts->listen, h->host, sizeof h->host, &h->port) < 0) {
+        snprintf(err, errlen, "http.listen: '%s' is not HOST:PORT", opts->listen ? opts->listen : "");
+        free(h);
+        return -EINVAL;
+    }
+    if (strcmp(h->host, "localhost") == 0) snprintf(h->host, sizeof h->host, "127.0.0.1");
+    if (strcmp(h->host, "0.0.0.0") == 0) h->host[0] = 0;
+    int rc = probe_bind(h->host, h->port);
+    if (rc < 0) {
+        snprintf(err, errlen, "http: cannot listen on %s: %s", opts->listen,
+                 rc == -EADDRNOTAVAIL && h->host[0] && !strchr(h->host, '.')
+                     ? "HOST must be an IPv4 address, localhost or *"
+                     : strerror(-rc));
+        free(h);
+        return rc;
+    }
+
+    /* before creating the context, or it prints a banner */
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[1] = {loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.pcontext = &h->ctx;
+    info.port = h->port;
+    info.iface = h->host[0] ? h->host : NULL;
+    info.protocols = protocols;
+    info.user = h;
+    info.server_string = "baton";
+    info.timeout_secs = 10;
+    info.keepalive_timeout = 30;
+    info.max_http_header_data = 4096;
+    h->ctx = lws_create_context(&info);
+    if (!h->ctx) {
+        snprintf(err, errlen, "http: cannot listen on %s (in use, or not an address of this "
+                 "machine?)", opts->listen);
+        free(h);
+        return -EADDRINUSE;
+    }
+    struct lws_vhost *vh = lws_get_vhost_by_name(h->ctx, "default");
+    int bound = vh ? lws_get_vhost_listen_port(vh) : -1;
+    if (bound <= 0) {
+        /* lost a race for the port since probe_bind: serve nothing, but keep
+         * the context for the ordinary two-phase teardown */
+        log_error("http: cannot listen on %s", opts->listen);
+        *out = h;
+        return 0;
+    }
+    h->port = bound;
+    if (opts->pool && opts->src.obs) obs_set_pool(opts->src.obs, opts->pool, opts->pool_ud);
+    if (opts->src.obs) obs_on_event(opts->src.obs, on_event, h);
+    log_info("http: listening on %s:%d%s", h->host[0] ? h->host : "0.0.0.0", h->port,
+             h->token[0] ? " (token required for changes)" : "");
+    *out = h;
+    return 0;
+}
+
+int http_port(const http_t *h) { return h ? h->port : 0; }
+
+void http_stop(http_t *h) {
+    if (!h || h->stopping) return;
+    h->stopping = 1;
+    if (h->opts.src.obs) obs_on_event(h->opts.src.obs, NULL, NULL);
+    /* queued events are dropped with their clients */
+    for (session_t *s = h->ws; s; s = s->ws_next) ws_queue_free(s);
+    if (h->ctx) lws_context_destroy(h->ctx); /* phase one: lws closes its uv handles */
+}
+
+void http_free(http_t *h) {
+    if (!h) return;
+    http_stop(h);
+    /* phase two: the loop has run the close callbacks; lws sets ctx to NULL
+     * through pcontext once it is gone */
+    if (h->ctx) lws_context_destroy(h->ctx);
+    free(h);
+}

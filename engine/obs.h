@@ -1,0 +1,112 @@
+/* obs.h — what the engine has done since it started, for health, metrics and
+ * the live event feed: counters fed by the scheduler, the store and the
+ * breakers; the last errors; the load state of each script; and the browser
+ * pool's figures, supplied by whoever owns the pool. obs owns its counters and
+ * copies; it reads nothing on its own and never calls back into the engine. */
+#ifndef BATON_OBS_H
+#define BATON_OBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "circuit.h"
+#include "err.h"
+#include "sched.h"
+#include "stats.h"
+#include "store.h"
+
+enum { OBS_RECENT_ERRORS = 10, OBS_ACQUIRE_BUCKETS = 13 };
+
+/* Upper bounds (milliseconds) of the pool's acquire-time histogram buckets. */
+extern const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS];
+
+/* The browser pool's figures. A pool fills this from its own state; with no
+ * pool registered every figure is zero. */
+typedef struct obs_pool {
+    int browsers;
+    int contexts_total, contexts_busy, contexts_idle, contexts_reserved;
+    int waiters;
+    uint64_t created_total, reused_total, recycled_total, crashes_total;
+    double acquire_p95_ms;
+    /* acquire times: acquire_buckets[i] counts acquires <= obs_acquire_bounds_ms[i]
+     * (and above the previous bound); the last slot those above every bound */
+    uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
+    double acquire_sum_ms;
+    uint64_t acquire_count;
+} obs_pool_t;
+
+typedef void (*obs_pool_fn)(void *ud, obs_pool_t *out);
+
+/* A run status the counters know; OBS_STATUS_COUNT for anything else. */
+typedef enum {
+    OBS_OK, OBS_FAILED, OBS_FALLBACK, OBS_SKIPPED, OBS_CANCELLED, OBS_STATUS_COUNT
+} obs_status_t;
+
+const char *obs_status_name(obs_status_t st);
+
+/* Counters of one job since the engine started. */
+typedef struct obs_job {
+    char *name;
+    uint64_t runs[OBS_STATUS_COUNT];  /* starts that ended, by final status */
+    uint64_t errors[ERR_KIND_COUNT];  /* failed attempts, by kind */
+    uint64_t retries;                 /* attempts after the first */
+    stats_hist_t duration;            /* attempt durations, seconds */
+    char last_kind[32];               /* error kind of the newest row ("" when none) */
+} obs_job_t;
+
+typedef struct obs_error {
+    double at;
+    int64_t run_id;
+    char job[128];
+    char kind[32];
+    char message[512];
+} obs_error_t;
+
+typedef struct obs_script {
+    char *file;
+    double loaded_at;
+    int version;                      /* 1 for the first load, +1 per reload */
+    char *error;                      /* NULL when it loaded */
+} obs_script_t;
+
+typedef struct obs obs_t;
+
+/* Receives each event as one line of JSON text, valid only during the call. */
+typedef void (*obs_event_fn)(void *ud, const char *json);
+
+/* Upper bounds (seconds) of the run-duration histogram buckets. */
+extern const double obs_duration_bounds_s[];
+extern const size_t obs_duration_nbounds;
+
+/* A new, empty collector, or NULL when out of memory. */
+obs_t *obs_new(void);
+
+/* Registers obs as the observer of sched, store and circuits (any may be
+ * NULL), and seeds the recent errors from the store. obs_detach undoes it. */
+void obs_attach(obs_t *o, sched_t *sched, store_t *store, circuits_t *circuits);
+void obs_detach(obs_t *o);
+
+/* Frees o (detach first). NULL is a no-op. */
+void obs_free(obs_t *o);
+
+/* Sets the one listener of the event feed (NULL removes it). */
+void obs_on_event(obs_t *o, obs_event_fn fn, void *ud);
+
+/* Sets where pool figures come from (NULL: zeros), and reads them. */
+void obs_set_pool(obs_t *o, obs_pool_fn fn, void *ud);
+void obs_pool(const obs_t *o, obs_pool_t *out);
+
+/* Notes that a script loaded at `at` (error NULL) or failed with `error`
+ * ("file:line: message"; the file is taken from it when file is NULL). */
+void obs_script(obs_t *o, const char *file, double at, const char *error);
+
+/* Read access for health and metrics; pointers stay valid until the next
+ * event or obs_free. */
+size_t obs_njobs(const obs_t *o);
+const obs_job_t *obs_job(const obs_t *o, size_t i);
+size_t obs_nscripts(const obs_t *o);
+const obs_script_t *obs_script_at(const obs_t *o, size_t i);
+/* The recent errors, newest first; returns how many (<= OBS_RECENT_ERRORS). */
+size_t obs_recent_errors(const obs_t *o, const obs_error_t **out);
+
+#endif

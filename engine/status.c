@@ -1,0 +1,251 @@
+/* status.c — a tiny blocking HTTP/1.0 client over a plain socket (enough for
+ * one request to our own engine) and the summary `baton status` prints. */
+#include "status.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "units.h"
+#include "vclock.h"
+
+enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000 };
+
+static int wait_fd(int fd, short events, int timeout_ms) {
+    struct pollfd p = {.fd = fd, .events = events};
+    int n;
+    do n = poll(&p, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+}
+
+static int connect_to(const char *host, int port, int timeout_ms) {
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0) return -EHOSTUNREACH;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return -errno;
+    }
+    int rc = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? 0 : -errno;
+    freeaddrinfo(res);
+    if (rc == -EINPROGRESS) {
+        rc = wait_fd(fd, POLLOUT, timeout_ms);
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+            rc = -soerr;
+    }
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int status_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
+                    char **body) {
+    char req[1024];
+    *body = NULL;
+    int fd = connect_to(host, port, timeout_ms);
+    if (fd < 0) return fd;
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n\r\n",
+                     path, host, port);
+    for (int off = 0; off < n;) {
+        if (wait_fd(fd, POLLOUT, timeout_ms) < 0) goto timeout;
+        ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) goto broken;
+        if (w > 0) off += (int)w;
+    }
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap);
+    if (!buf) goto broken;
+    for (;;) {
+        if (wait_fd(fd, POLLIN, timeout_ms) < 0) {
+            free(buf);
+            goto timeout;
+        }
+        if (len + 1 == cap) {
+            char *more = cap < MAX_ANSWER ? realloc(buf, cap * 2) : NULL;
+            if (!more) {
+                free(buf);
+                goto broken;
+            }
+            buf = more;
+            cap *= 2;
+        }
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r == 0) break;
+        if (r < 0 && errno != EAGAIN && errno != EINTR) {
+            free(buf);
+            goto broken;
+        }
+        if (r > 0) len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = 0;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || !sep || sscanf(buf + 8, " %d", status) != 1) {
+        free(buf);
+        return -EPROTO;
+    }
+    memmove(buf, sep + 4, len - (size_t)(sep + 4 - buf) + 1);
+    *body = buf;
+    return 0;
+timeout:
+    close(fd);
+    return -ETIMEDOUT;
+broken:
+    close(fd);
+    return -EIO;
+}
+
+/* ---- the summary ---- */
+
+static double num(const cJSON *o, const char *key, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char *str(const cJSON *o, const char *key, const char *dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static void ago(double now, double t, char *buf, size_t len, int future) {
+    char d[32];
+    if (t <= 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    double secs = future ? t - now : now - t;
+    if (secs < 0) secs = 0;
+    units_format_duration(round(secs), d, sizeof d);
+    snprintf(buf, len, future ? "in %s" : "%s ago", d);
+}
+
+static void ms_text(double ms, char *buf, size_t len) {
+    if (ms < 1000)
+        snprintf(buf, len, "%.0fms", ms);
+    else
+        snprintf(buf, len, "%.1fs", ms / 1000);
+}
+
+static void print_summary(const cJSON *doc, FILE *out, const char *where) {
+    double now = num(doc, "now", vclock_wall());
+    char up[32], t1[48], t2[48], p50[16], p95[16];
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs");
+    const cJSON *lag = cJSON_GetObjectItemCaseSensitive(doc, "loop_lag_ms");
+    units_format_duration(num(doc, "uptime_s", 0), up, sizeof up);
+    fprintf(out, "baton %s at %s: %s, up %s; runs %.0f running, %.0f waiting; loop lag p99 %.1fms\n",
+            str(doc, "version", "?"), where, str(doc, "status", "?"), up, num(runs, "running", 0),
+            num(runs, "waiting", 0), num(lag, "p99", 0));
+    const cJSON *why, *reasons = cJSON_GetObjectItemCaseSensitive(doc, "status_reasons");
+    cJSON_ArrayForEach(why, reasons) if (cJSON_IsString(why)) fprintf(out, "  ! %s\n",
+                                                                       why->valuestring);
+
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs"), *j;
+    int njobs = cJSON_GetArraySize(jobs), shown = 0;
+    fprintf(out, "\njobs (%d)\n  %-20s %-8s %-4s %-12s %-22s %6s %5s %7s %7s\n", njobs, "name",
+            "state", "prio", "next", "last", "runs1h", "ok%", "p50", "p95");
+    cJSON_ArrayForEach(j, jobs) {
+        if (shown++ == 30) {
+            fprintf(out, "  ... %d more\n", njobs - 30);
+            break;
+        }
+        const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "last_run");
+        char last_text[64] = "-", rate[16] = "-";
+        ago(now, num(j, "next_run_at", 0), t1, sizeof t1, 1);
+        if (cJSON_IsObject(last)) {
+            ago(now, num(last, "at", 0), t2, sizeof t2, 0);
+            snprintf(last_text, sizeof last_text, "%s %s", str(last, "status", "?"), t2);
+        }
+        double sr = num(j, "success_rate_1h", -1);
+        if (sr >= 0) snprintf(rate, sizeof rate, "%.0f", sr * 100);
+        ms_text(num(j, "p50_ms", 0), p50, sizeof p50);
+        ms_text(num(j, "p95_ms", 0), p95, sizeof p95);
+        char prio[9];
+        snprintf(prio, sizeof prio, "%s", str(j, "priority", "?"));
+        fprintf(out, "  %-20.20s %-8s %-8s %-10s %-22.22s %6.0f %5s %7s %7s\n", str(j, "name", "?"),
+                str(j, "state", "?"), prio, t1, last_text, num(j, "runs_1h", 0), rate, p50, p95);
+    }
+
+    const cJSON *pool = cJSON_GetObjectItemCaseSensitive(doc, "browser_pool");
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(pool, "contexts");
+    fprintf(out,
+            "\npool: %.0f browser(s); contexts %.0f busy, %.0f idle, %.0f reserved of %.0f; "
+            "%.0f waiting; acquire p95 %.0fms\n",
+            num(pool, "browsers", 0), num(ctx, "busy", 0), num(ctx, "idle", 0),
+            num(ctx, "reserved", 0), num(ctx, "total", 0), num(pool, "waiters", 0),
+            num(pool, "acquire_p95_ms", 0));
+
+    const cJSON *breakers = cJSON_GetObjectItemCaseSensitive(doc, "breakers"), *b;
+    if (cJSON_GetArraySize(breakers) > 0) {
+        fprintf(out, "breakers:");
+        cJSON_ArrayForEach(b, breakers) fprintf(out, " %s %s (%.0f failures);", str(b, "name", "?"),
+                                                str(b, "state", "?"), num(b, "failures", 0));
+        fprintf(out, "\n");
+    } else {
+        fprintf(out, "breakers: none\n");
+    }
+
+    const cJSON *scripts = cJSON_GetObjectItemCaseSensitive(doc, "scripts"), *s;
+    cJSON_ArrayForEach(s, scripts) {
+        const char *err = str(s, "error", NULL);
+        if (err) fprintf(out, "script failed: %s\n", err);
+    }
+
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "recent_errors"), *e;
+    int nerr = cJSON_GetArraySize(errors), k = 0;
+    fprintf(out, "\nrecent errors (%d)\n", nerr);
+    cJSON_ArrayForEach(e, errors) {
+        if (k++ == 5) break;
+        char when[32] = "";
+        time_t at = (time_t)num(e, "at", 0);
+        struct tm tm;
+        if (at > 0 && localtime_r(&at, &tm)) strftime(when, sizeof when, "%H:%M:%S", &tm);
+        fprintf(out, "  %s %s %s: %.100s\n", when, str(e, "job", "?"), str(e, "kind", "?"),
+                str(e, "message", ""));
+    }
+    if (nerr == 0) fprintf(out, "  none\n");
+}
+
+int status_print(const conf_t *conf, FILE *out) {
+    char host[256], where[300];
+    int port, status = 0;
+    char *body = NULL;
+    if (http_parse_listen(conf->http_listen, host, sizeof host, &port) < 0 || port == 0) {
+        fprintf(stderr, "baton: http.listen '%s' names no port to reach the engine on\n",
+                conf->http_listen);
+        return 3;
+    }
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
+    snprintf(where, sizeof where, "%s:%d", host, port);
+    int rc = status_http_get(host, port, "/api/system/health", TIMEOUT_MS, &status, &body);
+    if (rc < 0) {
+        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, strerror(-rc));
+        return 3;
+    }
+    cJSON *doc = status == 200 ? cJSON_Parse(body) : NULL;
+    free(body);
+    if (!cJSON_IsObject(doc)) {
+        fprintf(stderr, "baton: %s answered HTTP %d without a health report (is it baton?)\n",
+                where, status);
+        cJSON_Delete(doc);
+        return 3;
+    }
+    print_summary(doc, out, where);
+    cJSON_Delete(doc);
+    return 0;
+}
