@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,6 +350,43 @@ static int handle_read(http_t *h, struct lws *wsi, session_t *s, const char *pat
     return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
 }
 
+/* GET /demo/NAME: demo/NAME, demo/NAME.html, or demo/NAME/index.html. */
+static int handle_demo(http_t *h, struct lws *wsi, session_t *s, const char *path) {
+    static const struct { const char *ext, *type; } types[] = {
+        {".html", "text/html; charset=utf-8"}, {".css", "text/css"},
+        {".js", "text/javascript"},            {".json", "application/json"},
+        {".png", "image/png"},                 {".svg", "image/svg+xml"},
+    };
+    const char *rest = path + 5; /* after "/demo" */
+    char file[4096];
+    if (s->method != M_GET) return respond_error(wsi, s, 405, "GET", "use GET");
+    if (!h->opts.demo_dir || strstr(rest, "..") || strlen(rest) > 200)
+        return respond_error(wsi, s, 404, NULL, "no such page: %s", path);
+    if (!*rest || rest[strlen(rest) - 1] == '/')
+        snprintf(file, sizeof file, "%s%s%sindex.html", h->opts.demo_dir, *rest ? "" : "/", rest);
+    else if (!strchr(strrchr(rest, '/'), '.'))
+        snprintf(file, sizeof file, "%s%s.html", h->opts.demo_dir, rest);
+    else
+        snprintf(file, sizeof file, "%s%s", h->opts.demo_dir, rest);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return respond_error(wsi, s, 404, NULL, "no such page: %s", path);
+    char *body = malloc(1 << 20);
+    ssize_t n = body ? read(fd, body, 1 << 20) : -1;
+    close(fd);
+    if (n < 0) {
+        free(body);
+        return respond_error(wsi, s, 500, NULL, "cannot read %s", path);
+    }
+    const char *type = "application/octet-stream";
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        size_t fl = strlen(file), el = strlen(types[i].ext);
+        if (fl > el && strcmp(file + fl - el, types[i].ext) == 0) type = types[i].type;
+    }
+    int rc = respond(wsi, s, 200, type, body, (size_t)n, NULL);
+    free(body);
+    return rc;
+}
+
 /* Routes a complete request. Returns 0, or -1 to close the connection. */
 static int handle(http_t *h, struct lws *wsi, session_t *s) {
     const char *path = s->path;
@@ -364,6 +402,8 @@ static int handle(http_t *h, struct lws *wsi, session_t *s) {
         if (s->method != M_GET) return respond_error(wsi, s, 405, "GET", "use GET");
         return handle_read(h, wsi, s, path);
     }
+    if (strncmp(path, "/demo", 5) == 0 && (path[5] == 0 || path[5] == '/'))
+        return handle_demo(h, wsi, s, path);
     return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
 }
 

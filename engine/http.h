@@ -28,6 +28,9 @@ typedef struct http_opts {
     /* POST /api/reload; NULL answers 501. Returns 0 or < 0 with a message. */
     int (*reload)(void *ud, char *err, size_t errlen);
     void *reload_ud;
+    /* GET /demo/...: static files from this directory (the demo site the
+     * shipped scripts browse); NULL or a missing directory: 404. */
+    const char *demo_dir;
 } http_opts_t;
 
 typedef struct http http_t;

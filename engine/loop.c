@@ -47,6 +47,7 @@ typedef struct engine {
     circuits_t *circuits;
     pool_t *pool;
     page_env_t page_env;
+    char demo_dir[4096];     /* demo/ beside engine.conf, served under /demo/ */
     uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
     double acquire_sum_ms;
     uint64_t acquire_count;
@@ -127,13 +128,14 @@ static void pool_obs(void *ud, obs_pool_t *out) {
     out->acquire_count = e->acquire_count;
 }
 
-/* Screenshots go to files/ beside engine.conf (or the working directory). */
-static void files_dir(const conf_t *conf, char *out, size_t len) {
+/* NAME beside engine.conf (or in the working directory): files/ takes
+ * screenshots, demo/ is the demo site. */
+static void beside_conf(const conf_t *conf, const char *name, char *out, size_t len) {
     const char *slash = strrchr(conf->path, '/');
     if (conf->path[0] && slash)
-        snprintf(out, len, "%.*s/files", (int)(slash - conf->path), conf->path);
+        snprintf(out, len, "%.*s/%s", (int)(slash - conf->path), conf->path, name);
     else
-        snprintf(out, len, "files");
+        snprintf(out, len, "%s", name);
 }
 
 static void on_flush(uv_timer_t *t) {
@@ -246,7 +248,8 @@ int loop_run(const conf_t *conf) {
     e->page_env.pool = e->pool;
     pool_on_acquire(e->pool, on_acquire, e);
     e->page_env.clock = &e->clock;
-    files_dir(conf, e->page_env.files_dir, sizeof e->page_env.files_dir);
+    beside_conf(conf, "files", e->page_env.files_dir, sizeof e->page_env.files_dir);
+    beside_conf(conf, "demo", e->demo_dir, sizeof e->demo_dir);
     retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
                       conf->retry_budget.window);
     e->host = (script_host_t){.clock = &e->clock,
@@ -301,7 +304,8 @@ int loop_run(const conf_t *conf) {
                                .started_at = e->started_at,
                                .version = BATON_VERSION},
                        .pool = pool_obs,
-                       .pool_ud = e};
+                       .pool_ud = e,
+                       .demo_dir = e->demo_dir};
     if (http_start(&e->http, &e->loop, &web, err, sizeof err) < 0) {
         log_error("%s", err);
         goto out;

@@ -1,25 +1,26 @@
--- feed.lua — a discover/reply pair: `discover` looks for work and keeps what it
--- found in the store; `reply` runs after each successful discover, and only if
--- discover succeeded recently. Offline stand-in for a real site (the browser
--- pool drives a real page here once it lands).
+-- feed.lua — a discover/reply pair driving a real page: `discover` opens the
+-- demo feed the engine serves under /demo/ and keeps what it found in the
+-- store; `reply` runs after each successful discover (and only if discover
+-- succeeded recently) and clicks "reply" on each post.
 local summary = require "summary"
 
-local TOPICS = { "lua", "libuv", "sqlite", "chromium", "cron", "backoff", "sandbox" }
+local FEED = "http://127.0.0.1:8080/demo/feed"
 
 job "discover" {
   every    = "30s",
   offset   = "auto",
   priority = "high",
   timeout  = "20s",
+  browser  = true,
   retry    = { attempts = 2, base = "1s" },
   run = function(ctx)
-    ctx:sleep("300ms")                      -- stands in for a page load: yields to the loop
+    local page = ctx:page()
+    page:navigate(FEED)
+    local topics = page:eval("[...document.querySelectorAll('.post')].map(p => p.dataset.topic)")
     local items = {}
-    for i = 1, math.random(0, 4) do
-      items[i] = { title = TOPICS[math.random(#TOPICS)], at = baton.now() }
-    end
+    for i, topic in ipairs(topics) do items[i] = { title = topic, at = baton.now() } end
     ctx.store:set("feed.items", items)
-    ctx.log:info("found %s", summary.list(items))
+    ctx.log:info("found %s using pooled context #%d", summary.list(items), page:context())
     return { found = #items }
   end,
   fallback = function(ctx, err)
@@ -33,16 +34,20 @@ job "reply" {
   after    = "discover",
   requires = { discover = "2m" },
   priority = "medium",
-  timeout  = "10s",
+  timeout  = "20s",
+  browser  = true,
   run = function(ctx)
     local items = ctx.store:get("feed.items") or {}
+    local page = ctx:page()
+    page:navigate(FEED)
     local replied = 0
-    for _, item in ipairs(items) do
-      ctx:sleep(0.05)                       -- one reply per item
+    for i = 1, #items do
+      page:click((".post:nth-child(%d) .reply"):format(i), { timeout = "1s" })
       replied = replied + 1
-      ctx.store:incr("feed.replies." .. item.title)
+      ctx.store:incr("feed.replies." .. items[i].title)
     end
-    ctx.log:info("replied to %d of %d opportunities", replied, #items)
+    local shown = page:eval("document.querySelectorAll('.post.replied').length")
+    ctx.log:info("replied to %d of %d opportunities (%d marked on the page)", replied, #items, shown)
     return { replied = replied }
   end,
 }

@@ -206,4 +206,28 @@ EOF
   teardown
 }
 
+t_shipped_scripts_drive_the_demo_site_the_engine_serves() {
+  mkdir -p tmp
+  export TMPDIR=$PWD/tmp
+  cp -r "$ROOT/scripts" "$ROOT/demo" "$ROOT/engine.conf" .
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  sed -i "s/127.0.0.1:8080/127.0.0.1:$port/" engine.conf scripts/feed.lua
+  start_engine
+  wait_for_log 'reply run [0-9]+: ok'
+  expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/demo/feed")" 200 \
+    "the demo feed"
+  expect_eq "$(curl -s --path-as-is -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/demo/../engine.conf")" \
+    404 "nothing outside demo/"
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  local found replied
+  found=$(sql baton.db "select json_extract(result,'$.found') from runs where job='discover'")
+  replied=$(sql baton.db "select json_extract(result,'$.replied') from runs where job='reply'")
+  expect_ge "$found" 3 "posts found on the demo feed"
+  expect_eq "$replied" "$found" "replied to each"
+  expect_contains "$(cat engine.out)" "marked on the page"
+  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes left behind"
+}
+
 run_tests
