@@ -416,6 +416,38 @@ EOF
   teardown
 }
 
+t_targets_a_run_opens_are_closed_before_the_next_lease() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/t.lua <<EOF
+job "tabs" { every = "1s", browser = true, run = function(ctx)
+  local page = ctx:page()
+  local me = page:send("Target.getTargetInfo").targetInfo
+  local function count()
+    local n = 0
+    for _, t in ipairs(page:send("Target.getTargets").targetInfos) do
+      if t.browserContextId == me.browserContextId then n = n + 1 end
+    end
+    return n
+  end
+  local before = count()
+  page:send("Target.createTarget", { url = "about:blank", browserContextId = me.browserContextId })
+  return { before = before, after = count(), ctx = page:context() }
+end }
+EOF
+  start_engine
+  wait_for_log 'tabs run [0-9]+: ok' 3
+  stop_engine
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.before')) from runs")" 1 \
+    "every run found the context as the first did"
+  expect_eq "$(sql t.db "select count(*) from runs where json_extract(result,'$.after') =
+    json_extract(result,'$.before') + 1")" "$(sql t.db "select count(*) from runs")" \
+    "each run did open a tab"
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.ctx')) from runs")" 1 \
+    "on the same context"
+  teardown
+}
+
 t_killed_engine_takes_its_browser_with_it() {
   setup
   conf "max_contexts = 2, warm = 2"
