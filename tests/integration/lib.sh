@@ -69,6 +69,43 @@ stop_engine() {
   ENGINE_RC=$?
 }
 
+# ---- for the browser tests ----
+
+FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
+
+# A 6-field cron that fires once, a few seconds from now (then a minute later).
+soon() {
+  echo "$((($(date +%s) + 4) % 60)) * * * * *"
+}
+
+# A TCP port on 127.0.0.1 nothing listens on (just now).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts the fixture site on an ephemeral port; sets FX (its base URL) and FX_PID.
+start_site() {
+  "$FIXTURE" >fixture.out 2>&1 &
+  FX_PID=$!
+  local waited=0
+  until grep -q 'listening on' fixture.out 2>/dev/null; do
+    sleep 0.05
+    waited=$((waited + 1))
+    [ $waited -lt 100 ] || { fail "fixture did not start"; return 1; }
+  done
+  FX="http://$(grep -o '127.0.0.1:[0-9]*' fixture.out)"
+}
+
+stop_site() {
+  kill "$FX_PID" 2>/dev/null
+  wait "$FX_PID" 2>/dev/null
+}
+
+# Browser processes whose profile is under this test's TMPDIR (it must leave none).
+browsers_left() {
+  pgrep -f "$PWD/tmp/baton-chrome" | wc -l
+}
+
 run_tests() {
   local pass=0 nfail=0 t
   for t in $(declare -F | awk '{print $3}' | grep '^t_' | grep -- "${ONLY:-}"); do

@@ -5,29 +5,11 @@
 # a JavaScript exception; retries, breakers and the discarded lease of a
 # timed-out run.
 . "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
-
-# A 6-field cron that fires once, a few seconds from now (then a minute later).
-soon() {
-  echo "$((($(date +%s) + 4) % 60)) * * * * *"
-}
-
-start_fixture() {
-  "$FIXTURE" >fixture.out 2>&1 &
-  FX_PID=$!
-  local waited=0
-  until grep -q 'listening on' fixture.out 2>/dev/null; do
-    sleep 0.05
-    waited=$((waited + 1))
-    [ $waited -lt 100 ] || { fail "fixture did not start"; return 1; }
-  done
-  FX="http://$(grep -o '127.0.0.1:[0-9]*' fixture.out)"
-}
 
 setup() {
   mkdir -p scripts tmp
   export TMPDIR=$PWD/tmp
-  start_fixture
+  start_site
   cat >engine.conf <<EOF
 scripts = "scripts"
 database = "t.db"
@@ -38,9 +20,8 @@ EOF
 }
 
 teardown() {
-  kill "$FX_PID" 2>/dev/null
-  wait "$FX_PID" 2>/dev/null
-  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes left behind"
+  stop_site
+  expect_eq "$(browsers_left)" 0 "browser processes left behind"
   pkill -9 -f "$PWD/tmp/baton-chrome" 2>/dev/null
   true
 }
@@ -141,7 +122,7 @@ EOF
 t_hanging_page_times_out_and_refused_port_is_network() {
   setup
   local dead
-  dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 9)
+  dead=$(free_port)
   cat >scripts/j.lua <<EOF
 job "hang" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx) ctx:page():navigate("$FX/hang", { timeout = "1s" }) end }
@@ -211,7 +192,7 @@ t_shipped_scripts_drive_the_demo_site_the_engine_serves() {
   export TMPDIR=$PWD/tmp
   cp -r "$ROOT/scripts" "$ROOT/demo" "$ROOT/engine.conf" .
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   sed -i "s/127.0.0.1:8080/127.0.0.1:$port/" engine.conf scripts/feed.lua
   start_engine
   wait_for_log 'reply run [0-9]+: ok'
@@ -227,7 +208,7 @@ t_shipped_scripts_drive_the_demo_site_the_engine_serves() {
   expect_ge "$found" 3 "posts found on the demo feed"
   expect_eq "$replied" "$found" "replied to each"
   expect_contains "$(cat engine.out)" "marked on the page"
-  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes left behind"
+  expect_eq "$(browsers_left)" 0 "browser processes left behind"
 }
 
 run_tests

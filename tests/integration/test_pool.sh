@@ -4,40 +4,18 @@
 # priority, reservation, burst, idle disposal, recycling, acquire timeout,
 # session cookies, a killed browser, a crashed page, shutdown with leases out.
 . "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
-
-# Starts the fixture server; sets FX (its base URL) and FX_PID.
-# A 6-field cron that fires once, a few seconds from now (then a minute later).
-soon() {
-  echo "$((($(date +%s) + 4) % 60)) * * * * *"
-}
-
-start_fixture() {
-  "$FIXTURE" >fixture.out 2>&1 &
-  FX_PID=$!
-  local waited=0
-  until grep -q 'listening on' fixture.out 2>/dev/null; do
-    sleep 0.05
-    waited=$((waited + 1))
-    [ $waited -lt 100 ] || { fail "fixture did not start"; return 1; }
-  done
-  FX="http://$(grep -o '127.0.0.1:[0-9]*' fixture.out)"
-}
 
 # Every test gets its own TMPDIR, so the browsers it leaves behind (it must
 # leave none) are found by their profile directory.
 setup() {
   mkdir -p scripts tmp
   export TMPDIR=$PWD/tmp
-  start_fixture
+  start_site
 }
 
 teardown() {
-  kill "$FX_PID" 2>/dev/null
-  wait "$FX_PID" 2>/dev/null
-  local left
-  left=$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)
-  expect_eq "$left" 0 "browser processes left behind"
+  stop_site
+  expect_eq "$(browsers_left)" 0 "browser processes left behind"
   pkill -9 -f "$PWD/tmp/baton-chrome" 2>/dev/null
   expect_eq "$(ls tmp | wc -l)" 0 "profile directories left behind"
 }
@@ -456,15 +434,15 @@ job "w" { every = "1h", browser = true, run = function() end }
 EOF
   start_engine
   wait_for_log 'context #2 ready'
-  expect_ge "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 1 "browser running"
+  expect_ge "$(browsers_left)" 1 "browser running"
   kill -9 "$ENGINE_PID"
   wait "$ENGINE_PID" 2>/dev/null
   local waited=0
-  while [ "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" -gt 0 ] && [ $waited -lt 100 ]; do
+  while [ "$(browsers_left)" -gt 0 ] && [ $waited -lt 100 ]; do
     sleep 0.1
     waited=$((waited + 1))
   done
-  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes after kill -9"
+  expect_eq "$(browsers_left)" 0 "browser processes after kill -9"
   rm -rf tmp/* # a killed engine cannot clean its profiles: the next start uses fresh ones
   teardown
 }
