@@ -9,15 +9,6 @@
 # under the repository root.
 . "$(dirname "$0")/lib.sh"
 
-# A 6-field cron that fires once, a few seconds from now (then a minute later).
-soon() {
-  echo "$((($(date +%s) + 4) % 60)) * * * * *"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # One engine listening on a port picked beforehand (the watch job's script
 # must know it at load), with the jobs of scripts/*.lua.
 setup() {
@@ -40,7 +31,7 @@ watch_script() {
 }
 
 teardown() {
-  expect_eq "$(pgrep -f "$PWD/tmp/baton-chrome" | wc -l)" 0 "browser processes left behind"
+  expect_eq "$(browsers_left)" 0 "browser processes left behind"
   pkill -9 -f "$PWD/tmp/baton-chrome" 2>/dev/null
   true
 }
@@ -211,6 +202,7 @@ LUA
   local api_jobs
   api_jobs=$(curl -s --max-time 10 "$URL/api/jobs" | jq -r '[.jobs[].name] | join(",")')
   stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
   local watch
   watch=$(sql t.db "select status || ':' || coalesce(error, '') from runs where job='watch'")
   expect_eq "$watch" "ok:" "the watch run"
