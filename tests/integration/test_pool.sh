@@ -426,6 +426,26 @@ EOF
   teardown
 }
 
+t_contexts_spread_over_several_browsers() {
+  setup
+  conf "browsers = 2, max_contexts = 4, warm = 0, reserve = { critical = 0 }"
+  cat >scripts/w.lua <<EOF
+for i = 1, 4 do
+  job("w" .. i) { cron = "$(soon)", browser = true, run = function(ctx)
+    ctx:page()
+    ctx:sleep("1s")
+  end }
+end
+EOF
+  start_engine
+  wait_for_log 'w[1-4] run [0-9]+: ok' 4
+  stop_engine
+  expect_eq "$(grep -c 'browser 1: context #[0-9]* ready' engine.out)" 2 "contexts on browser 1"
+  expect_eq "$(grep -c 'browser 2: context #[0-9]* ready' engine.out)" 2 "contexts on browser 2"
+  expect_eq "$(grep -c 'ready in' engine.out)" 2 "browsers launched"
+  teardown
+}
+
 t_killed_engine_takes_its_browser_with_it() {
   setup
   conf "max_contexts = 2, warm = 2"
