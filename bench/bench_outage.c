@@ -27,6 +27,9 @@ static int count_attempt(void *ud, const store_run_t *r) {
 static void report(void *ud, const char *line) { fprintf(stderr, "%s\n", line); }
 
 /* Returns the attempts that reached the site (rows that started). */
+static int failures = 5;
+static double cooldown = 300;
+
 static long outage(const char *dir, int minutes, int with_breaker, long *skipped) {
     char path[8300], err[1024];
     conf_t conf;
@@ -36,7 +39,7 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
     snprintf(conf.scripts, sizeof conf.scripts, "%s/scripts%d", dir, with_breaker);
     if (with_breaker) {
         conf.nbreakers = 1;
-        conf.breakers[0] = (conf_breaker_t){.name = "site", .failures = 5, .cooldown = 300,
+        conf.breakers[0] = (conf_breaker_t){.name = "site", .failures = failures, .cooldown = cooldown,
                                             .min_calls = 10, .failure_rate = 50, .probes = 1};
     }
     snprintf(path, sizeof path, "mkdir -p %s", conf.scripts);
@@ -87,20 +90,24 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: bench_outage MINUTES DIR [social|1m]\n");
+    if (argc < 3 || argc > 6) {
+        fprintf(stderr, "usage: bench_outage MINUTES DIR [social|1m [FAILURES COOLDOWN_S]]\n");
         return 2;
     }
-    if (argc == 4 && strcmp(argv[3], "1m") == 0) periods = every_minute;
+    if (argc >= 4 && strcmp(argv[3], "1m") == 0) periods = every_minute;
+    if (argc == 6) {
+        failures = atoi(argv[4]);
+        cooldown = atof(argv[5]);
+    }
     int minutes = atoi(argv[1]);
     long ok_a = 0, ok_b = 0;
     log_setup(LOG_OFF, 0);
     long without = outage(argv[2], minutes, 0, &ok_a);
     long with = outage(argv[2], minutes, 1, &ok_b);
     if (without < 0 || with < 0 || ok_a || ok_b) return 1;
-    printf("outage_minutes=%d jobs=16 periods=%s requests_without_breaker=%ld "
-           "requests_with_breaker=%ld ratio=%.1f\n",
-           minutes, periods == social ? "5-60m" : "1m", without, with,
+    printf("outage_minutes=%d jobs=16 periods=%s breaker=failures:%d,cooldown:%gs "
+           "requests_without_breaker=%ld requests_with_breaker=%ld ratio=%.1f\n",
+           minutes, periods == social ? "5-60m" : "1m", failures, cooldown, without, with,
            with ? (double)without / (double)with : 0.0);
     return 0;
 }
