@@ -25,7 +25,7 @@ UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
-            valgrind chromium prometheus xxd curl
+            valgrind chromium prometheus xxd curl python3 procps
 
 .PHONY: all deps test unit valgrind run bench clean format
 all: $(BUILD)/baton
