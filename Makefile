@@ -27,7 +27,7 @@ DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-d
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
             valgrind chromium prometheus xxd curl python3 procps
 
-.PHONY: all deps test unit valgrind run bench clean format
+.PHONY: all deps test unit valgrind run bench bench-browser clean format
 all: $(BUILD)/baton
 
 deps:
@@ -97,6 +97,10 @@ run: deps $(BUILD)/baton
 bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives \
        $(BUILD)/bench_http
 	bench/run.sh $(BUILD)/baton
+
+# The browser pool against puppeteer-cluster (Node from the npm registry), ~5 min.
+bench-browser: deps $(BUILD)/baton $(BUILD)/fixture
+	FIXTURE=$(BUILD)/fixture bench/browser/run.sh
 
 format:
 	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/unit/*.h

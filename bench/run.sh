@@ -14,7 +14,18 @@ make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_h
 rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # ms for one command, median of N runs
-median_ms() {
+median_ms() # The browser pool's section comes from bench/browser/run.sh (`make bench-browser`,
+# about 5 minutes, needs the npm registry once): kept as it is unless BROWSER=1.
+if [ "${BROWSER:-0}" = 1 ]; then
+  make -s build/fixture >/dev/null
+  browser_lines=$(FIXTURE=build/fixture bench/browser/run.sh)
+  browser_section=$(printf '## Browser pool: Baton against puppeteer-cluster\n\n%s (%s), `BROWSER=1 make bench`; JSON lines of bench/browser/run.sh:\n\n```\n%s\n```\n' \
+    "$(date -u +%F)" "$(nproc) cores" "$browser_lines")
+else
+  browser_section=$(sed -n '/^## Browser pool/,$p' "$out" 2>/dev/null || true)
+fi
+
+{
   local n=$1; shift
   local times=()
   for _ in $(seq "$n"); do
@@ -137,5 +148,9 @@ kill -TERM $pid; wait $pid || true
   echo '```'
   echo "$health_load"
   echo '```'
+  if [ -n "$browser_section" ]; then
+    echo
+    echo "$browser_section"
+  fi
 } >"$out"
 cat "$out"

@@ -3,7 +3,13 @@
 // puppeteer-cluster, printing one JSON line with throughput and peak memory.
 //
 // usage: node bench.js CONTENDER CONCURRENCY TASKS BASE_URL
-//   CONTENDER: launch-per-task | cluster-context | cluster-page | pages-reused | warmup
+//   CONTENDER: launch-per-task | cluster-context | cluster-page | pages-reused |
+//              contexts-reused | warmup
+//
+// seconds runs from before the launch to after closing; steady_seconds from when the
+// browser (and the cluster, or the K pages) is up to the end of the last task — the figure
+// comparable with a pool that is already warm. For launch-per-task they are the same:
+// launching and closing the browser is the task.
 'use strict';
 
 const fs = require('fs');
@@ -81,6 +87,12 @@ async function task(page, base, n) {
 
 // ---- contenders ----------------------------------------------------------------------
 
+// Set by a contender once its browser (and cluster, pages) is up, and once its last task
+// is done (before closing): steady_seconds is the time between.
+let readyAt = null, doneAt = null;
+function ready() { readyAt = process.hrtime.bigint(); }
+function done() { doneAt = process.hrtime.bigint(); }
+
 async function launchPerTask(base, tasks) {
   for (let n = 0; n < tasks; n++) {
     const browser = await puppeteer.launch(LAUNCH);
@@ -103,10 +115,12 @@ async function cluster(kind, base, k, tasks) {
     timeout: 30000,
   });
   await c.task(async ({ page, data }) => task(page, base, data));
+  ready();
   const runs = [];
   for (let n = 0; n < tasks; n++) runs.push(c.execute(n));
   const settled = await Promise.allSettled(runs);
   await c.idle();
+  done();
   await c.close();
   const failed = settled.filter((s) => s.status === 'rejected');
   if (failed.length) throw new Error(`${failed.length} tasks failed: ${failed[0].reason}`);
@@ -118,10 +132,30 @@ async function pagesReused(base, k, tasks) {
   try {
     const pages = [];
     for (let i = 0; i < k; i++) pages.push(await browser.newPage());
+    ready();
     let next = 0;
     await Promise.all(pages.map(async (page) => {
       while (next < tasks) await task(page, base, next++);
     }));
+    done();
+  } finally {
+    await browser.close();
+  }
+}
+
+// K browser contexts with one page each, opened once and reused: what a pool of isolated
+// contexts does (a page per context, kept across tasks), without an orchestrator.
+async function contextsReused(base, k, tasks) {
+  const browser = await puppeteer.launch(LAUNCH);
+  try {
+    const pages = [];
+    for (let i = 0; i < k; i++) pages.push(await (await browser.createBrowserContext()).newPage());
+    ready();
+    let next = 0;
+    await Promise.all(pages.map(async (page) => {
+      while (next < tasks) await task(page, base, next++);
+    }));
+    done();
   } finally {
     await browser.close();
   }
@@ -139,6 +173,7 @@ async function main() {
     'cluster-context': () => cluster(Cluster.CONCURRENCY_CONTEXT, base, k, tasks),
     'cluster-page': () => cluster(Cluster.CONCURRENCY_PAGE, base, k, tasks),
     'pages-reused': () => pagesReused(base, k, tasks),
+    'contexts-reused': () => contextsReused(base, k, tasks),
     'warmup': () => launchPerTask(base, tasks),
   }[contender];
   if (!run) {
@@ -148,7 +183,9 @@ async function main() {
   const mem = sampler();
   const t0 = process.hrtime.bigint();
   await run();
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const t2 = process.hrtime.bigint();
+  const seconds = Number(t2 - t0) / 1e9;
+  const steady = Number((doneAt || t2) - (readyAt || t0)) / 1e9;
   mem.stop();
   if (contender === 'warmup') return;
   const mb = (b) => Math.round(b / 1048576 * 10) / 10;
@@ -158,6 +195,8 @@ async function main() {
     tasks,
     seconds: Math.round(seconds * 1000) / 1000,
     tasks_per_s: Math.round(tasks / seconds * 100) / 100,
+    steady_seconds: Math.round(steady * 1000) / 1000,
+    steady_tasks_per_s: Math.round(tasks / steady * 100) / 100,
     node_peak_rss_mb: mb(mem.peak.node),
     chromium_peak_rss_mb: mb(mem.peak.rss),
     chromium_peak_pss_mb: mb(mem.peak.pss),

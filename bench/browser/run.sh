@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# run.sh — the Node contenders of the browser-pool benchmark against the local fixture
-# site: a browser per task, puppeteer-cluster (context, page) and reused pages, each at
-# concurrency 1, 2, 4. Prints one JSON line per run; exits non-zero if any run fails.
-# Usage: FIXTURE=build/fixture bench/browser/run.sh
+# run.sh — the browser-pool benchmark against the local fixture site, every contender in
+# one run and against one fixture server instance: Baton (baton.sh: the engine and its
+# pool, concurrency 1, 2, 4), then the Node contenders: a browser per task,
+# puppeteer-cluster (context, page), reused pages and reused contexts (a page each), each
+# at concurrency 1, 2, 4.
+# Prints one JSON line per run; exits non-zero if any run fails.
+# Usage: FIXTURE=build/fixture bench/browser/run.sh   (BATON=build/baton by default)
 # Env: TASKS (200), LAUNCH_TASKS (30, browser per task), CONTEXT_TASKS (100, a new
 # context per task is the slowest pooled contender), CHROMIUM (/usr/lib/chromium/chromium).
 set -euo pipefail
@@ -42,7 +45,12 @@ base="http://127.0.0.1:$port"
 # The first launch after boot reads Chromium from disk: do it once before measuring.
 node bench.js warmup 1 1 "$base"
 
+# Baton first (it launches its own Chromium, the same binary, per concurrency).
+./baton.sh "$base"
+
 node bench.js launch-per-task 1 "$LAUNCH_TASKS" "$base"
 for k in 1 2 4; do node bench.js cluster-context "$k" "$CONTEXT_TASKS" "$base"; done
 for k in 1 2 4; do node bench.js cluster-page "$k" "$TASKS" "$base"; done
 for k in 1 2 4; do node bench.js pages-reused "$k" "$TASKS" "$base"; done
+# The control for Baton's pool: K isolated contexts, one page each, reused.
+for k in 1 2 4; do node bench.js contexts-reused "$k" "$TASKS" "$base"; done
