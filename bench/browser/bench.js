@@ -27,33 +27,7 @@ const LAUNCH = { executablePath: CHROMIUM, headless: true, pipe: true, args: ARG
 
 // ---- memory sampling -------------------------------------------------------------------
 
-// Every descendant of this node process: the Chromium browsers and their zygotes,
-// renderers, GPU and utility processes (found through the ppid field of /proc/PID/stat).
-function descendants(root) {
-  const children = new Map();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat;
-    try { stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
-    // comm may hold spaces and parentheses: the fields after it follow the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(Number(name));
-  }
-  const out = [];
-  const todo = [root];
-  while (todo.length) {
-    for (const c of children.get(todo.pop()) || []) { out.push(c); todo.push(c); }
-  }
-  return out;
-}
-
-function kbField(path, field) {
-  try {
-    const m = fs.readFileSync(path, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Number(m[1]) : 0;
-  } catch { return 0; } // the process ended between listing and reading
-}
+const { descendants, kbField } = require('./proctree.js');
 
 function sampler() {
   const peak = { node: 0, rss: 0, pss: 0 };

@@ -8,37 +8,12 @@
 'use strict';
 
 const fs = require('fs');
+const { descendants, kbField } = require('./proctree.js');
 
 const root = Number(process.argv[2]);
 if (!(root > 0)) {
   console.error('usage: node sample.js PID');
   process.exit(2);
-}
-
-function descendants(pid) {
-  const children = new Map();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat;
-    try { stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
-    // comm may hold spaces and parentheses: the fields after it follow the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(Number(name));
-  }
-  const out = [];
-  const todo = [pid];
-  while (todo.length) {
-    for (const c of children.get(todo.pop()) || []) { out.push(c); todo.push(c); }
-  }
-  return out;
-}
-
-function kbField(path, field) {
-  try {
-    const m = fs.readFileSync(path, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Number(m[1]) : 0;
-  } catch { return 0; } // the process ended between listing and reading
 }
 
 const peak = { rss: 0, pss: 0 };
