@@ -160,7 +160,10 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return -ENOMEM;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(ch->dir, sizeof ch->dir, "%s/baton-chrome-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    /* The engine's pid in the name lets a later engine remove what a killed
+     * one left behind (chrome_sweep). */
+    snprintf(ch->dir, sizeof ch->dir, "%s/baton-chrome-%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp",
+             (int)getpid());
     if (!mkdtemp(ch->dir)) {
         snprintf(err, errlen, "cannot create a profile directory in %s: %s",
                  tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
@@ -272,6 +275,27 @@ void chrome_free(chrome_t *ch) {
     }
     chrome_kill(ch, SIGKILL);
     /* maybe_report closes the handles once the exit and EOF have arrived. */
+}
+
+int chrome_sweep(void) {
+    const char *tmp = getenv("TMPDIR");
+    const char *dir = tmp && tmp[0] ? tmp : "/tmp";
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int removed = 0;
+    if (!d) return 0;
+    while ((e = readdir(d))) {
+        int pid;
+        char path[4096];
+        if (sscanf(e->d_name, "baton-chrome-%d-", &pid) != 1 || pid <= 0) continue;
+        /* Only when that engine is gone (a live pid, even another program's, is left alone). */
+        if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove_dir(path);
+        removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 void chrome_subreaper(void) { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

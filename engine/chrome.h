@@ -47,6 +47,10 @@ void chrome_free(chrome_t *ch);
 void chrome_subreaper(void);
 int chrome_reap(void);
 
+/* Removes the profile directories in $TMPDIR that engines which no longer
+ * run (killed with -9) left behind. Returns how many were removed. */
+int chrome_sweep(void);
+
 /* The executable chrome_launch would run with these options. */
 const char *chrome_executable(const chrome_opts_t *opts);
 

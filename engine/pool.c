@@ -1005,6 +1005,10 @@ void pool_start(pool_t *p) {
     if (p->started || p->shut) return;
     p->started = 1;
     chrome_subreaper();
+    if (p->conf->browser.nendpoints == 0) {
+        int swept = chrome_sweep();
+        if (swept) log_info("removed %d browser profile(s) left by an engine that was killed", swept);
+    }
     for (int i = 0; i < p->nbrowsers; i++) browser_launch(&p->browsers[i]);
     vtimer_start(p->clock, &p->tick, now_of(p) + TICK, on_tick);
 }

@@ -463,7 +463,12 @@ EOF
     waited=$((waited + 1))
   done
   expect_eq "$(browsers_left)" 0 "browser processes after kill -9"
-  rm -rf tmp/* # a killed engine cannot clean its profiles: the next start uses fresh ones
+  expect_eq "$(ls tmp | wc -l)" 1 "the killed engine's profile is still there"
+  # the next engine removes it
+  start_engine
+  wait_for_log 'context #2 ready'
+  stop_engine
+  expect_contains "$(cat engine.out)" "removed 1 browser profile(s) left by an engine that was killed"
   teardown
 }
 
