@@ -13,14 +13,20 @@ local ELEMENT_TIMEOUT = 5    -- how long click/type/text wait for their element
 
 local UNITS = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
 
-local function seconds(v, default, what)
+-- A bad argument is the caller's mistake: the error names the script's
+-- file:line. `level` counts from the function calling usage (2: its caller).
+local function usage(level, fmt, ...)
+  error(format(fmt, ...), level + 1)
+end
+
+local function seconds(v, default, what, level)
   if v == nil then return default end
   if type(v) == "number" and v >= 0 then return v end
   if type(v) == "string" then
     local n, u = v:match("^%s*(%d+%.?%d*)%s*(%a+)%s*$")
     if n and UNITS[u] then return tonumber(n) * UNITS[u] end
   end
-  raise("script", format("%s: expected a duration (\"5s\", 250, ...), got %s", what, tostring(v)))
+  usage(level + 1, "%s: expected a duration (\"5s\", 250, ...), got %s", what, tostring(v))
 end
 
 local Page = {}
@@ -108,13 +114,13 @@ local WAIT_EVENTS = {
 -- opts.status == "any"; a network failure raises network with net_error.
 function Page:navigate(url, opts)
   opts = opts or {}
-  if type(url) ~= "string" then raise("script", "page:goto: url must be a string") end
+  if type(url) ~= "string" then usage(2, "page:goto: url must be a string") end
   local wait = opts.wait or "load"
   if wait ~= "networkidle" and not WAIT_EVENTS[wait] then
-    raise("script", format("page:goto: wait must be load, domcontentloaded or networkidle, got %s",
-      tostring(wait)))
+    usage(2, "page:goto: wait must be load, domcontentloaded or networkidle, got %s",
+      tostring(wait))
   end
-  local timeout = seconds(opts.timeout, self._timeout, "page:goto: timeout")
+  local timeout = seconds(opts.timeout, self._timeout, "page:goto: timeout", 2)
   local deadline = prim.now() + timeout
   local h = self._h
   local mark = prim.page_mark(h)
@@ -186,7 +192,7 @@ end
 -- page:eval(js, ...): the JSON value of an expression; with arguments, js is a
 -- function expression called with them ("(a, b) => a + b", 1, 2).
 function Page:eval(js, ...)
-  if type(js) ~= "string" then raise("script", "page:eval: expected JavaScript text") end
+  if type(js) ~= "string" then usage(2, "page:eval: expected JavaScript text") end
   if select("#", ...) > 0 then
     js = "(" .. js .. ").apply(null, " .. json_encode({ ... }) .. ")"
   end
@@ -213,10 +219,10 @@ local FIND = [[
 })]]
 
 local function find(self, what, sel, opts, action, arg)
-  if type(sel) ~= "string" then raise("script", format("page:%s: expected a CSS selector", what)) end
+  if type(sel) ~= "string" then usage(3, "page:%s: expected a CSS selector", what) end
   opts = opts or {}
   local timeout = seconds(opts.timeout, what == "wait_for" and self._timeout or ELEMENT_TIMEOUT,
-    "page:" .. what .. ": timeout")
+    "page:" .. what .. ": timeout", 3)
   local expr = FIND .. "(" .. json_encode(sel) .. ", " .. (timeout * 1000) .. ", "
     .. (opts.visible and "true" or "false") .. ", " .. json_encode(action or "")
     .. ", " .. (arg and "true" or "false") .. ")"
@@ -230,7 +236,10 @@ end
 
 function Page:wait_for(sel, opts) find(self, "wait_for", sel, opts) return true end
 function Page:click(sel, opts) find(self, "click", sel, opts, "click") end
-function Page:text(sel, opts) return find(self, "text", sel, opts, "text") end
+function Page:text(sel, opts)
+  local text = find(self, "text", sel, opts, "text") -- not a tail call: errors name the caller
+  return text
+end
 
 -- page:type(sel, text [, {clear = true}]): focuses the element and types text.
 function Page:type(sel, text, opts)
@@ -247,7 +256,9 @@ function Page:url() return evaluate(self, "location.href") end
 -- the engine's files directory; answers the number of bytes written.
 function Page:screenshot(path, opts)
   opts = opts or {}
-  if type(path) ~= "string" then raise("script", "page:screenshot: expected a file name") end
+  if type(path) ~= "string" or path == "" or path:sub(1, 1) == "/" or path:find("..", 1, true) then
+    usage(2, "page:screenshot: expected a relative file name without '..', got %s", tostring(path))
+  end
   local format_ = (path:lower():match("%.jpe?g$")) and "jpeg" or "png"
   local r = call(self, "Page.captureScreenshot",
     { format = format_, captureBeyondViewport = opts.full and true or false })
@@ -260,7 +271,7 @@ function Page:cookies(urls)
 end
 
 function Page:set_cookies(list)
-  if type(list) ~= "table" then raise("script", "page:set_cookies: expected a list of cookies") end
+  if type(list) ~= "table" then usage(2, "page:set_cookies: expected a list of cookies") end
   call(self, "Network.setCookies", { cookies = list })
 end
 
@@ -268,7 +279,7 @@ end
 -- next browser call (events are heard between calls, never in the middle of one).
 function Page:on(event, fn)
   if type(event) ~= "string" or type(fn) ~= "function" then
-    raise("script", "page:on(event, fn): expected an event name and a function")
+    usage(2, "page:on(event, fn): expected an event name and a function")
   end
   if not self._handlers then
     self._handlers = {}
@@ -281,7 +292,7 @@ end
 
 -- page:send(method, params): a raw CDP command on this page's session.
 function Page:send(method, params)
-  if type(method) ~= "string" then raise("script", "page:send: expected a CDP method name") end
+  if type(method) ~= "string" then usage(2, "page:send: expected a CDP method name") end
   return call(self, method, params)
 end
 
@@ -290,9 +301,9 @@ function Page:context() return prim.page_context(self._h) end
 -- Opens a page for the running co: waits for a pooled context.
 return function(opts)
   opts = opts or {}
+  local timeout = seconds(opts.timeout, DEFAULT_TIMEOUT, "ctx:page: timeout", 3)
   local h = prim.page_new()
   local ok, err = prim.page_open(h)
   if not ok then error(err, 0) end
-  return setmetatable({ _h = h, _timeout = seconds(opts.timeout, DEFAULT_TIMEOUT,
-    "ctx:page: timeout") }, Page)
+  return setmetatable({ _h = h, _timeout = timeout }, Page)
 end

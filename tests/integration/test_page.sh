@@ -77,6 +77,49 @@ EOF
   teardown
 }
 
+t_bad_page_arguments_are_script_errors_at_the_callers_line() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    local said = {}
+    for _, f in ipairs({
+      function() page:navigate(123) end,
+      function() page:navigate("$FX/page/1", { wait = "bogus" }) end,
+      function() page:screenshot("../x.png") end,
+      function() page:eval(42) end,
+      function() page:text(5) end,
+      function() page:wait_for("#x", { timeout = "never" }) end,
+    }) do
+      local ok, err = pcall(f)
+      said[#said + 1] = ok and "no error" or tostring(err)
+    end
+    ctx.store:set("said", said)
+    page:send(nil) -- uncaught: the run fails
+  end }
+job "k" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  run = function(ctx) ctx:page({ timeout = "forever" }) end }
+EOF
+  start_engine
+  wait_for_log '(j|k) run [0-9]+: failed' 2
+  stop_engine
+  local said
+  said=$(sql t.db "select value from kv where key='said'")
+  expect_eq "$(jq -r '.[0]' <<<"$said")" "scripts/j.lua:6: page:goto: url must be a string"
+  expect_contains "$(jq -r '.[1]' <<<"$said")" "scripts/j.lua:7: page:goto: wait must be load"
+  expect_contains "$(jq -r '.[2]' <<<"$said")" "scripts/j.lua:8: page:screenshot: expected a relative"
+  expect_eq "$(jq -r '.[3]' <<<"$said")" "scripts/j.lua:9: page:eval: expected JavaScript text"
+  expect_eq "$(jq -r '.[4]' <<<"$said")" "scripts/j.lua:10: page:text: expected a CSS selector"
+  expect_contains "$(jq -r '.[5]' <<<"$said")" "scripts/j.lua:11: page:wait_for: timeout: expected a duration"
+  expect_eq "$(sql t.db "select error_kind || '|' || error from runs where job='j'")" \
+    "script|scripts/j.lua:17: page:send: expected a CDP method name"
+  expect_contains "$(sql t.db "select error_kind || '|' || error from runs where job='k'")" \
+    "script|scripts/j.lua:20: ctx:page: timeout: expected a duration"
+  expect_eq "$(ls files 2>/dev/null | wc -l)" 0 "nothing written outside files/"
+  teardown
+}
+
 t_http_500_is_http_and_retried() {
   setup
   cat >scripts/j.lua <<EOF
