@@ -294,7 +294,6 @@ pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const 
 }
 
 void pool_acquire_cancel(pool_t *p, pool_waiter_t *w) {
-    (void)p;
     waiter_unlink(w);
     free(w);
     kick(p);
