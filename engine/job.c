@@ -254,8 +254,13 @@ static int read_field(reader_t *r, const char *k, job_t *j, int *has_offset) {
                 k);
 }
 
-void job_free(job_t *j) {
-    if (!j) return;
+job_t *job_ref(job_t *j) {
+    if (j) j->refs++;
+    return j;
+}
+
+void job_unref(job_t *j) {
+    if (!j || --j->refs > 0) return;
     free(j->name);
     free(j->file);
     free(j->cron_text);
@@ -273,6 +278,7 @@ static int read_job(reader_t *r, script_t *s, const conf_t *conf, job_t **out) {
     job_t *j = calloc(1, sizeof *j);
     int has_offset = 0, rc = 0;
     if (!j) return fail(r, NULL, "out of memory");
+    j->refs = 1;
     j->name = strdup(r->name);
     j->file = strdup(r->file);
     j->line = r->line;
@@ -331,7 +337,7 @@ static int read_job(reader_t *r, script_t *s, const conf_t *conf, job_t **out) {
     *out = j;
     return 0;
 bad:
-    job_free(j);
+    job_unref(j);
     return rc;
 }
 
@@ -387,7 +393,7 @@ int job_read_all(script_t *s, const conf_t *conf, job_t ***jobs, size_t *njobs, 
 }
 
 void job_free_all(job_t **jobs, size_t njobs) {
-    for (size_t i = 0; i < njobs; i++) job_free(jobs[i]);
+    for (size_t i = 0; i < njobs; i++) job_unref(jobs[i]);
     free(jobs);
 }
 

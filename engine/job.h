@@ -44,19 +44,23 @@ typedef struct job {
     char *after;             /* NULL or a job name */
     job_overlap_t overlap;
     job_misfire_t misfire;
+    int refs;                /* the set that loaded it, the scheduler, each start */
 } job_t;
 
 /* Reads every definition collected while loading s and validates it against
  * the defaults of conf. Returns 0 with a malloc'd array of jobs in *jobs (free
- * with job_free_all), or -EINVAL with "file:line: job 'name': field: message"
+ * with job_free_all; each holds one reference), or -EINVAL with "file:line: job 'name': field: message"
  * in err for the first bad definition (nothing is returned then). */
 int job_read_all(script_t *s, const conf_t *conf, job_t ***jobs, size_t *njobs, char *err,
                  size_t errlen);
 
-/* Frees one job (and its script reference). NULL is a no-op. */
-void job_free(job_t *j);
+/* Takes a reference to j (returned); job_unref drops one and frees the job
+ * (and its script reference) with the last. A definition outlives a reload
+ * for as long as a run started from it is going. NULL is a no-op. */
+job_t *job_ref(job_t *j);
+void job_unref(job_t *j);
 
-/* Frees jobs and the array (and their script references). */
+/* Drops a reference to each job and frees the array. */
 void job_free_all(job_t **jobs, size_t njobs);
 
 /* "critical", "high", … */

@@ -67,7 +67,7 @@ static void add_job(reload_set_t *set, job_t *j, reload_report_fn report, void *
                      j->line, j->name, k->file, k->line);
             report(ud, line);
             set->errors++;
-            job_free(j);
+            job_unref(j);
             return;
         }
     }

@@ -33,6 +33,8 @@ struct sched_job {
     int dirty;                 /* state changed since the last sched_save */
     struct sched_job **followers;  /* jobs with `after` = this one */
     size_t nfollowers;
+    int retired;               /* removed by a reload; freed when its run ends */
+    struct sched_job *next_retired;
 };
 
 struct sched {
@@ -41,13 +43,15 @@ struct sched {
     const conf_t *conf;
     sched_hooks_t hooks;
     uint64_t rng;
-    sched_job_t *jobs;
+    sched_job_t **jobs;        /* in definition order */
     size_t njobs;
-    sched_job_t **by_name;     /* sorted by name, for lookups */
+    sched_job_t **by_name;     /* the same, sorted by name, for lookups */
+    sched_job_t *retired;      /* removed jobs whose run is still going */
     prioq_t ready;
     vtimer_t dispatch;
     size_t running;
     int64_t next_run_id;       /* without a store */
+    int started;               /* sched_start was called: a new job set is a reload */
     int stopped;
     int plan;                  /* read the store, never write it */
     sched_observer_t observer;
@@ -67,18 +71,24 @@ static int by_name_cmp(const void *a, const void *b) {
     return strcmp((*(sched_job_t *const *)a)->job->name, (*(sched_job_t *const *)b)->job->name);
 }
 
-static sched_job_t *find(const sched_t *s, const char *name) {
-    size_t lo = 0, hi = s->njobs;
+/* The position of name in by_name (n entries sorted by name), or -1. */
+static long lookup(sched_job_t *const *by_name, size_t n, const char *name) {
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(name, s->by_name[mid]->job->name);
-        if (c == 0) return s->by_name[mid];
+        int c = strcmp(name, by_name[mid]->job->name);
+        if (c == 0) return (long)mid;
         if (c < 0)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return NULL;
+    return -1;
+}
+
+static sched_job_t *find(const sched_t *s, const char *name) {
+    long i = lookup(s->by_name, s->njobs, name);
+    return i < 0 ? NULL : s->by_name[i];
 }
 
 job_t *sched_find(const sched_t *s, const char *name) {
@@ -99,19 +109,21 @@ static void save_state(sched_t *s, sched_job_t *sj) {
     sj->dirty = 1;
 }
 
+static int save_now(sched_t *s, sched_job_t *sj) {
+    if (!sj->dirty) return 0;
+    sj->dirty = 0;
+    if (!s->store || s->plan) return 0;
+    if (store_job_put(s->store, sj->job->name, &sj->state) < 0) {
+        log_emit(LOG_ERROR, sj->job->name, 0, "cannot save job state: %s", store_errmsg(s->store));
+        return -EIO;
+    }
+    return 0;
+}
+
 int sched_save(sched_t *s) {
     int rc = 0;
-    for (size_t i = 0; i < s->njobs; i++) {
-        sched_job_t *sj = &s->jobs[i];
-        if (!sj->dirty) continue;
-        sj->dirty = 0;
-        if (!s->store || s->plan) continue;
-        if (store_job_put(s->store, sj->job->name, &sj->state) < 0) {
-            log_emit(LOG_ERROR, sj->job->name, 0, "cannot save job state: %s",
-                     store_errmsg(s->store));
-            rc = -EIO;
-        }
-    }
+    for (size_t i = 0; i < s->njobs; i++)
+        if (save_now(s, s->jobs[i]) < 0) rc = -EIO;
     return rc;
 }
 
@@ -155,6 +167,7 @@ static void record_cancel(sched_t *s, sched_start_t *st, const char *why) {
 
 static void start_free(sched_start_t *st) {
     if (!st) return;
+    job_unref(st->job);
     free(st->args_json);
     free(st);
 }
@@ -254,7 +267,7 @@ static void offer(sched_t *s, sched_job_t *sj, double scheduled_at, const char *
         return;
     }
     st->sj = sj;
-    st->job = j;
+    st->job = job_ref(j);
     st->run_id = new_run_id(s);
     st->scheduled_at = scheduled_at;
     st->args_json = args_json;
@@ -340,55 +353,242 @@ int sched_new(sched_t **out, vclock_t *clock, store_t *store, const conf_t *conf
     return 0;
 }
 
+/* ---- job sets ---- */
+
+static int job_name_cmp(const void *a, const void *b) {
+    return strcmp((*(job_t *const *)a)->name, (*(job_t *const *)b)->name);
+}
+
+/* A job set being checked: its jobs sorted by name, and DFS marks. */
+typedef struct check {
+    job_t **sorted;
+    size_t n;
+    unsigned char *mark;
+} check_t;
+
+static long check_find(const check_t *c, const char *name) {
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int k = strcmp(name, c->sorted[mid]->name);
+        if (k == 0) return (long)mid;
+        if (k < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
 /* Depth-first search over after/requires edges; 1 when a cycle passes through i. */
-static int cycle_from(sched_t *s, size_t i, unsigned char *mark, char *path, size_t len) {
-    job_t *j = s->jobs[i].job;
-    if (mark[i] == 2) return 0;
-    if (mark[i] == 1) {
+static int cycle_from(check_t *c, size_t i, char *path, size_t len) {
+    job_t *j = c->sorted[i];
+    if (c->mark[i] == 2) return 0;
+    if (c->mark[i] == 1) {
         snprintf(path, len, "%s", j->name);
         return 1;
     }
-    mark[i] = 1;
+    c->mark[i] = 1;
     for (int e = -1; e < j->nrequires; e++) {
         const char *dep = e < 0 ? j->after : j->requires[e].job;
-        if (!dep) continue;
-        sched_job_t *d = find(s, dep);
-        if (d && cycle_from(s, (size_t)(d - s->jobs), mark, path, len)) {
-            size_t used = strlen(path);
-            if (used + strlen(j->name) + 5 < len) {
-                memmove(path + strlen(j->name) + 4, path, used + 1);
-                memcpy(path, j->name, strlen(j->name));
-                memcpy(path + strlen(j->name), " -> ", 4);
+        long d = dep ? check_find(c, dep) : -1;
+        if (d >= 0 && cycle_from(c, (size_t)d, path, len)) {
+            size_t used = strlen(path), name = strlen(j->name);
+            if (used + name + 5 < len) {
+                memmove(path + name + 4, path, used + 1);
+                memcpy(path, j->name, name);
+                memcpy(path + name, " -> ", 4);
             }
             return 1;
         }
     }
-    mark[i] = 2;
+    c->mark[i] = 2;
     return 0;
 }
 
-int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen) {
-    sched_job_t *list = calloc(n ? n : 1, sizeof *list);
-    sched_job_t **names = calloc(n ? n : 1, sizeof *names);
-    unsigned char *mark = calloc(n ? n : 1, 1);
-    if (!list || !names || !mark) {
-        free(list), free(names), free(mark);
+/* What must hold across a whole set: unique names, after/requires naming
+ * jobs of the set, no dependency cycle. */
+static int check_jobs(job_t **jobs, size_t n, char *err, size_t errlen) {
+    check_t c = {malloc((n ? n : 1) * sizeof *c.sorted), n, calloc(n ? n : 1, 1)};
+    int rc = -EINVAL;
+    if (!c.sorted || !c.mark) {
         snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+        rc = -ENOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        list[i].s = s;
-        list[i].job = jobs[i];
-        names[i] = &list[i];
-    }
-    qsort(names, n, sizeof *names, by_name_cmp);
+    if (n) memcpy(c.sorted, jobs, n * sizeof *jobs);
+    qsort(c.sorted, n, sizeof *c.sorted, job_name_cmp);
     for (size_t i = 1; i < n; i++) {
-        job_t *a = names[i - 1]->job, *b = names[i]->job;
+        job_t *a = c.sorted[i - 1], *b = c.sorted[i];
         if (strcmp(a->name, b->name) == 0) {
             snprintf(err, errlen, "%s:%d: job '%s' is already defined at %s:%d", b->file, b->line,
                      b->name, a->file, a->line);
-            goto bad;
+            goto out;
         }
+    }
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = jobs[i];
+        if (j->after && check_find(&c, j->after) < 0) {
+            snprintf(err, errlen, "%s:%d: job '%s': after: no job named '%s'", j->file, j->line,
+                     j->name, j->after);
+            goto out;
+        }
+        for (int r = 0; r < j->nrequires; r++) {
+            if (check_find(&c, j->requires[r].job) < 0) {
+                snprintf(err, errlen, "%s:%d: job '%s': requires: no job named '%s'", j->file,
+                         j->line, j->name, j->requires[r].job);
+                goto out;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[512] = "";
+        if (cycle_from(&c, (size_t)check_find(&c, jobs[i]->name), path, sizeof path)) {
+            snprintf(err, errlen, "%s:%d: job '%s': dependency cycle: %s", jobs[i]->file,
+                     jobs[i]->line, jobs[i]->name, path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(c.sorted);
+    free(c.mark);
+    return rc;
+}
+
+static sched_job_t *sj_new(sched_t *s, job_t *j) {
+    sched_job_t *sj = calloc(1, sizeof *sj);
+    if (!sj) return NULL;
+    sj->s = s;
+    sj->job = job_ref(j);
+    if (s->store) {
+        store_job_state_t *st = &sj->state;
+        if (store_job_get(s->store, j->name, st) < 0) memset(st, 0, sizeof *st);
+        if (s->plan) *st = (store_job_state_t){st->has_offset, st->offset, st->every, 0, 0, 0, 0};
+    }
+    return sj;
+}
+
+static void sj_free(sched_job_t *sj) {
+    free(sj->followers);
+    job_unref(sj->job);
+    free(sj);
+}
+
+/* Drops the starts of sj that have not been launched. */
+static void drop_queued(sched_t *s, sched_job_t *sj, const char *why) {
+    while (sj->backlog) {
+        sched_start_t *st = sj->backlog;
+        sj->backlog = st->next;
+        record_cancel(s, st, why);
+        start_free(st);
+    }
+    sj->backlog_tail = NULL;
+    sj->nbacklog = 0;
+    if (sj->pending) {
+        prioq_remove(&s->ready, &sj->pending->q);
+        record_cancel(s, sj->pending, why);
+        start_free(sj->pending);
+        sj->pending = NULL;
+    }
+}
+
+/* A job the new set no longer has: nothing new starts; a run in flight
+ * finishes on the old definition, and the job goes when it ends. */
+static void retire(sched_t *s, sched_job_t *sj) {
+    vtimer_stop(s->clock, &sj->timer);
+    vtimer_stop(s->clock, &sj->catchup);
+    drop_queued(s, sj, "the job was removed by a reload");
+    free(sj->followers);
+    sj->followers = NULL;
+    sj->nfollowers = 0;
+    save_now(s, sj);
+    if (sj->current) {
+        log_emit(LOG_INFO, sj->job->name, 0, "removed by the reload; its run in flight finishes first");
+        sj->retired = 1;
+        sj->next_retired = s->retired;
+        s->retired = sj;
+    } else {
+        log_emit(LOG_INFO, sj->job->name, 0, "removed by the reload");
+        sj_free(sj);
+    }
+}
+
+static int same_schedule(const job_t *a, const job_t *b) {
+    return a->every == b->every && a->offset == b->offset && a->jitter == b->jitter &&
+           a->has_cron == b->has_cron && (!a->has_cron || strcmp(a->cron_text, b->cron_text) == 0);
+}
+
+/* Starts not yet launched take the new definition; the launched one keeps its own. */
+static void swap_queued(sched_job_t *sj, job_t *j) {
+    for (sched_start_t *st = sj->pending; st; st = NULL) {
+        job_unref(st->job);
+        st->job = job_ref(j);
+    }
+    for (sched_start_t *st = sj->backlog; st; st = st->next) {
+        job_unref(st->job);
+        st->job = job_ref(j);
+    }
+}
+
+/* After a reload: new jobs are armed from now (no misfire catch-up: a reload
+ * never causes a stampede), changed schedules re-armed, the rest untouched. */
+static void rearm(sched_t *s, sched_job_t **list, job_t **was, size_t n) {
+    double now = vclock_now(s->clock);
+    if (sched_place_offsets(s, 1) < 0)
+        log_warn("offset = \"auto\": could not place offsets; new jobs start at offset 0");
+    for (size_t i = 0; i < n; i++) {
+        sched_job_t *sj = list[i];
+        char a[128], b[128];
+        job_describe_schedule(sj->job, b, sizeof b);
+        if (!was[i]) {
+            sj->state.last_due = now;
+            save_state(s, sj);
+            arm(s, sj, now);
+            log_emit(LOG_INFO, sj->job->name, 0, "added by the reload: %s", b);
+        } else if (!same_schedule(was[i], sj->job)) {
+            job_describe_schedule(was[i], a, sizeof a);
+            vtimer_stop(s->clock, &sj->timer);
+            arm(s, sj, now);
+            log_emit(LOG_INFO, sj->job->name, 0, "schedule changed by the reload: %s (was %s)", b,
+                     a);
+        }
+    }
+}
+
+int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen) {
+    size_t m = n ? n : 1;
+    int rc = check_jobs(jobs, n, err, errlen);
+    if (rc < 0) return rc;
+    sched_job_t **list = calloc(m, sizeof *list), **names = calloc(m, sizeof *names);
+    job_t **was = calloc(m, sizeof *was); /* a kept job's definition until now */
+    sched_job_t ***fol = calloc(m, sizeof *fol); /* followers, by position in names */
+    size_t *nfol = calloc(m, sizeof *nfol);
+    if (!list || !names || !was || !fol || !nfol) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        sched_job_t *old = find(s, jobs[i]->name);
+        if (old)
+            was[i] = old->job;
+        else if (!(old = sj_new(s, jobs[i])))
+            goto oom;
+        list[i] = names[i] = old;
+    }
+    /* Kept jobs still carry their old definition, with the same name. */
+    qsort(names, n, sizeof *names, by_name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i]->after) continue;
+        long at = lookup(names, n, jobs[i]->after);
+        sched_job_t **more = realloc(fol[at], (nfol[at] + 1) * sizeof *more);
+        if (!more) goto oom;
+        fol[at] = more;
+        fol[at][nfol[at]++] = list[i];
+    }
+
+    /* Nothing can fail from here on. */
+    for (size_t i = 0; i < s->njobs; i++) {
+        sched_job_t *sj = s->jobs[i];
+        long at = lookup(names, n, sj->job->name);
+        if (at < 0 || names[at] != sj) retire(s, sj);
     }
     free(s->jobs);
     free(s->by_name);
@@ -396,55 +596,26 @@ int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen)
     s->by_name = names;
     s->njobs = n;
     for (size_t i = 0; i < n; i++) {
-        job_t *j = jobs[i];
-        if (j->after && !find(s, j->after)) {
-            snprintf(err, errlen, "%s:%d: job '%s': after: no job named '%s'", j->file, j->line,
-                     j->name, j->after);
-            goto unset;
-        }
-        for (int r = 0; r < j->nrequires; r++) {
-            if (!find(s, j->requires[r].job)) {
-                snprintf(err, errlen, "%s:%d: job '%s': requires: no job named '%s'", j->file,
-                         j->line, j->name, j->requires[r].job);
-                goto unset;
-            }
-        }
+        free(names[i]->followers);
+        names[i]->followers = fol[i];
+        names[i]->nfollowers = nfol[i];
     }
     for (size_t i = 0; i < n; i++) {
-        char path[512] = "";
-        if (cycle_from(s, i, mark, path, sizeof path)) {
-            job_t *j = jobs[i];
-            snprintf(err, errlen, "%s:%d: job '%s': dependency cycle: %s", j->file, j->line,
-                     j->name, path);
-            goto unset;
-        }
+        if (!was[i]) continue;
+        list[i]->job = job_ref(jobs[i]);
+        swap_queued(list[i], jobs[i]);
     }
-    free(mark);
-    for (size_t i = 0; i < n; i++) {
-        if (!jobs[i]->after) continue;
-        sched_job_t *leader = find(s, jobs[i]->after);
-        sched_job_t **more = realloc(leader->followers, (leader->nfollowers + 1) * sizeof *more);
-        if (!more) {
-            snprintf(err, errlen, "out of memory");
-            goto unset;
-        }
-        leader->followers = more;
-        leader->followers[leader->nfollowers++] = &list[i];
-    }
-    for (size_t i = 0; i < n && s->store; i++) {
-        store_job_state_t *st = &list[i].state;
-        if (store_job_get(s->store, jobs[i]->name, st) < 0) memset(st, 0, sizeof *st);
-        if (s->plan) *st = (store_job_state_t){st->has_offset, st->offset, st->every, 0, 0, 0, 0};
-    }
+    if (s->started) rearm(s, list, was, n);
+    for (size_t i = 0; i < n; i++) job_unref(was[i]);
+    free(was), free(fol), free(nfol);
     return 0;
-unset:
-    for (size_t i = 0; i < n; i++) free(list[i].followers);
-    s->jobs = NULL;
-    s->by_name = NULL;
-    s->njobs = 0;
-bad:
-    free(list), free(names), free(mark);
-    return -EINVAL;
+oom:
+    for (size_t i = 0; list && i < n; i++)
+        if (list[i] && !was[i]) sj_free(list[i]);
+    for (size_t i = 0; fol && i < n; i++) free(fol[i]);
+    free(list), free(names), free(was), free(fol), free(nfol);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
 }
 
 static double spread_next(const void *ud, double after) { return job_next_start(ud, after); }
@@ -500,8 +671,9 @@ void sched_start(sched_t *s) {
     /* A start due exactly now is still ahead of us (a plan's window includes its start). */
     double now = nextafter(vclock_now(s->clock), -INFINITY);
     int catchups = 0;
+    s->started = 1;
     for (size_t i = 0; i < s->njobs; i++) {
-        sched_job_t *sj = &s->jobs[i];
+        sched_job_t *sj = s->jobs[i];
         job_t *j = sj->job;
         if (j->every <= 0 && !j->has_cron) continue;
         if (sj->state.last_due > 0 && sj->state.last_due < now) {
@@ -571,6 +743,13 @@ void sched_done(sched_t *s, sched_start_t *st, const char *status, double ended_
         enqueue(s, next);
     }
     start_free(st);
+    if (sj->retired && !sj->current) {
+        sched_job_t **p = &s->retired;
+        while (*p != sj) p = &(*p)->next_retired;
+        *p = sj->next_retired;
+        save_now(s, sj);
+        sj_free(sj);
+    }
     if (!s->stopped && prioq_len(&s->ready)) dispatch_soon(s);
 }
 
@@ -579,23 +758,10 @@ void sched_stop(sched_t *s) {
     s->stopped = 1;
     vtimer_stop(s->clock, &s->dispatch);
     for (size_t i = 0; i < s->njobs; i++) {
-        sched_job_t *sj = &s->jobs[i];
+        sched_job_t *sj = s->jobs[i];
         vtimer_stop(s->clock, &sj->timer);
         vtimer_stop(s->clock, &sj->catchup);
-        while (sj->backlog) {
-            sched_start_t *st = sj->backlog;
-            sj->backlog = st->next;
-            record_cancel(s, st, "engine shutdown");
-            start_free(st);
-        }
-        sj->backlog_tail = NULL;
-        sj->nbacklog = 0;
-        if (sj->pending) {
-            prioq_remove(&s->ready, &sj->pending->q);
-            record_cancel(s, sj->pending, "engine shutdown");
-            start_free(sj->pending);
-            sj->pending = NULL;
-        }
+        drop_queued(s, sj, "engine shutdown");
     }
 }
 
@@ -604,7 +770,11 @@ size_t sched_queued(const sched_t *s) { return prioq_len(&s->ready); }
 
 void sched_each_running(sched_t *s, void (*fn)(void *ud, sched_start_t *start), void *ud) {
     for (size_t i = 0; i < s->njobs; i++)
-        if (s->jobs[i].current) fn(ud, s->jobs[i].current);
+        if (s->jobs[i]->current) fn(ud, s->jobs[i]->current);
+    for (sched_job_t *sj = s->retired, *next; sj; sj = next) {
+        next = sj->next_retired; /* fn may end the run, and sj with it */
+        fn(ud, sj->current);
+    }
 }
 
 size_t sched_njobs(const sched_t *s) { return s->njobs; }
@@ -653,7 +823,12 @@ void sched_free(sched_t *s) {
     sched_stop(s);
     sched_save(s);
     prioq_free(&s->ready);
-    for (size_t i = 0; i < s->njobs; i++) free(s->jobs[i].followers);
+    for (size_t i = 0; i < s->njobs; i++) sj_free(s->jobs[i]);
+    while (s->retired) {
+        sched_job_t *sj = s->retired;
+        s->retired = sj->next_retired;
+        sj_free(sj);
+    }
     free(s->jobs);
     free(s->by_name);
     free(s);

@@ -51,9 +51,15 @@ int sched_new(sched_t **out, vclock_t *clock, store_t *store, const conf_t *conf
  * (last runs, pauses, missed starts) is ignored and nothing is written. */
 void sched_plan_mode(sched_t *s);
 
-/* Hands the scheduler its jobs (ownership of the array stays with the caller,
- * which keeps it alive until sched_free). Checks names across jobs: duplicates,
- * unknown requires/after targets and cycles → -EINVAL with a message. */
+/* Hands the scheduler its jobs; it takes references to the ones it keeps, so
+ * the caller may drop its own afterwards. Checks names across jobs: duplicates,
+ * unknown requires/after targets and cycles → -EINVAL with a message, and
+ * nothing changes. Called again (a reload), the new set replaces the old one
+ * by job name: a job kept keeps its timer, state and queue (its queued starts
+ * take the new definition, a run in flight finishes on the old one); a changed
+ * schedule is re-armed from now; a new job is armed from now (no misfire
+ * catch-up); a removed job stops, its queued starts are recorded cancelled
+ * and its run in flight finishes. Once started, offsets are placed here too. */
 int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen);
 
 /* Chooses offsets for offset = "auto" jobs (stored ones are reused when the

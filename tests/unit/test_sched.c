@@ -389,3 +389,138 @@ TEST(breaker_ignores_script_bugs_and_lua_api_calls_opens_and_resets) {
     CHECK_HAS(res, "\"v\":42");
     world_free(&w);
 }
+
+/* Replaces the world's jobs with those of text, as a reload does; returns
+ * sched_set_jobs's code (the old jobs stay on failure). */
+static int reload(world_t *w, const char *text, char *err, size_t errlen) {
+    size_t n;
+    job_t **jobs = kit_jobs(&w->k, "jobs.lua", text, &n, err, errlen);
+    if (!jobs) return -1;
+    int rc = sched_set_jobs(w->sched, jobs, n, err, errlen);
+    if (rc < 0) {
+        job_free_all(jobs, n);
+        return rc;
+    }
+    job_free_all(w->jobs, w->njobs); /* the scheduler holds what it still needs */
+    w->jobs = jobs;
+    w->njobs = n;
+    return 0;
+}
+
+static double next_at(world_t *w, const char *job) {
+    sched_job_info_t info;
+    return sched_job_info_by_name(w->sched, job, &info) == 0 ? info.next_at : -1;
+}
+
+TEST(sched_reload_keeps_unchanged_timing_adds_and_removes_jobs) {
+    world_t w;
+    char err[512];
+    CHECK(world_init(&w,
+        "job 'a' { every = '10s', jitter = '3s', run = function() return 'v1' end }\n"
+        "job 'gone' { every = '10s', run = function() return 'x' end }\n", 4) == 0);
+    advance(&w, 12);
+    CHECK_INT(rows(&w, "a", "ok", NULL), 1);
+    CHECK_INT(rows(&w, "gone", "ok", NULL), 1);
+    double due = next_at(&w, "a");
+    CHECK(due > vclock_now(&w.k.clock));
+    sched_pause(w.sched, "a", 1);
+    CHECK_INT(reload(&w,
+        "job 'a' { every = '10s', jitter = '3s', run = function() return 'v2' end }\n"
+        "job 'b' { every = '10s', run = function() return 'new' end }\n", err, sizeof err), 0);
+    /* The same due time, jitter draw included: the timer was left alone. */
+    CHECK(next_at(&w, "a") == due);
+    CHECK(next_at(&w, "gone") == -1);
+    CHECK_INT((int)sched_njobs(w.sched), 2);
+    sched_job_info_t info;
+    CHECK_INT(sched_job_info_by_name(w.sched, "a", &info), 0);
+    CHECK_INT(info.paused, 1); /* state is kept by name */
+    sched_pause(w.sched, "a", 0);
+    advance(&w, 20);
+    CHECK_INT(rows(&w, "gone", NULL, NULL), 1);
+    CHECK_STR(last_result(&w, "a"), "\"v2\"");
+    /* Added at t=12.5: its first start is the next boundary, not a catch-up. */
+    CHECK_INT(rows(&w, "b", "ok", NULL), 2);
+    world_free(&w);
+}
+
+TEST(sched_reload_rearms_a_changed_schedule_from_now) {
+    world_t w;
+    char err[512];
+    CHECK(world_init(&w, "job 'a' { every = '10s', run = function() end }\n", 4) == 0);
+    advance(&w, 12);
+    double now = vclock_now(&w.k.clock);
+    CHECK_INT(reload(&w, "job 'a' { every = '1m', run = function() end }\n", err, sizeof err), 0);
+    double due = next_at(&w, "a");
+    CHECK(due > now && due <= now + 60);
+    CHECK(due - 60 * (double)(long long)(due / 60) == 0); /* on the minute */
+    CHECK_INT(reload(&w, "job 'a' { cron = '*/2 * * * *', run = function() end }\n", err,
+                     sizeof err), 0);
+    due = next_at(&w, "a");
+    CHECK(due > now && due <= now + 120);
+    CHECK(due - 120 * (double)(long long)(due / 120) == 0);
+    world_free(&w);
+}
+
+TEST(sched_reload_lets_runs_in_flight_finish_on_the_old_definition) {
+    world_t w;
+    char err[512];
+    CHECK(world_init(&w,
+        "job 'slow' { run = function(ctx) ctx:sleep(5) return 'old' end }\n"
+        "job 'doomed' { run = function(ctx) ctx:sleep(5) return 'last' end }\n"
+        "job 'queued' { run = function() return 'q-old' end }\n", 2) == 0);
+    sched_trigger(w.sched, "slow", NULL, err, sizeof err);
+    sched_trigger(w.sched, "doomed", NULL, err, sizeof err);
+    sched_trigger(w.sched, "queued", NULL, err, sizeof err); /* waits: the limit is 2 */
+    advance(&w, 1);
+    CHECK_INT((int)sched_running(w.sched), 2);
+    CHECK_INT(reload(&w,
+        "job 'slow' { run = function() return 'new' end }\n"
+        "job 'queued' { run = function() return 'q-new' end }\n", err, sizeof err), 0);
+    CHECK_INT((int)sched_njobs(w.sched), 2);
+    CHECK_INT((int)sched_running(w.sched), 2); /* the removed job's run still counts */
+    advance(&w, 6);
+    CHECK_STR(last_result(&w, "slow"), "\"old\"");
+    CHECK_STR(last_result(&w, "doomed"), "\"last\"");
+    CHECK_STR(last_result(&w, "queued"), "\"q-new\"");
+    CHECK_INT((int)sched_running(w.sched), 0);
+    sched_trigger(w.sched, "slow", NULL, err, sizeof err);
+    CHECK(sched_trigger(w.sched, "doomed", NULL, err, sizeof err) < 0);
+    advance(&w, 1);
+    CHECK_STR(last_result(&w, "slow"), "\"new\"");
+    world_free(&w);
+}
+
+TEST(sched_reload_removing_a_job_cancels_its_queued_starts) {
+    world_t w;
+    char err[512];
+    CHECK(world_init(&w,
+        "job 'q' { overlap = 'queue', run = function(ctx) ctx:sleep(5) end }\n", 4) == 0);
+    for (int i = 0; i < 3; i++) sched_trigger(w.sched, "q", NULL, err, sizeof err);
+    advance(&w, 1);
+    CHECK_INT(reload(&w, "job 'other' { run = function() end }\n", err, sizeof err), 0);
+    advance(&w, 10);
+    CHECK_INT(rows(&w, "q", "ok", NULL), 1);
+    CHECK_INT(rows(&w, "q", "cancelled", "cancelled"), 2);
+    world_free(&w);
+}
+
+TEST(sched_reload_with_a_bad_set_changes_nothing) {
+    world_t w;
+    char err[512];
+    CHECK(world_init(&w,
+        "job 'a' { every = '10s', run = function() return 1 end }\n"
+        "job 'b' { after = 'a', run = function() return 2 end }\n", 4) == 0);
+    advance(&w, 1);
+    double due = next_at(&w, "a");
+    CHECK(reload(&w, "job 'a' { every = '5s', run = function() end }\n"
+                     "job 'b' { after = 'nope', run = function() end }\n", err, sizeof err) < 0);
+    CHECK_HAS(err, "jobs.lua:2: job 'b': after: no job named 'nope'");
+    CHECK(reload(&w, "job 'a' { after = 'b', run = function() end }\n"
+                     "job 'b' { after = 'a', run = function() end }\n", err, sizeof err) < 0);
+    CHECK_HAS(err, "dependency cycle: a -> b -> a");
+    CHECK(next_at(&w, "a") == due);
+    advance(&w, 10);
+    CHECK_INT(rows(&w, "a", "ok", NULL), 1);
+    CHECK_INT(rows(&w, "b", "ok", NULL), 1); /* `after` still follows the old leader */
+    world_free(&w);
+}
