@@ -34,7 +34,8 @@ typedef enum {
     K_DURATION,  /* double seconds */
     K_SIZE,      /* size_t bytes, >= min */
     K_LIST,      /* char *[CONF_MAX_LIST] at offset, int count at size */
-    K_BREAKERS   /* name -> table of fields, into conf_t.breakers */
+    K_BREAKERS,  /* name -> table of fields, into conf_t.breakers */
+    K_BOOL       /* int: 0 or 1, from a Lua boolean */
 } conf_kind_t;
 
 enum {
@@ -157,6 +158,7 @@ static const conf_field_t conf_breaker[] = {
 static const conf_field_t conf_top[] = {
     {.name = "scripts", .kind = K_PATH, .offset = C_(scripts), .size = CSZ(scripts),
      .flags = F_NONEMPTY},
+    {.name = "watch", .kind = K_BOOL, .offset = C_(watch)},
     {.name = "database", .kind = K_PATH, .offset = C_(database), .size = CSZ(database),
      .flags = F_NONEMPTY | F_MEMORY},
     {.name = "log", .kind = K_TABLE, .fields = conf_log},
@@ -594,6 +596,13 @@ static void read_int(conf_loader_t *ld, int idx, const conf_field_t *f, int *out
     }
 }
 
+static void read_bool(conf_loader_t *ld, int idx, int *out) {
+    if (lua_type(ld->L, idx) != LUA_TBOOLEAN)
+        fail(ld, "%s: expected true or false, got %s", key_name(ld), luaL_typename(ld->L, idx));
+    else
+        *out = lua_toboolean(ld->L, idx);
+}
+
 static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, double *out) {
     lua_State *L = ld->L;
     char shown[100];
@@ -777,6 +786,7 @@ static void read_value(conf_loader_t *ld, int idx, const conf_field_t *f, char *
     case K_SIZE: read_size(ld, idx, f, (size_t *)(void *)at); break;
     case K_LIST: read_list(ld, idx, f, base); break;
     case K_BREAKERS: read_breakers(ld, idx, f); break;
+    case K_BOOL: read_bool(ld, idx, (int *)(void *)at); break;
     }
 }
 
@@ -1018,6 +1028,7 @@ static void copy_message(const char *msg, char *err, size_t errlen) {
 void conf_defaults(conf_t *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->scripts, sizeof c->scripts, "scripts");
+    c->watch = 1;
     snprintf(c->database, sizeof c->database, "baton.db");
     c->log_level = CONF_LOG_INFO;
     snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8080");

@@ -35,6 +35,7 @@ typedef struct conf_breaker {
 typedef struct conf {
     char path[4096];          /* the file loaded ("" when defaults only) */
     char scripts[4096];       /* "scripts" resolved */
+    int watch;                /* watch = true: reload when scripts/ changes */
     char lua_dir[4096];       /* the engine's own lua/ library; set by the caller, not a key */
     char database[4096];      /* "baton.db" resolved; ":memory:" kept as is */
     conf_log_level_t log_level;   /* info */

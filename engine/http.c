@@ -269,15 +269,12 @@ static int handle_action(http_t *h, struct lws *wsi, session_t *s, const char *p
     }
     if (strcmp(path, "/api/reload") == 0) {
         if (authorise(h, wsi, s)) return 0;
-        char err[512] = "";
         if (!h->opts.reload)
-            return respond_error(wsi, s, 501, NULL,
-                                 "live reload is not part of this build yet; restart the engine");
-        if (h->opts.reload(h->opts.reload_ud, err, sizeof err) < 0)
-            return respond_error(wsi, s, 500, NULL, "%s", err);
+            return respond_error(wsi, s, 501, NULL, "this engine cannot reload its scripts");
         cJSON *doc = cJSON_CreateObject();
-        cJSON_AddBoolToObject(doc, "reloaded", 1);
-        return respond_json(wsi, s, 200, doc, NULL);
+        if (!doc) return -1;
+        int rc = h->opts.reload(h->opts.reload_ud, doc);
+        return respond_json(wsi, s, rc < 0 ? 422 : 200, doc, NULL);
     }
     return 1; /* not an action path */
 }

@@ -6,6 +6,7 @@
 #ifndef BATON_HTTP_H
 #define BATON_HTTP_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -25,8 +26,10 @@ typedef struct http_opts {
     health_src_t src;            /* what the documents read (src.obs also feeds events) */
     http_pool_fn pool;           /* NULL: no pool yet */
     void *pool_ud;
-    /* POST /api/reload; NULL answers 501. Returns 0 or < 0 with a message. */
-    int (*reload)(void *ud, char *err, size_t errlen);
+    /* POST /api/reload; NULL answers 501. Fills `answer` (a JSON object) and
+     * returns 0 when the reload took effect (200), < 0 when it was refused and
+     * the previous scripts keep running (422; answer has "error"). */
+    int (*reload)(void *ud, cJSON *answer);
     void *reload_ud;
     /* GET /demo/...: static files from this directory (the demo site the
      * shipped scripts browse); NULL or a missing directory: 404. */

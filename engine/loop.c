@@ -1,6 +1,7 @@
 /* loop.c — owns the libuv loop and wires the engine on it: clock, store,
- * scripts, scheduler, runner, the periodic store flush, signals and the
- * graceful drain. Shutdown closes every handle and leaves uv_loop_close == 0. */
+ * scripts, scheduler, runner, the periodic store flush, signals, live reload
+ * (scripts/ watched, SIGHUP, POST /api/reload) and the graceful drain.
+ * Shutdown closes every handle and leaves uv_loop_close == 0. */
 #include "loop.h"
 
 #include <errno.h>
@@ -33,6 +34,9 @@
 static const uint64_t FLUSH_MS = 200;
 static const uint64_t LAG_PERIOD_MS = 100;
 static const double PRUNE_EVERY = 3600;
+/* Editors save in steps (write a temp file, rename, touch): reload once the
+ * directory has been quiet this long. */
+static const uint64_t SETTLE_MS = 300;
 
 typedef struct engine {
     uv_loop_t loop;
@@ -52,7 +56,10 @@ typedef struct engine {
     double acquire_sum_ms;
     uint64_t acquire_count;
     uv_signal_t sigint, sigterm, sighup;
-    uv_timer_t flush, drain;
+    uv_timer_t flush, drain, settle;
+    uv_fs_event_t watch_dir, watch_lib; /* scripts/ and scripts/lib/ */
+    int watching_dir, watching_lib;
+    cJSON *reload_errors;    /* while a reload runs: its error lines */
     vtimer_t prune;
     obs_t *obs;              /* counters and events for http */
     lag_t lag;
@@ -90,6 +97,7 @@ static void report(void *ud, const char *line) {
     engine_t *e = ud;
     log_error("%s", line);
     if (e && e->obs) obs_script(e->obs, NULL, vclock_now(&e->clock), line);
+    if (e && e->reload_errors) cJSON_AddItemToArray(e->reload_errors, cJSON_CreateString(line));
 }
 
 static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
@@ -164,7 +172,11 @@ static void close_all(engine_t *e) {
         uv_close((uv_handle_t *)&e->sighup, NULL);
         uv_close((uv_handle_t *)&e->flush, NULL);
         uv_close((uv_handle_t *)&e->drain, NULL);
+        uv_close((uv_handle_t *)&e->settle, NULL);
     }
+    if (e->watching_dir) uv_close((uv_handle_t *)&e->watch_dir, NULL);
+    if (e->watching_lib) uv_close((uv_handle_t *)&e->watch_lib, NULL);
+    e->watching_dir = e->watching_lib = 0;
     vtimer_stop(&e->clock, &e->prune);
     if (e->pool) pool_shutdown(e->pool);
     cdp_ws_shutdown();
@@ -210,10 +222,145 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
     uv_timer_start(&e->drain, on_drain_timeout, (uint64_t)(e->conf->shutdown_timeout * 1000), 0);
 }
 
+static int has_browser_jobs(const reload_set_t *set) {
+    for (size_t i = 0; i < set->njobs; i++)
+        if (set->jobs[i]->browser) return 1;
+    return 0;
+}
+
+static void watch_scripts(engine_t *e);
+
+/* Loads what changed under scripts/ and hands the scheduler the new set; on
+ * any error the previous scripts keep running. `quiet`: say nothing when
+ * nothing changed (a watcher event for a file that is not a script).
+ * Fills answer (may be NULL) for the API; 0 when applied or unchanged,
+ * -1 when refused. */
+static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer) {
+    reload_set_t next;
+    reload_changes_t ch = {0};
+    char err[1024] = "", line[1200];
+    int rc = -1, applied = 0;
+    cJSON *errors = cJSON_CreateArray();
+    double now = vclock_now(&e->clock);
+    if (e->stopping) {
+        snprintf(err, sizeof err, "the engine is shutting down");
+        goto out;
+    }
+    e->reload_errors = errors;
+    int r = reload_update(e->conf, &e->host, &e->set, &next, &ch, report, e);
+    e->reload_errors = NULL;
+    if (r < 0) {
+        snprintf(err, sizeof err, "cannot read the scripts: the previous scripts keep running");
+        goto out;
+    }
+    if (ch.loaded == 0 && ch.removed == 0) {
+        reload_free(&next);
+        if (ch.failed)
+            log_info("reload (%s): nothing applied: %d script(s) failed to load (see above)", why,
+                     ch.failed);
+        else if (!quiet)
+            log_info("reload (%s): no script changed", why);
+        rc = 0;
+        goto out;
+    }
+    if (sched_set_jobs(e->sched, next.jobs, next.njobs, err, sizeof err) < 0) {
+        snprintf(line, sizeof line, "%s (reload refused: the previous scripts keep running)", err);
+        e->reload_errors = errors;
+        report(e, line);
+        e->reload_errors = NULL;
+        reload_free(&next);
+        goto out;
+    }
+    for (size_t i = 0; i < e->set.nscripts; i++) {
+        const char *path = script_path(e->set.scripts[i]);
+        int kept = 0;
+        for (size_t k = 0; k < next.nscripts && !kept; k++)
+            kept = strcmp(script_path(next.scripts[k]), path) == 0;
+        if (!kept) obs_script_forget(e->obs, path);
+    }
+    for (size_t i = 0; i < next.nscripts; i++) {
+        const char *path = script_path(next.scripts[i]);
+        if (next.how[i] == RELOAD_LOADED)
+            obs_script(e->obs, path, now, NULL);
+        else if (next.how[i] == RELOAD_KEPT)
+            obs_script_clear(e->obs, path); /* an error of a refused reload is over */
+    }
+    reload_free(&e->set);
+    e->set = next;
+    if (has_browser_jobs(&e->set)) pool_start(e->pool);
+    log_info("reloaded (%s): %d script(s) loaded, %d removed, %d unchanged%s; %zu job(s)", why,
+             ch.loaded, ch.removed, ch.unchanged,
+             ch.failed ? ", and some failed (see above; their previous version runs)" : "",
+             e->set.njobs);
+    rc = 0;
+    applied = 1;
+out:
+    /* A file that failed and is gone has nothing left to report. */
+    for (size_t i = obs_nscripts(e->obs); i-- > 0;) {
+        const obs_script_t *os = obs_script_at(e->obs, i);
+        if (access(os->file, F_OK) != 0 && errno == ENOENT) obs_script_forget(e->obs, os->file);
+    }
+    watch_scripts(e); /* lib/ may have appeared */
+    if (!answer) {
+        cJSON_Delete(errors);
+        return rc;
+    }
+    cJSON_AddBoolToObject(answer, "reloaded", applied);
+    if (rc < 0) cJSON_AddStringToObject(answer, "error", err);
+    cJSON_AddNumberToObject(answer, "loaded", ch.loaded);
+    cJSON_AddNumberToObject(answer, "removed", ch.removed);
+    cJSON_AddNumberToObject(answer, "unchanged", ch.unchanged);
+    cJSON_AddNumberToObject(answer, "failed", ch.failed);
+    cJSON_AddNumberToObject(answer, "jobs", (double)e->set.njobs);
+    cJSON_AddItemToObject(answer, "errors", errors);
+    return rc;
+}
+
+static int http_reload(void *ud, cJSON *answer) {
+    return engine_reload(ud, "POST /api/reload", 0, answer);
+}
+
 static void on_hup(uv_signal_t *h, int signum) {
-    (void)h;
     (void)signum;
-    log_warn("SIGHUP: live reload is not part of this build yet; restart to load changes");
+    engine_reload(h->data, "SIGHUP", 0, NULL);
+}
+
+static void on_settle(uv_timer_t *t) { engine_reload(t->data, "scripts changed", 1, NULL); }
+
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status) {
+    engine_t *e = h->data;
+    (void)name;
+    (void)events;
+    if (status < 0) {
+        log_warn("watching %s: %s; use `baton reload` after changes", e->conf->scripts,
+                 uv_strerror(status));
+        return;
+    }
+    if (!e->stopping) uv_timer_start(&e->settle, on_settle, SETTLE_MS, 0);
+}
+
+/* Watches scripts/ and, once it exists, scripts/lib/ (inotify is not
+ * recursive: deeper module directories need `baton reload`). */
+static void watch_scripts(engine_t *e) {
+    char lib[4200];
+    if (e->stopping || e->closed || !e->handles || !e->conf->watch) return;
+    if (!e->watching_dir) {
+        uv_fs_event_init(&e->loop, &e->watch_dir);
+        e->watch_dir.data = e;
+        e->watching_dir = 1;
+        int rc = uv_fs_event_start(&e->watch_dir, on_fs_event, e->conf->scripts, 0);
+        if (rc < 0)
+            log_warn("cannot watch %s: %s; use `baton reload` after changes", e->conf->scripts,
+                     uv_strerror(rc));
+    }
+    snprintf(lib, sizeof lib, "%s/lib", e->conf->scripts);
+    if (!e->watching_lib && access(lib, F_OK) == 0) {
+        uv_fs_event_init(&e->loop, &e->watch_lib);
+        e->watch_lib.data = e;
+        e->watching_lib = 1;
+        if (uv_fs_event_start(&e->watch_lib, on_fs_event, lib, 0) < 0)
+            log_debug("cannot watch %s", lib);
+    }
 }
 
 int loop_run(const conf_t *conf) {
@@ -305,6 +452,8 @@ int loop_run(const conf_t *conf) {
                                .version = BATON_VERSION},
                        .pool = pool_obs,
                        .pool_ud = e,
+                       .reload = http_reload,
+                       .reload_ud = e,
                        .demo_dir = e->demo_dir};
     if (http_start(&e->http, &e->loop, &web, err, sizeof err) < 0) {
         log_error("%s", err);
@@ -316,11 +465,7 @@ int loop_run(const conf_t *conf) {
              conf->database);
     sched_start(e->sched);
     /* Browser jobs find a warm pool: launch now rather than at the first run. */
-    for (size_t i = 0; i < e->set.njobs; i++)
-        if (e->set.jobs[i]->browser) {
-            pool_start(e->pool);
-            break;
-        }
+    if (has_browser_jobs(&e->set)) pool_start(e->pool);
 
     uv_signal_init(&e->loop, &e->sigint);
     uv_signal_init(&e->loop, &e->sigterm);
@@ -331,8 +476,10 @@ int loop_run(const conf_t *conf) {
     uv_signal_start(&e->sighup, on_hup, SIGHUP);
     uv_timer_init(&e->loop, &e->flush);
     uv_timer_init(&e->loop, &e->drain);
-    e->flush.data = e->drain.data = e;
+    uv_timer_init(&e->loop, &e->settle);
+    e->flush.data = e->drain.data = e->settle.data = e;
     e->handles = 1;
+    watch_scripts(e);
     uv_timer_start(&e->flush, on_flush, FLUSH_MS, FLUSH_MS);
     e->prune.data = e;
     on_prune(&e->prune);

@@ -219,8 +219,14 @@ int main(int argc, char **argv) {
         conf_free(&conf);
         return rc;
     }
-    if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0 ||
-        strcmp(a.command, "reload") == 0) {
+    if (strcmp(a.command, "reload") == 0) {
+        if (a.npaths) return usage_error("reload takes no paths (got '%s')", a.paths[0]);
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        rc = status_reload(&conf, stdout);
+        conf_free(&conf);
+        return rc;
+    }
+    if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0) {
         fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
         return EXIT_USAGE;
     }

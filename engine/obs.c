@@ -273,10 +273,31 @@ void obs_script(obs_t *o, const char *file, double at, const char *error) {
         if (!s->file) return;
         o->nscripts++;
     }
-    s->version++;
     free(s->error);
     s->error = error ? strdup(error) : NULL;
-    if (!error) s->loaded_at = at;
+    if (!error) {
+        s->loaded_at = at;
+        s->version++;
+    }
+}
+
+void obs_script_clear(obs_t *o, const char *file) {
+    for (size_t i = 0; i < o->nscripts; i++) {
+        if (strcmp(o->scripts[i].file, file) != 0) continue;
+        free(o->scripts[i].error);
+        o->scripts[i].error = NULL;
+    }
+}
+
+void obs_script_forget(obs_t *o, const char *file) {
+    for (size_t i = 0; i < o->nscripts; i++) {
+        if (strcmp(o->scripts[i].file, file) != 0) continue;
+        free(o->scripts[i].file);
+        free(o->scripts[i].error);
+        memmove(&o->scripts[i], &o->scripts[i + 1], (o->nscripts - i - 1) * sizeof *o->scripts);
+        o->nscripts--;
+        return;
+    }
 }
 
 size_t obs_njobs(const obs_t *o) { return o->njobs; }

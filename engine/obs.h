@@ -65,7 +65,7 @@ typedef struct obs_error {
 typedef struct obs_script {
     char *file;
     double loaded_at;
-    int version;                      /* 1 for the first load, +1 per reload */
+    int version;                      /* 1 for the first load, +1 per load since; 0 = never loaded */
     char *error;                      /* NULL when it loaded */
 } obs_script_t;
 
@@ -99,6 +99,10 @@ void obs_pool(const obs_t *o, obs_pool_t *out);
 /* Notes that a script loaded at `at` (error NULL) or failed with `error`
  * ("file:line: message"; the file is taken from it when file is NULL). */
 void obs_script(obs_t *o, const char *file, double at, const char *error);
+/* Forgets a script file that is gone; clears a file's error (its version
+ * stays: it loaded before and nothing failed since). */
+void obs_script_forget(obs_t *o, const char *file);
+void obs_script_clear(obs_t *o, const char *file);
 
 /* Read access for health and metrics; pointers stay valid until the next
  * event or obs_free. */

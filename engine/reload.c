@@ -1,5 +1,7 @@
 /* reload.c — loading script files and their job definitions into a set the
- * scheduler can take. Watching for changes and swapping sets build on this. */
+ * scheduler can take, and the next set on a reload: files are told apart by
+ * a hash of their bytes, so an unchanged file keeps its state (and whatever
+ * its top level computed) and only what changed is loaded again. */
 #include "reload.h"
 
 #include <dirent.h>
@@ -58,6 +60,68 @@ static int add_dir(pathlist_t *l, const char *dir) {
     return rc;
 }
 
+/* FNV-1a, 64 bits: telling changed files apart, not security. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static const uint64_t FNV_SEED = 0xcbf29ce484222325ULL;
+
+static int hash_file(const char *path, uint64_t *out) {
+    char buf[16384];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -errno;
+    uint64_t h = FNV_SEED;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = fnv(h, buf, n);
+    int rc = ferror(f) ? -EIO : 0;
+    fclose(f);
+    *out = h;
+    return rc;
+}
+
+/* Every file under dir (depth-limited), names and bytes, in any order. */
+static uint64_t hash_tree(const char *dir, int depth) {
+    uint64_t sum = 0;
+    DIR *d = depth < 8 ? opendir(dir) : NULL;
+    struct dirent *e;
+    if (!d) return 0;
+    while ((e = readdir(d))) {
+        char path[4096];
+        struct stat st;
+        uint64_t h;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            sum += fnv(hash_tree(path, depth + 1), path, strlen(path));
+        } else if (S_ISREG(st.st_mode) && hash_file(path, &h) == 0) {
+            sum += fnv(h, path, strlen(path)); /* a sum: readdir order does not matter */
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+static uint64_t hash_lib(const conf_t *conf) {
+    char lib[4200];
+    snprintf(lib, sizeof lib, "%s/lib", conf->scripts);
+    return hash_tree(lib, 0);
+}
+
+static int grow_scripts(reload_set_t *set, size_t n) {
+    set->scripts = calloc(n ? n : 1, sizeof *set->scripts);
+    set->hashes = calloc(n ? n : 1, sizeof *set->hashes);
+    set->how = calloc(n ? n : 1, 1);
+    return set->scripts && set->hashes && set->how ? 0 : -ENOMEM;
+}
+
+/* Loads one file into the set; 0, 1 when it failed (reported), < 0 on ENOMEM. */
+static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
+                     const script_host_t *host, int drop_dups, reload_report_fn report, void *ud);
+
 static void add_job(reload_set_t *set, job_t *j, reload_report_fn report, void *ud) {
     for (size_t i = 0; i < set->njobs; i++) {
         job_t *k = set->jobs[i];
@@ -104,46 +168,136 @@ int reload_load(const conf_t *conf, const script_host_t *host, char *const *path
             rc = push_path(&files, paths[i]);
         }
     }
-    if (rc == 0) {
-        set->scripts = calloc(files.n ? files.n : 1, sizeof *set->scripts);
-        if (!set->scripts) rc = -ENOMEM;
-    }
+    if (rc == 0) rc = grow_scripts(set, files.n);
     for (size_t i = 0; rc == 0 && i < files.n; i++) {
-        script_t *s;
-        job_t **jobs;
-        size_t njobs;
-        if (script_load(&s, files.v[i], host, line, sizeof line) < 0) {
-            report(ud, line);
-            set->errors++;
-            continue;
-        }
-        if (job_read_all(s, conf, &jobs, &njobs, line, sizeof line) < 0) {
-            report(ud, line);
-            set->errors++;
-            script_unref(s);
-            continue;
-        }
-        job_t **more = realloc(set->jobs, (set->njobs + njobs + 1) * sizeof *more);
-        if (!more) {
-            job_free_all(jobs, njobs);
-            script_unref(s);
-            rc = -ENOMEM;
-            break;
-        }
-        set->jobs = more;
-        set->scripts[set->nscripts++] = s;
-        for (size_t k = 0; k < njobs; k++) add_job(set, jobs[k], report, ud);
-        free(jobs);
+        int r = load_file(set, files.v[i], conf, host, 1, report, ud);
+        if (r < 0) rc = r;
     }
+    set->lib_hash = hash_lib(conf);
     for (size_t i = 0; i < files.n; i++) free(files.v[i]);
     free(files.v);
     if (rc < 0) reload_free(set);
     return rc;
 }
 
+static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
+                     const script_host_t *host, int drop_dups, reload_report_fn report, void *ud) {
+    char line[2048];
+    script_t *s;
+    job_t **jobs;
+    size_t njobs;
+    uint64_t hash;
+    int rc = hash_file(path, &hash);
+    if (rc < 0) {
+        snprintf(line, sizeof line, "%s: %s", path, strerror(-rc));
+        report(ud, line);
+        set->errors++;
+        return 1;
+    }
+    if (script_load(&s, path, host, line, sizeof line) < 0) {
+        report(ud, line);
+        set->errors++;
+        return 1;
+    }
+    if (job_read_all(s, conf, &jobs, &njobs, line, sizeof line) < 0) {
+        report(ud, line);
+        set->errors++;
+        script_unref(s);
+        return 1;
+    }
+    job_t **more = realloc(set->jobs, (set->njobs + njobs + 1) * sizeof *more);
+    if (!more) {
+        job_free_all(jobs, njobs);
+        script_unref(s);
+        return -ENOMEM;
+    }
+    set->jobs = more;
+    set->hashes[set->nscripts] = hash;
+    set->how[set->nscripts] = RELOAD_LOADED;
+    set->scripts[set->nscripts++] = s;
+    for (size_t k = 0; k < njobs; k++) {
+        if (drop_dups)
+            add_job(set, jobs[k], report, ud);
+        else
+            set->jobs[set->njobs++] = jobs[k];
+    }
+    free(jobs);
+    return 0;
+}
+
+/* Takes old's i-th script and its jobs into set as they are. */
+static int keep_file(reload_set_t *set, const reload_set_t *old, size_t i, int how) {
+    script_t *s = old->scripts[i];
+    size_t n = 0;
+    for (size_t k = 0; k < old->njobs; k++) n += old->jobs[k]->script == s;
+    job_t **more = realloc(set->jobs, (set->njobs + n + 1) * sizeof *more);
+    if (!more) return -ENOMEM;
+    set->jobs = more;
+    for (size_t k = 0; k < old->njobs; k++)
+        if (old->jobs[k]->script == s) set->jobs[set->njobs++] = job_ref(old->jobs[k]);
+    script_ref(s);
+    set->hashes[set->nscripts] = old->hashes[i];
+    set->how[set->nscripts] = (unsigned char)how;
+    set->scripts[set->nscripts++] = s;
+    return 0;
+}
+
+static long old_index(const reload_set_t *old, const char *path) {
+    for (size_t i = 0; i < old->nscripts; i++)
+        if (strcmp(script_path(old->scripts[i]), path) == 0) return (long)i;
+    return -1;
+}
+
+int reload_update(const conf_t *conf, const script_host_t *host, const reload_set_t *old,
+                  reload_set_t *set, reload_changes_t *ch, reload_report_fn report, void *ud) {
+    pathlist_t files = {0};
+    char line[4200];
+    int rc;
+    *set = (reload_set_t){0};
+    *ch = (reload_changes_t){0};
+    if ((rc = add_dir(&files, conf->scripts)) < 0) {
+        snprintf(line, sizeof line, "%s: cannot read the scripts directory: %s", conf->scripts,
+                 strerror(-rc));
+        report(ud, line);
+        goto out;
+    }
+    set->lib_hash = hash_lib(conf);
+    if ((rc = grow_scripts(set, files.n)) < 0) goto out;
+    for (size_t i = 0; rc == 0 && i < files.n; i++) {
+        long o = old_index(old, files.v[i]);
+        uint64_t h;
+        if (o >= 0 && set->lib_hash == old->lib_hash && hash_file(files.v[i], &h) == 0 &&
+            h == old->hashes[o]) {
+            rc = keep_file(set, old, (size_t)o, RELOAD_KEPT);
+            ch->unchanged++;
+            continue;
+        }
+        rc = load_file(set, files.v[i], conf, host, 0, report, ud);
+        if (rc == 1) {
+            ch->failed++;
+            rc = o >= 0 ? keep_file(set, old, (size_t)o, RELOAD_KEPT_FAILED) : 0;
+        } else if (rc == 0) {
+            ch->loaded++;
+        }
+    }
+    for (size_t i = 0; i < old->nscripts; i++) {
+        int found = 0;
+        for (size_t k = 0; k < files.n && !found; k++)
+            found = strcmp(files.v[k], script_path(old->scripts[i])) == 0;
+        ch->removed += !found;
+    }
+out:
+    for (size_t i = 0; i < files.n; i++) free(files.v[i]);
+    free(files.v);
+    if (rc < 0) reload_free(set);
+    return rc < 0 ? rc : 0;
+}
+
 void reload_free(reload_set_t *set) {
     job_free_all(set->jobs, set->njobs);
     for (size_t i = 0; i < set->nscripts; i++) script_unref(set->scripts[i]);
     free(set->scripts);
+    free(set->hashes);
+    free(set->how);
     *set = (reload_set_t){0};
 }

@@ -1,20 +1,31 @@
 /* reload.h — bringing scripts/ into the engine: finding the script files,
- * loading each into its own state, reading their job definitions. A file that
- * fails is reported and skipped; the others still load. */
+ * loading each into its own state, reading their job definitions; and, on a
+ * reload, loading again only the files that changed. A file that fails is
+ * reported and skipped (on a reload its previous version is kept). */
 #ifndef BATON_RELOAD_H
 #define BATON_RELOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "job.h"
 #include "script.h"
 
+enum {
+    RELOAD_LOADED,           /* loaded by this call */
+    RELOAD_KEPT,             /* unchanged: kept from the previous set */
+    RELOAD_KEPT_FAILED       /* changed but failed to load: the previous version kept */
+};
+
 typedef struct reload_set {
     script_t **scripts;
+    uint64_t *hashes;        /* of each script file's bytes as loaded */
+    unsigned char *how;      /* each script: RELOAD_LOADED, _KEPT or _KEPT_FAILED */
     size_t nscripts;
     job_t **jobs;
     size_t njobs;
+    uint64_t lib_hash;       /* of scripts/lib/ (modules for require) */
     int errors;              /* files or definitions that failed */
 } reload_set_t;
 
@@ -28,6 +39,24 @@ typedef void (*reload_report_fn)(void *ud, const char *line);
  * when nothing could be loaded (a missing directory: reported). */
 int reload_load(const conf_t *conf, const script_host_t *host, char *const *paths, size_t npaths,
                 reload_set_t *set, reload_report_fn report, void *ud);
+
+/* What a reload found. */
+typedef struct reload_changes {
+    int loaded;              /* new or changed files that loaded */
+    int failed;              /* new or changed files that did not (a previous version is kept) */
+    int removed;             /* files that are gone */
+    int unchanged;           /* files kept as they were */
+} reload_changes_t;
+
+/* Builds the next set from conf->scripts and the current one, `old`: a file
+ * whose bytes are unchanged (and scripts/lib/ too) keeps its state and job
+ * definitions; a new or changed file is loaded into a fresh state, and when
+ * that fails the error is reported and its previous version kept. Checks
+ * across files (duplicate names, dependencies) are the scheduler's. Returns
+ * 0, or < 0 when the directory cannot be read (reported; set is empty). */
+int reload_update(const conf_t *conf, const script_host_t *host, const reload_set_t *old,
+                  reload_set_t *set, reload_changes_t *changes, reload_report_fn report,
+                  void *ud);
 
 /* Frees the jobs and drops the loader's references to the scripts. */
 void reload_free(reload_set_t *set);

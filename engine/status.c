@@ -1,5 +1,6 @@
 /* status.c — a tiny blocking HTTP/1.0 client over a plain socket (enough for
- * one request to our own engine) and the summary `baton status` prints. */
+ * one request to our own engine), the summary `baton status` prints, and
+ * `baton reload`. */
 #include "status.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,7 @@
 #include "units.h"
 #include "vclock.h"
 
-enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000 };
+enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000, RELOAD_TIMEOUT_MS = 60000 };
 
 static int wait_fd(int fd, short events, int timeout_ms) {
     struct pollfd p = {.fd = fd, .events = events};
@@ -56,12 +57,21 @@ static int connect_to(const char *host, int port, int timeout_ms) {
 
 int status_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
                     char **body) {
-    char req[1024];
+    return status_http_call("GET", host, port, path, NULL, timeout_ms, status, body);
+}
+
+int status_http_call(const char *method, const char *host, int port, const char *path,
+                     const char *token, int timeout_ms, int *status, char **body) {
+    char req[1024], auth[400] = "";
     *body = NULL;
+    if (token && token[0]) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n%s"
+                     "Content-Length: 0\r\n\r\n",
+                     method, path, host, port, auth);
+    if (n < 0 || (size_t)n >= sizeof req) return -EINVAL;
     int fd = connect_to(host, port, timeout_ms);
     if (fd < 0) return fd;
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n\r\n",
-                     path, host, port);
     for (int off = 0; off < n;) {
         if (wait_fd(fd, POLLOUT, timeout_ms) < 0) goto timeout;
         ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
@@ -221,17 +231,24 @@ static void print_summary(const cJSON *doc, FILE *out, const char *where) {
     if (nerr == 0) fprintf(out, "  none\n");
 }
 
+/* Where the engine of conf listens; -1 (said on stderr) when it names no port. */
+static int engine_address(const conf_t *conf, char *host, size_t hostlen, int *port, char *where,
+                          size_t wherelen) {
+    if (http_parse_listen(conf->http_listen, host, hostlen, port) < 0 || *port == 0) {
+        fprintf(stderr, "baton: http.listen '%s' names no port to reach the engine on\n",
+                conf->http_listen);
+        return -1;
+    }
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, hostlen, "127.0.0.1");
+    snprintf(where, wherelen, "%s:%d", host, *port);
+    return 0;
+}
+
 int status_print(const conf_t *conf, FILE *out) {
     char host[256], where[300];
     int port, status = 0;
     char *body = NULL;
-    if (http_parse_listen(conf->http_listen, host, sizeof host, &port) < 0 || port == 0) {
-        fprintf(stderr, "baton: http.listen '%s' names no port to reach the engine on\n",
-                conf->http_listen);
-        return 3;
-    }
-    if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
-    snprintf(where, sizeof where, "%s:%d", host, port);
+    if (engine_address(conf, host, sizeof host, &port, where, sizeof where) < 0) return 3;
     int rc = status_http_get(host, port, "/api/system/health", TIMEOUT_MS, &status, &body);
     if (rc < 0) {
         fprintf(stderr, "baton: no engine answers at %s: %s\n", where, strerror(-rc));
@@ -248,4 +265,51 @@ int status_print(const conf_t *conf, FILE *out) {
     print_summary(doc, out, where);
     cJSON_Delete(doc);
     return 0;
+}
+
+int status_reload(const conf_t *conf, FILE *out) {
+    char host[256], where[300];
+    int port, status = 0;
+    char *body = NULL;
+    if (engine_address(conf, host, sizeof host, &port, where, sizeof where) < 0) return 3;
+    int rc = status_http_call("POST", host, port, "/api/reload", conf->http_token,
+                              RELOAD_TIMEOUT_MS, &status, &body);
+    if (rc < 0) {
+        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, strerror(-rc));
+        return 3;
+    }
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    if (!cJSON_IsObject(doc)) {
+        fprintf(stderr, "baton: %s answered HTTP %d without JSON (is it baton?)\n", where, status);
+        cJSON_Delete(doc);
+        return 3;
+    }
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors"), *e;
+    cJSON_ArrayForEach(e, errors)
+        if (cJSON_IsString(e)) fprintf(stderr, "%s\n", e->valuestring);
+    if (status == 401 || status == 403) {
+        fprintf(stderr, "baton: %s refused the reload: %s\n", where, str(doc, "error", "?"));
+        cJSON_Delete(doc);
+        return 1;
+    }
+    if (status != 200) {
+        fprintf(stderr, "baton: reload refused: %s\n", str(doc, "error", "?"));
+        cJSON_Delete(doc);
+        return 1;
+    }
+    int failed = (int)num(doc, "failed", 0);
+    if (num(doc, "loaded", 0) == 0 && num(doc, "removed", 0) == 0 && failed)
+        fprintf(out, "nothing reloaded: %d script(s) failed to load", failed);
+    else if (num(doc, "loaded", 0) == 0 && num(doc, "removed", 0) == 0)
+        fprintf(out, "no script changed");
+    else
+        fprintf(out, "reloaded: %d script(s) loaded, %d removed, %d unchanged",
+                (int)num(doc, "loaded", 0), (int)num(doc, "removed", 0),
+                (int)num(doc, "unchanged", 0));
+    if (failed && (num(doc, "loaded", 0) > 0 || num(doc, "removed", 0) > 0))
+        fprintf(out, ", %d failed (a previous version, if any, keeps running)", failed);
+    fprintf(out, "; %d job(s)\n", (int)num(doc, "jobs", 0));
+    cJSON_Delete(doc);
+    return failed ? 1 : 0;
 }

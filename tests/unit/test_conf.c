@@ -104,6 +104,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_STR(c.path, "");
     CHECK_STR(c.lua_dir, "");
     CHECK_STR(c.scripts, "scripts");
+    CHECK_INT(c.watch, 1);
     CHECK_STR(c.database, "baton.db");
     CHECK_INT(c.log_level, CONF_LOG_INFO);
     CHECK_INT(c.log_json, 0);
@@ -162,6 +163,7 @@ TEST(empty_file_is_valid_and_keeps_every_default) {
 
 static const char full_file[] =
     "scripts  = \"jobs\"\n"
+    "watch    = false\n"
     "database = \"/var/lib/baton/state.db\"\n"
     "log      = { level = \"debug\", format = \"json\" }\n"
     "http     = { listen = \"0.0.0.0:9000\", token = \"s3cret\" }\n"
@@ -189,6 +191,7 @@ TEST(full_file_sets_every_key) {
     CHECK_STR(err, "");
     snprintf(want, sizeof want, "%s/jobs", tmp_dir);
     CHECK_STR(c.scripts, want);
+    CHECK_INT(c.watch, 0);
     CHECK_STR(c.database, "/var/lib/baton/state.db");
     CHECK_INT(c.log_level, CONF_LOG_DEBUG);
     CHECK_INT(c.log_json, 1);
@@ -416,6 +419,8 @@ TEST(wrong_type_names_the_key_and_both_types) {
     CHECK_CONF_ERROR("\n\nlog = { level = 3 }\n", "3: log.level: expected a string, got number");
     CHECK_CONF_ERROR("log = \"debug\"\n", "1: log: expected a table, got string");
     CHECK_CONF_ERROR("scripts = true\n", "1: scripts: expected a string, got boolean");
+    CHECK_CONF_ERROR("\nwatch = \"yes\"\n", "2: watch: expected true or false, got string");
+    CHECK_CONF_ERROR("watch = 1\n", "1: watch: expected true or false, got number");
     CHECK_CONF_ERROR("limits = { max_concurrent_runs = \"8\" }\n",
                      "1: limits.max_concurrent_runs: expected an integer, got string");
     CHECK_CONF_ERROR("limits = { shutdown_timeout = {} }\n",
