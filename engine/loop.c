@@ -300,6 +300,8 @@ out:
         const obs_script_t *os = obs_script_at(e->obs, i);
         if (access(os->file, F_OK) != 0 && errno == ENOENT) obs_script_forget(e->obs, os->file);
     }
+    if (ch.loaded || ch.removed || ch.failed)
+        obs_reloaded(e->obs, now, applied, ch.loaded, ch.removed, ch.failed, e->set.njobs);
     watch_scripts(e); /* lib/ may have appeared */
     if (!answer) {
         cJSON_Delete(errors);

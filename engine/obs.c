@@ -289,6 +289,19 @@ void obs_script_clear(obs_t *o, const char *file) {
     }
 }
 
+void obs_reloaded(obs_t *o, double at, int reloaded, int loaded, int removed, int failed,
+                  size_t jobs) {
+    if (!o->on_event) return;
+    cJSON *ev = event("scripts_reloaded", at);
+    if (!ev) return;
+    cJSON_AddBoolToObject(ev, "reloaded", reloaded);
+    cJSON_AddNumberToObject(ev, "loaded", loaded);
+    cJSON_AddNumberToObject(ev, "removed", removed);
+    cJSON_AddNumberToObject(ev, "failed", failed);
+    cJSON_AddNumberToObject(ev, "jobs", (double)jobs);
+    emit(o, ev);
+}
+
 void obs_script_forget(obs_t *o, const char *file) {
     for (size_t i = 0; i < o->nscripts; i++) {
         if (strcmp(o->scripts[i].file, file) != 0) continue;

@@ -99,6 +99,11 @@ void obs_pool(const obs_t *o, obs_pool_t *out);
 /* Notes that a script loaded at `at` (error NULL) or failed with `error`
  * ("file:line: message"; the file is taken from it when file is NULL). */
 void obs_script(obs_t *o, const char *file, double at, const char *error);
+/* Sends a `scripts_reloaded` event: {"reloaded", "loaded", "removed",
+ * "failed", "jobs"} (the dashboard re-reads the job list on it). */
+void obs_reloaded(obs_t *o, double at, int reloaded, int loaded, int removed, int failed,
+                  size_t jobs);
+
 /* Forgets a script file that is gone; clears a file's error (its version
  * stays: it loaded before and nothing failed since). */
 void obs_script_forget(obs_t *o, const char *file);

@@ -327,6 +327,8 @@ t_http_events_websocket_pushes_runs_pauses_and_breakers() {
   code POST /api/jobs/manual/run >/dev/null
   code POST /api/jobs/tick/pause >/dev/null
   code POST /api/breakers/site/reset >/dev/null
+  echo 'job "late" { run = function() end }' >scripts/late.lua
+  code POST /api/reload >/dev/null
   wait $reader
   exec 3>&-
   local events
@@ -338,6 +340,8 @@ t_http_events_websocket_pushes_runs_pauses_and_breakers() {
   expect_contains "$events" '"type":"run_ended"'
   expect_contains "$events" '{"type":"job_paused","job":"tick"}'
   expect_contains "$events" '"type":"breaker"'
+  expect_contains "$events" '"type":"scripts_reloaded"'
+  expect_contains "$events" '"reloaded":true,"loaded":1,"removed":0,"failed":0,"jobs":4}'
   stop_engine TERM
 }
 
