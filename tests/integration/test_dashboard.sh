@@ -114,17 +114,23 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "90s", retry = { attemp
       return n;
     })()]])
     local bytes = page:screenshot("dashboard.png")
+    -- a job a reload adds shows up too (the test writes late.lua once tick is ok)
+    local t1 = page:eval("performance.now()")
+    page:wait_for('#jobs button[data-act="run"][data-job="late"]', { timeout = "20s" })
+    local late_ms = page:eval("performance.now()") - t1
     page:url() -- a last call, so that the handlers hear what came before
     return {
       jobs = names, jobs_text = jobs_text, tick_seen = seen, tick_row = tick_row,
       waited_ms = math.floor(waited_ms), no_reload = no_reload,
       navigations = navigations, tick_frames = table.concat(frames, ","), bytes = bytes,
-      flash = flash, ok_pixels = ok_pixels,
+      flash = flash, ok_pixels = ok_pixels, late_ms = math.floor(late_ms),
     }
   end }
 LUA
   start_engine
   wait_for_log "http: listening on 127.0.0.1:$PORT" || return
+  wait_for_log 'tick run [0-9]+: ok'
+  echo 'job "late" { run = function() end }' >scripts/late.lua
   wait_for_log 'watch run [0-9]+: (ok|failed)'
   stop_engine
   expect_eq "$ENGINE_RC" 0 "exit code"
@@ -150,6 +156,8 @@ LUA
   expect_contains "$(jq -r .tick_frames <<<"$r")" "run_ended" "WebSocket events about tick"
   expect_le "$(jq -r .waited_ms <<<"$r")" 10000 "ms from the click to ok on the page"
   expect_eq "$(jq -r .flash <<<"$r")" none "error message shown by the page"
+  # the reload's event made the page re-read the jobs: well before its 15 s poll
+  expect_le "$(jq -r .late_ms <<<"$r")" 10000 "ms until the reloaded job showed"
   expect_ge "$(jq -r .ok_pixels <<<"$r")" 1 "pixels of an ok run on the timeline"
   # the run the button started is in the store, started by hand, and ok
   expect_eq "$(sql t.db "select count(*), status from runs where job='tick'")" "1|ok" "tick runs"
