@@ -203,6 +203,13 @@ static cJSON *job_object(const health_src_t *src, const sched_job_info_t *info,
     cJSON_AddStringToObject(o, "priority", job_priority_name(j->priority));
     cJSON_AddStringToObject(o, "state", job_state(info));
     cJSON_AddBoolToObject(o, "paused", info->paused);
+    if (info->running) {
+        cJSON *run = cJSON_AddObjectToObject(o, "running");
+        cJSON_AddNumberToObject(run, "run_id", (double)info->run_id);
+        add_time(run, "since", info->running_since);
+    } else {
+        cJSON_AddNullToObject(o, "running");
+    }
     add_time(o, "next_run_at", info->next_at);
     cJSON_AddStringToObject(o, "schedule", sched_text);
     cJSON_AddStringToObject(o, "file", j->file ? j->file : "");

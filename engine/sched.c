@@ -184,6 +184,7 @@ static void on_dispatch(vtimer_t *t) {
         sched_job_t *sj = st->sj;
         sj->pending = NULL;
         sj->current = st;
+        st->launched_at = vclock_now(s->clock);
         s->running++;
         if (s->observer.on_start) s->observer.on_start(s->observer.ud, st, vclock_now(s->clock));
         s->hooks.launch(s->hooks.ud, st);
@@ -783,6 +784,8 @@ static void job_info(const sched_job_t *sj, sched_job_info_t *out) {
     *out = (sched_job_info_t){.job = sj->job,
                               .paused = sj->state.paused,
                               .running = sj->current != NULL,
+                              .run_id = sj->current ? sj->current->run_id : 0,
+                              .running_since = sj->current ? sj->current->launched_at : 0,
                               .queued = (sj->pending != NULL) + sj->nbacklog,
                               .next_at = vtimer_active(&sj->timer) ? sj->timer.due : 0,
                               .last_ok = sj->state.last_ok,

@@ -26,6 +26,7 @@ typedef struct sched_start {
     job_t *job;                /* the definition it was started with */
     int64_t run_id;
     double scheduled_at;
+    double launched_at;        /* when it was handed to the launcher; 0 before */
     char *args_json;           /* NULL, or JSON from baton.trigger */
     const char *cause;         /* "schedule", "trigger", "after <job>", "misfire" */
     struct sched_start *next;  /* backlog (overlap = queue) */
@@ -99,6 +100,8 @@ typedef struct sched_job_info {
     const job_t *job;
     int paused;
     int running;               /* a run is launched */
+    int64_t run_id;            /* ... its id */
+    double running_since;      /* ... and when it was launched */
     int queued;                /* starts waiting: in the ready queue or behind the running one */
     double next_at;            /* when the next scheduled start fires (jitter included); 0 = none */
     double last_ok, last_fail; /* ended_at of the last success / failure; 0 = never */

@@ -75,6 +75,24 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "90s", retry = { attemp
     page:eval([[new Promise((ok) => { const t = setInterval(() => {
       if (document.getElementById("live").textContent === "connected") { clearInterval(t); ok(true); }
     }, 50); })]])
+    -- this run started before the page loaded: the chart draws it all the same
+    local run_pixels = page:eval([[new Promise((ok) => {
+      const count = () => {
+        const cv = document.getElementById("timeline");
+        const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+        const c = getComputedStyle(document.body).getPropertyValue("--run").trim();
+        const rgb = [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4)
+          if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) n++;
+        return n;
+      };
+      const t0 = performance.now();
+      const t = setInterval(() => {
+        const n = count();
+        if (n > 0 || performance.now() - t0 > 3000) { clearInterval(t); ok(n); }
+      }, 50);
+    })]])
     -- every state the tick row goes through, from now on
     page:eval([[(() => {
       window.__noReload = 1;
@@ -123,7 +141,7 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "90s", retry = { attemp
       jobs = names, jobs_text = jobs_text, tick_seen = seen, tick_row = tick_row,
       waited_ms = math.floor(waited_ms), no_reload = no_reload,
       navigations = navigations, tick_frames = table.concat(frames, ","), bytes = bytes,
-      flash = flash, ok_pixels = ok_pixels, late_ms = math.floor(late_ms),
+      flash = flash, ok_pixels = ok_pixels, late_ms = math.floor(late_ms), run_pixels = run_pixels,
     }
   end }
 LUA
@@ -159,6 +177,7 @@ LUA
   # the reload's event made the page re-read the jobs: well before its 15 s poll
   expect_le "$(jq -r .late_ms <<<"$r")" 10000 "ms until the reloaded job showed"
   expect_ge "$(jq -r .ok_pixels <<<"$r")" 1 "pixels of an ok run on the timeline"
+  expect_ge "$(jq -r .run_pixels <<<"$r")" 1 "pixels of the run in flight at page load"
   # the run the button started is in the store, started by hand, and ok
   expect_eq "$(sql t.db "select count(*), status from runs where job='tick'")" "1|ok" "tick runs"
   expect_eq "$(sql t.db "select json_extract(result, '$.ok') from runs where job='tick'")" 1

@@ -80,7 +80,7 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.version')" "$("$BATON" version | head -1 | cut -d' ' -f2)"
   expect_eq "$(j '[.jobs[].name] | join(",")')" "flaky,manual,tick" "jobs in name order"
   expect_eq "$(j '.jobs[0] | keys | sort | join(",")')" \
-    "file,last_run,name,next_run_at,p50_ms,p95_ms,paused,priority,runs_1h,schedule,state,success_rate_1h"
+    "file,last_run,name,next_run_at,p50_ms,p95_ms,paused,priority,running,runs_1h,schedule,state,success_rate_1h"
   expect_eq "$(j '.jobs[] | select(.name=="tick") | .priority')" high
   expect_eq "$(j '.jobs[] | select(.name=="tick") | .last_run.status')" ok
   expect_eq "$(j '.jobs[] | select(.name=="tick") | .last_run | keys | sort | join(",")')" \

@@ -14,6 +14,7 @@ setup() {
 scripts = "scripts"
 database = "t.db"
 log = { level = "debug" }
+http = { listen = "127.0.0.1:0" }
 browser = { max_contexts = 2, warm = 1 }
 breakers = { site = { failures = 2, cooldown = "10m" } }
 EOF

@@ -91,6 +91,10 @@ job "stays" { every = "1s", run = function() return 1 end }'
   curl -s -XPOST "$URL/api/jobs/doomed/run" >/dev/null
   wait_for_log 'started|stays run' 1
   sleep 0.5
+  # health shows the runs in flight (the dashboard draws them from this)
+  expect_eq "$(curl -s "$URL/api/system/health" | jq -c '[.jobs[] | select(.name == "slow") | .state, (.running | keys), (.running.since < now)]')" \
+    '["running",["run_id","since"],true]' "a run in flight in health"
+  expect_eq "$(curl -s "$URL/api/system/health" | jq -c '.jobs[] | select(.name == "stays") | .running')" null
   put scripts/a.lua 'job "slow" { run = function() return "new" end }
 job "stays" { every = "1s", run = function() return 1 end }'
   out=$("$BATON" reload -c engine.conf)
