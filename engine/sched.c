@@ -71,19 +71,14 @@ static int by_name_cmp(const void *a, const void *b) {
     return strcmp((*(sched_job_t *const *)a)->job->name, (*(sched_job_t *const *)b)->job->name);
 }
 
+static int name_vs_sj(const void *name, const void *el) {
+    return strcmp(name, (*(sched_job_t *const *)el)->job->name);
+}
+
 /* The position of name in by_name (n entries sorted by name), or -1. */
 static long lookup(sched_job_t *const *by_name, size_t n, const char *name) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(name, by_name[mid]->job->name);
-        if (c == 0) return (long)mid;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return -1;
+    sched_job_t *const *at = n ? bsearch(name, by_name, n, sizeof *by_name, name_vs_sj) : NULL;
+    return at ? (long)(at - by_name) : -1;
 }
 
 static sched_job_t *find(const sched_t *s, const char *name) {
@@ -367,18 +362,13 @@ typedef struct check {
     unsigned char *mark;
 } check_t;
 
+static int name_vs_job(const void *name, const void *el) {
+    return strcmp(name, (*(job_t *const *)el)->name);
+}
+
 static long check_find(const check_t *c, const char *name) {
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int k = strcmp(name, c->sorted[mid]->name);
-        if (k == 0) return (long)mid;
-        if (k < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return -1;
+    job_t *const *at = c->n ? bsearch(name, c->sorted, c->n, sizeof *c->sorted, name_vs_job) : NULL;
+    return at ? (long)(at - c->sorted) : -1;
 }
 
 /* Depth-first search over after/requires edges; 1 when a cycle passes through i. */
