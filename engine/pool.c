@@ -960,28 +960,41 @@ static int eligible(pool_t *p, pool_waiter_t *w, int used) {
     return used < limit_for(p, w->priority);
 }
 
-static pool_waiter_t *best_waiter(pool_t *p, int used) {
+/* The eligible waiter without a context to come first; sessions_upto >= 0:
+ * only sessions' waiters of that priority or a higher one. */
+static pool_waiter_t *best_waiter(pool_t *p, int used, int sessions_upto) {
     pool_waiter_t *best = NULL;
     for (pool_waiter_t *w = p->waiters.next; w != &p->waiters; w = w->next)
-        if (!w->c && eligible(p, w, used) && (!best || w->key < best->key)) best = w;
+        if (!w->c && eligible(p, w, used) && (!best || w->key < best->key) &&
+            (sessions_upto < 0 || (w->session[0] && w->priority <= sessions_upto)))
+            best = w;
     return best;
 }
 
-/* An idle context for w: one whose browser context holds w's cookies (the
- * anonymous jar for a run without a session), else one alone in its browser
- * context whose jar can change hands — holding nobody's cookies first. A page
- * of a shared browser context never takes a session. */
+/* How well idle c suits w, 0 not at all. A run without a session takes a page
+ * of a shared browser context first (the anonymous jar), then one alone in a
+ * browser context held for sessions (whose jar is emptied). A session's run
+ * takes only a context alone in its browser context: holding the session's
+ * cookies, else nobody's, else another session's. */
+static int suits(const context_t *c, const pool_waiter_t *w) {
+    const bctx_t *x = c->x;
+    if (!w->session[0]) return !x->exclusive ? 3 : !x->cookie_session[0] ? 2 : 1;
+    if (x->npages != 1) return 0;
+    return strcmp(x->cookie_session, w->session) == 0 ? 3 : !x->cookie_session[0] ? 2 : 1;
+}
+
 static context_t *idle_for(pool_t *p, pool_waiter_t *w, int burst) {
-    context_t *fallback = NULL, *blank = NULL;
+    context_t *best = NULL;
+    int rank = 0;
     for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next) {
         if (c->state != C_IDLE || c->burst != burst || !ctx_live(c)) continue;
-        int alone = c->x->npages == 1;
-        if (strcmp(c->x->cookie_session, w->session) == 0 && (alone || !w->session[0])) return c;
-        if (!alone) continue;
-        if (!c->x->cookie_session[0] && !blank) blank = c;
-        if (!fallback) fallback = c;
+        int r = suits(c, w);
+        if (r > rank) {
+            best = c;
+            rank = r;
+        }
     }
-    return blank ? blank : fallback;
+    return best;
 }
 
 /* Closes the idle page of a shared browser context that has stood idle the
@@ -1004,10 +1017,19 @@ static void dispatch(pool_t *p) {
      * finds none it may take stops the hand-out: it gets one opened below. */
     for (;;) {
         int used = used_count(p);
-        pool_waiter_t *w = best_waiter(p, used);
+        pool_waiter_t *w = best_waiter(p, used, -1);
         if (!w) break;
         context_t *c = idle_for(p, w, 0);
         if (!c) break;
+        /* A browser context held for sessions goes to a session's run of the
+         * same priority first: a run without one gets a shared page soon. */
+        pool_waiter_t *s = c->x->exclusive && !w->session[0] ? best_waiter(p, used, w->priority)
+                                                              : NULL;
+        context_t *sc = s ? idle_for(p, s, 0) : NULL;
+        if (sc) {
+            w = s;
+            c = sc;
+        }
         prepare(c, w);
     }
     /* Open contexts for the eligible waiters nothing idle can serve: [1] for
