@@ -954,6 +954,7 @@ static int ctx_create(pool_t *p, int burst, int own) {
     }
     return 0;
 }
+
 /* ---- dispatch: who gets which context ---- */
 
 static int eligible(pool_t *p, pool_waiter_t *w, int used) {
