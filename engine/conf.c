@@ -119,6 +119,8 @@ static const conf_field_t conf_browser[] = {
      .max = 1000000},
     {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
     {.name = "warm", .kind = K_INT, .offset = C_(browser.warm), .max = 1024},
+    {.name = "pages_per_context", .kind = K_INT, .offset = C_(browser.pages_per_context),
+     .min = 1, .max = 1024},
     {0}};
 
 static const conf_field_t conf_retry[] = {

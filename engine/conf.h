@@ -63,6 +63,8 @@ typedef struct conf {
         int max_uses;             /* 50 */
         double acquire_timeout;   /* 30 s */
         int warm;                 /* contexts kept open even when idle: 1 (<= max_contexts) */
+        int pages_per_context;    /* pooled contexts of runs without a session that share one
+                                     browser context; 0 (the key unset): max_contexts */
     } browser;
     double default_timeout;       /* defaults.timeout = 120 s */
     conf_retry_t default_retry;   /* defaults.retry */

@@ -47,6 +47,7 @@ typedef struct page {
     event_t ring[RING];
     uint64_t seq;            /* seq of the newest event; ring holds the last RING */
     int context_no;
+    char browser_context[64]; /* the CDP browserContextId of the page */
     double asked_at;         /* when page_open began waiting */
 } page_t;
 
@@ -171,6 +172,8 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
     }
     pg->lease = lease;
     pg->context_no = pool_lease_context(lease);
+    snprintf(pg->browser_context, sizeof pg->browser_context, "%s",
+             pool_lease_browser_context(lease));
     script_co_set_context(co, pg->context_no);
     pool_lease_hooks_t hooks = {on_event, on_lost, pg};
     pool_lease_set_hooks(lease, &hooks);
@@ -364,10 +367,12 @@ static int l_page_events(lua_State *L) {
     return 2;
 }
 
+/* page_context(page) → the pooled context's number, its browserContextId. */
 static int l_page_context(lua_State *L) {
     page_t *pg = check_page(L, 1);
     lua_pushinteger(L, pg->context_no);
-    return 1;
+    lua_pushstring(L, pg->browser_context);
+    return 2;
 }
 
 /* ---- files: screenshots go under the engine's files directory ---- */

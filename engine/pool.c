@@ -1,8 +1,10 @@
-/* pool.c — browsers and their contexts, leased one run at a time. Each
- * context keeps one attached page (flattened session) that is reused lease
- * after lease; waiters are served by priority with aging, within the
- * reservations, and a dead browser is relaunched with backoff while its
- * leases fail with browser_crashed. */
+/* pool.c — browsers, their browser contexts, and pooled contexts leased one run
+ * at a time. A pooled context is one attached page (flattened session) reused
+ * lease after lease; the pages of runs without a cookie session share a browser
+ * context (up to browser.pages_per_context), a session's page has one of its
+ * own. Waiters are served by priority with aging, within the reservations, and
+ * a dead browser is relaunched with backoff while its leases fail with
+ * browser_crashed. */
 #include "pool.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@ enum { DISPOSE_NO, DISPOSE_RECYCLE, DISPOSE_DISCARD };
 #define TICK 1.0
 
 typedef enum { B_IDLE, B_STARTING, B_READY, B_DEAD, B_CLOSED } browser_state_t;
+typedef enum { X_CREATING, X_READY, X_CLOSING } bctx_state_t;
 typedef enum { C_CREATING, C_IDLE, C_PREPARING, C_LEASED, C_CLEANING, C_CLOSING } ctx_state_t;
 
 typedef struct browser {
@@ -37,11 +40,30 @@ typedef struct browser {
     double launched_at, ready_at;
     double backoff;
     vtimer_t relaunch;
-    int ncontexts;
+    int ncontexts;           /* pooled contexts on it */
     char last_error[512];
 } browser_t;
 
+typedef struct bctx bctx_t;
 typedef struct context context_t;
+typedef struct opening opening_t;
+
+/* A browser context (Target.createBrowserContext): the cookie jar and storage
+ * its pages share. It is disposed when its last pooled context goes, and
+ * freed once no call of its own is out. */
+struct bctx {
+    bctx_t *next, *prev;
+    pool_t *p;
+    browser_t *b;
+    int no;                  /* "browser context N" in log lines */
+    bctx_state_t state;
+    char id[ID_LEN];         /* "" until created, and once its browser is gone */
+    char cookie_session[ID_LEN]; /* whose cookies it holds; "" = the anonymous jar */
+    int exclusive;           /* no other page may join: a session's, or opened for one */
+    int npages;              /* pooled contexts in it, closing ones not counted */
+    int64_t leases;          /* leases its pages have served */
+    int inflight;            /* its own calls not answered: freeing waits for 0 */
+};
 
 struct pool_lease {
     context_t *c;
@@ -63,18 +85,22 @@ struct pool_waiter {
     int fired;
 };
 
+/* A pooled context: one page of a browser context, leased one run at a time. */
 struct context {
     context_t *next, *prev;
     pool_t *p;
     browser_t *b;
+    bctx_t *x;               /* its browser context; NULL once it has left it */
+    unsigned gen;            /* b->gen when it was made */
     int no;                  /* "#no" in log lines */
     int burst;               /* temporary: disposed at release */
     ctx_state_t state;
-    char id[ID_LEN], target[ID_LEN], session[ID_LEN];
-    char cookie_session[ID_LEN]; /* whose cookies the context holds; "" = nobody's */
-    char extra[MAX_EXTRA][ID_LEN]; /* other targets opened in it (popups, new tabs) */
+    char target[ID_LEN], session[ID_LEN];
+    char extra[MAX_EXTRA][ID_LEN]; /* other targets its runs opened (pop-ups, new tabs) */
     int nextra;
     int uses;
+    int asked;               /* Target.createTarget sent */
+    opening_t *opening;      /* a Target.createTarget of the lease's, not answered */
     int pending_steps;       /* parallel steps still out (creation, cleaning) */
     int step_failed;
     int inflight;            /* internal calls not answered: freeing waits for 0 */
@@ -92,10 +118,11 @@ struct pool {
     const conf_t *conf;
     browser_t *browsers;
     int nbrowsers;
+    bctx_t bctxs;            /* list head */
     context_t contexts;      /* list head */
     pool_waiter_t waiters;   /* list head */
     int nwaiters;
-    int next_no;
+    int next_no, next_xno;
     int started, shut;
     vtimer_t kick, tick;
     unsigned ticks;
@@ -110,6 +137,9 @@ struct pool {
 static void kick(pool_t *p);
 static void browser_down(browser_t *b, const char *why);
 static void ctx_discard(context_t *c, int recycled);
+static void bctx_close(bctx_t *x);
+static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err);
+static void target_create(context_t *c);
 
 /* ---- small helpers ---- */
 
@@ -121,6 +151,11 @@ static int limit_for(const pool_t *p, int priority) {
     if (priority > 0) n -= c->browser.reserve_critical;
     if (priority > 1) n -= c->browser.reserve_high;
     return n;
+}
+
+static int pages_per_context(const pool_t *p) {
+    int n = p->conf->browser.pages_per_context;
+    return n > 0 ? n : p->conf->browser.max_contexts;
 }
 
 /* Non-burst contexts that are not free to hand out. */
@@ -138,6 +173,14 @@ static int count_state(const pool_t *p, int state, int burst) {
     for (const context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
         if ((state < 0 || (int)c->state == state) && c->burst == burst && c->state != C_CLOSING)
             n++;
+    return n;
+}
+
+/* Contexts being opened; own: those in a browser context of their own. */
+static int count_creating(const pool_t *p, int burst, int own) {
+    int n = 0;
+    for (const context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
+        if (c->state == C_CREATING && c->burst == burst && c->x && c->x->exclusive == own) n++;
     return n;
 }
 
@@ -159,6 +202,11 @@ void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The context's page and browser are the ones it was made in, and up. */
+static int ctx_live(const context_t *c) {
+    return c->b->state == B_READY && c->gen == c->b->gen;
 }
 
 /* ---- internal CDP steps: a context is never freed while one is out ---- */
@@ -194,7 +242,7 @@ static void on_step(void *ud, const cJSON *result, const cdp_error_t *err) {
 static int step(context_t *c, int page, const char *method, cJSON *params, step_fn fn) {
     browser_t *b = c->b;
     step_t *st = malloc(sizeof *st);
-    if (!st || !b->cdp || b->state != B_READY) {
+    if (!st || !b->cdp || !ctx_live(c)) {
         free(st);
         cJSON_Delete(params);
         return -EPIPE;
@@ -211,12 +259,170 @@ static int step(context_t *c, int page, const char *method, cJSON *params, step_
     return 0;
 }
 
+/* Target.closeTarget for one of c's targets; fn hears the answer. */
+static int close_target(context_t *c, const char *target, step_fn fn) {
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "targetId", target);
+    return step(c, 0, "Target.closeTarget", params, fn);
+}
+
+/* ---- browser contexts ---- */
+
+typedef void (*xstep_fn)(bctx_t *x, const cJSON *result, const cdp_error_t *err);
+
+typedef struct xstep {
+    bctx_t *x;
+    xstep_fn fn;
+} xstep_t;
+
+static void bctx_maybe_free(bctx_t *x) {
+    if (x->state != X_CLOSING || x->npages > 0 || x->inflight > 0) return;
+    x->prev->next = x->next;
+    x->next->prev = x->prev;
+    free(x);
+}
+
+static void on_xstep(void *ud, const cJSON *result, const cdp_error_t *err) {
+    xstep_t *st = ud;
+    bctx_t *x = st->x;
+    xstep_fn fn = st->fn;
+    free(st);
+    x->inflight--;
+    fn(x, result, err);
+}
+
+static int xstep(bctx_t *x, const char *method, cJSON *params, xstep_fn fn) {
+    browser_t *b = x->b;
+    xstep_t *st = malloc(sizeof *st);
+    if (!st || !b->cdp || b->state != B_READY) {
+        free(st);
+        cJSON_Delete(params);
+        return -EPIPE;
+    }
+    st->x = x;
+    st->fn = fn;
+    int rc = cdp_send(b->cdp, NULL, method, params, STEP_TIMEOUT, on_xstep, st, NULL);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    x->inflight++;
+    return 0;
+}
+
+static void bctx_disposed(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
+    (void)res;
+    (void)err;
+    bctx_maybe_free(x);
+}
+
+/* Its last page is gone: dispose it (which closes whatever is left in it). */
+static void bctx_close(bctx_t *x) {
+    x->state = X_CLOSING;
+    if (x->id[0]) {
+        log_debug("browser %d: browser context %d disposed (%lld leases)", x->b->index, x->no,
+                  (long long)x->leases);
+        cJSON *params = cJSON_CreateObject();
+        cJSON_AddStringToObject(params, "browserContextId", x->id);
+        x->id[0] = 0;
+        xstep(x, "Target.disposeBrowserContext", params, bctx_disposed);
+    }
+    bctx_maybe_free(x);
+}
+
+/* c leaves its browser context; the last one out disposes it. */
+static void bctx_leave(context_t *c) {
+    bctx_t *x = c->x;
+    if (!x) return;
+    c->x = NULL;
+    if (--x->npages == 0 && x->state != X_CLOSING) bctx_close(x);
+    else bctx_maybe_free(x);
+}
+
+/* The answer to Target.createBrowserContext: its pages may open now. */
+static void bctx_made(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
+    pool_t *p = x->p;
+    const char *id = res ? str_field(res, "browserContextId") : NULL;
+    if (x->state == X_CLOSING) { /* its pages went meanwhile: dispose what was made */
+        if (id) {
+            snprintf(x->id, sizeof x->id, "%s", id);
+            bctx_close(x);
+        } else {
+            bctx_maybe_free(x);
+        }
+        return;
+    }
+    if (id) snprintf(x->id, sizeof x->id, "%s", id);
+    x->state = id ? X_READY : X_CLOSING;
+    /* Each step may free contexts (and, but for the pin, x): rescan each time. */
+    x->inflight++;
+    for (;;) {
+        context_t *c = p->contexts.next;
+        while (c != &p->contexts && !(c->x == x && c->state == C_CREATING && !c->asked))
+            c = c->next;
+        if (c == &p->contexts) break;
+        c->asked = 1;
+        if (id) {
+            target_create(c);
+        } else {
+            c->pending_steps = 1;
+            created_step(c, NULL, err ? err : &(cdp_error_t){ERR_NONE, 0, "no context id"});
+        }
+    }
+    x->inflight--;
+    bctx_maybe_free(x);
+}
+
+static bctx_t *bctx_new(pool_t *p, browser_t *b, int exclusive) {
+    bctx_t *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->p = p;
+    x->b = b;
+    x->no = ++p->next_xno;
+    x->exclusive = exclusive;
+    x->state = X_CREATING;
+    x->prev = p->bctxs.prev;
+    x->next = &p->bctxs;
+    x->prev->next = x;
+    p->bctxs.prev = x;
+    /* A remote browser drops our contexts when our connection goes. */
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddBoolToObject(params, "disposeOnDetach", 1);
+    if (xstep(x, "Target.createBrowserContext", params, bctx_made) < 0) {
+        x->state = X_CLOSING;
+        bctx_maybe_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* A browser context of b a new anonymous page may join: the anonymous jar,
+ * room for another page, and not past its life of max_uses × pages leases. */
+static bctx_t *bctx_joinable(pool_t *p, browser_t *b) {
+    int per = pages_per_context(p);
+    int64_t life = (int64_t)p->conf->browser.max_uses * per;
+    bctx_t *best = NULL;
+    for (bctx_t *x = p->bctxs.next; x != &p->bctxs; x = x->next)
+        if (x->b == b && x->state != X_CLOSING && !x->exclusive && !x->cookie_session[0] &&
+            x->npages < per && x->leases < life && (!best || x->npages > best->npages))
+            best = x;
+    return best;
+}
+
+static bctx_t *bctx_by_id(pool_t *p, browser_t *b, const char *id) {
+    if (!id || !id[0]) return NULL;
+    for (bctx_t *x = p->bctxs.next; x != &p->bctxs; x = x->next)
+        if (x->b == b && strcmp(x->id, id) == 0) return x;
+    return NULL;
+}
+
 /* Frees c now, or once its internal calls have come back. */
 static void ctx_free(context_t *c) {
     if (c->waiter) { /* preparation abandoned: the waiter waits again */
         c->waiter->c = NULL;
         c->waiter = NULL;
     }
+    bctx_leave(c);
     c->state = C_CLOSING;
     if (c->inflight > 0) {
         c->doomed = 1;
@@ -339,6 +545,7 @@ static void hand_over(context_t *c) {
     w->c = NULL;
     c->state = C_LEASED;
     c->uses++;
+    c->x->leases++;
     c->lease = (pool_lease_t){.c = c};
     p->leases_total++;
     if (c->uses > 1) p->reused_total++;
@@ -374,30 +581,33 @@ static cJSON *session_cookies(pool_t *p, const char *name) {
     return list;
 }
 
-/* Makes the context hold the waiter's cookie session, then hands it over. */
+/* Makes the context's browser context hold the waiter's cookie session, then
+ * hands the context over. A jar changes hands only when c is the one page of
+ * its browser context (idle_for sees to it). */
 static void prepare(context_t *c, pool_waiter_t *w) {
     pool_t *p = c->p;
+    bctx_t *x = c->x;
     c->state = C_PREPARING;
     c->waiter = w;
     w->c = c;
     c->pending_steps = 1; /* held until every step below is sent */
     c->step_failed = 0;
-    if (strcmp(c->cookie_session, w->session) != 0) {
-        if (c->cookie_session[0]) {
+    if (strcmp(x->cookie_session, w->session) != 0) {
+        if (x->leases > 0) { /* a jar that has served a run: empty it */
             cJSON *params = cJSON_CreateObject();
-            cJSON_AddStringToObject(params, "browserContextId", c->id);
+            cJSON_AddStringToObject(params, "browserContextId", x->id);
             c->pending_steps++;
             if (step(c, 0, "Storage.clearCookies", params, prep_done) < 0) {
                 c->pending_steps--;
                 c->step_failed = 1;
             }
         }
-        snprintf(c->cookie_session, sizeof c->cookie_session, "%s", w->session);
+        snprintf(x->cookie_session, sizeof x->cookie_session, "%s", w->session);
         cJSON *cookies = w->session[0] ? session_cookies(p, w->session) : NULL;
         if (cookies) {
             cJSON *params = cJSON_CreateObject();
             cJSON_AddItemToObject(params, "cookies", cookies);
-            cJSON_AddStringToObject(params, "browserContextId", c->id);
+            cJSON_AddStringToObject(params, "browserContextId", x->id);
             c->pending_steps++;
             if (step(c, 0, "Storage.setCookies", params, prep_done) < 0) {
                 c->pending_steps--;
@@ -405,6 +615,7 @@ static void prepare(context_t *c, pool_waiter_t *w) {
             }
         }
     }
+    x->exclusive = w->session[0] != 0;
     prep_done(c, NULL, NULL);
 }
 
@@ -441,15 +652,21 @@ static void clean_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
     kick(p);
 }
 
+/* A pop-up that is already gone (it closed itself) is no failure. */
+static void popup_closed(context_t *c, const cJSON *res, const cdp_error_t *err) {
+    clean_done(c, res, err && err->kind == ERR_NONE ? NULL : err);
+}
+
 static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = c->p;
     const cJSON *cookies = res ? cJSON_GetObjectItemCaseSensitive(res, "cookies") : NULL;
-    if (!err && cJSON_IsArray(cookies) && p->store && c->cookie_session[0]) {
+    const char *session = c->x ? c->x->cookie_session : "";
+    if (!err && cJSON_IsArray(cookies) && p->store && session[0]) {
         cJSON *keep = cookie_params(cookies);
         char *text = cJSON_PrintUnformatted(keep);
         cJSON_Delete(keep);
-        if (!text || store_session_put(p->store, c->cookie_session, text, now_of(p)) < 0)
-            log_error("session '%s': cannot save its cookies: %s", c->cookie_session,
+        if (!text || store_session_put(p->store, session, text, now_of(p)) < 0)
+            log_error("session '%s': cannot save its cookies: %s", session,
                       text ? store_errmsg(p->store) : "out of memory");
         free(text);
     }
@@ -457,28 +674,29 @@ static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err
 }
 
 /* Between leases: save the session's cookies, close targets the run opened;
- * then the context is idle again, or disposed as `dispose` says. */
+ * then the context is idle again, or disposed as `dispose` says (disposing
+ * closes them too). */
 static void clean(context_t *c, int dispose) {
     c->state = C_CLEANING;
     c->dispose = dispose;
     c->pending_steps = 1;
     c->step_failed = 0;
-    if (c->cookie_session[0]) {
+    if (c->x->cookie_session[0]) {
         cJSON *params = cJSON_CreateObject();
-        cJSON_AddStringToObject(params, "browserContextId", c->id);
+        cJSON_AddStringToObject(params, "browserContextId", c->x->id);
         c->pending_steps++;
         if (step(c, 0, "Storage.getCookies", params, cookies_saved) < 0) {
             c->pending_steps--;
             c->step_failed = 1;
         }
     }
-    for (int i = 0; dispose == DISPOSE_NO && i < c->nextra; i++) {
-        cJSON *params = cJSON_CreateObject();
-        cJSON_AddStringToObject(params, "targetId", c->extra[i]);
-        c->pending_steps++;
-        if (step(c, 0, "Target.closeTarget", params, clean_done) < 0) c->pending_steps--;
+    if (dispose == DISPOSE_NO) {
+        for (int i = 0; i < c->nextra; i++) {
+            c->pending_steps++;
+            if (close_target(c, c->extra[i], popup_closed) < 0) c->pending_steps--;
+        }
+        c->nextra = 0;
     }
-    c->nextra = 0;
     clean_done(c, NULL, NULL);
 }
 
@@ -487,8 +705,10 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     if (!c || c->state != C_LEASED) return;
     l->c = NULL;
     l->hooks = (pool_lease_hooks_t){0};
-    if (c->b->state != B_READY || l->lost) {
+    if (!ctx_live(c)) {
         ctx_free(c);
+    } else if (l->lost) { /* its page crashed: close what is left of it */
+        ctx_discard(c, 0);
     } else if (discard || c->burst) {
         clean(c, DISPOSE_DISCARD);
     } else if (c->uses >= p->conf->browser.max_uses) {
@@ -500,18 +720,79 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     kick(p);
 }
 
+/* Records tid as a target c's runs opened (closed before its next lease). */
+static void extra_add(context_t *c, const char *tid) {
+    if (!tid || !tid[0] || strcmp(tid, c->target) == 0) return;
+    for (int i = 0; i < c->nextra; i++)
+        if (strcmp(c->extra[i], tid) == 0) return;
+    if (c->nextra < MAX_EXTRA) snprintf(c->extra[c->nextra++], ID_LEN, "%s", tid);
+}
+
+/* A Target.createTarget a run sends: the target it opens has no opener to
+ * tell whose it is, so its answer says it. */
+struct opening {
+    context_t *c;
+    int uses;                /* the lease it was sent in */
+    uint64_t id;             /* the call, for pool_lease_forget */
+    cdp_reply_cb cb;         /* NULL once the run no longer waits for it */
+    void *ud;
+};
+
+static void ignore_step(context_t *c, const cJSON *res, const cdp_error_t *err) {
+    (void)c;
+    (void)res;
+    (void)err;
+}
+
+static void on_opened(void *ud, const cJSON *result, const cdp_error_t *err) {
+    opening_t *o = ud;
+    context_t *c = o->c;
+    const char *tid = err ? NULL : str_field(result, "targetId");
+    c->opening = NULL;
+    if (tid && !c->doomed) {
+        if (c->state == C_LEASED && c->uses == o->uses && !c->lease.lost)
+            extra_add(c, tid);
+        else /* its lease is over */
+            close_target(c, tid, ignore_step);
+    }
+    /* The reply may end the run, which releases c: it stays pinned till after. */
+    if (o->cb) o->cb(o->ud, result, err);
+    free(o);
+    if (--c->inflight == 0 && c->doomed) ctx_unlink_free(c);
+}
+
 int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double timeout,
                     cdp_reply_cb cb, void *ud, uint64_t *id) {
     context_t *c = l->c;
-    if (!c || l->lost || !c->b->cdp || c->b->state != B_READY) {
+    if (!c || l->lost || !c->b->cdp || !ctx_live(c)) {
         cJSON_Delete(params);
         return -EPIPE;
     }
-    return cdp_send(c->b->cdp, c->session, method, params, timeout, cb, ud, id);
+    if (strcmp(method, "Target.createTarget") != 0 || c->opening)
+        return cdp_send(c->b->cdp, c->session, method, params, timeout, cb, ud, id);
+    opening_t *o = malloc(sizeof *o);
+    if (!o) {
+        cJSON_Delete(params);
+        return -ENOMEM;
+    }
+    *o = (opening_t){.c = c, .uses = c->uses, .cb = cb, .ud = ud};
+    int rc = cdp_send(c->b->cdp, c->session, method, params, timeout, on_opened, o, &o->id);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
+    c->opening = o;
+    c->inflight++;
+    if (id) *id = o->id;
+    return 0;
 }
 
 void pool_lease_forget(pool_lease_t *l, uint64_t id) {
-    if (l->c && l->c->b->cdp) cdp_forget(l->c->b->cdp, id);
+    context_t *c = l->c;
+    if (!c) return;
+    /* A target being opened is still closed with the lease: keep its answer. */
+    if (c->opening && c->opening->id == id) c->opening->cb = NULL;
+    else if (c->b->cdp) cdp_forget(c->b->cdp, id);
 }
 
 void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks) {
@@ -519,31 +800,38 @@ void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks) {
 }
 
 int pool_lease_context(const pool_lease_t *l) { return l->c ? l->c->no : 0; }
+const char *pool_lease_browser_context(const pool_lease_t *l) {
+    return l->c && l->c->x ? l->c->x->id : "";
+}
 int pool_lease_uses(const pool_lease_t *l) { return l->c ? l->c->uses : 0; }
 int pool_lease_lost(const pool_lease_t *l) { return l->lost || !l->c; }
-
 /* ---- contexts ---- */
 
-static void disposed(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void page_closed(context_t *c, const cJSON *res, const cdp_error_t *err) {
     (void)res;
     (void)err;
     ctx_free(c);
 }
 
+/* Closes c for good. Alone in its browser context, c goes with it (disposing
+ * closes the page and its pop-ups); else its page and pop-ups are closed and
+ * the browser context keeps serving the others. */
 static void ctx_discard(context_t *c, int recycled) {
     pool_t *p = c->p;
     if (recycled) p->recycled_total++;
-    c->state = C_CLOSING;
     if (c->waiter) {
         c->waiter->c = NULL;
         c->waiter = NULL;
     }
-    cJSON *params = cJSON_CreateObject();
-    cJSON_AddStringToObject(params, "browserContextId", c->id);
-    if (!c->id[0] || step(c, 0, "Target.disposeBrowserContext", params, disposed) < 0) {
-        if (!c->id[0]) cJSON_Delete(params);
+    c->state = C_CLOSING;
+    if (!c->x || c->x->npages <= 1 || !c->target[0] || !ctx_live(c)) {
         ctx_free(c);
+        return;
     }
+    bctx_leave(c);
+    for (int i = 0; i < c->nextra; i++) close_target(c, c->extra[i], ignore_step);
+    c->nextra = 0;
+    if (close_target(c, c->target, page_closed) < 0) ctx_free(c);
 }
 
 static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err) {
@@ -564,7 +852,9 @@ static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err)
     p->created_total++;
     c->state = C_IDLE;
     c->idle_since = now_of(p);
-    log_debug("browser %d: context #%d ready%s", c->b->index, c->no, c->burst ? " (burst)" : "");
+    log_debug("browser %d: context #%d ready (browser context %d, %d page%s)%s", c->b->index,
+              c->no, c->x->no, c->x->npages, c->x->npages == 1 ? "" : "s",
+              c->burst ? " (burst)" : "");
     kick(p);
 }
 
@@ -612,17 +902,11 @@ static void target_made(context_t *c, const cJSON *res, const cdp_error_t *err) 
     }
 }
 
-static void context_made(context_t *c, const cJSON *res, const cdp_error_t *err) {
-    const char *id = res ? str_field(res, "browserContextId") : NULL;
-    if (err || !id) {
-        c->pending_steps = 1;
-        created_step(c, NULL, err ? err : &(cdp_error_t){ERR_NONE, 0, "no context id"});
-        return;
-    }
-    snprintf(c->id, sizeof c->id, "%s", id);
+/* Opens c's page in its browser context, which is ready. */
+static void target_create(context_t *c) {
     cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "url", "about:blank");
-    cJSON_AddStringToObject(params, "browserContextId", id);
+    cJSON_AddStringToObject(params, "browserContextId", c->x->id);
     if (step(c, 0, "Target.createTarget", params, target_made) < 0) {
         c->pending_steps = 1;
         created_step(c, NULL, &(cdp_error_t){ERR_BROWSER_CRASHED, 0, "browser gone"});
@@ -639,13 +923,23 @@ static browser_t *least_loaded(pool_t *p) {
     return best;
 }
 
-static int ctx_create(pool_t *p, int burst) {
+/* Opens a context: own = 1 puts it in a browser context of its own (for a
+ * session's run), else it joins a shared one while there is room. */
+static int ctx_create(pool_t *p, int burst, int own) {
     browser_t *b = least_loaded(p);
     if (!b) return -EAGAIN;
     context_t *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
+    bctx_t *x = own ? NULL : bctx_joinable(p, b);
+    if (!x && !(x = bctx_new(p, b, own))) {
+        free(c);
+        return -EPIPE;
+    }
     c->p = p;
     c->b = b;
+    c->gen = b->gen;
+    c->x = x;
+    x->npages++;
     c->no = ++p->next_no;
     c->burst = burst;
     c->state = C_CREATING;
@@ -654,12 +948,9 @@ static int ctx_create(pool_t *p, int burst) {
     c->prev->next = c;
     p->contexts.prev = c;
     b->ncontexts++;
-    /* A remote browser drops our contexts when our connection goes. */
-    cJSON *params = cJSON_CreateObject();
-    cJSON_AddBoolToObject(params, "disposeOnDetach", 1);
-    if (step(c, 0, "Target.createBrowserContext", params, context_made) < 0) {
-        ctx_free(c);
-        return -EPIPE;
+    if (x->state == X_READY) { /* else bctx_made opens the page */
+        c->asked = 1;
+        target_create(c);
     }
     return 0;
 }
@@ -670,73 +961,131 @@ static int eligible(pool_t *p, pool_waiter_t *w, int used) {
     return used < limit_for(p, w->priority);
 }
 
-static pool_waiter_t *best_waiter(pool_t *p, int used) {
+/* The eligible waiter without a context to come first; sessions_upto >= 0:
+ * only sessions' waiters of that priority or a higher one. */
+static pool_waiter_t *best_waiter(pool_t *p, int used, int sessions_upto) {
     pool_waiter_t *best = NULL;
     for (pool_waiter_t *w = p->waiters.next; w != &p->waiters; w = w->next)
-        if (!w->c && eligible(p, w, used) && (!best || w->key < best->key)) best = w;
+        if (!w->c && eligible(p, w, used) && (!best || w->key < best->key) &&
+            (sessions_upto < 0 || (w->session[0] && w->priority <= sessions_upto)))
+            best = w;
     return best;
 }
 
-/* An idle context for w: one already holding its session's cookies, else
- * one holding nobody's, else any. */
+/* How well idle c suits w, 0 not at all. A run without a session takes a page
+ * of a shared browser context first (the anonymous jar), then one alone in a
+ * browser context held for sessions (whose jar is emptied). A session's run
+ * takes only a context alone in its browser context: holding the session's
+ * cookies, else nobody's, else another session's. */
+static int suits(const context_t *c, const pool_waiter_t *w) {
+    const bctx_t *x = c->x;
+    if (!w->session[0]) return !x->exclusive ? 3 : !x->cookie_session[0] ? 2 : 1;
+    if (x->npages != 1) return 0;
+    return strcmp(x->cookie_session, w->session) == 0 ? 3 : !x->cookie_session[0] ? 2 : 1;
+}
+
 static context_t *idle_for(pool_t *p, pool_waiter_t *w, int burst) {
-    context_t *fallback = NULL, *blank = NULL;
+    context_t *best = NULL;
+    int rank = 0;
     for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next) {
-        if (c->state != C_IDLE || c->burst != burst || c->b->state != B_READY) continue;
-        if (strcmp(c->cookie_session, w->session) == 0) return c;
-        if (!c->cookie_session[0] && !blank) blank = c;
-        if (!fallback) fallback = c;
+        if (c->state != C_IDLE || c->burst != burst || !ctx_live(c)) continue;
+        int r = suits(c, w);
+        if (r > rank) {
+            best = c;
+            rank = r;
+        }
     }
-    return blank ? blank : fallback;
+    return best;
+}
+
+/* Closes the idle page of a shared browser context that has stood idle the
+ * longest, making room for a session's context. 0 when there is none. */
+static int make_room(pool_t *p) {
+    context_t *oldest = NULL;
+    for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
+        if (c->state == C_IDLE && !c->burst && c->x->npages > 1 &&
+            (!oldest || c->idle_since < oldest->idle_since))
+            oldest = c;
+    if (!oldest) return 0;
+    log_debug("context #%d closed to make room for a session's context", oldest->no);
+    ctx_discard(oldest, 0);
+    return 1;
 }
 
 static void dispatch(pool_t *p) {
     if (p->shut) return;
+    /* Idle contexts to eligible waiters, best first. A session's waiter that
+     * finds none it may take stops the hand-out: it gets one opened below. */
     for (;;) {
         int used = used_count(p);
-        pool_waiter_t *w = best_waiter(p, used);
+        pool_waiter_t *w = best_waiter(p, used, -1);
         if (!w) break;
         context_t *c = idle_for(p, w, 0);
         if (!c) break;
+        /* A browser context held for sessions goes to a session's run of the
+         * same priority first: a run without one gets a shared page soon. */
+        pool_waiter_t *s = c->x->exclusive && !w->session[0] ? best_waiter(p, used, w->priority)
+                                                              : NULL;
+        context_t *sc = s ? idle_for(p, s, 0) : NULL;
+        if (sc) {
+            w = s;
+            c = sc;
+        }
         prepare(c, w);
     }
-    /* Open contexts for the eligible waiters nothing idle can serve. */
-    int used = used_count(p), want = 0, critical = 0;
+    /* Open contexts for the eligible waiters nothing idle can serve: [1] for
+     * sessions' runs (a browser context each), [0] for the others. */
+    int used = used_count(p), want[2] = {0, 0}, critical[2] = {0, 0};
     for (pool_waiter_t *w = p->waiters.next; w != &p->waiters; w = w->next) {
         if (w->c) continue;
-        if (eligible(p, w, used + want)) want++;
-        else if (w->priority == 0) critical++;
+        int own = w->session[0] != 0;
+        if (eligible(p, w, used + want[0] + want[1])) want[own]++;
+        else if (w->priority == 0) critical[own]++;
     }
-    int creating = count_state(p, C_CREATING, 0);
+    /* Idle contexts left are kept from runs without a session only by a
+     * session's run ahead of them: they will serve those runs next. */
+    want[0] = want[0] > count_state(p, C_IDLE, 0) ? want[0] - count_state(p, C_IDLE, 0) : 0;
     int total = count_state(p, -1, 0);
-    while (want > creating && total < p->conf->browser.max_contexts) {
-        if (ctx_create(p, 0) < 0) break;
-        creating++;
-        total++;
+    for (int own = 1; own >= 0; own--) {
+        int creating = count_creating(p, 0, own);
+        while (want[own] > creating && total < p->conf->browser.max_contexts) {
+            if (ctx_create(p, 0, own) < 0) break;
+            creating++;
+            total++;
+        }
+    }
+    /* A session's run finds every context open and none it may take: an idle
+     * page of a shared browser context gives way (then dispatch again). */
+    if (want[1] > count_creating(p, 0, 1) && total >= p->conf->browser.max_contexts &&
+        make_room(p)) {
+        kick(p);
+        return;
     }
     /* Burst: critical work that the regular contexts cannot serve. */
     /* (prepare may hand over at once and run the waiter's callback: rescan.) */
-    for (int again = 1; again && critical > 0;) {
+    for (int again = 1; again && critical[0] + critical[1] > 0;) {
         again = 0;
         for (pool_waiter_t *w = p->waiters.next; w != &p->waiters; w = w->next) {
             context_t *c = !w->c && w->priority == 0 ? idle_for(p, w, 1) : NULL;
             if (c) {
+                critical[w->session[0] != 0]--;
                 prepare(c, w);
-                critical--;
                 again = 1;
                 break;
             }
         }
     }
     int bursting = count_state(p, -1, 1);
-    int burst_creating = count_state(p, C_CREATING, 1);
-    while (critical > burst_creating && bursting < p->conf->browser.burst) {
-        if (ctx_create(p, 1) < 0) break;
-        burst_creating++;
-        bursting++;
+    for (int own = 1; own >= 0; own--) {
+        int creating = count_creating(p, 1, own);
+        while (critical[own] > creating && bursting < p->conf->browser.burst) {
+            if (ctx_create(p, 1, own) < 0) break;
+            creating++;
+            bursting++;
+        }
     }
     /* The warm minimum. */
-    while (total < p->conf->browser.warm && ctx_create(p, 0) == 0) total++;
+    while (total < p->conf->browser.warm && ctx_create(p, 0, 0) == 0) total++;
 }
 
 static void on_kick(vtimer_t *t) { dispatch(t->data); }
@@ -765,7 +1114,6 @@ static void on_tick(vtimer_t *t) {
     if (++p->ticks % 5 == 0) chrome_reap();
     vtimer_start(p->clock, &p->tick, now + TICK, on_tick);
 }
-
 /* ---- browsers ---- */
 
 static context_t *ctx_by_session(pool_t *p, browser_t *b, const char *session) {
@@ -774,11 +1122,38 @@ static context_t *ctx_by_session(pool_t *p, browser_t *b, const char *session) {
     return NULL;
 }
 
-static context_t *ctx_by_id(pool_t *p, browser_t *b, const char *id, int target) {
-    if (!id) return NULL;
+static context_t *ctx_by_target(pool_t *p, browser_t *b, const char *target) {
+    if (!target) return NULL;
     for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
-        if (c->b == b && strcmp(target ? c->target : c->id, id) == 0) return c;
+        if (c->b == b && c->target[0] && strcmp(c->target, target) == 0) return c;
     return NULL;
+}
+
+/* Whose is a new target of x: the context whose page (or pop-up) opened it,
+ * else, the opener unknown, the one context of a browser context it does not
+ * share. In a shared browser context a target without an opener is nobody's
+ * (unless a run asked for it: pool_lease_send sees to those). */
+static context_t *popup_owner(pool_t *p, bctx_t *x, const char *opener) {
+    context_t *alone = NULL;
+    for (context_t *c = p->contexts.next; c != &p->contexts; c = c->next) {
+        if (c->x != x || c->state == C_CLOSING || !c->target[0]) continue;
+        if (opener && opener[0]) {
+            if (strcmp(c->target, opener) == 0) return c;
+            for (int i = 0; i < c->nextra; i++)
+                if (strcmp(c->extra[i], opener) == 0) return c;
+        }
+        alone = c;
+    }
+    return x->npages == 1 ? alone : NULL;
+}
+
+static void page_crashed(browser_t *b, context_t *c) {
+    b->p->crashes_total++;
+    log_warn("browser %d: the page of context #%d crashed", b->index, c->no);
+    if (c->state == C_LEASED)
+        lease_lost(c, ERR_BROWSER_CRASHED, "the page crashed");
+    else if (c->state == C_IDLE)
+        ctx_discard(c, 0);
 }
 
 static void on_target_event(browser_t *b, const char *method, const cJSON *params) {
@@ -786,9 +1161,9 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
     if (strcmp(method, "Target.targetCreated") == 0 && info) {
         const char *tid = str_field(info, "targetId");
-        context_t *c = ctx_by_id(p, b, str_field(info, "browserContextId"), 0);
-        if (c && tid && strcmp(tid, c->target) != 0 && c->target[0] && c->nextra < MAX_EXTRA)
-            snprintf(c->extra[c->nextra++], ID_LEN, "%s", tid);
+        bctx_t *x = bctx_by_id(p, b, str_field(info, "browserContextId"));
+        context_t *c = x && tid ? popup_owner(p, x, str_field(info, "openerId")) : NULL;
+        if (c) extra_add(c, tid);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
         const char *tid = str_field(params, "targetId");
         for (context_t *c = p->contexts.next; tid && c != &p->contexts; c = c->next)
@@ -799,15 +1174,8 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
                     break;
                 }
     } else if (strcmp(method, "Target.targetCrashed") == 0) {
-        context_t *c = ctx_by_id(p, b, str_field(params, "targetId"), 1);
-        if (c) {
-            p->crashes_total++;
-            log_warn("browser %d: the page of context #%d crashed", b->index, c->no);
-            if (c->state == C_LEASED)
-                lease_lost(c, ERR_BROWSER_CRASHED, "the page crashed");
-            else if (c->state == C_IDLE)
-                ctx_discard(c, 0);
-        }
+        context_t *c = ctx_by_target(p, b, str_field(params, "targetId"));
+        if (c) page_crashed(b, c);
     }
 }
 
@@ -821,12 +1189,7 @@ static void on_cdp_event(void *ud, const char *session, const char *method,
     context_t *c = ctx_by_session(b->p, b, session);
     if (!c) return;
     if (strcmp(method, "Inspector.targetCrashed") == 0) {
-        b->p->crashes_total++;
-        log_warn("browser %d: the page of context #%d crashed", b->index, c->no);
-        if (c->state == C_LEASED)
-            lease_lost(c, ERR_BROWSER_CRASHED, "the page crashed");
-        else if (c->state == C_IDLE)
-            ctx_discard(c, 0);
+        page_crashed(b, c);
         return;
     }
     if (c->state == C_LEASED && c->lease.hooks.on_event)
@@ -862,6 +1225,16 @@ static void on_chrome_exit(void *ud, chrome_t *ch, int64_t status, int sig, cons
 
 static void browser_launch(browser_t *b);
 
+/* b's browser contexts died with it: none takes a page again, none is
+ * disposed (their ids mean nothing to the next browser). */
+static void bctx_forget(pool_t *p, browser_t *b) {
+    for (bctx_t *x = p->bctxs.next; x != &p->bctxs; x = x->next)
+        if (x->b == b) {
+            x->state = X_CLOSING;
+            x->id[0] = 0;
+        }
+}
+
 static void on_relaunch(vtimer_t *t) { browser_launch(t->data); }
 
 static void browser_down(browser_t *b, const char *why) {
@@ -877,6 +1250,7 @@ static void browser_down(browser_t *b, const char *why) {
     /* Leases first, so their runs hear it as a crash (with the reason), then
      * every other call still out. */
     leases_lost(p, b, ERR_BROWSER_CRASHED, why);
+    bctx_forget(p, b);
     cdp_t *cdp = b->cdp;
     b->cdp = NULL;
     if (cdp) cdp_close(cdp); /* fails every call still out, on any session */
@@ -986,6 +1360,7 @@ int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, con
     p->store = store;
     p->conf = conf;
     p->nbrowsers = n;
+    p->bctxs.next = p->bctxs.prev = &p->bctxs;
     p->contexts.next = p->contexts.prev = &p->contexts;
     p->waiters.next = p->waiters.prev = &p->waiters;
     p->kick.data = p->tick.data = p;
@@ -1016,6 +1391,8 @@ void pool_figures(const pool_t *p, pool_figures_t *f) {
     memset(f, 0, sizeof *f);
     f->browsers = p->nbrowsers;
     for (int i = 0; i < p->nbrowsers; i++) f->browsers_ready += p->browsers[i].state == B_READY;
+    for (const bctx_t *x = p->bctxs.next; x != &p->bctxs; x = x->next)
+        f->browser_contexts += x->state != X_CLOSING;
     for (const context_t *c = p->contexts.next; c != &p->contexts; c = c->next) {
         if (c->state == C_CLOSING) continue;
         f->contexts++;
@@ -1057,6 +1434,7 @@ void pool_shutdown(pool_t *p) {
         vtimer_stop(p->clock, &b->relaunch);
         b->state = B_CLOSED;
         leases_lost(p, b, ERR_CANCELLED, "the engine is shutting down");
+        bctx_forget(p, b);
         cdp_t *cdp = b->cdp;
         b->cdp = NULL;
         if (cdp) cdp_close(cdp);
@@ -1081,6 +1459,12 @@ void pool_free(pool_t *p) {
         c->lease.c = NULL;
         c->inflight = 0;
         ctx_unlink_free(c);
+    }
+    while (p->bctxs.next != &p->bctxs) {
+        bctx_t *x = p->bctxs.next;
+        x->prev->next = x->next;
+        x->next->prev = x->prev;
+        free(x);
     }
     free(p->browsers);
     free(p);

@@ -1,8 +1,9 @@
 /* pool.h — the browser context pool: browsers (launched over the pipe or
- * attached over WebSocket), contexts from Target.createBrowserContext with one
- * reused page each, leases handed to waiting runs by priority, reservations,
- * burst, warm minimum, idle disposal, recycling, named cookie sessions, and
- * recovery when a browser dies. */
+ * attached over WebSocket), pooled contexts — one reused page each, in a
+ * browser context (Target.createBrowserContext) that the pages of runs without
+ * a cookie session share and a session's page has to itself — leases handed to
+ * waiting runs by priority, reservations, burst, warm minimum, idle disposal,
+ * recycling, named cookie sessions, and recovery when a browser dies. */
 #ifndef BATON_POOL_H
 #define BATON_POOL_H
 
@@ -20,10 +21,12 @@ typedef struct pool pool_t;
 typedef struct pool_lease pool_lease_t;
 typedef struct pool_waiter pool_waiter_t;
 
-/* What health and metrics show. */
+/* What health and metrics show. A context is a pooled context (a page, the
+ * unit of a lease); browser_contexts counts the browser contexts they are in. */
 typedef struct pool_figures {
     int browsers, browsers_ready;
     int contexts, busy, idle, reserved;  /* reserved: contexts only critical/high may take now */
+    int browser_contexts;
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t acquire_timeouts_total;
@@ -53,11 +56,14 @@ pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const 
 void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
 
 /* Gives a lease back. discard: the context is disposed rather than reused
- * (the run timed out, or its page crashed). The lease is invalid afterwards. */
+ * (the run timed out, or its page crashed): its page and the targets it opened
+ * are closed, and its browser context too when no other page is in it. The
+ * lease is invalid afterwards. */
 void pool_release(pool_t *p, pool_lease_t *l, int discard);
 
 /* Sends a CDP command on the lease's page session (see cdp_send). Fails with
- * -EPIPE when the browser is gone or the page crashed. */
+ * -EPIPE when the browser is gone or the page crashed. A target opened with
+ * Target.createTarget is the lease's: it is closed at the release. */
 int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double timeout,
                     cdp_reply_cb cb, void *ud, uint64_t *id);
 void pool_lease_forget(pool_lease_t *l, uint64_t id);
@@ -71,8 +77,12 @@ typedef struct pool_lease_hooks {
 } pool_lease_hooks_t;
 void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks);
 
-/* The context's number (as in "pooled context #2") and its lease count. */
+/* The pooled context's number (as in "pooled context #2": one per page, so
+ * per concurrent lease) and its lease count. */
 int pool_lease_context(const pool_lease_t *l);
+/* The CDP browserContextId of the lease's page (shared by concurrent leases
+ * without a session); "" once the lease is over. Valid until the release. */
+const char *pool_lease_browser_context(const pool_lease_t *l);
 int pool_lease_uses(const pool_lease_t *l);
 /* 1 once the page or its browser is lost. */
 int pool_lease_lost(const pool_lease_t *l);

@@ -296,6 +296,9 @@ function Page:send(method, params)
   return call(self, method, params)
 end
 
+-- page:context(): the pooled context's number (the N of "using pooled context
+-- #N": one per page) and the CDP browserContextId it is in, which concurrent
+-- runs without a session share.
 function Page:context() return prim.page_context(self._h) end
 
 -- Opens a page for the running co: waits for a pooled context.

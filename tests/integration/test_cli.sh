@@ -115,6 +115,16 @@ t_check_reports_bad_config_with_line() {
   expect_contains "$(cat err)" "max_concurent_runs"
 }
 
+t_check_reports_bad_pages_per_context_in_one_line() {
+  printf 'scripts = "scripts"\nbrowser = {\n  max_contexts = 4,\n  pages_per_context = 0,\n}\n' \
+    >engine.conf
+  mkdir scripts
+  "$BATON" check -c engine.conf >/dev/null 2>err
+  expect_eq $? 1 "exit"
+  expect_eq "$(cat err)" \
+    "engine.conf:4: browser.pages_per_context: must be between 1 and 1024, got 0" "stderr"
+}
+
 # The spread guarantee from the issue: 16 jobs, periods 5..60 min, offset auto.
 t_plan_spreads_16_auto_jobs_at_most_1_per_second_2_per_minute() {
   "$BATON" plan --json --start $START --for 24h -c "$ROOT/examples/social/engine.conf" >out 2>err

@@ -2,7 +2,9 @@
 # test_pool.sh — the browser pool against real Chromium and the local fixture
 # server: leases and reuse, max_contexts under 50 concurrent runs, waiter
 # priority, reservation, burst, idle disposal, recycling, acquire timeout,
-# session cookies, a killed browser, a crashed page, shutdown with leases out.
+# session cookies, a killed browser, a crashed page, shutdown with leases out;
+# runs without a session sharing a browser context (a page each), a session's
+# own browser context beside them, crashes and pop-ups kept to their lease.
 . "$(dirname "$0")/lib.sh"
 
 # Every test gets its own TMPDIR, so the browsers it leaves behind (it must
@@ -20,11 +22,13 @@ teardown() {
   expect_eq "$(ls tmp | wc -l)" 0 "profile directories left behind"
 }
 
+# HTTP on a port of its own: other test runs on this machine may hold 8080.
 conf() { # extra browser keys
   cat >engine.conf <<EOF
 scripts = "scripts"
 database = "t.db"
 log = { level = "debug" }
+http = { listen = "127.0.0.1:0" }
 limits = { max_concurrent_runs = 64, shutdown_timeout = "5s" }
 browser = { $1 }
 EOF
@@ -357,6 +361,274 @@ EOF
   expect_eq "$(sql t.db "select json_extract(result, '$.title'), json_extract(result, '$.ctx')
     from runs where job='after'")" 'Page 2|2' "the next run gets a fresh context"
   expect_eq "$(grep -c 'ready in' engine.out)" 1 "the browser itself stayed up"
+  teardown
+}
+
+# ---- pages of one browser context: runs without a session share it ----
+
+# A Lua expression: the page targets of browser context ID (a Lua expression),
+# as the run's `page` sees them.
+pages_in() {
+  echo "(function(page, id) local n = 0
+    for _, t in ipairs(page:send('Target.getTargets').targetInfos) do
+      if t.browserContextId == id and t.type == 'page' then n = n + 1 end
+    end
+    return n end)(page, $1)"
+}
+
+# Two runs holding a page at once; each returns its context number, the
+# browserContextId page:context() gives, and what CDP says of its target.
+two_at_once() {
+  cat >scripts/two.lua <<EOF
+local holding = 0
+local function run(ctx)
+  local page = ctx:page()
+  local no, bctx = page:context()
+  holding = holding + 1
+  while holding < 2 do ctx:sleep("50ms") end
+  page:navigate("$FX/page/" .. no)
+  local me = page:send("Target.getTargetInfo").targetInfo
+  ctx.store:set("first_bctx", ctx.store:get("first_bctx") or bctx)
+  ctx:sleep("200ms")
+  return { no = no, bctx = bctx, cdp_bctx = me.browserContextId, target = me.targetId,
+           title = page:title() }
+end
+job "a" { cron = "$(soon)", browser = true, run = run }
+job "b" { cron = "$(soon)", browser = true, run = run }
+EOF
+}
+
+t_runs_without_a_session_share_a_browser_context_one_page_each() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  two_at_once
+  start_engine
+  wait_for_log '(a|b) run [0-9]+: ok' 2
+  stop_engine
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.bctx')) from runs")" 1 \
+    "one browser context for both"
+  expect_eq "$(sql t.db "select count(*) from runs where json_extract(result,'$.bctx') =
+    json_extract(result,'$.cdp_bctx') and length(json_extract(result,'$.bctx')) > 8")" 2 \
+    "page:context() names the page's browserContextId"
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.target')) || ',' ||
+    count(distinct json_extract(result,'$.no')) from runs")" "2,2" "a page (and a number) each"
+  expect_eq "$(sql t.db "select count(*) from runs where json_extract(result,'$.title') =
+    'Page ' || json_extract(result,'$.no')")" 2 "each page kept its own document"
+  expect_contains "$(cat engine.out)" "context #2 ready (browser context 1, 2 pages)"
+  teardown
+}
+
+t_pages_per_context_1_gives_each_lease_a_browser_context() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, pages_per_context = 1"
+  two_at_once
+  start_engine
+  wait_for_log '(a|b) run [0-9]+: ok' 2
+  stop_engine
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
+  expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.bctx')) from runs")" 2 \
+    "a browser context each"
+  expect_contains "$(cat engine.out)" "context #2 ready (browser context 2, 1 page)"
+  teardown
+}
+
+# While two runs without a session hold pages of one browser context, a
+# session's run gets a browser context of its own: neither sees the other's cookies.
+t_session_run_gets_its_own_browser_context_beside_shared_ones() {
+  setup
+  conf "max_contexts = 3, warm = 0, reserve = { critical = 0 }"
+  cat >scripts/s.lua <<EOF
+local sid_set = false
+local function wait(ctx, cond) while not cond() do ctx:sleep("50ms") end end
+local function cookies(page)
+  page:navigate("$FX/echo-cookies")
+  return page:text("#c")
+end
+job "a1" { cron = "$(soon)", browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/set-cookie?name=anon&value=1")
+  baton.trigger("s")
+  wait(ctx, function() return sid_set end)
+  return { cookies = cookies(page), bctx = select(2, page:context()) }
+end }
+job "a2" { cron = "$(soon)", browser = true, run = function(ctx)
+  local page = ctx:page()
+  wait(ctx, function() return sid_set end)
+  return { cookies = cookies(page), bctx = select(2, page:context()) }
+end }
+job "s" { browser = { session = "acct" }, run = function(ctx)
+  local page = ctx:page()
+  local before = cookies(page)
+  page:navigate("$FX/set-cookie?name=sid&value=abc")
+  sid_set = true
+  local bctx = select(2, page:context())
+  return { before = before, after = cookies(page), bctx = bctx, pages = $(pages_in bctx) }
+end }
+EOF
+  start_engine
+  wait_for_log '(a1|a2|s) run [0-9]+: ok' 3
+  stop_engine
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 3 "all ran"
+  local a1 a2 s
+  a1=$(sql t.db "select json_extract(result,'$.bctx') from runs where job='a1'")
+  a2=$(sql t.db "select json_extract(result,'$.bctx') from runs where job='a2'")
+  s=$(sql t.db "select json_extract(result,'$.bctx') from runs where job='s'")
+  expect_eq "$a1" "$a2" "the runs without a session share a browser context"
+  { [ -n "$s" ] && [ "$s" != "$a1" ]; } || fail "the session's browser context is not its own: '$s'"
+  expect_eq "$(sql t.db "select json_extract(result,'$.pages') from runs where job='s'")" 1 \
+    "no other page in the session's browser context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.before') || '|' ||
+    json_extract(result,'$.after') from runs where job='s'")" "|sid=abc" \
+    "the session sees its cookies only"
+  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.cookies'), ',')
+    from runs where job in ('a1','a2')")" "anon=1,anon=1" \
+    "runs without a session share their jar and not the session's"
+  teardown
+}
+
+# Every context is open, as pages of one shared browser context, and idle:
+# a session's run still gets a browser context to itself, within max_contexts.
+t_session_run_makes_room_among_shared_pages() {
+  setup
+  conf "max_contexts = 2, warm = 2, reserve = { critical = 0 }"
+  cat >scripts/s.lua <<EOF
+job "a" { cron = "$(soon)", browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/set-cookie?name=anon&value=1")
+  baton.trigger("s")
+  return { bctx = select(2, page:context()) }
+end }
+job "s" { browser = { session = "acct" }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/echo-cookies")
+  local bctx = select(2, page:context())
+  return { cookies = page:text("#c"), bctx = bctx, pages = $(pages_in bctx) }
+end }
+EOF
+  start_engine
+  wait_for_log 's run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
+  expect_eq "$(sql t.db "select json_extract(result,'$.pages') from runs where job='s'")" 1 \
+    "the session's page is alone in its browser context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='s'")" "" \
+    "and it does not see the anonymous jar"
+  expect_contains "$(cat engine.out)" "closed to make room for a session's context"
+  teardown
+}
+
+t_crashed_page_in_a_shared_context_fails_only_its_run() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  cat >scripts/c.lua <<EOF
+local holding = 0
+job "crash" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  holding = holding + 1
+  while holding < 2 do ctx:sleep("50ms") end
+  ctx.store:set("crashed_in", select(2, page:context()))
+  page:send("Page.crash")
+end }
+job "other" { cron = "$(soon)", browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/2")
+  holding = holding + 1
+  while holding < 2 do ctx:sleep("50ms") end
+  ctx:sleep("1500ms")
+  page:navigate("$FX/page/3")
+  local bctx = select(2, page:context())
+  return { title = page:title(), bctx = bctx, pages = $(pages_in bctx) }
+end }
+EOF
+  start_engine
+  wait_for_log 'other run [0-9]+: ok'
+  stop_engine
+  expect_eq "$(sql t.db "select status, error_kind from runs where job='crash'")" \
+    "failed|browser_crashed"
+  expect_eq "$(sql t.db "select json_extract(result,'$.title') from runs where job='other'")" \
+    "Page 3" "the other run on the same browser context carried on"
+  expect_eq "$(sql t.db "select json_extract(result,'$.bctx') = json_extract(value, '$')
+    from runs, kv where job='other' and key='crashed_in'")" 1 "they shared a browser context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.pages') from runs where job='other'")" 1 \
+    "the crashed page was closed at its release"
+  expect_eq "$(grep -c 'ready in' engine.out)" 1 "the browser itself stayed up"
+  teardown
+}
+
+# One run opens a pop-up (window.open: its opener is the run's page) and a
+# tab (Target.createTarget: no opener); at its release both are closed, and
+# the page of the run beside it in the same browser context — opened while
+# the first lease was out — is left alone.
+t_popups_are_closed_at_release_and_the_other_lease_page_survives() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  cat >scripts/p.lua <<EOF
+local keeper_in, opened = false, false
+job "opener" { cron = "$(soon)", browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  baton.trigger("keeper")
+  while not keeper_in do ctx:sleep("50ms") end
+  local bctx = select(2, page:context())
+  page:send("Runtime.evaluate", { expression = "window.open('$FX/page/5'); 1", userGesture = true })
+  page:send("Target.createTarget", { url = "about:blank", browserContextId = bctx })
+  ctx:sleep("500ms")
+  opened = true
+  return { pages = $(pages_in bctx) }
+end }
+job "keeper" { browser = true, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/2")
+  keeper_in = true
+  while not opened do ctx:sleep("50ms") end
+  ctx:sleep("1500ms")
+  local bctx = select(2, page:context())
+  return { title = page:title(), pages = $(pages_in bctx) }
+end }
+EOF
+  start_engine
+  wait_for_log 'keeper run [0-9]+: (ok|failed)'
+  stop_engine
+  expect_contains "$(cat engine.out)" "context #2 ready (browser context 1, 2 pages)"
+  expect_eq "$(sql t.db "select json_extract(result,'$.pages') from runs where job='opener'")" 4 \
+    "pages while the opener ran: two leases, its pop-up, its tab"
+  expect_eq "$(sql t.db "select json_extract(result,'$.title') || '|' || json_extract(result,'$.pages')
+    from runs where job='keeper'")" "Page 2|2" \
+    "after the opener's release: the keeper's page and the opener's (kept for reuse)"
+  teardown
+}
+
+t_idle_shared_context_is_disposed_with_its_last_page() {
+  setup
+  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, idle_timeout = '1s'"
+  two_at_once
+  cat >scripts/later.lua <<EOF
+job "go" { cron = "$(soon)", run = function(ctx)
+  ctx:sleep("5s")
+  baton.trigger("later")
+end }
+job "later" { browser = true, run = function(ctx)
+  local page = ctx:page()
+  local gone = ctx.store:get("first_bctx")
+  local left = 0
+  for _, t in ipairs(page:send("Target.getTargets").targetInfos) do
+    if t.browserContextId == gone then left = left + 1 end
+  end
+  return { bctx = select(2, page:context()), left = left }
+end }
+EOF
+  start_engine
+  wait_for_log 'later run [0-9]+: ok'
+  stop_engine
+  expect_contains "$(cat engine.out)" "context #1 idle for"
+  expect_contains "$(cat engine.out)" "context #2 idle for"
+  expect_contains "$(cat engine.out)" "browser context 1 disposed"
+  expect_eq "$(sql t.db "select json_extract(result,'$.left') from runs where job='later'")" 0 \
+    "no target left in the disposed browser context"
+  expect_eq "$(sql t.db "select json_extract(result,'$.bctx') != json_extract(value,'$')
+    from runs, kv where job='later' and key='first_bctx'")" 1 "the next run got a new one"
   teardown
 }
 

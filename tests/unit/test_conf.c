@@ -87,6 +87,7 @@ static void check_same_as_defaults(const conf_t *c) {
     CHECK_NUM(c->browser.idle_timeout, d.browser.idle_timeout);
     CHECK_INT(c->browser.max_uses, d.browser.max_uses);
     CHECK_NUM(c->browser.acquire_timeout, d.browser.acquire_timeout);
+    CHECK_INT(c->browser.pages_per_context, d.browser.pages_per_context);
     CHECK_NUM(c->default_timeout, d.default_timeout);
     CHECK_INT(c->default_retry.attempts, d.default_retry.attempts);
     CHECK_STR(c->default_retry.backoff, d.default_retry.backoff);
@@ -127,6 +128,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_NUM(c.browser.idle_timeout, 60);
     CHECK_INT(c.browser.max_uses, 50);
     CHECK_NUM(c.browser.acquire_timeout, 30);
+    CHECK_INT(c.browser.pages_per_context, 0); /* unset: as many as max_contexts */
     CHECK_NUM(c.default_timeout, 120);
     CHECK_INT(c.default_retry.attempts, 3);
     CHECK_STR(c.default_retry.backoff, "exponential");
@@ -177,6 +179,7 @@ static const char full_file[] =
     "  reserve = { critical = 2, high = 3 },\n"
     "  burst = 4,\n"
     "  idle_timeout = \"2m\", max_uses = 100, acquire_timeout = \"1m30s\",\n"
+    "  pages_per_context = 3,\n"
     "}\n"
     "defaults = { timeout = \"5m\", retry = { attempts = 5, backoff = \"linear\",\n"
     "             base = \"250ms\", max = \"1m\", jitter = \"decorrelated\" } }\n"
@@ -219,6 +222,7 @@ TEST(full_file_sets_every_key) {
     CHECK_NUM(c.browser.idle_timeout, 120);
     CHECK_INT(c.browser.max_uses, 100);
     CHECK_NUM(c.browser.acquire_timeout, 90);
+    CHECK_INT(c.browser.pages_per_context, 3);
     CHECK_NUM(c.default_timeout, 300);
     CHECK_INT(c.default_retry.attempts, 5);
     CHECK_STR(c.default_retry.backoff, "linear");
@@ -488,6 +492,24 @@ TEST(integers_must_be_integral_and_in_range) {
                      "1: browser.max_contexts: expected an integer, got 1e+300");
     CHECK_CONF_ERROR("breakers = {\n  site = { failures = 0 } }\n",
                      "2: breakers.site.failures: must be between 1 and 1000000, got 0");
+    tmp_done();
+}
+
+TEST(pages_per_context_is_an_integer_from_1) {
+    tmp_init();
+    CHECK_CONF_ERROR("browser = {\n"
+                     "  max_contexts = 4,\n"
+                     "  pages_per_context = 0,\n"
+                     "}\n",
+                     "3: browser.pages_per_context: must be between 1 and 1024, got 0");
+    CHECK_CONF_ERROR("browser = { pages_per_context = -2 }\n",
+                     "1: browser.pages_per_context: must be between 1 and 1024, got -2");
+    CHECK_CONF_ERROR("browser = { pages_per_context = 1.5 }\n",
+                     "1: browser.pages_per_context: expected an integer, got 1.5");
+    CHECK_CONF_ERROR("browser = { pages_per_context = \"all\" }\n",
+                     "1: browser.pages_per_context: expected an integer, got string");
+    CHECK_CONF_ERROR("browser = { pages_per_context = 1025 }\n",
+                     "1: browser.pages_per_context: must be between 1 and 1024, got 1025");
     tmp_done();
 }
 
