@@ -191,9 +191,9 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
     argv[argc++] = "--disable-component-update";
     argv[argc++] = "--disable-sync";
     argv[argc++] = "--disable-dev-shm-usage";
-    /* Chromium keeps a spare renderer ready for the next navigation; with a
-     * context per lease it is mostly started for nothing. Measured: +25 % runs/s
-     * at 4 contexts on 2 cores (bench/RESULTS.md). */
+    /* Chromium keeps a spare renderer ready for the next navigation; with
+     * pages reused lease after lease it is mostly started for nothing.
+     * Measured: +25 % runs/s at 4 leases on 2 cores (bench/RESULTS.md). */
     argv[argc++] = "--disable-features=SpareRendererForSitePerProcess";
     argv[argc++] = "--log-level=3";
     argv[argc++] = "--remote-debugging-pipe";

@@ -259,6 +259,7 @@ static cJSON *pool_object(const obs_pool_t *p) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "browsers", p->browsers);
+    cJSON_AddNumberToObject(o, "browser_contexts", p->browser_contexts);
     cJSON *c = cJSON_AddObjectToObject(o, "contexts");
     cJSON_AddNumberToObject(c, "total", p->contexts_total);
     cJSON_AddNumberToObject(c, "busy", p->contexts_busy);

@@ -122,6 +122,7 @@ static void pool_obs(void *ud, obs_pool_t *out) {
     memset(out, 0, sizeof *out);
     out->browsers = f.browsers;
     out->contexts_total = f.contexts;
+    out->browser_contexts = f.browser_contexts;
     out->contexts_busy = f.busy;
     out->contexts_idle = f.idle;
     out->contexts_reserved = f.reserved;

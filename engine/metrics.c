@@ -107,6 +107,9 @@ static void job_counters(out_t *o, const obs_t *obs) {
 static void pool_metrics(out_t *o, const obs_pool_t *p) {
     family(o, "baton_pool_browsers", "gauge", "Browsers the pool holds.");
     put(o, "baton_pool_browsers %d\n", p->browsers);
+    family(o, "baton_pool_browser_contexts", "gauge",
+           "Browser contexts the pooled pages are in (runs without a session share one).");
+    put(o, "baton_pool_browser_contexts %d\n", p->browser_contexts);
     family(o, "baton_pool_contexts", "gauge", "Browser contexts, by state.");
     put(o, "baton_pool_contexts{state=\"busy\"} %d\n", p->contexts_busy);
     put(o, "baton_pool_contexts{state=\"idle\"} %d\n", p->contexts_idle);

@@ -91,7 +91,7 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.jobs[] | select(.name=="flaky") | .success_rate_1h')" 0
   expect_eq "$(j '.jobs[] | select(.name=="manual") | [.last_run, .next_run_at, .success_rate_1h] | map(. == null) | all')" true
   expect_eq "$(j '.browser_pool | keys | sort | join(",")')" \
-    "acquire_p95_ms,browsers,contexts,crashes_total,created_total,recycled_total,reused_total,waiters"
+    "acquire_p95_ms,browser_contexts,browsers,contexts,crashes_total,created_total,recycled_total,reused_total,waiters"
   expect_eq "$(j '.browser_pool.contexts | keys | sort | join(",")')" "busy,idle,reserved,total"
   expect_eq "$(j '.breakers[0] | [.name, .state] | join(" ")')" "site open" "breaker opened by flaky"
   expect_eq "$(j '.breakers[0] | keys | sort | join(",")')" "failures,name,opened_at,state"

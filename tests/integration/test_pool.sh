@@ -398,12 +398,21 @@ job "b" { cron = "$(soon)", browser = true, run = run }
 EOF
 }
 
+# "PAGES BROWSER_CONTEXTS" as the running engine's health report counts them.
+pool_counts() {
+  local port
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  curl -s --max-time 5 "127.0.0.1:$port/api/system/health" |
+    jq -r '"\(.browser_pool.contexts.total) \(.browser_pool.browser_contexts)"'
+}
+
 t_runs_without_a_session_share_a_browser_context_one_page_each() {
   setup
   conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
   two_at_once
   start_engine
   wait_for_log '(a|b) run [0-9]+: ok' 2
+  expect_eq "$(pool_counts)" "2 1" "pages and browser contexts in health"
   stop_engine
   expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.bctx')) from runs")" 1 \
@@ -425,6 +434,7 @@ t_pages_per_context_1_gives_each_lease_a_browser_context() {
   two_at_once
   start_engine
   wait_for_log '(a|b) run [0-9]+: ok' 2
+  expect_eq "$(pool_counts)" "2 2" "pages and browser contexts in health"
   stop_engine
   expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.bctx')) from runs")" 2 \
