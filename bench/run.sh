@@ -14,18 +14,7 @@ make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_h
 rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # ms for one command, median of N runs
-median_ms() # The browser pool's section comes from bench/browser/run.sh (`make bench-browser`,
-# about 5 minutes, needs the npm registry once): kept as it is unless BROWSER=1.
-if [ "${BROWSER:-0}" = 1 ]; then
-  make -s build/fixture >/dev/null
-  browser_lines=$(FIXTURE=build/fixture bench/browser/run.sh)
-  browser_section=$(printf '## Browser pool: Baton against puppeteer-cluster\n\n%s (%s), `BROWSER=1 make bench`; JSON lines of bench/browser/run.sh:\n\n```\n%s\n```\n' \
-    "$(date -u +%F)" "$(nproc) cores" "$browser_lines")
-else
-  browser_section=$(sed -n '/^## Browser pool/,$p' "$out" 2>/dev/null || true)
-fi
-
-{
+median_ms() {
   local n=$1; shift
   local times=()
   for _ in $(seq "$n"); do
@@ -35,6 +24,17 @@ fi
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
+
+# The browser pool's section comes from bench/browser/run.sh (`make bench-browser`,
+# about 5 minutes, needs the npm registry once): kept as it is unless BROWSER=1.
+if [ "${BROWSER:-0}" = 1 ]; then
+  make -s build/fixture >/dev/null
+  browser_lines=$(FIXTURE=build/fixture bench/browser/run.sh)
+  browser_section=$(printf '## Browser pool: Baton against puppeteer-cluster\n\n%s (%s), `BROWSER=1 make bench`; JSON lines of bench/browser/run.sh:\n\n```\n%s\n```\n' \
+    "$(date -u +%F)" "$(nproc) cores" "$browser_lines")
+else
+  browser_section=$(sed -n '/^## Browser pool/,$p' "$out" 2>/dev/null || true)
+fi
 
 # 1. per-run overhead with 10,000 jobs
 runs10k=$(build/bench_runs 10000 100 5 "$work/r10k")
@@ -72,6 +72,26 @@ idle_kb=$(rss_of $pid)
 port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' "$work/idle.log" | head -1 | sed 's/.*://')
 health_load=$(build/bench_http "$port" 20 1000 || true)
 kill -TERM $pid; wait $pid || true
+
+# 6. reload: the 1,000-job set running; one file (100 jobs) changed, then every
+# file (a changed module under lib/); each time POST /api/reload, timed by curl
+mkdir -p "$work/p1000/scripts/lib"
+echo 'return 1' >"$work/p1000/scripts/lib/m.lua"
+printf 'watch = false\nhttp = { listen = "127.0.0.1:0" }\n' >>"$work/p1000/engine.conf"
+"$BATON" run -c "$work/p1000/engine.conf" >"$work/p1000.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q 'baton started' "$work/p1000.log" && break; sleep 0.1; done
+port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' "$work/p1000.log" | head -1 | sed 's/.*://')
+reload_ms() { curl -s -o /dev/null -w '%{time_total}' -X POST "127.0.0.1:$port/api/reload" | awk '{printf "%.1f", $1 * 1000}'; }
+one=() all=()
+for i in $(seq 5); do
+  echo "-- change $i" >>"$work/p1000/scripts/s3.lua"; one+=("$(reload_ms)")
+  echo "return $i" >"$work/p1000/scripts/lib/m.lua"; all+=("$(reload_ms)")
+done
+reload_rss_kb=$(rss_of $pid)
+kill -TERM $pid; wait $pid || true
+med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
 
 {
   echo "# Benchmark results"
@@ -148,6 +168,16 @@ kill -TERM $pid; wait $pid || true
   echo '```'
   echo "$health_load"
   echo '```'
+  echo
+  echo "## Live reload"
+  echo
+  echo "The engine running the 1,000-job set of the plan benchmark (10 files of 100"
+  echo "jobs, periods 5-60 min, offset auto), \`POST /api/reload\` timed by curl,"
+  echo "median of 5: one file changed (100 jobs loaded again, 900 kept as they"
+  echo "were) $reload_one ms; every file changed (a module under scripts/lib/ they"
+  echo "may require) $reload_all ms. RSS after the ten reloads $((reload_rss_kb / 1024)) MB."
+  echo "The loop does the loading, so a reload is a pause of that length for"
+  echo "everything else; nothing in flight is lost and no start moves."
   if [ -n "$browser_section" ]; then
     echo
     echo "$browser_section"
