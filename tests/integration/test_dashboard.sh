@@ -75,21 +75,22 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "90s", retry = { attemp
     page:eval([[new Promise((ok) => { const t = setInterval(() => {
       if (document.getElementById("live").textContent === "connected") { clearInterval(t); ok(true); }
     }, 50); })]])
+    -- pixels of the timeline in the colour of a CSS variable (a status)
+    page:eval([[window.__pixels = (name) => {
+      const cv = document.getElementById("timeline");
+      const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+      const c = getComputedStyle(document.body).getPropertyValue(name).trim();
+      const rgb = [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4)
+        if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) n++;
+      return n;
+    }, true]])
     -- this run started before the page loaded: the chart draws it all the same
     local run_pixels = page:eval([[new Promise((ok) => {
-      const count = () => {
-        const cv = document.getElementById("timeline");
-        const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
-        const c = getComputedStyle(document.body).getPropertyValue("--run").trim();
-        const rgb = [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
-        let n = 0;
-        for (let i = 0; i < d.length; i += 4)
-          if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) n++;
-        return n;
-      };
       const t0 = performance.now();
       const t = setInterval(() => {
-        const n = count();
+        const n = window.__pixels("--run");
         if (n > 0 || performance.now() - t0 > 3000) { clearInterval(t); ok(n); }
       }, 50);
     })]])
@@ -121,16 +122,7 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "90s", retry = { attemp
     -- no error flashed by the button's POST, and the chart drew tick's run in
     -- the colour of ok
     local flash = page:eval([[getComputedStyle(document.getElementById("msg")).display]])
-    local ok_pixels = page:eval([[(() => {
-      const cv = document.getElementById("timeline");
-      const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
-      const ok = getComputedStyle(document.body).getPropertyValue("--ok").trim();
-      const rgb = [1, 3, 5].map((i) => parseInt(ok.slice(i, i + 2), 16));
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4)
-        if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) n++;
-      return n;
-    })()]])
+    local ok_pixels = page:eval([[window.__pixels("--ok")]])
     local bytes = page:screenshot("dashboard.png")
     -- a job a reload adds shows up too (the test writes late.lua once tick is ok)
     local t1 = page:eval("performance.now()")
