@@ -335,8 +335,10 @@ static void bctx_leave(context_t *c) {
     bctx_t *x = c->x;
     if (!x) return;
     c->x = NULL;
-    if (--x->npages == 0 && x->state != X_CLOSING) bctx_close(x);
-    else bctx_maybe_free(x);
+    if (--x->npages == 0 && x->state != X_CLOSING)
+        bctx_close(x);
+    else
+        bctx_maybe_free(x);
 }
 
 /* The answer to Target.createBrowserContext: its pages may open now. */
@@ -805,6 +807,7 @@ const char *pool_lease_browser_context(const pool_lease_t *l) {
 }
 int pool_lease_uses(const pool_lease_t *l) { return l->c ? l->c->uses : 0; }
 int pool_lease_lost(const pool_lease_t *l) { return l->lost || !l->c; }
+
 /* ---- contexts ---- */
 
 static void page_closed(context_t *c, const cJSON *res, const cdp_error_t *err) {
@@ -1114,6 +1117,7 @@ static void on_tick(vtimer_t *t) {
     if (++p->ticks % 5 == 0) chrome_reap();
     vtimer_start(p->clock, &p->tick, now + TICK, on_tick);
 }
+
 /* ---- browsers ---- */
 
 static context_t *ctx_by_session(pool_t *p, browser_t *b, const char *session) {
