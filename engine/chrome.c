@@ -146,7 +146,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
                   char *err, size_t errlen) {
     const char *exe = chrome_executable(opts);
     char dirflag[300];
-    const char *argv[MAX_ARGV + 24];
+    const char *argv[MAX_ARGV + 32];
     int argc = 0;
     *out = NULL;
     if (access(exe, X_OK) != 0) {
@@ -217,12 +217,15 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
     ch->ud = ud;
 
     /* Chromium's own temporary files (its singleton socket directory) go
-     * inside the profile, so removing the profile removes them too. */
+     * inside the profile, and so does its crash handler's database: it is
+     * found under XDG_CONFIG_HOME, not --user-data-dir, and every crashed
+     * page would otherwise leave a dump in ~/.config/chromium for good.
+     * Removing the profile removes them all. */
     extern char **environ;
     size_t nenv = 0;
     while (environ[nenv]) nenv++;
-    char **env = calloc(nenv + 2, sizeof *env);
-    char tmpvar[300];
+    char **env = calloc(nenv + 3, sizeof *env);
+    char tmpvar[300], xdgvar[320];
     if (!env) {
         snprintf(err, errlen, "out of memory");
         ch->exited = ch->err_eof = ch->reported = 1;
@@ -231,9 +234,13 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
     }
     size_t k = 0;
     for (size_t i = 0; i < nenv; i++)
-        if (strncmp(environ[i], "TMPDIR=", 7) != 0) env[k++] = environ[i];
+        if (strncmp(environ[i], "TMPDIR=", 7) != 0 &&
+            strncmp(environ[i], "XDG_CONFIG_HOME=", 16) != 0)
+            env[k++] = environ[i];
     snprintf(tmpvar, sizeof tmpvar, "TMPDIR=%s", ch->dir);
+    snprintf(xdgvar, sizeof xdgvar, "XDG_CONFIG_HOME=%s", ch->dir);
     env[k++] = tmpvar;
+    env[k++] = xdgvar;
     env[k] = NULL;
 
     uv_process_options_t po = {.exit_cb = on_exit_cb,
@@ -259,6 +266,8 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
 }
 
 int chrome_pid(const chrome_t *ch) { return ch->pid; }
+
+const char *chrome_dir(const chrome_t *ch) { return ch->dir; }
 
 const char *chrome_stderr_tail(const chrome_t *ch) { return ch->tail; }
 

@@ -30,6 +30,9 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
 
 int chrome_pid(const chrome_t *ch);
 
+/* The fresh profile directory (--user-data-dir), removed by chrome_free. */
+const char *chrome_dir(const chrome_t *ch);
+
 /* The last stderr lines (for "exited before it was ready" messages). */
 const char *chrome_stderr_tail(const chrome_t *ch);
 

@@ -250,7 +250,40 @@ static int zombie_children(void) {
     return n;
 }
 
-/* Reaps what a dead browser left behind, for up to secs. Returns what remains. */
+/* Prints each zombie child with its thread count: a zombie leader cannot be
+   reaped until its last thread has exited, which a loaded machine can delay. */
+static void show_zombies(void) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int me = getpid();
+    while (d && (e = readdir(d))) {
+        char path[64], buf[512], state;
+        int pid = atoi(e->d_name), ppid, threads = 0;
+        if (pid <= 0) continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *fp = fopen(path, "r");
+        if (!fp) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
+        buf[len] = 0;
+        char *rp = strrchr(buf, ')');
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != me || state != 'Z')
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task", pid);
+        DIR *t = opendir(path);
+        for (struct dirent *te; t && (te = readdir(t));) threads += te->d_name[0] != '.';
+        if (t) closedir(t);
+        *rp = 0;
+        fprintf(stderr, "    zombie %d %s) with %d thread(s) left\n", pid, strchr(buf, '('),
+                threads);
+    }
+    if (d) closedir(d);
+}
+
+/* Reaps what a dead browser left behind, for up to secs, and returns what
+   remains. The horizon is generous: on a busy machine a killed browser's
+   children can take seconds to notice and go, and only a zombie that stays
+   is a bug. */
 static int reap_for(fixture_t *f, double secs) {
     double deadline = now_s() + secs;
     chrome_reap();
@@ -258,7 +291,9 @@ static int reap_for(fixture_t *f, double secs) {
         WAIT(f, 0, 0.05);
         chrome_reap();
     }
-    return zombie_children();
+    int left = zombie_children();
+    if (left) show_zombies();
+    return left;
 }
 
 /* The --user-data-dir of a running process, from its command line. */
@@ -334,8 +369,12 @@ static int launch_piped(fixture_t *f, piped_t *p, const char *executable) {
         return rc;
     }
     CHECK_INT(cdp_start(p->c), 0);
-    user_data_dir(chrome_pid(p->ch), p->profile, sizeof p->profile);
-    CHECK(p->profile[0] != 0);
+    /* The browser was told to use the profile chrome_launch made. Its command
+       line reads empty while setpriv execs it: read until it shows. */
+    snprintf(p->profile, sizeof p->profile, "%s", chrome_dir(p->ch));
+    char seen[512] = "";
+    WAIT(f, (user_data_dir(chrome_pid(p->ch), seen, sizeof seen), seen[0]), 5);
+    CHECK_STR(seen, p->profile);
     return 0;
 }
 
@@ -434,7 +473,7 @@ TEST(cdp_pipe_kill9_fails_every_pending_call_fires_on_close_once_and_leaves_no_z
                   -EPIPE);
         WAIT(&f, 0, 0.2);
         CHECK_INT(p.cn.closes, 1);
-        CHECK_INT(reap_for(&f, 6), 0); /* a zombie leader waits for its last threads */
+        CHECK_INT(reap_for(&f, 30), 0);
         close_piped(&f, &p);
     }
     fx_finish(&f);
@@ -465,7 +504,7 @@ TEST(cdp_pipe_kill9_with_calls_in_flight_fails_them_browser_crashed) {
             reply_clear(&r[i]);
         }
         CHECK_INT(p.cn.closes, 1);
-        CHECK_INT(reap_for(&f, 6), 0); /* a zombie leader waits for its last threads */
+        CHECK_INT(reap_for(&f, 30), 0);
         close_piped(&f, &p);
     }
     fx_finish(&f);
@@ -606,7 +645,7 @@ static void browser_stop(fixture_t *f, browser_t *b) {
     CHECK(b->exited);
     uv_close((uv_handle_t *)&b->proc, on_browser_closed);
     WAIT(f, b->closed, 2);
-    CHECK_INT(reap_for(f, 6), 0); /* a zombie leader waits for its last threads */
+    CHECK_INT(reap_for(f, 30), 0);
     rm_tree(b->dir);
 }
 
