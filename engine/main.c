@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "conf.h"
+#include "drytest.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
@@ -44,6 +45,9 @@ static void usage(FILE *f) {
             "                              load and validate scripts, show next starts\n"
             "  plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]\n"
             "                              start timeline and collision report\n"
+            "  test [PATH...] [--for DUR] [--start TIME] [--browser fake]\n"
+            "                              dry run: *_test.lua tests, or a simulated --for\n"
+            "                              of the schedule, on a virtual clock and a fake browser\n"
             "  status                      summary of the running engine (jobs, pool, errors)\n"
             "  version                     versions of baton and its libraries\n"
             "\n"
@@ -181,6 +185,26 @@ static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
     return rc;
 }
 
+/* test: the dry run on a virtual clock from --start (2024-01-01, a Monday, by
+ * default, so tests are reproducible) with the fake browser. */
+static int cmd_test(const args_t *a, const conf_t *conf) {
+    drytest_opts_t o = {.paths = a->paths, .npaths = a->npaths, .start = 1704067200.0,
+                        .window = 86400};
+    if (a->start && units_time(a->start, &o.start) < 0)
+        return usage_error("--start: bad time '%s' (use 2026-01-05T00:00:00Z or epoch seconds)",
+                           a->start);
+    if (a->window && (units_duration(a->window, &o.window) < 0 || o.window <= 0))
+        return usage_error("--for: bad duration '%s'", a->window);
+    if (a->browser && strcmp(a->browser, "fake") != 0) {
+        if (strcmp(a->browser, "real") == 0)
+            return usage_error("--browser %s: driving real Chromium in a dry run is not part of "
+                               "this build yet (the fake browser is)", a->browser);
+        return usage_error("--browser: expected fake or real, got '%s'", a->browser);
+    }
+    if (a->json) return usage_error("%s: test has no JSON output", "--json");
+    return drytest_main(conf, &o);
+}
+
 static int cmd_version(void) {
     printf("baton %s\n", BATON_VERSION);
     printf("%s\n", LUA_RELEASE);
@@ -226,7 +250,13 @@ int main(int argc, char **argv) {
         conf_free(&conf);
         return rc;
     }
-    if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0) {
+    if (strcmp(a.command, "test") == 0) {
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        rc = cmd_test(&a, &conf);
+        conf_free(&conf);
+        return rc;
+    }
+    if (strcmp(a.command, "console") == 0) {
         fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
         return EXIT_USAGE;
     }

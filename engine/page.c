@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "fake.h"
 #include "json.h"
 #include "log.h"
 #include "script.h"
@@ -31,6 +32,7 @@ typedef struct event {
 typedef struct page {
     page_env_t *env;
     pool_lease_t *lease;     /* NULL until leased, and after release */
+    fake_lease_t *flease;    /* the same from the fake browser (baton test) */
     pool_waiter_t *waiter;   /* while acquiring */
     script_co_t *co;         /* the co waiting on this page, if any */
     int ud_alive, released;  /* freed when both the userdata and the lease are done */
@@ -123,6 +125,10 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
         pool_release(pg->env->pool, pg->lease, lease_discard(out));
         pg->lease = NULL;
     }
+    if (pg->flease) {
+        fake_release(pg->flease);
+        pg->flease = NULL;
+    }
     pg->waiting = W_NONE;
     pg->co = NULL;
     pg->released = 1;
@@ -132,7 +138,7 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
 static page_t *check_page(lua_State *L, int idx) {
     page_ref_t *ref = luaL_checkudata(L, idx, PAGE_MT);
     page_t *pg = ref->pg;
-    if (!pg || pg->released || !pg->lease)
+    if (!pg || pg->released || (!pg->lease && !pg->flease))
         err_raise(L, ERR_SCRIPT, "this page belongs to a run that has ended");
     if (pg->lost) err_raise(L, pg->lost_kind, "%s", pg->lost_msg);
     return pg;
@@ -184,10 +190,24 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
     script_co_wake(co, 1);
 }
 
+static void on_fake_acquired(void *ud, fake_lease_t *lease) {
+    page_t *pg = ud;
+    script_co_t *co = pg->co;
+    pg->waiting = W_NONE;
+    pg->context_no = fake_lease_context(lease);
+    snprintf(pg->browser_context, sizeof pg->browser_context, "fake");
+    script_co_set_context(co, pg->context_no);
+    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
+    fake_set_hooks(lease, &hooks);
+    lua_pushboolean(script_co_thread(co), 1);
+    script_co_wake(co, 1);
+}
+
 static void cancel_wait(void *op) {
     page_t *pg = op;
     /* The co is going away: on_co_end releases everything just after. */
     if (pg->waiting == W_CALL && pg->lease) pool_lease_forget(pg->lease, pg->call_id);
+    if (pg->waiting == W_CALL && pg->flease) fake_forget(pg->flease, pg->call_id);
     if (pg->waiter) {
         pool_acquire_cancel(pg->env->pool, pg->waiter);
         pg->waiter = NULL;
@@ -221,11 +241,17 @@ static int l_page_open(lua_State *L) {
     page_ref_t *ref = luaL_checkudata(L, 1, PAGE_MT);
     page_t *pg = ref->pg;
     script_co_t *co = running_co(L, "ctx:page()");
-    if (!pg || pg->released || pg->lease || pg->waiter)
+    if (!pg || pg->released || pg->lease || pg->flease || pg->waiter)
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
     pg->co = co;
     pg->waiting = W_ACQUIRE;
     pg->asked_at = vclock_now(pg->env->clock);
+    if (pg->env->fake) {
+        pg->flease = fake_acquire(pg->env->fake, script_co_job(co), script_co_run_id(co),
+                                  on_fake_acquired, pg);
+        if (!pg->flease) return err_raise(L, ERR_LIMIT, "out of memory");
+        return script_co_wait(L, co, cancel_wait, pg);
+    }
     pg->waiter = pool_acquire(pg->env->pool, script_co_priority(co), script_co_session(co),
                               script_co_job(co), on_acquired, pg);
     if (!pg->waiter) return err_raise(L, ERR_LIMIT, "out of memory");
@@ -281,7 +307,9 @@ static int l_page_send(lua_State *L) {
         free(text);
         if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
     }
-    int rc = pool_lease_send(pg->lease, method, params, timeout, on_reply, pg, &pg->call_id);
+    int rc = pg->flease ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
+                        : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg,
+                                          &pg->call_id);
     if (rc == -EPIPE)
         return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
     if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
@@ -433,7 +461,7 @@ void page_open_prims(lua_State *L, void *ud) {
         lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
-    if (!env || !env->pool) return; /* check/plan: no browser; ctx:page() says so */
+    if (!env || (!env->pool && !env->fake)) return; /* check/plan: ctx:page() says so */
     lua_pushlightuserdata(L, env);
     luaL_setfuncs(L, fns, 1);
 }

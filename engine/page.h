@@ -12,6 +12,7 @@
 /* What the primitives need; lives as long as every script state using it. */
 typedef struct page_env {
     pool_t *pool;            /* NULL: no browser (check, plan) */
+    struct fake *fake;       /* baton test: the fake browser instead of the pool */
     vclock_t *clock;
     char files_dir[4096];    /* where screenshot(path) writes */
 } page_env_t;

@@ -587,6 +587,28 @@ size_t script_memory(const script_t *s) { return s->mem_used; }
 
 void script_push_defs(script_t *s) { lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->defs_ref); }
 
+int script_call(script_t *s, int nargs, char *err, size_t errlen) {
+    slice_begin(s, s->host.cpu_slice > 0 ? s->host.cpu_slice : 1e9);
+    int rc = lua_pcall(s->L, nargs, 0, 0);
+    int doomed = s->doom;
+    slice_end(s);
+    if (rc == LUA_OK) return 0;
+    if (rc == LUA_ERRMEM && !doomed)
+        snprintf(err, errlen, "%s: out of memory (limit %zu KB)", s->path,
+                 s->host.memory_limit / 1024);
+    else
+        err_read(s->L, -1, err, errlen, NULL);
+    lua_pop(s->L, 1);
+    return -1;
+}
+
+void script_slice_restart(lua_State *L) {
+    script_t *s = script_of(L);
+    if (s->in_slice && !s->doom)
+        s->slice_deadline = uv_hrtime() + (uint64_t)((s->host.cpu_slice > 0 ? s->host.cpu_slice
+                                                                             : 1e9) * 1e9);
+}
+
 /* ---- coroutines ---- */
 
 const char *script_co_job(const script_co_t *co) { return co->job; }

@@ -73,6 +73,15 @@ size_t script_memory(const script_t *s);
  * {name, file, line, spec}. */
 void script_push_defs(script_t *s);
 
+/* Calls the function below its nargs arguments on s's stack (the main
+ * thread, not a run) under the state's limits. Returns 0, or -1 with
+ * "file:line: message" in err. */
+int script_call(script_t *s, int nargs, char *err, size_t errlen);
+
+/* Starts the CPU slice of the code running in L afresh: for a primitive
+ * that has spent long in C on the caller's behalf (baton test's advance). */
+void script_slice_restart(lua_State *L);
+
 /* What a run tells its coroutine: the fields of ctx, and for a fallback the
  * error it receives as second argument. */
 typedef struct script_run_info {

@@ -178,9 +178,9 @@ Page["goto"] = Page.navigate
 
 -- ---- script in the page ----
 
-local function evaluate(self, expr, timeout)
+local function evaluate(self, expr, timeout, group)
   local r = call(self, "Runtime.evaluate",
-    { expression = expr, returnByValue = true, awaitPromise = true }, timeout)
+    { expression = expr, returnByValue = true, awaitPromise = true, objectGroup = group }, timeout)
   local ex = r.exceptionDetails
   if ex then
     local what = ex.exception and (ex.exception.description or ex.exception.value) or ex.text
@@ -226,7 +226,8 @@ local function find(self, what, sel, opts, action, arg)
   local expr = FIND .. "(" .. json_encode(sel) .. ", " .. (timeout * 1000) .. ", "
     .. (opts.visible and "true" or "false") .. ", " .. json_encode(action or "")
     .. ", " .. (arg and "true" or "false") .. ")"
-  local r = evaluate(self, expr, timeout + 5)
+  -- The group names the call for the dry run's fake browser.
+  local r = evaluate(self, expr, timeout + 5, "baton.find")
   if not r or not r.ok then
     raise("not_found", format("page:%s: no element matches %s within %gs", what, sel, timeout),
       { selector = sel })

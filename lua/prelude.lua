@@ -42,7 +42,9 @@ end
 -- Formats printf-style when arguments follow, else prints the value as is.
 local function message(fmt, ...)
   if select("#", ...) == 0 then return tostring(fmt) end
-  return format(fmt, ...)
+  local ok, text = pcall(format, fmt, ...)
+  if not ok then error(text, 3) end -- at the script's line, not this one
+  return text
 end
 
 local LEVELS = { debug = 0, info = 1, warn = 2, error = 3 }
@@ -206,6 +208,29 @@ local raw_time = os.time
 os.time = function(t)
   if t == nil then return prim.now() // 1 end
   return raw_time(t)
+end
+
+-- baton test: test(name, fn) in *_test.lua files registers a test; fn gets
+-- the test kit `t` (lua/testkit.lua) when it runs, on a fresh engine.
+if prim.test_register then
+  local new_kit
+  function test(name, fn)
+    if type(name) ~= "string" or name == "" or type(fn) ~= "function" then
+      error("test(name, fn): expected a name and a function", 2)
+    end
+    if not new_kit then
+      local chunk, err = prim.load_module("testkit")
+      if not chunk then error(err, 2) end
+      new_kit = chunk(prim)
+    end
+    prim.test_register(name, function() return fn(new_kit()) end)
+  end
+  -- A test's print goes to the report, not to the engine's log.
+  function print(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    prim.test_print(table.concat(parts, "\t"))
+  end
 end
 
 -- ctx:page([opts]): the run's page in a pooled browser context (lua/page.lua,

@@ -1,0 +1,601 @@
+/* drytest.c — see drytest.h. A "world" is one engine as `baton run` builds
+ * it, minus the loop, the HTTP server and the pool: the clock is virtual,
+ * the store is in memory and pages come from the fake browser. The test
+ * files' states live across their tests; each test gets a world of its own. */
+#include "drytest.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "circuit.h"
+#include "err.h"
+#include "fake.h"
+#include "json.h"
+#include "log.h"
+#include "page.h"
+#include "reload.h"
+#include "retry.h"
+#include "run.h"
+#include "sched.h"
+#include "script.h"
+#include "store.h"
+#include "units.h"
+#include "vclock.h"
+
+enum { MAX_FILES = 256, MAX_TESTS = 1024 };
+
+typedef struct world {
+    store_t *store;
+    circuits_t *circuits;
+    retry_budget_t budget;
+    fake_t *fake;
+    page_env_t page_env;
+    script_host_t host;
+    reload_set_t set;
+    sched_t *sched;
+    runner_t runner;
+    int loaded;
+} world_t;
+
+typedef struct drytest {
+    const conf_t *conf;
+    const drytest_opts_t *o;
+    char *job_paths[MAX_FILES];
+    size_t njob_paths;
+    char *test_files[MAX_FILES];
+    size_t ntest_files;
+    char files_dir[64];      /* where page:screenshot() writes; removed at the end */
+    vclock_t clock;          /* re-initialised for each world */
+    world_t *w;              /* the world of the running test */
+    int load_errors;         /* job script errors while building the world */
+    char first_error[1024];
+    /* tests registered by the file being loaded */
+    struct {
+        char name[256];
+        int ref;
+    } tests[MAX_TESTS];
+    size_t ntests;
+    int passed, failed;
+} drytest_t;
+
+/* ---- files ---- */
+
+static int ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_path(char **list, size_t *n, const char *path) {
+    if (*n < MAX_FILES) list[(*n)++] = strdup(path);
+}
+
+/* The *_test.lua files of dir, in name order. */
+static void find_tests(drytest_t *t, const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t first = t->ntest_files;
+    while (d && (e = readdir(d))) {
+        char path[4200];
+        if (e->d_name[0] == '.' || !ends_with(e->d_name, "_test.lua")) continue;
+        snprintf(path, sizeof path, "%s/%s", strcmp(dir, ".") ? dir : ".", e->d_name);
+        if (strncmp(path, "./", 2) == 0) memmove(path, path + 2, strlen(path + 2) + 1);
+        for (size_t i = 0; i < t->ntest_files; i++)
+            if (strcmp(t->test_files[i], path) == 0) goto next;
+        add_path(t->test_files, &t->ntest_files, path);
+    next:;
+    }
+    if (d) closedir(d);
+    qsort(t->test_files + first, t->ntest_files - first, sizeof *t->test_files, name_cmp);
+}
+
+/* Splits the command line: test files, job scripts, directories (both).
+ * With no job paths the engine's scripts directory is used, and test files
+ * are looked for there and beside engine.conf. Returns 0 or -1 (reported). */
+static int sort_paths(drytest_t *t) {
+    const drytest_opts_t *o = t->o;
+    for (size_t i = 0; i < o->npaths; i++) {
+        struct stat st;
+        const char *p = o->paths[i];
+        if (stat(p, &st) != 0) {
+            fprintf(stderr, "%s: no such file or directory\n", p);
+            return -1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            add_path(t->job_paths, &t->njob_paths, p);
+            find_tests(t, p);
+        } else if (ends_with(p, "_test.lua")) {
+            add_path(t->test_files, &t->ntest_files, p);
+        } else {
+            add_path(t->job_paths, &t->njob_paths, p);
+        }
+    }
+    if (o->npaths == 0) {
+        char dir[4096];
+        find_tests(t, t->conf->scripts);
+        snprintf(dir, sizeof dir, "%s", t->conf->path[0] ? t->conf->path : "engine.conf");
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        find_tests(t, dir);
+    }
+    return 0;
+}
+
+/* ---- worlds ---- */
+
+static void load_report(void *ud, const char *line) {
+    drytest_t *t = ud;
+    t->load_errors++;
+    if (!t->first_error[0]) snprintf(t->first_error, sizeof t->first_error, "%s", line);
+}
+
+static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
+    drytest_t *t = ud;
+    return sched_trigger(t->w->sched, job, args, err, len);
+}
+
+static void world_free(drytest_t *t, world_t *w);
+
+/* Builds a fresh engine at o->start. Returns 0, or -1 with the reason in err. */
+static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
+    const conf_t *conf = t->conf;
+    memset(w, 0, sizeof *w);
+    t->w = w;
+    vclock_init(&t->clock, NULL, 1, t->o->start);
+    t->load_errors = 0;
+    t->first_error[0] = 0;
+    if (store_open(&w->store, ":memory:", 0, err, errlen) < 0) return -1;
+    if (circuits_new(&w->circuits, conf, w->store, t->o->start, err, errlen) < 0) return -1;
+    if (fake_new(&w->fake, &t->clock) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    retry_budget_init(&w->budget, conf->retry_budget.percent, conf->retry_budget.floor,
+                      conf->retry_budget.window);
+    w->page_env.fake = w->fake;
+    w->page_env.clock = &t->clock;
+    snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
+    w->host = (script_host_t){.clock = &t->clock,
+                              .circuits = w->circuits,
+                              .budget = &w->budget,
+                              .store = w->store,
+                              .lua_dir = conf->lua_dir,
+                              .memory_limit = conf->sandbox_memory,
+                              .cpu_slice = conf->cpu_slice,
+                              .dry_run = 1,
+                              .trigger = host_trigger,
+                              .ud = t,
+                              .open_prims = page_open_prims,
+                              .prims_ud = &w->page_env};
+    if (reload_load(conf, &w->host, t->job_paths, t->njob_paths, &w->set, load_report, t) < 0) {
+        snprintf(err, errlen, "%s", t->first_error[0] ? t->first_error : "cannot load the scripts");
+        return -1;
+    }
+    w->loaded = 1;
+    w->runner = (runner_t){.clock = &t->clock,
+                           .store = w->store,
+                           .budget = &w->budget,
+                           .circuits = w->circuits,
+                           .rng = 0x9e3779b97f4a7c15ull};
+    sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
+    if (sched_new(&w->sched, &t->clock, w->store, conf, hooks, 1) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->runner.sched = w->sched;
+    if (sched_set_jobs(w->sched, w->set.jobs, w->set.njobs, err, errlen) < 0) return -1;
+    sched_place_offsets(w->sched, 1);
+    sched_start(w->sched);
+    return 0;
+}
+
+static void cancel_one(void *ud, sched_start_t *st) { run_cancel(ud, st, "the test ended"); }
+
+static void world_free(drytest_t *t, world_t *w) {
+    if (w->sched) {
+        sched_stop(w->sched);
+        sched_each_running(w->sched, cancel_one, &w->runner);
+        /* Cancelled runs end on the clock (their attempts are recorded). */
+        for (int i = 0; i < 100 && w->runner.live; i++)
+            vclock_advance(&t->clock, vclock_now(&t->clock) + 1);
+        sched_free(w->sched);
+    }
+    if (w->loaded) reload_free(&w->set);
+    circuits_free(w->circuits);
+    fake_free(w->fake);
+    store_close(w->store);
+    vclock_close(&t->clock);
+    t->w = NULL;
+}
+
+/* ---- the primitives of lua/testkit.lua ---- */
+
+static drytest_t *kit_of(lua_State *L) {
+    drytest_t *t = lua_touserdata(L, lua_upvalueindex(1));
+    if (!t->w) {
+        lua_pushstring(L, "the test kit works only inside a test's function");
+        lua_error(L);
+    }
+    return t;
+}
+
+/* Errors without a position: testkit.lua raises them at the test's line. */
+static int fail(lua_State *L, const char *fmt, const char *a, const char *b) {
+    lua_pushfstring(L, fmt, a, b);
+    return lua_error(L);
+}
+
+static int l_test_register(lua_State *L) {
+    drytest_t *t = lua_touserdata(L, lua_upvalueindex(1));
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (t->ntests >= MAX_TESTS) return fail(L, "too many tests in one file (%s%s)", name, "");
+    for (size_t i = 0; i < t->ntests; i++)
+        if (strcmp(t->tests[i].name, name) == 0)
+            return fail(L, "test '%s' is defined twice%s", name, "");
+    snprintf(t->tests[t->ntests].name, sizeof t->tests[t->ntests].name, "%s", name);
+    lua_pushvalue(L, 2);
+    t->tests[t->ntests++].ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static int l_test_advance(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    double secs = luaL_checknumber(L, 1);
+    if (!(secs >= 0) || secs > 366 * 86400.0)
+        return fail(L, "t:advance: between 0 and a year of virtual time%s%s", "", "");
+    vclock_advance(&t->clock, vclock_now(&t->clock) + secs);
+    script_slice_restart(L);
+    return 0;
+}
+
+static void check_job(lua_State *L, drytest_t *t, const char *job) {
+    if (!sched_find(t->w->sched, job)) fail(L, "no job named '%s'%s", job, "");
+}
+
+static int l_test_run(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *job = luaL_checkstring(L, 1);
+    char err[512], *args = NULL;
+    check_job(L, t, job);
+    if (!lua_isnoneornil(L, 2)) {
+        args = json_encode(L, 2, err, sizeof err);
+        if (!args) return fail(L, "t:run(%s): args: %s", job, err);
+    }
+    int rc = sched_trigger(t->w->sched, job, args, err, sizeof err);
+    free(args);
+    if (rc < 0) return fail(L, "t:run: %s%s", err, "");
+    vclock_advance(&t->clock, vclock_now(&t->clock)); /* what is due now starts now */
+    return 0;
+}
+
+typedef struct rows {
+    lua_State *L;
+    int n;
+} rows_t;
+
+static void set_num(lua_State *L, const char *k, double v) {
+    if (v <= 0) return;
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+    if (!v) return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int on_row(void *ud, const store_run_t *r) {
+    rows_t *rows = ud;
+    lua_State *L = rows->L;
+    char err[128];
+    lua_createtable(L, 0, 10);
+    lua_pushinteger(L, r->run_id);
+    lua_setfield(L, -2, "run_id");
+    set_str(L, "job", r->job);
+    lua_pushinteger(L, r->attempt);
+    lua_setfield(L, -2, "attempt");
+    set_num(L, "scheduled_at", r->scheduled_at);
+    set_num(L, "started_at", r->started_at);
+    set_num(L, "ended_at", r->ended_at);
+    set_str(L, "status", r->status);
+    set_str(L, "error_kind", r->error_kind);
+    set_str(L, "error", r->error);
+    if (r->result && json_decode(L, r->result, err, sizeof err) == 0)
+        lua_setfield(L, -2, "result");
+    lua_rawseti(L, -2, ++rows->n);
+    return 0;
+}
+
+/* t:runs(job) → attempts oldest first (the store answers newest first). */
+static int l_test_runs(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *job = luaL_checkstring(L, 1);
+    check_job(L, t, job);
+    rows_t rows = {L, 0};
+    lua_newtable(L);
+    if (store_runs(t->w->store, job, 0, on_row, &rows) < 0)
+        return fail(L, "t:runs(%s): the store failed%s", job, "");
+    for (int i = 1, j = rows.n; i < j; i++, j--) {
+        lua_rawgeti(L, -1, i);
+        lua_rawgeti(L, -2, j);
+        lua_rawseti(L, -3, i);
+        lua_rawseti(L, -2, j);
+    }
+    return 1;
+}
+
+static int l_test_fail(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *job = luaL_checkstring(L, 1), *kind_name = luaL_checkstring(L, 2);
+    const char *message = luaL_optstring(L, 3, NULL);
+    err_kind_t kind;
+    check_job(L, t, job);
+    if (err_kind_parse(kind_name, &kind) < 0 || kind == ERR_NONE)
+        return fail(L, "t:fail: unknown error kind '%s'%s", kind_name, "");
+    if (fake_fail(t->w->fake, job, kind, message) < 0) return fail(L, "out of memory%s%s", "", "");
+    return 0;
+}
+
+static int l_test_serve(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *url = luaL_checkstring(L, 1);
+    char err[512];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    char *text = json_encode(L, 2, err, sizeof err);
+    if (!text) return fail(L, "serve(%s): %s", url, err);
+    cJSON *fx = cJSON_Parse(text);
+    free(text);
+    /* An empty Lua table encodes as an array. */
+    if (cJSON_IsArray(fx) && cJSON_GetArraySize(fx) == 0) {
+        cJSON_Delete(fx);
+        fx = cJSON_CreateObject();
+    }
+    int rc = fake_serve(t->w->fake, url, fx, err, sizeof err);
+    cJSON_Delete(fx);
+    if (rc < 0) return fail(L, "%s%s", err, "");
+    return 0;
+}
+
+static int l_test_calls(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *job = luaL_optstring(L, 1, NULL);
+    char err[128];
+    cJSON *calls = fake_calls(t->w->fake, job);
+    char *text = calls ? cJSON_PrintUnformatted(calls) : NULL;
+    cJSON_Delete(calls);
+    if (!text) return fail(L, "out of memory%s%s", "", "");
+    int rc = json_decode(L, text, err, sizeof err);
+    free(text);
+    if (rc < 0) return fail(L, "t.browser:calls: %s%s", err, "");
+    return 1;
+}
+
+/* print() in a test file: indented under the test's line of the report. */
+static int l_test_print(lua_State *L) {
+    const char *text = luaL_checkstring(L, 1);
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        printf("     | %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static void open_kit(lua_State *L, void *ud) {
+    static const luaL_Reg fns[] = {
+        {"test_register", l_test_register}, {"test_advance", l_test_advance},
+        {"test_run", l_test_run},           {"test_runs", l_test_runs},
+        {"test_fail", l_test_fail},         {"test_serve", l_test_serve},
+        {"test_calls", l_test_calls},       {"test_print", l_test_print},
+        {NULL, NULL},
+    };
+    lua_pushlightuserdata(L, ud);
+    luaL_setfuncs(L, fns, 1);
+}
+
+/* ---- running ---- */
+
+static void result(drytest_t *t, int ok, const char *what, const char *why) {
+    if (ok) {
+        t->passed++;
+        printf("ok   %s\n", what);
+    } else {
+        t->failed++;
+        printf("FAIL %s\n", what);
+        if (why && why[0]) printf("     %s\n", why);
+    }
+    fflush(stdout);
+}
+
+static void run_file(drytest_t *t, const char *path) {
+    char err[2048], what[600];
+    /* The test file's own state: it reads the clock of the world in use. */
+    script_host_t host = {.clock = &t->clock,
+                          .lua_dir = t->conf->lua_dir,
+                          .memory_limit = t->conf->sandbox_memory,
+                          .cpu_slice = t->conf->cpu_slice,
+                          .dry_run = 1,
+                          .open_prims = open_kit,
+                          .prims_ud = t};
+    script_t *s = NULL;
+    t->ntests = 0;
+    vclock_init(&t->clock, NULL, 1, t->o->start);
+    int rc = script_load(&s, path, &host, err, sizeof err);
+    vclock_close(&t->clock);
+    if (rc < 0) {
+        result(t, 0, path, err);
+        return;
+    }
+    if (t->ntests == 0) result(t, 0, path, "no test(name, fn) in this file");
+    for (size_t i = 0; i < t->ntests; i++) {
+        world_t w;
+        snprintf(what, sizeof what, "%s: %s", path, t->tests[i].name);
+        if (world_new(t, &w, err, sizeof err) < 0) {
+            result(t, 0, what, err);
+        } else if (t->load_errors) {
+            result(t, 0, what, t->first_error);
+        } else {
+            lua_State *L = script_state(s);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->tests[i].ref);
+            rc = script_call(s, 0, err, sizeof err);
+            result(t, rc == 0, what, err);
+        }
+        world_free(t, &w);
+        luaL_unref(script_state(s), LUA_REGISTRYINDEX, t->tests[i].ref);
+    }
+    script_unref(s);
+}
+
+/* ---- the simulation (no test files) ---- */
+
+typedef struct tally {
+    int ok, failed, other, bugs;
+    char bug[600];
+} tally_t;
+
+static int on_sim_row(void *ud, const store_run_t *r) {
+    tally_t *tl = ud;
+    if (strcmp(r->status, "ok") == 0) tl->ok++;
+    else if (strcmp(r->status, "failed") == 0) tl->failed++;
+    else tl->other++;
+    /* A script error or a limit is the script's own bug, not the site's. */
+    if (r->error_kind && (strcmp(r->error_kind, "script") == 0 ||
+                          strcmp(r->error_kind, "limit") == 0)) {
+        if (!tl->bugs++) snprintf(tl->bug, sizeof tl->bug, "%s", r->error ? r->error : "");
+    }
+    return 0;
+}
+
+typedef struct starts {
+    double *at;
+    size_t n, cap;
+} starts_t;
+
+static int on_start_row(void *ud, const store_run_t *r) {
+    starts_t *st = ud;
+    if (r->attempt != 1 || r->started_at <= 0) return 0;
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 256;
+        double *at = realloc(st->at, cap * sizeof *at);
+        if (!at) return 1;
+        st->at = at;
+        st->cap = cap;
+    }
+    st->at[st->n++] = r->started_at;
+    return 0;
+}
+
+static int dbl_cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The most starts within any window of `span` seconds. */
+static size_t most_within(const starts_t *st, double span) {
+    size_t best = 0;
+    for (size_t i = 0, j = 0; i < st->n; i++) {
+        while (st->at[i] - st->at[j] >= span) j++;
+        if (i - j + 1 > best) best = i - j + 1;
+    }
+    return best;
+}
+
+static void simulate(drytest_t *t) {
+    world_t w;
+    char err[2048], from[40], to[40], span[32];
+    if (world_new(t, &w, err, sizeof err) < 0) {
+        result(t, 0, "loading the scripts", err);
+        world_free(t, &w);
+        return;
+    }
+    units_format_time(t->o->start, from, sizeof from);
+    units_format_time(t->o->start + t->o->window, to, sizeof to);
+    units_format_duration(t->o->window, span, sizeof span);
+    printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from,
+           to);
+    vclock_advance(&t->clock, t->o->start + t->o->window);
+    store_flush(w.store);
+    printf("%-28s %6s %6s %6s\n", "job", "ok", "failed", "other");
+    for (size_t i = 0; i < w.set.njobs; i++) {
+        const char *name = w.set.jobs[i]->name;
+        tally_t tl = {0};
+        store_runs(w.store, name, 0, on_sim_row, &tl);
+        printf("%-28s %6d %6d %6d\n", name, tl.ok, tl.failed, tl.other);
+    }
+    starts_t st = {0};
+    store_runs(w.store, NULL, 0, on_start_row, &st);
+    qsort(st.at, st.n, sizeof *st.at, dbl_cmp);
+    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_within(&st, 1),
+           most_within(&st, 60));
+    free(st.at);
+    if (t->load_errors) result(t, 0, "scripts load", t->first_error);
+    int failed_before = t->failed;
+    for (size_t i = 0; i < w.set.njobs; i++) {
+        const char *name = w.set.jobs[i]->name;
+        tally_t tl = {0};
+        char what[300];
+        store_runs(w.store, name, 0, on_sim_row, &tl);
+        snprintf(what, sizeof what, "%s: no script errors in %d run(s)", name,
+                 tl.ok + tl.failed + tl.other);
+        result(t, tl.bugs == 0, what, tl.bug);
+    }
+    if (t->failed > failed_before)
+        printf("(with no fixture the fake browser answers page:eval with nil: serve the pages "
+               "your jobs read in a *_test.lua file)\n");
+    world_free(t, &w);
+}
+
+static double log_now(void *ud) { return vclock_now(&((drytest_t *)ud)->clock); }
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
+    drytest_t *t = calloc(1, sizeof *t);
+    int rc = 1;
+    if (!t) return 1;
+    t->conf = conf;
+    t->o = o;
+    /* The jobs' own log lines would bury the report; BATON_TEST_LOG=1 shows them. */
+    log_setup(getenv("BATON_TEST_LOG") && strcmp(getenv("BATON_TEST_LOG"), "1") == 0 ? LOG_DEBUG
+                                                                                      : LOG_OFF,
+              0);
+    log_set_clock(log_now, t); /* log lines show virtual time */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->files_dir, sizeof t->files_dir, "%s/baton-test-XXXXXX",
+             tmp && tmp[0] && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (sort_paths(t) < 0) goto out;
+    if (!mkdtemp(t->files_dir)) {
+        fprintf(stderr, "%s: cannot create a temporary directory\n", t->files_dir);
+        goto out;
+    }
+    if (t->ntest_files == 0) simulate(t);
+    for (size_t i = 0; i < t->ntest_files; i++) run_file(t, t->test_files[i]);
+    nftw(t->files_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    printf("%d passed, %d failed\n", t->passed, t->failed);
+    rc = t->failed ? 1 : 0;
+out:
+    for (size_t i = 0; i < t->njob_paths; i++) free(t->job_paths[i]);
+    for (size_t i = 0; i < t->ntest_files; i++) free(t->test_files[i]);
+    log_set_clock(NULL, NULL);
+    free(t);
+    return rc;
+}

@@ -1,0 +1,106 @@
+-- testkit.lua — the `t` that baton test hands each test of a *_test.lua file:
+-- time on the virtual clock, runs from the test's own fresh store, and the
+-- fake browser's fixtures, failures and record of calls. Errors name the
+-- test file's line, not this file's.
+local prim = ...
+
+local type, tostring, error, pcall, select = type, tostring, error, pcall, select
+local setmetatable, format, concat = setmetatable, string.format, table.concat
+
+local UNITS = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
+
+-- "2h", "61m", "1h30m", "250ms" or a number of seconds.
+local function seconds(v, what)
+  if type(v) == "number" and v >= 0 then return v end
+  if type(v) == "string" then
+    local total, rest = 0, v:gsub("%s", "")
+    for n, u in rest:gmatch("(%d+%.?%d*)(%a+)") do
+      if not UNITS[u] then total = nil break end
+      total = total + tonumber(n) * UNITS[u]
+    end
+    if total and rest:gsub("%d+%.?%d*%a+", "") == "" and rest ~= "" then return total end
+  end
+  error(format("%s: expected a duration (\"2h\", \"61m\", 30), got %s", what, tostring(v)), 3)
+end
+
+-- Calls a primitive; its error is reported at the test's line.
+local function call(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then error(res[2], 3) end
+  return table.unpack(res, 2, res.n)
+end
+
+local T = {}
+T.__index = T
+
+function T:now() return prim.now() end
+
+-- t:advance(duration): the engine runs that much virtual time, instantly.
+function T:advance(d)
+  call(prim.test_advance, seconds(d, "t:advance"))
+end
+
+-- t:run(job [, args]): starts job now, as `POST /api/jobs/NAME/run` does; it
+-- runs as the clock advances.
+function T:run(job, args)
+  call(prim.test_run, job, args)
+end
+
+-- t:runs(job): each attempt of job's runs, oldest first.
+function T:runs(job)
+  return call(prim.test_runs, job)
+end
+
+-- t:fail(job, kind [, message]): the next browser call of a run of job fails
+-- with that error kind.
+function T:fail(job, kind, message)
+  call(prim.test_fail, job, kind, message)
+end
+
+function T:expect(cond, message, ...)
+  if not cond then
+    local text = message and (select("#", ...) > 0 and format(message, ...) or tostring(message))
+      or "expectation failed"
+    error(text, 2)
+  end
+  return cond
+end
+
+-- t:expect_runs(job, n [, status]): job has had n runs (a run is all the
+-- attempts of one start; its status is its last attempt's).
+function T:expect_runs(job, n, status)
+  local rows = call(prim.test_runs, job)
+  local last, order = {}, {}
+  for _, r in ipairs(rows) do
+    if not last[r.run_id] then order[#order + 1] = r.run_id end
+    last[r.run_id] = r
+  end
+  local count, seen = 0, {}
+  for _, id in ipairs(order) do
+    local r = last[id]
+    if status == nil or r.status == status then count = count + 1 end
+    seen[#seen + 1] = r.status .. (r.error_kind and ("/" .. r.error_kind) or "")
+  end
+  if count ~= n then
+    error(format("expected %d run(s) of %s%s, got %d%s", n, job,
+      status and (" with status " .. status) or "", count,
+      #seen > 0 and (" (" .. concat(seen, ", ") .. ")") or ""), 2)
+  end
+end
+
+local Browser = {}
+Browser.__index = Browser
+
+-- t.browser:serve(url, fixture): what the fake browser answers for url.
+function Browser:serve(url, fixture)
+  call(prim.test_serve, url, fixture)
+end
+
+-- t.browser:calls([job]): the CDP calls the fake browser received.
+function Browser:calls(job)
+  return call(prim.test_calls, job)
+end
+
+return function()
+  return setmetatable({ browser = setmetatable({}, Browser) }, T)
+end
