@@ -240,9 +240,6 @@ static int l_test_register(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (t->ntests >= MAX_TESTS) return fail(L, "too many tests in one file (%s%s)", name, "");
-    for (size_t i = 0; i < t->ntests; i++)
-        if (strcmp(t->tests[i].name, name) == 0)
-            return fail(L, "test '%s' is defined twice%s", name, "");
     snprintf(t->tests[t->ntests].name, sizeof t->tests[t->ntests].name, "%s", name);
     lua_pushvalue(L, 2);
     t->tests[t->ntests++].ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -213,11 +213,13 @@ end
 -- baton test: test(name, fn) in *_test.lua files registers a test; fn gets
 -- the test kit `t` (lua/testkit.lua) when it runs, on a fresh engine.
 if prim.test_register then
-  local new_kit
+  local new_kit, names = nil, {}
   function test(name, fn)
     if type(name) ~= "string" or name == "" or type(fn) ~= "function" then
       error("test(name, fn): expected a name and a function", 2)
     end
+    if names[name] then error(format("test '%s' is defined twice", name), 2) end
+    names[name] = true
     if not new_kit then
       local chunk, err = prim.load_module("testkit")
       if not chunk then error(err, 2) end
