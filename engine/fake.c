@@ -197,14 +197,10 @@ cJSON *fake_calls(const fake_t *f, const char *job) {
 uint64_t fake_ncalls(const fake_t *f) { return f->ncalls; }
 
 /* find(sel, timeout, visible, action, arg) calls of lua/page.lua are marked
- * with objectGroup "baton.find"; their arguments close the expression. */
+ * with objectGroup "baton.find"; their arguments follow the function, whose
+ * text has no "})(" of its own. */
 static cJSON *find_args(const char *expr) {
-    const char *open = strstr(expr, "})(");
-    const char *last = NULL;
-    while (open) {
-        last = open;
-        open = strstr(open + 1, "})(");
-    }
+    const char *last = strstr(expr, "})(");
     if (!last) return NULL;
     const char *a = last + 3;
     size_t n = strlen(a);
@@ -341,16 +337,17 @@ static void on_due(vtimer_t *t) {
                               cJSON_GetObjectItemCaseSensitive(e, "method")->valuestring,
                               cJSON_GetObjectItemCaseSensitive(e, "params"));
     } else if (p->cb) {
-        pool_lease_hooks_t hooks = l->hooks;
-        int lose = p->lose;
-        if (lose) l->lost = 1;
+        /* As with the pool: the page is marked lost, then the call fails. */
+        if (p->lose) {
+            l->lost = 1;
+            if (l->hooks.on_lost) l->hooks.on_lost(l->hooks.ud, ERR_BROWSER_CRASHED, p->message);
+        }
         if (p->kind == ERR_NONE) {
             p->cb(p->ud, p->result, NULL);
         } else {
             cdp_error_t e = {.kind = p->kind, .message = p->message};
             p->cb(p->ud, NULL, &e);
         }
-        if (lose && hooks.on_lost) hooks.on_lost(hooks.ud, ERR_BROWSER_CRASHED, "the page crashed");
     }
     pending_free(p);
 }

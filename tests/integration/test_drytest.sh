@@ -123,7 +123,7 @@ t_each_test_gets_a_fresh_engine() {
   project
   cat >scripts/count.lua <<'EOF'
 job "count" { every = "10s", offset = "0s", run = function(ctx)
-  return { n = ctx.store:incr("n") }
+  return { n = ctx.store:incr("n"), dry = ctx.dry_run }
 end }
 EOF
   cat >a_test.lua <<'EOF'
@@ -135,6 +135,7 @@ for i = 1, 2 do
     local runs = t:runs("count")
     t:expect(#runs == 3, "3 runs, got %d", #runs)
     t:expect(runs[3].result.n == 3, "the store started empty: n = %s", tostring(runs[3].result.n))
+    t:expect(runs[3].result.dry == true, "ctx.dry_run")
   end)
 end
 EOF

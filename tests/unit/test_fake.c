@@ -1,0 +1,239 @@
+/* test_fake.c — the dry run's fake browser on its own: fixtures (exact beats
+ * prefix, longest prefix), answers on the virtual clock, a navigation's
+ * events after its reply, eval answers in order, timeouts, injected
+ * failures, forgetting a call, releasing with calls pending, the record. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake.h"
+#include "test.h"
+
+typedef struct got {
+    int replies, events, lost;
+    err_kind_t kind;
+    char *result;          /* JSON of the last result */
+    char methods[512];     /* events and replies in arrival order */
+} got_t;
+
+static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
+    got_t *g = ud;
+    g->replies++;
+    g->kind = e ? e->kind : ERR_NONE;
+    free(g->result);
+    g->result = result ? cJSON_PrintUnformatted(result) : NULL;
+    strcat(g->methods, "reply ");
+}
+
+static void on_event(void *ud, const char *method, const cJSON *params) {
+    got_t *g = ud;
+    (void)params;
+    g->events++;
+    strncat(g->methods, method, sizeof g->methods - strlen(g->methods) - 2);
+    strcat(g->methods, " ");
+}
+
+static void on_lost(void *ud, err_kind_t kind, const char *msg) {
+    got_t *g = ud;
+    (void)kind;
+    (void)msg;
+    g->lost++;
+}
+
+static void on_ready(void *ud, fake_lease_t *l) { *(fake_lease_t **)ud = l; }
+
+typedef struct fx {
+    vclock_t clock;
+    fake_t *f;
+    fake_lease_t *l;
+    got_t g;
+} fx_t;
+
+static void fx_init(fx_t *x) {
+    memset(x, 0, sizeof *x);
+    vclock_init(&x->clock, NULL, 1, 1000);
+    CHECK_INT(fake_new(&x->f, &x->clock), 0);
+    fake_lease_t *ready = NULL;
+    x->l = fake_acquire(x->f, "job", 7, on_ready, &ready);
+    CHECK(ready == NULL); /* never from inside fake_acquire */
+    vclock_advance(&x->clock, 1000);
+    CHECK(ready == x->l);
+    pool_lease_hooks_t hooks = {on_event, on_lost, &x->g};
+    fake_set_hooks(x->l, &hooks);
+}
+
+static void fx_free(fx_t *x) {
+    if (x->l) fake_release(x->l);
+    fake_free(x->f);
+    vclock_close(&x->clock);
+    free(x->g.result);
+}
+
+static void serve(fx_t *x, const char *url, const char *json) {
+    char err[256];
+    cJSON *fx = cJSON_Parse(json);
+    CHECK(fx != NULL);
+    CHECK_INT(fake_serve(x->f, url, fx, err, sizeof err), 0);
+    cJSON_Delete(fx);
+}
+
+static void call(fx_t *x, const char *method, const char *params, double timeout) {
+    CHECK_INT(fake_send(x->l, method, params ? cJSON_Parse(params) : NULL, timeout, on_reply,
+                        &x->g, NULL),
+              0);
+}
+
+static void eval(fx_t *x, const char *expr) {
+    char params[512];
+    snprintf(params, sizeof params, "{\"expression\":\"%s\"}", expr);
+    call(x, "Runtime.evaluate", params, 30);
+    vclock_advance(&x->clock, vclock_now(&x->clock) + 1);
+}
+
+TEST(fake_navigation_answers_on_the_clock_then_fires_its_events) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/*", "{\"status\":404}");
+    serve(&x, "http://a/page", "{\"title\":\"exact\"}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/page\"}", 30);
+    CHECK_INT(x.g.replies, 0);
+    vclock_advance(&x.clock, 1000 + FAKE_LATENCY / 2);
+    CHECK_INT(x.g.replies, 0);
+    vclock_advance(&x.clock, 1000 + FAKE_LATENCY);
+    CHECK_INT(x.g.replies, 1);
+    CHECK_STR(x.g.methods, "Network.responseReceived reply Page.domContentEventFired "
+                           "Page.loadEventFired Page.lifecycleEvent ");
+    eval(&x, "document.title");
+    CHECK_HAS(x.g.result, "\"value\":\"exact\""); /* the exact URL beats the prefix */
+    fx_free(&x);
+}
+
+TEST(fake_longest_prefix_wins_and_a_network_error_fires_no_load) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/*", "{\"title\":\"short\"}");
+    serve(&x, "http://a/b/*", "{\"error\":\"net::ERR_CONNECTION_REFUSED\"}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/b/c\"}", 30);
+    vclock_advance(&x.clock, 1010);
+    CHECK_HAS(x.g.result, "\"errorText\":\"net::ERR_CONNECTION_REFUSED\"");
+    CHECK_INT(x.g.events, 0);
+    x.g.methods[0] = 0;
+    call(&x, "Page.navigate", "{\"url\":\"http://a/x\"}", 30);
+    vclock_advance(&x.clock, 1020);
+    eval(&x, "document.title");
+    CHECK_HAS(x.g.result, "\"value\":\"short\"");
+    fx_free(&x);
+}
+
+TEST(fake_eval_answers_by_expression_then_in_order_the_last_repeating) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/", "{\"eval\":{\"n()\":5,\"1\":\"first\",\"2\":\"second\"}}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/\"}", 30);
+    vclock_advance(&x.clock, 1010);
+    eval(&x, "n()");
+    CHECK_HAS(x.g.result, "\"value\":5");
+    eval(&x, "other()");
+    CHECK_HAS(x.g.result, "\"value\":\"first\"");
+    eval(&x, "other()");
+    CHECK_HAS(x.g.result, "\"value\":\"second\"");
+    eval(&x, "other()");
+    CHECK_HAS(x.g.result, "\"value\":\"second\"");
+    /* a new navigation starts the list again */
+    call(&x, "Page.navigate", "{\"url\":\"http://a/\"}", 30);
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 1);
+    eval(&x, "other()");
+    CHECK_HAS(x.g.result, "\"value\":\"first\"");
+    fx_free(&x);
+}
+
+TEST(fake_a_delay_past_the_timeout_is_a_timeout_at_the_timeout) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://slow/", "{\"delay\":60}");
+    call(&x, "Page.navigate", "{\"url\":\"http://slow/\"}", 10);
+    vclock_advance(&x.clock, 1009.9);
+    CHECK_INT(x.g.replies, 0);
+    vclock_advance(&x.clock, 1010);
+    CHECK_INT(x.g.replies, 1);
+    CHECK_INT(x.g.kind, ERR_TIMEOUT);
+    vclock_advance(&x.clock, 1100);
+    CHECK_INT(x.g.events, 0);
+    fx_free(&x);
+}
+
+TEST(fake_injected_failures_go_first_in_first_out_per_job_and_a_crash_loses_the_page) {
+    fx_t x;
+    fx_init(&x);
+    CHECK_INT(fake_fail(x.f, "other", ERR_NETWORK, NULL), 0);
+    CHECK_INT(fake_fail(x.f, "job", ERR_RATE_LIMITED, "slow down"), 0);
+    CHECK_INT(fake_fail(x.f, "job", ERR_BROWSER_CRASHED, NULL), 0);
+    eval(&x, "1");
+    CHECK_INT(x.g.kind, ERR_RATE_LIMITED);
+    CHECK_INT(x.g.lost, 0);
+    eval(&x, "1");
+    CHECK_INT(x.g.kind, ERR_BROWSER_CRASHED);
+    CHECK_INT(x.g.lost, 1);
+    CHECK_INT(fake_send(x.l, "Runtime.evaluate", NULL, 30, on_reply, &x.g, NULL), -EPIPE);
+    fx_free(&x);
+}
+
+TEST(fake_forget_and_release_drop_pending_calls) {
+    fx_t x;
+    uint64_t id = 0;
+    fx_init(&x);
+    CHECK_INT(fake_send(x.l, "Page.navigate", cJSON_Parse("{\"url\":\"http://a/\"}"), 30,
+                        on_reply, &x.g, &id),
+              0);
+    fake_forget(x.l, id);
+    vclock_advance(&x.clock, 1010);
+    CHECK_INT(x.g.replies, 0);
+    CHECK_INT(x.g.events, 4); /* the page still loads */
+    call(&x, "Page.navigate", "{\"url\":\"http://a/\"}", 30);
+    fake_release(x.l);
+    x.l = NULL;
+    vclock_advance(&x.clock, 1100);
+    CHECK_INT(x.g.replies, 0);
+    CHECK(vclock_next_due(&x.clock) < 0);
+    fx_free(&x);
+}
+
+TEST(fake_records_calls_and_finds_by_what_they_look_for) {
+    fx_t x;
+    fx_init(&x);
+    call(&x, "Page.navigate", "{\"url\":\"http://a/\"}", 30);
+    /* a selector holding the separator the arguments are found by */
+    call(&x, "Runtime.evaluate",
+         "{\"objectGroup\":\"baton.find\",\"expression\":\"(async (sel) => {\\n})"
+         "(\\\"a})(b\\\", 5000, false, \\\"text\\\", false)\"}",
+         30);
+    vclock_advance(&x.clock, 1010);
+    CHECK_HAS(x.g.result, "\"ok\":true");
+    cJSON *calls = fake_calls(x.f, "job");
+    char *text = cJSON_PrintUnformatted(calls);
+    CHECK_HAS(text, "\"method\":\"Page.navigate\"");
+    CHECK_HAS(text, "\"url\":\"http://a/\"");
+    CHECK_HAS(text, "\"selector\":\"a})(b\",\"action\":\"text\"");
+    CHECK(strstr(text, "async") == NULL);
+    free(text);
+    cJSON_Delete(calls);
+    calls = fake_calls(x.f, "nobody");
+    CHECK_INT(cJSON_GetArraySize(calls), 0);
+    cJSON_Delete(calls);
+    CHECK_INT(fake_ncalls(x.f), 2);
+    fx_free(&x);
+}
+
+TEST(fake_serve_refuses_bad_fixtures) {
+    fx_t x;
+    char err[256];
+    fx_init(&x);
+    const char *bad[] = {"{\"status\":99}", "{\"delay\":-1}", "{\"title\":3}", "[1]"};
+    for (size_t i = 0; i < 4; i++) {
+        cJSON *fx = cJSON_Parse(bad[i]);
+        CHECK_INT(fake_serve(x.f, "http://a/", fx, err, sizeof err), -1);
+        CHECK_HAS(err, "serve(http://a/)");
+        cJSON_Delete(fx);
+    }
+    CHECK_INT(fake_serve(x.f, "", cJSON_GetArrayItem(NULL, 0), err, sizeof err), -1);
+    fx_free(&x);
+}
