@@ -227,35 +227,13 @@ static void check_session_flow(fixture_t *f, cdp_t *c, conn_t *cn, char *session
 
 /* ---- processes and files ---- */
 
-/* Zombie children of this process (renderers a dead browser left here). */
-static int zombie_children(void) {
+/* Zombie children of this process (renderers a dead browser left here).
+   With show, each is printed with its thread count: a zombie leader cannot
+   be reaped until its last thread has exited. */
+static int zombie_children(int show) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int me = getpid(), n = 0;
-    while (d && (e = readdir(d))) {
-        char path[64], buf[512];
-        int pid = atoi(e->d_name);
-        if (pid <= 0) continue;
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *fp = fopen(path, "r");
-        if (!fp) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[len] = 0;
-        char *rp = strrchr(buf, ')'), state;
-        int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me && state == 'Z') n++;
-    }
-    if (d) closedir(d);
-    return n;
-}
-
-/* Prints each zombie child with its thread count: a zombie leader cannot be
-   reaped until its last thread has exited, which a loaded machine can delay. */
-static void show_zombies(void) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int me = getpid();
     while (d && (e = readdir(d))) {
         char path[64], buf[512], state;
         int pid = atoi(e->d_name), ppid, threads = 0;
@@ -269,6 +247,8 @@ static void show_zombies(void) {
         char *rp = strrchr(buf, ')');
         if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != me || state != 'Z')
             continue;
+        n++;
+        if (!show) continue;
         snprintf(path, sizeof path, "/proc/%d/task", pid);
         DIR *t = opendir(path);
         for (struct dirent *te; t && (te = readdir(t));) threads += te->d_name[0] != '.';
@@ -278,6 +258,7 @@ static void show_zombies(void) {
                 threads);
     }
     if (d) closedir(d);
+    return n;
 }
 
 /* Reaps what a dead browser left behind, for up to secs, and returns what
@@ -287,13 +268,11 @@ static void show_zombies(void) {
 static int reap_for(fixture_t *f, double secs) {
     double deadline = now_s() + secs;
     chrome_reap();
-    while (zombie_children() > 0 && now_s() < deadline) {
+    while (zombie_children(0) > 0 && now_s() < deadline) {
         WAIT(f, 0, 0.05);
         chrome_reap();
     }
-    int left = zombie_children();
-    if (left) show_zombies();
-    return left;
+    return zombie_children(1);
 }
 
 /* The --user-data-dir of a running process, from its command line. */
