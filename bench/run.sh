@@ -52,6 +52,12 @@ echo 'scripts = "scripts"' >"$work/p1000/engine.conf"
 plan16=$(median_ms 7 "$BATON" plan --json --for 24h -c examples/social/engine.conf)
 plan1000=$(median_ms 3 "$BATON" plan --json --for 24h -c "$work/p1000/engine.conf")
 
+# 2b. dry runs: the example's tests (one of them a virtual day of its 16 jobs),
+# and a simulated day of the 1,000-job set (no test files there)
+test16=$(cd examples/social && median_ms 7 "$BATON" test)
+sim1000=$(median_ms 3 "$BATON" test --for 24h -c "$work/p1000/engine.conf")
+sim1000_runs=$("$BATON" test --for 24h -c "$work/p1000/engine.conf" | awk '/starts; most/ {print $1}')
+
 # 3. resilience: primitives, and requests reaching a dead site during an outage
 prims=$(build/bench_primitives)
 outage_social=$(build/bench_outage 10 "$work/o1" social)
@@ -127,6 +133,13 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "|---|---|---|"
   echo "| 16 (examples/social) | $plan16 | < 50 |"
   echo "| 1,000 (periods 5–60 min, offset auto) | $plan1000 | < 2000 |"
+  echo
+  echo "## baton test (dry runs)"
+  echo
+  echo "| what | median ms |"
+  echo "|---|---|"
+  echo "| examples/social: its 4 tests (a virtual day of 16 browser jobs, 2 h of a dead site, …) | $test16 |"
+  echo "| the 1,000-job set, no test files: a simulated day ($sim1000_runs runs) | $sim1000 |"
   echo
   echo "## Resilience"
   echo
