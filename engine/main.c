@@ -52,7 +52,8 @@ static void usage(FILE *f) {
             "  version                     versions of baton and its libraries\n"
             "\n"
             "  -c FILE    configuration (default ./engine.conf)\n"
-            "  TIME       ISO 8601 UTC (2026-01-05T00:00:00Z) or epoch seconds; default now\n");
+            "  TIME       ISO 8601 UTC (2026-01-05T00:00:00Z) or epoch seconds; default now\n"
+            "             (test: 2024-01-01T00:00:00Z, so tests are reproducible)\n");
 }
 
 static int usage_error(const char *fmt, const char *what) {
