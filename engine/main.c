@@ -49,6 +49,7 @@ static void usage(FILE *f) {
             "                              dry run: *_test.lua tests, or a simulated --for\n"
             "                              of the schedule, on a virtual clock and a fake browser\n"
             "  status                      summary of the running engine (jobs, pool, errors)\n"
+            "  reload                      reload the running engine's scripts now\n"
             "  version                     versions of baton and its libraries\n"
             "\n"
             "  -c FILE    configuration (default ./engine.conf)\n"
