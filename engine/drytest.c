@@ -418,10 +418,15 @@ static void result(drytest_t *t, int ok, const char *what, const char *why) {
 }
 
 static void run_file(drytest_t *t, const char *path) {
-    char err[2048], what[600];
+    char err[2048], what[600], lib[4200];
+    /* A test file requires the modules its jobs require, wherever it sits. */
+    snprintf(lib, sizeof lib, "%s/lib", t->njob_paths == 1 ? t->job_paths[0] : t->conf->scripts);
+    struct stat st;
+    int beside = stat(lib, &st) != 0; /* no such lib/: the one beside the file */
     /* The test file's own state: it reads the clock of the world in use. */
     script_host_t host = {.clock = &t->clock,
                           .lua_dir = t->conf->lua_dir,
+                          .lib_dir = beside ? NULL : lib,
                           .memory_limit = t->conf->sandbox_memory,
                           .cpu_slice = t->conf->cpu_slice,
                           .dry_run = 1,

@@ -27,7 +27,7 @@ enum { DOOM_NONE, DOOM_MEMORY, DOOM_CPU };
 struct script {
     lua_State *L;
     char *path;
-    char *lib_dir;             /* scripts/lib next to the script */
+    char *lib_dir;             /* scripts/lib next to the script, or host.lib_dir */
     script_host_t host;
     int refs;
     size_t mem_used;
@@ -531,7 +531,7 @@ int script_load(script_t **out, const char *path, const script_host_t *host, cha
     s->host = *host;
     s->refs = 1;
     s->path = strdup(path);
-    s->lib_dir = lib_dir_of(path);
+    s->lib_dir = host->lib_dir ? strdup(host->lib_dir) : lib_dir_of(path);
     if (!s->path || !s->lib_dir) goto nomem;
     s->L = lua_newstate(l_alloc, s);
     if (!s->L) goto nomem;

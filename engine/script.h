@@ -24,6 +24,7 @@ typedef struct script_host {
     struct circuits *circuits; /* baton.breaker; NULL in check/plan */
     struct retry_budget *budget; /* caps baton.retry too; NULL = uncapped */
     const char *lua_dir;    /* the engine's lua/ library (prelude, require path) */
+    const char *lib_dir;    /* modules for require; NULL: lib/ beside the script */
     size_t memory_limit;    /* bytes per state; 0 = unlimited */
     double cpu_slice;       /* seconds per resume; 0 = unlimited */
     int dry_run;            /* ctx.dry_run */

@@ -1,7 +1,7 @@
 -- social_test.lua — dry-run tests of the example (`baton test` in this
 -- directory): a fake site served from fixtures, hours of schedule in
 -- milliseconds, and what the engine does when the site misbehaves.
-local SITE = "http://127.0.0.1:8080/demo"
+local SITE = require("site").BASE   -- test files require from scripts/lib/ too
 
 local function count(selector)
   return "document.querySelectorAll(" .. baton.json.encode(selector) .. ").length"

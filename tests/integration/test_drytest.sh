@@ -308,6 +308,19 @@ t_paths_pick_test_files_and_scripts() {
   expect_eq $? 0 "a test file with the configured scripts ($(cat out))"
 }
 
+t_test_files_require_the_scripts_modules() {
+  project
+  mkdir scripts/lib
+  echo 'return { answer = 42 }' >scripts/lib/shared.lua
+  echo 'local s = require "shared"; job "a" { every = "1m", run = function() return s.answer end }' \
+    >scripts/a.lua
+  echo 'local s = require "shared"; test("x", function(t) t:expect(s.answer == 42, "answer") end)' \
+    >beside_test.lua
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out))"
+  expect_eq "$(tail -1 out)" "1 passed, 0 failed"
+}
+
 t_the_shipped_scripts_and_examples_pass_their_tests() {
   (cd "$ROOT" && "$BATON" test) >out 2>err
   expect_eq $? 0 "scripts/: $(cat out err)"
