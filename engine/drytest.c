@@ -6,19 +6,25 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <signal.h>
+#include <strings.h>
 #include <lauxlib.h>
+#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cdp.h"
+#include "chrome.h"
 #include "circuit.h"
 #include "err.h"
 #include "fake.h"
 #include "json.h"
 #include "log.h"
 #include "page.h"
+#include "pool.h"
 #include "reload.h"
 #include "retry.h"
 #include "run.h"
@@ -30,11 +36,16 @@
 
 enum { MAX_FILES = 256, MAX_TESTS = 1024 };
 
+/* --browser real: wall seconds a run may wait on the browser with nothing
+ * changing before virtual time moves on anyway (so its timeout can fire). */
+static const double STUCK_S = 10;
+
 typedef struct world {
     store_t *store;
     circuits_t *circuits;
     retry_budget_t budget;
-    fake_t *fake;
+    fake_t *fake;            /* the fake browser, or (real) just its fixtures */
+    pool_t *pool;            /* --browser real */
     page_env_t page_env;
     script_host_t host;
     reload_set_t set;
@@ -52,6 +63,9 @@ typedef struct drytest {
     size_t ntest_files;
     char files_dir[64];      /* where page:screenshot() writes; removed at the end */
     vclock_t clock;          /* re-initialised for each world */
+    uv_loop_t loop;          /* --browser real: the browsers' I/O */
+    uv_timer_t poke;         /* wakes the loop while waiting on the browser */
+    int loop_open;
     world_t *w;              /* the world of the running test */
     int load_errors;         /* job script errors while building the world */
     char first_error[1024];
@@ -146,6 +160,123 @@ static int host_trigger(void *ud, const char *job, const char *args, char *err, 
 
 static void world_free(drytest_t *t, world_t *w);
 
+/* ---- --browser real: requests answered from the fixtures ---- */
+
+static void real_lease(void *ud, pool_lease_t *lease) {
+    (void)ud;
+    cJSON *p = cJSON_Parse("{\"patterns\":[{\"urlPattern\":\"*\"}]}");
+    pool_lease_send(lease, "Fetch.enable", p, 10, NULL, NULL, NULL);
+}
+
+/* net::ERR_* of a fixture's error as Fetch.failRequest's reason. */
+static const char *fail_reason(const char *error) {
+    static const char *const map[][2] = {
+        {"CONNECTION_REFUSED", "ConnectionRefused"}, {"NAME_NOT_RESOLVED", "NameNotResolved"},
+        {"TIMED_OUT", "TimedOut"},                   {"CONNECTION_RESET", "ConnectionReset"},
+        {"CONNECTION_CLOSED", "ConnectionClosed"},   {"ADDRESS_UNREACHABLE", "AddressUnreachable"},
+        {"INTERNET_DISCONNECTED", "InternetDisconnected"}, {"ACCESS_DENIED", "AccessDenied"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (strstr(error, map[i][0])) return map[i][1];
+    return "Failed";
+}
+
+static int real_event(void *ud, pool_lease_t *lease, const char *method, const cJSON *params) {
+    world_t *w = ud;
+    if (strcmp(method, "Fetch.requestPaused") != 0) return 0;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "requestId");
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(params, "request");
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(req, "url");
+    if (!cJSON_IsString(id) || !cJSON_IsString(url)) return 1;
+    const cJSON *fx = fake_fixture(w->fake, url->valuestring);
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(fx, "error");
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "requestId", id->valuestring);
+    if (!fx || cJSON_IsString(error)) {
+        /* Nothing real is reached: a URL no fixture serves is blocked. */
+        cJSON_AddStringToObject(p, "errorReason",
+                                fx ? fail_reason(error->valuestring) : "BlockedByClient");
+        pool_lease_send(lease, "Fetch.failRequest", p, 10, NULL, NULL, NULL);
+        return 1;
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(fx, "status");
+    const cJSON *html = cJSON_GetObjectItemCaseSensitive(fx, "html");
+    const cJSON *title = cJSON_GetObjectItemCaseSensitive(fx, "title");
+    char page[1024];
+    const char *body = cJSON_IsString(html) ? html->valuestring : page;
+    if (!cJSON_IsString(html))
+        snprintf(page, sizeof page, "<html><head><title>%.900s</title></head><body></body></html>",
+                 cJSON_IsString(title) ? title->valuestring : "");
+    size_t n = strlen(body), cap = n / 3 * 4 + 8;
+    char *b64 = malloc(cap);
+    if (!b64 || lws_b64_encode_string(body, (int)n, b64, (int)cap) < 0) {
+        free(b64);
+        cJSON_Delete(p);
+        return 1;
+    }
+    cJSON_AddNumberToObject(p, "responseCode", cJSON_IsNumber(status) ? status->valuedouble : 200);
+    cJSON *headers = cJSON_AddArrayToObject(p, "responseHeaders");
+    const cJSON *h, *given = cJSON_GetObjectItemCaseSensitive(fx, "headers");
+    int typed = 0;
+    cJSON_ArrayForEach(h, given) {
+        if (!cJSON_IsString(h)) continue;
+        cJSON *pair = cJSON_CreateObject();
+        cJSON_AddStringToObject(pair, "name", h->string);
+        cJSON_AddStringToObject(pair, "value", h->valuestring);
+        cJSON_AddItemToArray(headers, pair);
+        typed |= strcasecmp(h->string, "content-type") == 0;
+    }
+    if (!typed) {
+        cJSON *pair = cJSON_CreateObject();
+        cJSON_AddStringToObject(pair, "name", "Content-Type");
+        cJSON_AddStringToObject(pair, "value", "text/html; charset=utf-8");
+        cJSON_AddItemToArray(headers, pair);
+    }
+    cJSON_AddStringToObject(p, "body", b64);
+    free(b64);
+    pool_lease_send(lease, "Fetch.fulfillRequest", p, 10, NULL, NULL, NULL);
+    return 1;
+}
+
+static void on_poke(uv_timer_t *h) { (void)h; }
+
+/* Waits on the browser while a page's run does; answers 1 when the wait
+ * stalled (nothing changed for STUCK_S wall seconds). */
+static int real_wait(drytest_t *t) {
+    page_env_t *env = &t->w->page_env;
+    int last = env->busy;
+    double since = vclock_wall();
+    while (env->busy > 0) {
+        uv_timer_start(&t->poke, on_poke, 100, 0);
+        uv_run(&t->loop, UV_RUN_ONCE);
+        vclock_advance(&t->clock, vclock_now(&t->clock)); /* what the I/O made due now */
+        if (env->busy != last) {
+            last = env->busy;
+            since = vclock_wall();
+        }
+        if (vclock_wall() - since > STUCK_S) return 1;
+    }
+    return 0;
+}
+
+/* Runs the world up to virtual time `until`: timer after timer, and with a
+ * real browser, real time whenever a run waits on it. */
+static void pump(drytest_t *t, double until) {
+    int stalled_at = -1;
+    for (;;) {
+        if (t->w->pool) {
+            uv_run(&t->loop, UV_RUN_NOWAIT);
+            vclock_advance(&t->clock, vclock_now(&t->clock));
+            int busy = t->w->page_env.busy;
+            if (busy > 0 && busy != stalled_at) stalled_at = real_wait(t) ? busy : -1;
+        }
+        double next = vclock_next_due(&t->clock);
+        if (next < 0 || next > until) break;
+        vclock_advance(&t->clock, next);
+    }
+    vclock_advance(&t->clock, until);
+}
+
 /* Builds a fresh engine at o->start. Returns 0, or -1 with the reason in err. */
 static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
     const conf_t *conf = t->conf;
@@ -162,8 +293,19 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
     }
     retry_budget_init(&w->budget, conf->retry_budget.percent, conf->retry_budget.floor,
                       conf->retry_budget.window);
-    w->page_env.fake = w->fake;
     w->page_env.clock = &t->clock;
+    if (t->o->real) {
+        if (pool_new(&w->pool, &t->loop, &t->clock, w->store, conf) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        w->page_env.pool = w->pool;
+        w->page_env.on_lease = real_lease;
+        w->page_env.on_event = real_event;
+        w->page_env.hooks_ud = w;
+    } else {
+        w->page_env.fake = w->fake;
+    }
     snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
     w->host = (script_host_t){.clock = &t->clock,
                               .circuits = w->circuits,
@@ -196,6 +338,13 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
     if (sched_set_jobs(w->sched, w->set.jobs, w->set.njobs, err, errlen) < 0) return -1;
     sched_place_offsets(w->sched, 1);
     sched_start(w->sched);
+    if (w->pool) {
+        for (size_t i = 0; i < w->set.njobs; i++)
+            if (w->set.jobs[i]->browser) {
+                pool_start(w->pool);
+                break;
+            }
+    }
     return 0;
 }
 
@@ -207,10 +356,15 @@ static void world_free(drytest_t *t, world_t *w) {
         sched_each_running(w->sched, cancel_one, &w->runner);
         /* Cancelled runs end on the clock (their attempts are recorded). */
         for (int i = 0; i < 100 && w->runner.live; i++)
-            vclock_advance(&t->clock, vclock_now(&t->clock) + 1);
+            pump(t, vclock_now(&t->clock) + 1);
         sched_free(w->sched);
     }
     if (w->loaded) reload_free(&w->set);
+    if (w->pool) {
+        pool_shutdown(w->pool);
+        uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */
+        pool_free(w->pool);
+    }
     circuits_free(w->circuits);
     fake_free(w->fake);
     store_close(w->store);
@@ -251,7 +405,7 @@ static int l_test_advance(lua_State *L) {
     double secs = luaL_checknumber(L, 1);
     if (!(secs >= 0) || secs > 366 * 86400.0)
         return fail(L, "t:advance: between 0 and a year of virtual time%s%s", "", "");
-    vclock_advance(&t->clock, vclock_now(&t->clock) + secs);
+    pump(t, vclock_now(&t->clock) + secs);
     script_slice_restart(L);
     return 0;
 }
@@ -272,7 +426,7 @@ static int l_test_run(lua_State *L) {
     int rc = sched_trigger(t->w->sched, job, args, err, sizeof err);
     free(args);
     if (rc < 0) return fail(L, "t:run: %s%s", err, "");
-    vclock_advance(&t->clock, vclock_now(&t->clock)); /* what is due now starts now */
+    pump(t, vclock_now(&t->clock)); /* what is due now starts now */
     return 0;
 }
 
@@ -339,6 +493,7 @@ static int l_test_fail(lua_State *L) {
     const char *message = luaL_optstring(L, 3, NULL);
     err_kind_t kind;
     check_job(L, t, job);
+    if (t->o->real) return fail(L, "t:fail: only with the fake browser%s%s", "", "");
     if (err_kind_parse(kind_name, &kind) < 0 || kind == ERR_NONE)
         return fail(L, "t:fail: unknown error kind '%s'%s", kind_name, "");
     if (fake_fail(t->w->fake, job, kind, message) < 0) return fail(L, "out of memory%s%s", "", "");
@@ -369,6 +524,7 @@ static int l_test_calls(lua_State *L) {
     drytest_t *t = kit_of(L);
     const char *job = luaL_optstring(L, 1, NULL);
     char err[128];
+    if (t->o->real) return fail(L, "t.browser:calls: only with the fake browser%s%s", "", "");
     cJSON *calls = fake_calls(t->w->fake, job);
     char *text = calls ? cJSON_PrintUnformatted(calls) : NULL;
     cJSON_Delete(calls);
@@ -528,7 +684,7 @@ static void simulate(drytest_t *t) {
     units_format_duration(t->o->window, span, sizeof span);
     printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from,
            to);
-    vclock_advance(&t->clock, t->o->start + t->o->window);
+    pump(t, t->o->start + t->o->window);
     store_flush(w.store);
     printf("%-28s %6s %6s %6s\n", "job", "ok", "failed", "other");
     for (size_t i = 0; i < w.set.njobs; i++) {
@@ -585,6 +741,16 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     snprintf(t->files_dir, sizeof t->files_dir, "%s/baton-test-XXXXXX",
              tmp && tmp[0] && strlen(tmp) < 40 ? tmp : "/tmp");
     if (sort_paths(t) < 0) goto out;
+    if (o->real) {
+        /* As `baton run`: a dead browser's pipe must not kill us, and its
+         * orphaned renderers are ours to reap. */
+        signal(SIGPIPE, SIG_IGN);
+        chrome_subreaper();
+        if (uv_loop_init(&t->loop) < 0) goto out;
+        uv_timer_init(&t->loop, &t->poke);
+        uv_unref((uv_handle_t *)&t->poke);
+        t->loop_open = 1;
+    }
     if (!mkdtemp(t->files_dir)) {
         fprintf(stderr, "%s: cannot create a temporary directory\n", t->files_dir);
         goto out;
@@ -595,6 +761,14 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     printf("%d passed, %d failed\n", t->passed, t->failed);
     rc = t->failed ? 1 : 0;
 out:
+    if (t->loop_open) {
+        uv_close((uv_handle_t *)&t->poke, NULL);
+        cdp_ws_shutdown();
+        uv_run(&t->loop, UV_RUN_DEFAULT);
+        cdp_ws_free();
+        chrome_reap();
+        if (uv_loop_close(&t->loop) != 0) fprintf(stderr, "internal: handles left open\n");
+    }
     for (size_t i = 0; i < t->njob_paths; i++) free(t->job_paths[i]);
     for (size_t i = 0; i < t->ntest_files; i++) free(t->test_files[i]);
     log_set_clock(NULL, NULL);

@@ -159,6 +159,8 @@ static const cJSON *fixture_for(const fake_t *f, const char *url) {
     return best ? best->spec : NULL;
 }
 
+const cJSON *fake_fixture(const fake_t *f, const char *url) { return fixture_for(f, url); }
+
 int fake_fail(fake_t *f, const char *job, err_kind_t kind, const char *message) {
     failure_t *x = calloc(1, sizeof *x), **tail = &f->failures;
     if (!x) return -1;

@@ -34,6 +34,10 @@ void fake_free(fake_t *f);
  * Returns 0, or -1 with a message in err. */
 int fake_serve(fake_t *f, const char *url, const cJSON *fixture, char *err, size_t len);
 
+/* The fixture served for url, or NULL (baton test --browser real answers
+ * the real browser's requests from it). Valid until the next fake_serve. */
+const cJSON *fake_fixture(const fake_t *f, const char *url);
+
 /* The next browser call of a run of job fails with kind (once). */
 int fake_fail(fake_t *f, const char *job, err_kind_t kind, const char *message);
 

@@ -57,6 +57,12 @@ typedef struct page_ref {
     page_t *pg;
 } page_ref_t;
 
+/* What the page's co waits for; env->busy counts the pages waiting. */
+static void set_waiting(page_t *pg, int w) {
+    pg->env->busy += (w != W_NONE) - (pg->waiting != W_NONE);
+    pg->waiting = w;
+}
+
 static void page_maybe_free(page_t *pg) {
     if (pg->ud_alive || !pg->released) return;
     for (int i = 0; i < RING; i++) free(pg->ring[i].params);
@@ -67,6 +73,9 @@ static void page_maybe_free(page_t *pg) {
 
 static void on_event(void *ud, const char *method, const cJSON *params) {
     page_t *pg = ud;
+    if (pg->env->on_event && pg->lease &&
+        pg->env->on_event(pg->env->hooks_ud, pg->lease, method, params))
+        return;
     event_t *e = &pg->ring[++pg->seq % RING];
     free(e->params);
     e->seq = pg->seq;
@@ -77,7 +86,7 @@ static void on_event(void *ud, const char *method, const cJSON *params) {
         script_co_t *co = pg->co;
         lua_State *T = script_co_thread(co);
         char err[128];
-        pg->waiting = W_NONE;
+        set_waiting(pg, W_NONE);
         vtimer_stop(pg->env->clock, &pg->timer);
         if (json_decode(T, e->params, err, sizeof err) < 0) lua_pushnil(T);
         lua_pushinteger(T, (lua_Integer)e->seq);
@@ -88,7 +97,7 @@ static void on_event(void *ud, const char *method, const cJSON *params) {
 static void fail_waiter(page_t *pg, err_kind_t kind, const char *msg) {
     script_co_t *co = pg->co;
     lua_State *T = script_co_thread(co);
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     vtimer_stop(pg->env->clock, &pg->timer);
     lua_pushnil(T);
     err_push(T, kind, msg);
@@ -129,7 +138,7 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
         fake_release(pg->flease);
         pg->flease = NULL;
     }
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     pg->co = NULL;
     pg->released = 1;
     page_maybe_free(pg);
@@ -169,7 +178,7 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
     script_co_t *co = pg->co;
     lua_State *T = script_co_thread(co);
     pg->waiter = NULL;
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     if (!lease) {
         lua_pushnil(T);
         err_push(T, kind, msg);
@@ -183,6 +192,7 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
     script_co_set_context(co, pg->context_no);
     pool_lease_hooks_t hooks = {on_event, on_lost, pg};
     pool_lease_set_hooks(lease, &hooks);
+    if (pg->env->on_lease) pg->env->on_lease(pg->env->hooks_ud, lease);
     log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
              "using pooled context #%d (use %d) after %.2f ms", pg->context_no,
              pool_lease_uses(lease), (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
@@ -193,7 +203,7 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
 static void on_fake_acquired(void *ud, fake_lease_t *lease) {
     page_t *pg = ud;
     script_co_t *co = pg->co;
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     pg->context_no = fake_lease_context(lease);
     snprintf(pg->browser_context, sizeof pg->browser_context, "fake");
     script_co_set_context(co, pg->context_no);
@@ -213,7 +223,7 @@ static void cancel_wait(void *op) {
         pg->waiter = NULL;
     }
     vtimer_stop(pg->env->clock, &pg->timer);
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
 }
 
 /* page_new() → a page handle for the running co, not yet leased. */
@@ -244,7 +254,7 @@ static int l_page_open(lua_State *L) {
     if (!pg || pg->released || pg->lease || pg->flease || pg->waiter)
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
     pg->co = co;
-    pg->waiting = W_ACQUIRE;
+    set_waiting(pg, W_ACQUIRE);
     pg->asked_at = vclock_now(pg->env->clock);
     if (pg->env->fake) {
         pg->flease = fake_acquire(pg->env->fake, script_co_job(co), script_co_run_id(co),
@@ -265,7 +275,7 @@ static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
     script_co_t *co = pg->co;
     if (pg->waiting != W_CALL || !co) return;
     lua_State *T = script_co_thread(co);
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     if (e) {
         char msg[600];
         lua_pushnil(T);
@@ -314,7 +324,7 @@ static int l_page_send(lua_State *L) {
         return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
     if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
     pg->co = co;
-    pg->waiting = W_CALL;
+    set_waiting(pg, W_CALL);
     return script_co_wait(L, co, cancel_wait, pg);
 }
 
@@ -340,7 +350,7 @@ static void on_wait_timeout(vtimer_t *t) {
     page_t *pg = t->data;
     script_co_t *co = pg->co;
     if (pg->waiting != W_EVENT || !co) return;
-    pg->waiting = W_NONE;
+    set_waiting(pg, W_NONE);
     lua_pushnil(script_co_thread(co));
     lua_pushnil(script_co_thread(co));
     script_co_wake(co, 2);
@@ -361,7 +371,7 @@ static int l_page_wait(lua_State *L) {
     }
     script_co_t *co = running_co(L, "page: waiting for an event");
     pg->co = co;
-    pg->waiting = W_EVENT;
+    set_waiting(pg, W_EVENT);
     snprintf(pg->wait_method, sizeof pg->wait_method, "%s", method);
     pg->wait_after = after;
     vtimer_start(pg->env->clock, &pg->timer, vclock_now(pg->env->clock) + timeout,

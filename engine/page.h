@@ -13,6 +13,12 @@
 typedef struct page_env {
     pool_t *pool;            /* NULL: no browser (check, plan) */
     struct fake *fake;       /* baton test: the fake browser instead of the pool */
+    int busy;                /* pages whose run waits on the browser right now */
+    /* baton test --browser real: told of each lease handed to a page, and
+     * shown its page's events first (non-zero: consumed). May be NULL. */
+    void (*on_lease)(void *ud, pool_lease_t *lease);
+    int (*on_event)(void *ud, pool_lease_t *lease, const char *method, const cJSON *params);
+    void *hooks_ud;
     vclock_t *clock;
     char files_dir[4096];    /* where screenshot(path) writes */
 } page_env_t;

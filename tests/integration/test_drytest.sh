@@ -285,9 +285,8 @@ EOF
 t_command_line_errors() {
   project
   echo 'job "a" { every = "1m", run = function() end }' >scripts/a.lua
-  "$BATON" test --browser real >out 2>err; expect_eq $? 2 "--browser real"
-  expect_contains "$(cat err)" "not part of this build yet"
   "$BATON" test --browser chrome >out 2>err; expect_eq $? 2 "--browser chrome"
+  expect_contains "$(cat err)" "expected fake or real"
   "$BATON" test --for never >out 2>err; expect_eq $? 2 "--for never"
   "$BATON" test --start someday >out 2>err; expect_eq $? 2 "--start someday"
   "$BATON" test nowhere_test.lua >out 2>err; expect_eq $? 1 "a missing path"
@@ -319,6 +318,62 @@ t_test_files_require_the_scripts_modules() {
   "$BATON" test >out 2>err
   expect_eq $? 0 "exit code ($(cat out))"
   expect_eq "$(tail -1 out)" "1 passed, 0 failed"
+}
+
+t_browser_real_answers_chromium_from_the_fixtures() {
+  project
+  mkdir tmp
+  echo 'browser = { max_contexts = 2 }' >>engine.conf
+  cat >scripts/site.lua <<'EOF'
+job "count" { every = "1m", offset = "0s", browser = true, timeout = "30s",
+  retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("http://site.test/list")
+  return { n = page:eval("document.querySelectorAll('li').length"), title = page:title(),
+           text = page:text("h1"), ctx = page:context() }
+end }
+EOF
+  cat >site_test.lua <<'EOF'
+test("the page is the fixture's html, in a real DOM", function(t)
+  t.browser:serve("http://site.test/list",
+    { html = "<title>L</title><h1>Items</h1><ul><li>a</li><li>b</li><li>c</li></ul>" })
+  t:advance("1m")
+  local runs = t:runs("count")
+  t:expect(#runs == 2, "runs %d", #runs)
+  for _, r in ipairs(runs) do
+    t:expect(r.status == "ok", "%s %s", r.status, r.error or "")
+    local v = r.result
+    t:expect(v.n == 3 and v.title == "L" and v.text == "Items", "%s", baton.json.encode(v))
+  end
+  t:expect(runs[2].result.ctx == 1, "the pool reuses its context")
+end)
+test("statuses and refused connections map as in real runs", function(t)
+  t.browser:serve("http://site.test/list", { status = 429, headers = { ["Retry-After"] = "5" } })
+  t:advance("0s")
+  t.browser:serve("http://site.test/list", { error = "net::ERR_CONNECTION_REFUSED" })
+  t:advance("1m")
+  local runs = t:runs("count")
+  t:expect(runs[1].error_kind == "rate_limited", "first %s", tostring(runs[1].error_kind))
+  t:expect(runs[2].error_kind == "network" and runs[2].error:find("CONNECTION_REFUSED"),
+    "second %s", tostring(runs[2].error))
+end)
+test("a URL no fixture serves is blocked, never fetched", function(t)
+  t:advance("0s")
+  local r = t:runs("count")[1]
+  t:expect(r.error_kind == "network" and r.error:find("BLOCKED_BY_CLIENT"), "%s", tostring(r.error))
+end)
+test("the fake's own tools say they need the fake", function(t)
+  t:fail("count", "network")
+end)
+EOF
+  TMPDIR=$PWD/tmp "$BATON" test --browser real >out 2>err
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "ok   site_test.lua: the page is the fixture's html, in a real DOM"
+  expect_contains "$(cat out)" "ok   site_test.lua: statuses and refused connections"
+  expect_contains "$(cat out)" "ok   site_test.lua: a URL no fixture serves is blocked"
+  expect_contains "$(cat out)" "site_test.lua:30: t:fail: only with the fake browser"
+  expect_eq "$(tail -1 out)" "3 passed, 1 failed"
+  expect_eq "$(ls tmp)" "" "profiles and temporary files removed"
 }
 
 t_the_shipped_scripts_and_examples_pass_their_tests() {
