@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <strings.h>
 #include <lauxlib.h>
 #include <libwebsockets.h>
@@ -384,8 +385,11 @@ static drytest_t *kit_of(lua_State *L) {
 }
 
 /* Errors without a position: testkit.lua raises them at the test's line. */
-static int fail(lua_State *L, const char *fmt, const char *a, const char *b) {
-    lua_pushfstring(L, fmt, a, b);
+static int fail(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
     return lua_error(L);
 }
 
@@ -393,7 +397,7 @@ static int l_test_register(lua_State *L) {
     drytest_t *t = lua_touserdata(L, lua_upvalueindex(1));
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    if (t->ntests >= MAX_TESTS) return fail(L, "too many tests in one file (%s%s)", name, "");
+    if (t->ntests >= MAX_TESTS) return fail(L, "too many tests in one file (%s)", name);
     snprintf(t->tests[t->ntests].name, sizeof t->tests[t->ntests].name, "%s", name);
     lua_pushvalue(L, 2);
     t->tests[t->ntests++].ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -404,14 +408,14 @@ static int l_test_advance(lua_State *L) {
     drytest_t *t = kit_of(L);
     double secs = luaL_checknumber(L, 1);
     if (!(secs >= 0) || secs > 366 * 86400.0)
-        return fail(L, "t:advance: between 0 and a year of virtual time%s%s", "", "");
+        return fail(L, "t:advance: between 0 and a year of virtual time");
     pump(t, vclock_now(&t->clock) + secs);
     script_slice_restart(L);
     return 0;
 }
 
 static void check_job(lua_State *L, drytest_t *t, const char *job) {
-    if (!sched_find(t->w->sched, job)) fail(L, "no job named '%s'%s", job, "");
+    if (!sched_find(t->w->sched, job)) fail(L, "no job named '%s'", job);
 }
 
 static int l_test_run(lua_State *L) {
@@ -425,7 +429,7 @@ static int l_test_run(lua_State *L) {
     }
     int rc = sched_trigger(t->w->sched, job, args, err, sizeof err);
     free(args);
-    if (rc < 0) return fail(L, "t:run: %s%s", err, "");
+    if (rc < 0) return fail(L, "t:run: %s", err);
     pump(t, vclock_now(&t->clock)); /* what is due now starts now */
     return 0;
 }
@@ -477,7 +481,7 @@ static int l_test_runs(lua_State *L) {
     rows_t rows = {L, 0};
     lua_newtable(L);
     if (store_runs(t->w->store, job, 0, on_row, &rows) < 0)
-        return fail(L, "t:runs(%s): the store failed%s", job, "");
+        return fail(L, "t:runs(%s): the store failed", job);
     for (int i = 1, j = rows.n; i < j; i++, j--) {
         lua_rawgeti(L, -1, i);
         lua_rawgeti(L, -2, j);
@@ -493,10 +497,10 @@ static int l_test_fail(lua_State *L) {
     const char *message = luaL_optstring(L, 3, NULL);
     err_kind_t kind;
     check_job(L, t, job);
-    if (t->o->real) return fail(L, "t:fail: only with the fake browser%s%s", "", "");
+    if (t->o->real) return fail(L, "t:fail: only with the fake browser");
     if (err_kind_parse(kind_name, &kind) < 0 || kind == ERR_NONE)
-        return fail(L, "t:fail: unknown error kind '%s'%s", kind_name, "");
-    if (fake_fail(t->w->fake, job, kind, message) < 0) return fail(L, "out of memory%s%s", "", "");
+        return fail(L, "t:fail: unknown error kind '%s'", kind_name);
+    if (fake_fail(t->w->fake, job, kind, message) < 0) return fail(L, "out of memory");
     return 0;
 }
 
@@ -516,7 +520,7 @@ static int l_test_serve(lua_State *L) {
     }
     int rc = fake_serve(t->w->fake, url, fx, err, sizeof err);
     cJSON_Delete(fx);
-    if (rc < 0) return fail(L, "%s%s", err, "");
+    if (rc < 0) return fail(L, "%s", err);
     return 0;
 }
 
@@ -524,14 +528,14 @@ static int l_test_calls(lua_State *L) {
     drytest_t *t = kit_of(L);
     const char *job = luaL_optstring(L, 1, NULL);
     char err[128];
-    if (t->o->real) return fail(L, "t.browser:calls: only with the fake browser%s%s", "", "");
+    if (t->o->real) return fail(L, "t.browser:calls: only with the fake browser");
     cJSON *calls = fake_calls(t->w->fake, job);
     char *text = calls ? cJSON_PrintUnformatted(calls) : NULL;
     cJSON_Delete(calls);
-    if (!text) return fail(L, "out of memory%s%s", "", "");
+    if (!text) return fail(L, "out of memory");
     int rc = json_decode(L, text, err, sizeof err);
     free(text);
-    if (rc < 0) return fail(L, "t.browser:calls: %s%s", err, "");
+    if (rc < 0) return fail(L, "t.browser:calls: %s", err);
     return 1;
 }
 
