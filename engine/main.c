@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "conf.h"
+#include "console.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
@@ -44,7 +45,9 @@ static void usage(FILE *f) {
             "                              load and validate scripts, show next starts\n"
             "  plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]\n"
             "                              start timeline and collision report\n"
+            "  console [-e CHUNK]          Lua REPL attached to the running engine\n"
             "  status                      summary of the running engine (jobs, pool, errors)\n"
+            "  reload                      reload the running engine's scripts now\n"
             "  version                     versions of baton and its libraries\n"
             "\n"
             "  -c FILE    configuration (default ./engine.conf)\n"
@@ -226,7 +229,14 @@ int main(int argc, char **argv) {
         conf_free(&conf);
         return rc;
     }
-    if (strcmp(a.command, "test") == 0 || strcmp(a.command, "console") == 0) {
+    if (strcmp(a.command, "console") == 0) {
+        if (a.npaths) return usage_error("console takes no paths (got '%s')", a.paths[0]);
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        rc = console_client(&conf, a.chunk);
+        conf_free(&conf);
+        return rc;
+    }
+    if (strcmp(a.command, "test") == 0) {
         fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
         return EXIT_USAGE;
     }
