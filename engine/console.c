@@ -65,7 +65,13 @@ int console_request_parse(const char *line, size_t len, char **chunk, size_t *ch
                           char *err, size_t errlen) {
     *chunk = NULL;
     *chunk_len = 0;
-    cJSON *req = cJSON_ParseWithLength(line, len);
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    while (req && end && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
+    if (req && end != line + len) { /* one value per line, nothing after it */
+        cJSON_Delete(req);
+        req = NULL;
+    }
     if (!req) {
         snprintf(err, errlen, "console: bad request: not JSON (send {\"chunk\": \"...\"})");
         return -EINVAL;
@@ -94,12 +100,19 @@ int console_chunk_incomplete(lua_State *L, const char *chunk, size_t len) {
     memcpy(ret + 7, chunk, len);
     int st = luaL_loadbufferx(L, ret, len + 7, "=console", "t");
     free(ret);
-    lua_settop(L, top);
-    if (st == LUA_OK) return 0;
-    if (luaL_loadbufferx(L, chunk, len, "=console", "t") == LUA_ERRSYNTAX) {
+    if (st == LUA_OK) {
+        lua_settop(L, top);
+        return 0;
+    }
+    if (luaL_loadbufferx(L, chunk, len, "=console", "t") == LUA_OK) {
+        lua_settop(L, top);
+        return 0;
+    }
+    /* either reading stopped at the end: `1 +` and `for i = 1, 2 do` both wait for more */
+    for (int i = top + 1; i <= lua_gettop(L); i++) {
         size_t n;
-        const char *msg = lua_tolstring(L, -1, &n);
-        incomplete = msg && n >= 5 && strcmp(msg + n - 5, "<eof>") == 0;
+        const char *msg = lua_tolstring(L, i, &n);
+        if (msg && n >= 5 && strcmp(msg + n - 5, "<eof>") == 0) incomplete = 1;
     }
     lua_settop(L, top);
     return incomplete;
