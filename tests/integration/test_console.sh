@@ -163,6 +163,19 @@ t_console_endless_loop_gets_a_limit_error_and_the_engine_carries_on() {
   expect_eq "$ENGINE_RC" 0
 }
 
+t_console_a_finalizer_that_never_returns_cannot_stall_the_engine() {
+  conf
+  start
+  timeout 10 "$BATON" console -e 'setmetatable({}, { __gc = function() while true do end end })' 2>err
+  expect_eq "$?" 1
+  expect_eq "$(cat err)" "console:1: setmetatable: __gc finalizers are not allowed in the console"
+  expect_eq "$(timeout 10 "$BATON" console -e 'getmetatable(setmetatable({}, { __index = {} })) ~= nil')" true
+  expect_eq "$(timeout 10 "$BATON" console -e '"next"')" '"next"'
+  expect_eq "$(curl -s --max-time 5 "$URL/api/system/health" | jq -r .status)" ok
+  stop_engine
+  expect_eq "$ENGINE_RC" 0
+}
+
 t_console_memory_bomb_gets_a_limit_error_and_the_session_recovers() {
   conf
   start
@@ -305,7 +318,7 @@ t_console_bad_socket_paths_are_one_line_errors() {
   SOCK=$(printf 'x%.0s' $(seq 1 120)).sock conf
   timeout 30 "$BATON" run >engine.out 2>&1
   expect_eq "$?" 1
-  expect_contains "$(cat engine.out)" "console: socket path too long (124 bytes, at most 107)"
+  expect_contains "$(cat engine.out)" "console: socket path too long (125 bytes, at most 107)"
   echo not a socket >plain
   SOCK=plain conf
   timeout 30 "$BATON" run >engine.out 2>&1
@@ -350,7 +363,7 @@ t_console_raw_garbage_and_long_lines_get_errors_and_the_engine_keeps_serving() {
   expect_eq "$(sed -n 2p <<<"$out")" EOF "the connection is closed"
   # a long but acceptable chunk is fine
   big=$(python3 -c 'import json; print(json.dumps({"chunk": "return #\"" + "y" * 120000 + "\""}))')
-  expect_eq "$(raw "$big" | head -1)" '{"ok":true,"out":"","values":"120000"}'
+  expect_eq "$(raw "$big" | sed -n 1p)" '{"ok":true,"out":"","values":"120000"}'
   expect_eq "$(con -e '"alive"')" '"alive"'
   stop_engine
   expect_eq "$ENGINE_RC" 0
