@@ -1,7 +1,7 @@
 # Baton — make, make test, make run, make bench, make deps.
 # SAN=1 builds with AddressSanitizer + UBSan into build/san.
 
-PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets
+PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets libedit
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter

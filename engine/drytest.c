@@ -410,7 +410,7 @@ static int l_test_advance(lua_State *L) {
     if (!(secs >= 0) || secs > 366 * 86400.0)
         return fail(L, "t:advance: between 0 and a year of virtual time");
     pump(t, vclock_now(&t->clock) + secs);
-    script_slice_restart(L);
+    script_slice_renew(L);
     return 0;
 }
 
@@ -612,8 +612,13 @@ static void run_file(drytest_t *t, const char *path) {
         } else {
             lua_State *L = script_state(s);
             lua_rawgeti(L, LUA_REGISTRYINDEX, t->tests[i].ref);
-            rc = script_call(s, 0, err, sizeof err);
-            result(t, rc == 0, what, err);
+            if (script_pcall(s, 0, 0) == LUA_OK) {
+                result(t, 1, what, NULL);
+            } else {
+                err_read(L, -1, err, sizeof err, NULL);
+                lua_pop(L, 1);
+                result(t, 0, what, err);
+            }
         }
         world_free(t, &w);
         luaL_unref(script_state(s), LUA_REGISTRYINDEX, t->tests[i].ref);

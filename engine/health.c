@@ -293,6 +293,19 @@ static void add_breaker(void *ud, const char *name, breaker_t *b) {
     if (s.state != BREAKER_CLOSED) bw->open++;
 }
 
+/* The breakers array; *open gets how many are not closed. */
+static cJSON *breakers_array(const health_src_t *src, int *open) {
+    breaker_walk_t bw = {cJSON_CreateArray(), 0};
+    if (bw.arr && src->circuits) circuits_each(src->circuits, add_breaker, &bw);
+    *open = bw.open;
+    return bw.arr;
+}
+
+cJSON *health_breakers(const health_src_t *src) {
+    int open;
+    return breakers_array(src, &open);
+}
+
 static cJSON *errors_array(const health_src_t *src) {
     const obs_error_t *errs;
     size_t n = obs_recent_errors(src->obs, &errs);
@@ -346,10 +359,7 @@ cJSON *health_report(const health_src_t *src) {
     in.pool_waiters = pool.waiters;
     in.pool_acquire_p95_ms = pool.acquire_p95_ms;
 
-    breaker_walk_t bw = {cJSON_CreateArray(), 0};
-    if (bw.arr && src->circuits) circuits_each(src->circuits, add_breaker, &bw);
-    cJSON_AddItemToObject(doc, "breakers", bw.arr);
-    in.breakers_open = bw.open;
+    cJSON_AddItemToObject(doc, "breakers", breakers_array(src, &in.breakers_open));
 
     cJSON_AddItemToObject(doc, "recent_errors", errors_array(src));
     cJSON_AddItemToObject(doc, "scripts", scripts_array(src, &in.scripts_failed));

@@ -68,6 +68,9 @@ cJSON *health_jobs(const health_src_t *src);
 /* One job with its last `runs` runs; NULL when there is no such job. */
 cJSON *health_job(const health_src_t *src, const char *name, int runs);
 
+/* Every breaker (name, state, failures, opened_at) as health_report lists them. */
+cJSON *health_breakers(const health_src_t *src);
+
 /* The newest `limit` attempts of job (NULL: every job), newest first. */
 cJSON *health_runs(const health_src_t *src, const char *job, int limit);
 

@@ -147,6 +147,15 @@ static int push_json(lua_State *L, const cJSON *j, int depth) {
     return 0;
 }
 
+int json_push(lua_State *L, const cJSON *item) {
+    int top = lua_gettop(L);
+    if (push_json(L, item, 0) < 0) {
+        lua_settop(L, top);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int json_decode(lua_State *L, const char *text, char *err, size_t errlen) {
     const char *end = NULL;
     cJSON *tree = cJSON_ParseWithOpts(text, &end, 1);

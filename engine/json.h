@@ -16,6 +16,12 @@ char *json_encode(lua_State *L, int idx, char *err, size_t errlen);
  * err and nothing pushed. */
 int json_decode(lua_State *L, const char *text, char *err, size_t errlen);
 
+/* Pushes a cJSON tree as Lua values (as json_decode does). Returns 0, or
+ * -EINVAL (nothing pushed) past the nesting limit; raises a memory error when
+ * L cannot allocate, so the caller keeps `item` where a raise cannot leak it. */
+struct cJSON;
+int json_push(lua_State *L, const struct cJSON *item);
+
 /* Pushes the null sentinel (a light userdata). */
 void json_push_null(lua_State *L);
 

@@ -16,6 +16,7 @@
 
 #include "cdp.h"
 #include "circuit.h"
+#include "console.h"
 #include "http.h"
 #include "lag.h"
 #include "log.h"
@@ -64,6 +65,7 @@ typedef struct engine {
     obs_t *obs;              /* counters and events for http */
     lag_t lag;
     http_t *http;
+    console_t *console;      /* the console socket */
     double started_at;
     int lock_fd;             /* <database>.lock, held while the engine runs */
     int stopping;
@@ -183,6 +185,7 @@ static void close_all(engine_t *e) {
     cdp_ws_shutdown();
     vclock_close(&e->clock);
     http_stop(e->http);
+    console_stop(e->console);
     lag_stop(&e->lag);
 }
 
@@ -323,6 +326,10 @@ static int http_reload(void *ud, cJSON *answer) {
     return engine_reload(ud, "POST /api/reload", 0, answer);
 }
 
+static int console_reload(void *ud, cJSON *answer) {
+    return engine_reload(ud, "console", 0, answer);
+}
+
 static void on_hup(uv_signal_t *h, int signum) {
     (void)signum;
     engine_reload(h->data, "SIGHUP", 0, NULL);
@@ -458,6 +465,12 @@ int loop_run(const conf_t *conf) {
                        .reload = http_reload,
                        .reload_ud = e,
                        .demo_dir = e->demo_dir};
+    console_env_t con = {
+        .src = web.src, .host = &e->host, .reload = console_reload, .reload_ud = e};
+    if (console_start(&e->console, &e->loop, conf->console_socket, &con, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
     if (http_start(&e->http, &e->loop, &web, err, sizeof err) < 0) {
         log_error("%s", err);
         goto out;
@@ -493,6 +506,7 @@ out:
     if (!e->closed) close_all(e);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     http_free(e->http);
+    console_free(e->console);
     obs_detach(e->obs);
     sched_free(e->sched);
     reload_free(&e->set);

@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "conf.h"
+#include "console.h"
 #include "drytest.h"
 #include "log.h"
 #include "loop.h"
@@ -48,6 +49,7 @@ static void usage(FILE *f) {
             "  test [PATH...] [--for DUR] [--start TIME] [--browser fake|real]\n"
             "                              dry run: *_test.lua tests, or a simulated --for\n"
             "                              of the schedule, on a virtual clock and a fake browser\n"
+            "  console [-e CHUNK]          Lua REPL attached to the running engine\n"
             "  status                      summary of the running engine (jobs, pool, errors)\n"
             "  reload                      reload the running engine's scripts now\n"
             "  version                     versions of baton and its libraries\n"
@@ -256,8 +258,11 @@ int main(int argc, char **argv) {
         return rc;
     }
     if (strcmp(a.command, "console") == 0) {
-        fprintf(stderr, "baton: '%s' is not part of this build yet\n", a.command);
-        return EXIT_USAGE;
+        if (a.npaths) return usage_error("console takes no paths (got '%s')", a.paths[0]);
+        if ((rc = load_conf(&a, &conf)) != 0) return rc;
+        rc = console_client(&conf, a.chunk);
+        conf_free(&conf);
+        return rc;
     }
     return usage_error("unknown command '%s'", a.command);
 }

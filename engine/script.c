@@ -34,7 +34,9 @@ struct script {
     size_t mem_limit;          /* 0 while not enforced */
     unsigned long allocs;      /* counted for host.fault_at */
     uint64_t rng;              /* baton.retry jitter */
-    int in_slice;              /* a resume (or the load) is running */
+    int in_slice;              /* a resume, a script_pcall (or the load) is running */
+    int calling;               /* inside script_pcall: a memory failure dooms the call */
+    int no_file;               /* script_open: the prelude only */
     uint64_t slice_deadline;   /* uv_hrtime() */
     int doom;                  /* DOOM_*: the running code must stop with `limit` */
     script_co_t *running;
@@ -83,7 +85,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize > old && s->mem_limit && s->mem_used + (nsize - old) > s->mem_limit) {
         /* Inside a run the allocation failure dooms the run even if the script
          * catches the memory error: it must end with `limit`. */
-        if (s->running) s->doom = DOOM_MEMORY;
+        if (s->running || s->calling) s->doom = DOOM_MEMORY;
         return NULL;
     }
     void *p = realloc(ptr, nsize);
@@ -503,6 +505,10 @@ static int setup_p(lua_State *L) {
     s->start_run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
 
+    if (s->no_file) {
+        s->mem_limit = s->host.memory_limit;
+        return 0;
+    }
     /* The user's script, text only; it runs with the limits on. */
     if (luaL_loadfilex(L, s->path, "t") != LUA_OK) return lua_error(L);
     s->mem_limit = s->host.memory_limit;
@@ -523,12 +529,13 @@ static char *lib_dir_of(const char *path) {
     return dir;
 }
 
-int script_load(script_t **out, const char *path, const script_host_t *host, char *err,
-                size_t errlen) {
+static int create(script_t **out, const char *path, const script_host_t *host, int no_file,
+                  char *err, size_t errlen) {
     script_t *s = calloc(1, sizeof *s);
     *out = NULL;
     if (!s) goto nomem;
     s->host = *host;
+    s->no_file = no_file;
     s->refs = 1;
     s->path = strdup(path);
     s->lib_dir = host->lib_dir ? strdup(host->lib_dir) : lib_dir_of(path);
@@ -568,6 +575,41 @@ nomem:
     return -ENOMEM;
 }
 
+int script_load(script_t **out, const char *path, const script_host_t *host, char *err,
+                size_t errlen) {
+    return create(out, path, host, 0, err, errlen);
+}
+
+int script_open(script_t **out, const char *name, const script_host_t *host, char *err,
+                size_t errlen) {
+    return create(out, name, host, 1, err, errlen);
+}
+
+int script_pcall(script_t *s, int nargs, int nresults) {
+    lua_State *L = s->L;
+    int base = lua_gettop(L) - nargs - 1;
+    s->calling = 1;
+    slice_begin(s, s->host.cpu_slice > 0 ? s->host.cpu_slice : 1e9);
+    int rc = lua_pcall(L, nargs, nresults, 0);
+    int doomed = s->doom;
+    s->calling = 0;
+    slice_end(s);
+    if (doomed) {
+        /* whatever the code made of it (caught, or returned anyway): a limit */
+        lua_settop(L, base);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, doomed == DOOM_CPU ? s->doom_cpu_ref : s->doom_mem_ref);
+        return LUA_ERRRUN;
+    }
+    return rc;
+}
+
+void script_slice_renew(lua_State *L) {
+    script_t *s = script_of(L);
+    if (s->in_slice && !s->doom)
+        s->slice_deadline =
+            uv_hrtime() + (uint64_t)((s->host.cpu_slice > 0 ? s->host.cpu_slice : 1e9) * 1e9);
+}
+
 void script_ref(script_t *s) { s->refs++; }
 
 void script_unref(script_t *s) {
@@ -586,28 +628,6 @@ const char *script_path(const script_t *s) { return s->path; }
 size_t script_memory(const script_t *s) { return s->mem_used; }
 
 void script_push_defs(script_t *s) { lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->defs_ref); }
-
-int script_call(script_t *s, int nargs, char *err, size_t errlen) {
-    slice_begin(s, s->host.cpu_slice > 0 ? s->host.cpu_slice : 1e9);
-    int rc = lua_pcall(s->L, nargs, 0, 0);
-    int doomed = s->doom;
-    slice_end(s);
-    if (rc == LUA_OK) return 0;
-    if (rc == LUA_ERRMEM && !doomed)
-        snprintf(err, errlen, "%s: out of memory (limit %zu KB)", s->path,
-                 s->host.memory_limit / 1024);
-    else
-        err_read(s->L, -1, err, errlen, NULL);
-    lua_pop(s->L, 1);
-    return -1;
-}
-
-void script_slice_restart(lua_State *L) {
-    script_t *s = script_of(L);
-    if (s->in_slice && !s->doom)
-        s->slice_deadline = uv_hrtime() + (uint64_t)((s->host.cpu_slice > 0 ? s->host.cpu_slice
-                                                                             : 1e9) * 1e9);
-}
 
 /* ---- coroutines ---- */
 

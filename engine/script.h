@@ -59,6 +59,25 @@ typedef void (*script_done_cb)(script_co_t *co, script_outcome_t *out, void *ud)
 int script_load(script_t **out, const char *path, const script_host_t *host, char *err,
                 size_t errlen);
 
+/* Creates a state with exactly script_load's sandbox, prelude and limits that
+ * runs no file (the console's); `name` stands for the path in log lines.
+ * Returns 0 and *out, or a negative code with a message in err. */
+int script_open(script_t **out, const char *name, const script_host_t *host, char *err,
+                size_t errlen);
+
+/* Calls the function below the nargs values on top of s's stack as lua_pcall
+ * does (nresults may be LUA_MULTRET), under the CPU slice and memory limit:
+ * code that runs past either is stopped — even if it catches the error — and
+ * the call fails with the `limit` error value. Returns the lua_pcall status,
+ * with the error value on the stack on failure. Not yieldable; call it from C,
+ * never from inside the same state's Lua. */
+int script_pcall(script_t *s, int nargs, int nresults);
+
+/* Restarts the CPU slice of the script_pcall or resume running in L: for
+ * primitives whose time is the engine's (a reload, a test's advance), not
+ * the script's. */
+void script_slice_renew(lua_State *L);
+
 /* Takes and drops a reference; the state is closed when the last one goes
  * (the loader holds one; every running coroutine holds one). */
 void script_ref(script_t *s);
@@ -74,14 +93,6 @@ size_t script_memory(const script_t *s);
  * {name, file, line, spec}. */
 void script_push_defs(script_t *s);
 
-/* Calls the function below its nargs arguments on s's stack (the main
- * thread, not a run) under the state's limits. Returns 0, or -1 with
- * "file:line: message" in err. */
-int script_call(script_t *s, int nargs, char *err, size_t errlen);
-
-/* Starts the CPU slice of the code running in L afresh: for a primitive
- * that has spent long in C on the caller's behalf (baton test's advance). */
-void script_slice_restart(lua_State *L);
 
 /* What a run tells its coroutine: the fields of ctx, and for a fallback the
  * error it receives as second argument. */
