@@ -8,18 +8,6 @@ local null = baton.json.null
 
 print = prim.print
 
--- Lua runs finalizers with hooks off, so the CPU slice cannot stop a __gc
--- that loops, and the console's state is closed on the engine's loop: refuse
--- them. (A metatable only marks an object for finalization if it has __gc
--- when set, so checking here is enough.)
-local raw_setmetatable, rawget = setmetatable, rawget
-function setmetatable(t, mt)
-  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
-    error("setmetatable: __gc finalizers are not allowed in the console", 2)
-  end
-  return raw_setmetatable(t, mt)
-end
-
 -- The binding's answer, or its error raised at the caller's line (console:N:).
 local function check(value, err)
   if value == nil and err ~= nil then error(err, 3) end

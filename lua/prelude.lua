@@ -195,6 +195,17 @@ function print(...)
   prim.log(LEVELS.info, nil, nil, table.concat(parts, "\t"))
 end
 
+-- Lua runs finalizers with hooks off, out of reach of the CPU slice: a __gc
+-- that never returns would stop the whole engine. Scripts may not set one.
+-- (A metatable marks an object for finalization only if it has __gc when it
+-- is set, so checking here is enough.)
+_ENV.setmetatable = function(t, mt) -- the global: `setmetatable` here is a local
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not allowed in scripts", 2)
+  end
+  return setmetatable(t, mt)
+end
+
 local raw_collect = collectgarbage
 local GC_ALLOWED = { collect = true, count = true, step = true, isrunning = true }
 function collectgarbage(opt, ...)

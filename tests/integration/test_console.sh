@@ -168,7 +168,7 @@ t_console_a_finalizer_that_never_returns_cannot_stall_the_engine() {
   start
   timeout 10 "$BATON" console -e 'setmetatable({}, { __gc = function() while true do end end })' 2>err
   expect_eq "$?" 1
-  expect_eq "$(cat err)" "console:1: setmetatable: __gc finalizers are not allowed in the console"
+  expect_eq "$(cat err)" "console:1: setmetatable: __gc finalizers are not allowed in scripts"
   expect_eq "$(timeout 10 "$BATON" console -e 'getmetatable(setmetatable({}, { __index = {} })) ~= nil')" true
   expect_eq "$(timeout 10 "$BATON" console -e '"next"')" '"next"'
   expect_eq "$(curl -s --max-time 5 "$URL/api/system/health" | jq -r .status)" ok

@@ -137,6 +137,34 @@ TEST(sandbox_globals_of_one_script_are_invisible_to_another) {
     kit_free(&k);
 }
 
+TEST(sandbox_refuses_gc_finalizers_which_no_cpu_slice_could_stop) {
+    kit_t k;
+    char err[1024];
+    size_t n;
+    kit_init(&k);
+    /* at load time, and inside a run */
+    CHECK(kit_jobs(&k, "gc.lua",
+                   "job 'a' { run = function() end }\n"
+                   "setmetatable({}, { __gc = function() while true do end end })\n",
+                   &n, err, sizeof err) == NULL);
+    CHECK_HAS(err, "gc.lua:2: setmetatable: __gc finalizers are not allowed in scripts");
+    job_t **jobs = kit_jobs(&k, "gc2.lua",
+                            "job 'a' { run = function()\n"
+                            "  local mt = { __index = {} }\n"
+                            "  local ok = pcall(setmetatable, {}, { __gc = print })\n"
+                            "  return { refused = not ok, plain = getmetatable(setmetatable({}, mt)) == mt }\n"
+                            "end }\n",
+                            &n, err, sizeof err);
+    CHECK(jobs != NULL);
+    if (jobs) {
+        CHECK(kit_run(&k, jobs[0], 1));
+        CHECK_HAS(k.result, "\"plain\":true");
+        CHECK_HAS(k.result, "\"refused\":true");
+        job_free_all(jobs, n);
+    }
+    kit_free(&k);
+}
+
 TEST(limit_memory_bomb_fails_with_limit_and_the_state_carries_on) {
     kit_t k;
     char err[1024];
