@@ -121,8 +121,10 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "$runs16"
   echo '```'
   echo
-  echo "Memory per script state: lua_bytes_per_state above (the prelude, the job"
-  echo "DSL and the script's own tables; about 44 KB for a one-job script). The"
+  echo "Memory per script state: lua_bytes_per_state above, live after a full"
+  echo "collection (the prelude, the job DSL and the script's own tables; about"
+  echo "40 KB for a one-job script; before 2026-11-29T08Z it was read without the"
+  echo "collection, load garbage included: 44 KB then). The"
   echo "16-job per-run figure is dominated by the bench's own 200 ms flush loop"
   echo "over an hour of virtual time with few runs to share it; the 10,000-job"
   echo "figure is the engine's overhead per run."

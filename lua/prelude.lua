@@ -221,30 +221,8 @@ os.time = function(t)
   return raw_time(t)
 end
 
--- baton test: test(name, fn) in *_test.lua files registers a test; fn gets
--- the test kit `t` (lua/testkit.lua) when it runs, on a fresh engine.
-if prim.test_register then
-  local new_kit, names = nil, {}
-  function test(name, fn)
-    if type(name) ~= "string" or name == "" or type(fn) ~= "function" then
-      error("test(name, fn): expected a name and a function", 2)
-    end
-    if names[name] then error(format("test '%s' is defined twice", name), 2) end
-    names[name] = true
-    if not new_kit then
-      local chunk, err = prim.load_module("testkit")
-      if not chunk then error(err, 2) end
-      new_kit = chunk(prim)
-    end
-    prim.test_register(name, function() return fn(new_kit()) end)
-  end
-  -- A test's print goes to the report, not to the engine's log.
-  function print(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-    prim.test_print(table.concat(parts, "\t"))
-  end
-end
+-- baton test: *_test.lua files get test(name, fn) and the kit (lua/testkit.lua).
+if prim.test_register then assert(prim.load_module("testkit"))(prim) end
 
 -- ctx:page([opts]): the run's page in a pooled browser context (lua/page.lua,
 -- loaded on first use). One page per run: later calls answer the same page.

@@ -1,4 +1,5 @@
--- testkit.lua — the `t` that baton test hands each test of a *_test.lua file:
+-- testkit.lua — loaded into the state of each *_test.lua file by baton
+-- test: the global test(name, fn), and the `t` each test's fn receives —
 -- time on the virtual clock, runs from the test's own fresh store, and the
 -- fake browser's fixtures, failures and record of calls. Errors name the
 -- test file's line, not this file's.
@@ -123,6 +124,24 @@ function Browser:calls(job)
   return call(prim.test_calls, job)
 end
 
-return function()
+local function new_kit()
   return setmetatable({ browser = setmetatable({}, Browser) }, T)
+end
+
+-- test(name, fn): registers a test; fn(t) runs later, on a fresh engine.
+local names = {}
+function test(name, fn)
+  if type(name) ~= "string" or name == "" or type(fn) ~= "function" then
+    error("test(name, fn): expected a name and a function", 2)
+  end
+  if names[name] then error(format("test '%s' is defined twice", name), 2) end
+  names[name] = true
+  prim.test_register(name, function() return fn(new_kit()) end)
+end
+
+-- A test's print goes to the report, not to the engine's log.
+function print(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  prim.test_print(concat(parts, "\t"))
 end
