@@ -95,6 +95,10 @@ for i in $(seq 5); do
   echo "return $i" >"$work/p1000/scripts/lib/m.lua"; all+=("$(reload_ms)")
 done
 reload_rss_kb=$(rss_of $pid)
+# 7. the console against the same engine: a process per chunk, and chunks on
+# one connection
+console_e=$(median_ms 21 "$BATON" console -c "$work/p1000/engine.conf" -e '1+1')
+read -r _ console_add _ console_jobs < <(python3 bench/console_rt.py "$work/p1000/baton.sock")
 kill -TERM $pid; wait $pid || true
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
@@ -193,6 +197,13 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "may require) $reload_all ms. RSS after the ten reloads $((reload_rss_kb / 1024)) MB."
   echo "The loop does the loading, so a reload is a pause of that length for"
   echo "everything else; nothing in flight is lost and no start moves."
+  echo
+  echo "## Console"
+  echo
+  echo "The same engine (1,000 jobs): \`baton console -e '1+1'\` as a process per"
+  echo "chunk, median of 21: $console_e ms (start, config, connect, answer). On one"
+  echo "connection (bench/console_rt.py, newline-delimited JSON): \`1+1\` $console_add µs"
+  echo "a round trip, \`jobs()\` (a table of the 1,000 jobs) $console_jobs µs."
   if [ -n "$browser_section" ]; then
     echo
     echo "$browser_section"
