@@ -1,5 +1,5 @@
 /* bench_http.c — GET /api/system/health from a second process at a fixed
- * rate for a while (one connection per request, HTTP/1.0), then prints the
+ * rate for a while (one connection per request, through status.c's client), then prints the
  * achieved rate, latency percentiles and the engine's own loop lag.
  * Usage: bench_http PORT SECONDS RATE */
 #include <cJSON.h>

@@ -1,19 +1,14 @@
-/* status.c — a tiny blocking HTTP/1.0 client over a plain socket (enough for
- * one request to our own engine), the summary `baton status` prints, and
- * `baton reload`. */
+/* status.c — one blocking request to our own engine through libwebsockets'
+ * HTTP client, the summary `baton status` prints, and `baton reload`. */
 #include "status.h"
 
-#include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
+#include <libwebsockets.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "http.h"
 #include "units.h"
@@ -21,104 +16,125 @@
 
 enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000, RELOAD_TIMEOUT_MS = 60000 };
 
-static int wait_fd(int fd, short events, int timeout_ms) {
-    struct pollfd p = {.fd = fd, .events = events};
-    int n;
-    do n = poll(&p, 1, timeout_ms);
-    while (n < 0 && errno == EINTR);
-    return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+/* One request's state, for the lws callback. */
+typedef struct call {
+    const char *token;
+    int post;
+    int done;                /* 1: answered; < 0: a negative errno code */
+    int status;
+    char *buf;
+    size_t len, cap;
+} call_t;
+
+static int keep(call_t *c, const void *data, size_t n) {
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (c->len + n + 1 > cap) cap *= 2;
+        char *more = cap <= MAX_ANSWER ? realloc(c->buf, cap) : NULL;
+        if (!more) return -1;
+        c->buf = more;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = 0;
+    return 0;
 }
 
-static int connect_to(const char *host, int port, int timeout_ms) {
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0) return -EHOSTUNREACH;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        freeaddrinfo(res);
-        return -errno;
+static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len) {
+    call_t *c = lws_get_opaque_user_data(wsi);
+    if (!c) return lws_callback_http_dummy(wsi, reason, user, in, len);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        c->done = -ECONNREFUSED; /* lws says only "Unable to connect" */
+        return 0;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        unsigned char **p = in, *end = *p + len;
+        char auth[400];
+        if (c->token && c->token[0]) {
+            int n = snprintf(auth, sizeof auth, "Bearer %s", c->token);
+            if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                             (unsigned char *)auth, n, p, end))
+                return -1;
+        }
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCEPT,
+                                         (unsigned char *)"application/json", 16, p, end))
+            return -1;
+        if (c->post && lws_add_http_header_content_length(wsi, 0, p, end)) return -1;
+        return 0;
     }
-    int rc = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? 0 : -errno;
-    freeaddrinfo(res);
-    if (rc == -EINPROGRESS) {
-        rc = wait_fd(fd, POLLOUT, timeout_ms);
-        int soerr = 0;
-        socklen_t len = sizeof soerr;
-        if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-            rc = -soerr;
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        c->status = (int)lws_http_client_http_response(wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+        char rx[4096 + LWS_PRE], *p = rx + LWS_PRE;
+        int n = (int)sizeof rx - LWS_PRE;
+        return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
     }
-    if (rc < 0) {
-        close(fd);
-        return rc;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (keep(c, in, len) < 0) {
+            c->done = -EFBIG;
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (!c->done) c->done = 1;
+        return -1;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        if (!c->done) c->done = c->status ? 1 : -EPROTO; /* answered to the close */
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
-    return fd;
 }
+
+static const struct lws_protocols protocols[] = {
+    {"baton-status", on_http, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
 
 int status_http_get(const char *host, int port, const char *path, int timeout_ms, int *status,
                     char **body) {
     return status_http_call("GET", host, port, path, NULL, timeout_ms, status, body);
 }
 
+/* One request through libwebsockets' client, on a context of its own
+ * (its own poll loop: nothing else runs in this process). */
 int status_http_call(const char *method, const char *host, int port, const char *path,
                      const char *token, int timeout_ms, int *status, char **body) {
-    char req[1024], auth[400] = "";
+    struct lws_context_creation_info info;
+    struct lws_client_connect_info ci;
+    call_t c = {.token = token, .post = strcmp(method, "GET") != 0};
     *body = NULL;
-    if (token && token[0]) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
-    int n = snprintf(req, sizeof req,
-                     "%s %s HTTP/1.0\r\nHost: %s:%d\r\nAccept: application/json\r\n%s"
-                     "Content-Length: 0\r\n\r\n",
-                     method, path, host, port, auth);
-    if (n < 0 || (size_t)n >= sizeof req) return -EINVAL;
-    int fd = connect_to(host, port, timeout_ms);
-    if (fd < 0) return fd;
-    for (int off = 0; off < n;) {
-        if (wait_fd(fd, POLLOUT, timeout_ms) < 0) goto timeout;
-        ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
-        if (w < 0 && errno != EAGAIN && errno != EINTR) goto broken;
-        if (w > 0) off += (int)w;
+    memset(&info, 0, sizeof info);
+    lws_set_log_level(LLL_ERR, NULL);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx) return -ENOMEM;
+    memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = host;
+    ci.host = host;
+    ci.origin = host;
+    ci.port = port;
+    ci.path = path;
+    ci.method = method;
+    ci.protocol = protocols[0].name;
+    ci.opaque_user_data = &c;
+    if (!lws_client_connect_via_info(&ci) && !c.done) c.done = -EHOSTUNREACH;
+    double deadline = vclock_wall() + timeout_ms / 1000.0;
+    while (!c.done && vclock_wall() < deadline) lws_service(ctx, 100);
+    lws_context_destroy(ctx);
+    if (c.done < 0 || !c.done) {
+        free(c.buf);
+        return c.done ? c.done : -ETIMEDOUT;
     }
-    size_t len = 0, cap = 65536;
-    char *buf = malloc(cap);
-    if (!buf) goto broken;
-    for (;;) {
-        if (wait_fd(fd, POLLIN, timeout_ms) < 0) {
-            free(buf);
-            goto timeout;
-        }
-        if (len + 1 == cap) {
-            char *more = cap < MAX_ANSWER ? realloc(buf, cap * 2) : NULL;
-            if (!more) {
-                free(buf);
-                goto broken;
-            }
-            buf = more;
-            cap *= 2;
-        }
-        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r == 0) break;
-        if (r < 0 && errno != EAGAIN && errno != EINTR) {
-            free(buf);
-            goto broken;
-        }
-        if (r > 0) len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (strncmp(buf, "HTTP/1.", 7) != 0 || !sep || sscanf(buf + 8, " %d", status) != 1) {
-        free(buf);
-        return -EPROTO;
-    }
-    memmove(buf, sep + 4, len - (size_t)(sep + 4 - buf) + 1);
-    *body = buf;
-    return 0;
-timeout:
-    close(fd);
-    return -ETIMEDOUT;
-broken:
-    close(fd);
-    return -EIO;
+    *status = c.status;
+    *body = c.buf ? c.buf : strdup("");
+    return *body ? 0 : -ENOMEM;
 }
 
 /* ---- the summary ---- */
@@ -244,6 +260,13 @@ static int engine_address(const conf_t *conf, char *host, size_t hostlen, int *p
     return 0;
 }
 
+/* Why no engine answered, for "no engine answers at HOST:PORT: ...". */
+static const char *why(int rc) {
+    if (rc == -ECONNREFUSED) return "cannot connect (is it running, and listening there?)";
+    if (rc == -ETIMEDOUT) return "no answer in time";
+    return strerror(-rc);
+}
+
 int status_print(const conf_t *conf, FILE *out) {
     char host[256], where[300];
     int port, status = 0;
@@ -251,7 +274,7 @@ int status_print(const conf_t *conf, FILE *out) {
     if (engine_address(conf, host, sizeof host, &port, where, sizeof where) < 0) return 3;
     int rc = status_http_get(host, port, "/api/system/health", TIMEOUT_MS, &status, &body);
     if (rc < 0) {
-        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, strerror(-rc));
+        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, why(rc));
         return 3;
     }
     cJSON *doc = status == 200 ? cJSON_Parse(body) : NULL;
@@ -275,7 +298,7 @@ int status_reload(const conf_t *conf, FILE *out) {
     int rc = status_http_call("POST", host, port, "/api/reload", conf->http_token,
                               RELOAD_TIMEOUT_MS, &status, &body);
     if (rc < 0) {
-        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, strerror(-rc));
+        fprintf(stderr, "baton: no engine answers at %s: %s\n", where, why(rc));
         return 3;
     }
     cJSON *doc = cJSON_Parse(body);
