@@ -1,6 +1,7 @@
 /* bench_http.c — GET /api/system/health from a second process at a fixed
- * rate for a while (one connection per request, through status.c's client), then prints the
- * achieved rate, latency percentiles and the engine's own loop lag.
+ * rate for a while (one connection per request, through status.c's client),
+ * then prints the achieved rate, latency percentiles and the engine's own
+ * loop lag.
  * Usage: bench_http PORT SECONDS RATE */
 #include <cJSON.h>
 #include <stdio.h>
