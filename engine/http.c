@@ -274,7 +274,7 @@ static int handle_action(http_t *h, struct lws *wsi, session_t *s, const char *p
         cJSON *doc = cJSON_CreateObject();
         if (!doc) return -1;
         int rc = h->opts.reload(h->opts.reload_ud, doc);
-        return respond_json(wsi, s, rc < 0 ? 422 : 200, doc, NULL);
+        return respond_json(wsi, s, rc == -ESHUTDOWN ? 503 : rc < 0 ? 422 : 200, doc, NULL);
     }
     return 1; /* not an action path */
 }

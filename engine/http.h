@@ -28,7 +28,8 @@ typedef struct http_opts {
     void *pool_ud;
     /* POST /api/reload; NULL answers 501. Fills `answer` (a JSON object) and
      * returns 0 when the reload took effect (200), < 0 when it was refused and
-     * the previous scripts keep running (422; answer has "error"). */
+     * the previous scripts keep running (422; answer has "error"), -ESHUTDOWN
+     * while the engine shuts down (503). */
     int (*reload)(void *ud, cJSON *answer);
     void *reload_ud;
     /* GET /demo/...: static files from this directory (the demo site the

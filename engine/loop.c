@@ -238,7 +238,7 @@ static void watch_scripts(engine_t *e);
  * any error the previous scripts keep running. `quiet`: say nothing when
  * nothing changed (a watcher event for a file that is not a script).
  * Fills answer (may be NULL) for the API; 0 when applied or unchanged,
- * -1 when refused. */
+ * -1 when refused, -ESHUTDOWN while the engine shuts down. */
 static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer) {
     reload_set_t next;
     reload_changes_t ch = {0};
@@ -248,6 +248,7 @@ static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer)
     double now = vclock_now(&e->clock);
     if (e->stopping) {
         snprintf(err, sizeof err, "the engine is shutting down");
+        rc = -ESHUTDOWN;
         goto out;
     }
     e->reload_errors = errors;

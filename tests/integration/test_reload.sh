@@ -192,6 +192,23 @@ job "b" { every = "1h", run = function() return "b" end }'
   expect_eq "$(sql baton.db "select count(*) from runs where job='b'")" 0 "b waits for its hour"
 }
 
+t_reload_while_shutting_down_answers_503() {
+  conf
+  put scripts/a.lua 'job "slow" { every = "1s", run = function(ctx)
+  ctx.log:info("sleeping"); ctx:sleep("4s") end }'
+  start
+  wait_for_log 'slow run [0-9]+: sleeping' 1
+  kill -TERM "$ENGINE_PID"
+  wait_for_log 'draining 1 run' 1
+  expect_eq "$(curl -s -o body -w '%{http_code}' -X POST "$URL/api/reload")" 503 "POST /api/reload"
+  expect_eq "$(jq -r .error body)" "the engine is shutting down"
+  "$BATON" reload >out 2>err
+  expect_eq $? 1 "baton reload"
+  expect_contains "$(cat err)" "the engine is shutting down"
+  wait "$ENGINE_PID"
+  expect_eq $? 0 "the drain ends as usual"
+}
+
 t_reload_needs_the_token_and_reports_a_missing_engine() {
   TOKEN=s3cret conf 'watch = false'
   put scripts/a.lua 'job "a" { run = function() end }'
