@@ -60,7 +60,17 @@ static const char *const migrations[] = {
     " name     TEXT PRIMARY KEY,"
     " cookies  TEXT NOT NULL,"
     " saved_at REAL) WITHOUT ROWID;",
+    /* v4: the store's own counters: next_run_id, kept by pruning, so run ids
+     * never start again at 1 when every run row has been pruned. */
+    "CREATE TABLE meta ("
+    " key   TEXT PRIMARY KEY,"
+    " value INTEGER NOT NULL) WITHOUT ROWID;",
 };
+
+/* The next run id: past every run row, and past what pruning deleted. */
+static const char NEXT_RUN_ID[] =
+    "SELECT max(coalesce((SELECT max(run_id) FROM runs), 0) + 1,"
+    " coalesce((SELECT value FROM meta WHERE key = 'next_run_id'), 1))";
 
 enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
 
@@ -387,7 +397,7 @@ static int migrate(store_t *s, const char *path, char *err, size_t errlen) {
         if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
     }
     if (code == 0) {
-        rc = query_int(db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", &s->next_run_id);
+        rc = query_int(db, NEXT_RUN_ID, &s->next_run_id);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
     }
@@ -433,7 +443,7 @@ int store_open(store_t **out, const char *path, int read_only, char *err, size_t
     code = check_schema(s->db, path, read_only, &version, err, errlen);
     if (code < 0) goto fail;
     if (read_only) {
-        rc = query_int(s->db, "SELECT coalesce(max(run_id), 0) + 1 FROM runs", &s->next_run_id);
+        rc = query_int(s->db, NEXT_RUN_ID, &s->next_run_id);
         if (rc != SQLITE_OK) {
             code = open_error(s->db, rc, path, 1, err, errlen);
             goto fail;
@@ -595,7 +605,18 @@ int store_run_summaries(store_t *s, double since, store_summary_cb cb, void *ud)
 int store_prune(store_t *s, double before, int64_t *deleted) {
     sqlite3_stmt *st;
     int64_t n = 0;
+    char keep[200];
     int code = begin_write(s);
+    /* The rows about to go may hold the highest run id. */
+    snprintf(keep, sizeof keep,
+             "INSERT INTO meta(key, value) SELECT 'next_run_id', "
+             "max(%lld, coalesce(max(run_id), 0) + 1) FROM runs WHERE true "
+             "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+             (long long)s->next_run_id);
+    if (code == 0) {
+        int rc = sqlite3_exec(s->db, keep, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) code = fail(s, rc);
+    }
     for (int id = STMT_PRUNE_ENDED; code == 0 && id <= STMT_PRUNE_UNENDED; id++) {
         code = stmt_get(s, (stmt_id_t)id, &st);
         if (code < 0) break;

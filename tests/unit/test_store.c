@@ -182,7 +182,7 @@ TEST(store_creates_the_current_schema_in_wal_mode) {
     CHECK(s != NULL);
     CHECK_INT(store_dirty(s), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
               1);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
@@ -207,19 +207,20 @@ TEST(store_migrates_an_empty_file) {
     CHECK(s != NULL);
     CHECK_INT(store_kv_set(s, "k", "1"), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 1);
     tmp_done(&t);
 }
 
-TEST(store_migrates_v1_to_v3_keeping_data_and_keeps_breakers) {
+TEST(store_migrates_v1_to_the_current_schema_keeping_data_and_keeps_breakers) {
     tmp_t t;
     tmp_init(&t);
     store_t *s = open_ok(t.db);
     CHECK_INT(store_kv_set(s, "k", "7"), 0);
     store_close(s);
     /* make it a v1 database again, as the first release wrote it */
-    raw_exec(t.db, "DROP TABLE breakers; DROP TABLE sessions; PRAGMA user_version = 1;");
+    raw_exec(t.db, "DROP TABLE breakers; DROP TABLE sessions; DROP TABLE meta; "
+                   "PRAGMA user_version = 1;");
     CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
     s = open_ok(t.db);
     store_breaker_t b = {.state = "open", .opened_at = 1000.5, .failures = 5, .changed_at = 1000.5};
@@ -227,7 +228,7 @@ TEST(store_migrates_v1_to_v3_keeping_data_and_keeps_breakers) {
     CHECK_INT(store_breaker_get(s, "site", &back), 1);
     CHECK_INT(store_breaker_put(s, "site", &b), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
     s = open_ok(t.db);
     CHECK_INT(store_breaker_get(s, "site", &back), 0);
     CHECK_STR(back.state, "open");
@@ -636,6 +637,37 @@ TEST(store_prune_deletes_old_rows_in_the_batch) {
     tmp_done(&t);
 }
 
+TEST(store_run_ids_keep_going_after_every_row_is_pruned) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    for (int i = 0; i < 3; i++) {
+        store_run_t r = run_row(store_run_id_next(s), "a", 1, "ok", 100 + i);
+        CHECK_INT(store_run_add(s, &r), 0);
+    }
+    CHECK_INT(store_flush(s), 0);
+    int64_t deleted = 0;
+    CHECK_INT(store_prune(s, 1e12, &deleted), 0);
+    CHECK_INT(deleted, 3);
+    CHECK_INT(store_flush(s), 0);
+    store_close(s);
+    s = open_ok(t.db);
+    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM runs"), 0);
+    CHECK_INT(store_run_id_next(s), 4); /* not 1 again */
+    store_close(s);
+    /* rows added by id, not through store_run_id_next, count too */
+    s = open_ok(t.db);
+    store_run_t r = run_row(41, "a", 1, "ok", 100);
+    CHECK_INT(store_run_add(s, &r), 0);
+    CHECK_INT(store_prune(s, 1e12, NULL), 0);
+    CHECK_INT(store_flush(s), 0);
+    store_close(s);
+    s = open_ok(t.db);
+    CHECK_INT(store_run_id_next(s), 42);
+    store_close(s);
+    tmp_done(&t);
+}
+
 /* ---- open errors that leave everything as it was ---- */
 
 /* Waits for one byte on fd. */
@@ -742,7 +774,7 @@ TEST(store_open_reports_an_exclusive_lock_on_a_rollback_journal_db) {
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master"), 0);
     s = open_ok(t.db); /* the holder rolled back: an empty file again */
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
     tmp_done(&t);
 }
 
