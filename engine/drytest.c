@@ -239,6 +239,14 @@ static int real_event(void *ud, pool_lease_t *lease, const char *method, const c
     return 1;
 }
 
+/* Records the call as the fake would; fails it when the test asked to. */
+static int real_send(void *ud, const char *job, int64_t run_id, const char *method,
+                     const cJSON *params, err_kind_t *kind, char *msg, size_t msglen) {
+    world_t *w = ud;
+    fake_record(w->fake, job, run_id, method, params);
+    return fake_take_failure(w->fake, job, kind, msg, msglen);
+}
+
 static void on_poke(uv_timer_t *h) { (void)h; }
 
 /* Waits on the browser while a page's run does; answers 1 when the wait
@@ -303,6 +311,7 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
         w->page_env.pool = w->pool;
         w->page_env.on_lease = real_lease;
         w->page_env.on_event = real_event;
+        w->page_env.on_send = real_send;
         w->page_env.hooks_ud = w;
     } else {
         w->page_env.fake = w->fake;
@@ -497,7 +506,6 @@ static int l_test_fail(lua_State *L) {
     const char *message = luaL_optstring(L, 3, NULL);
     err_kind_t kind;
     check_job(L, t, job);
-    if (t->o->real) return fail(L, "t:fail: only with the fake browser");
     if (err_kind_parse(kind_name, &kind) < 0 || kind == ERR_NONE)
         return fail(L, "t:fail: unknown error kind '%s'", kind_name);
     if (fake_fail(t->w->fake, job, kind, message) < 0) return fail(L, "out of memory");
@@ -528,7 +536,6 @@ static int l_test_calls(lua_State *L) {
     drytest_t *t = kit_of(L);
     const char *job = luaL_optstring(L, 1, NULL);
     char err[128];
-    if (t->o->real) return fail(L, "t.browser:calls: only with the fake browser");
     cJSON *calls = fake_calls(t->w->fake, job);
     char *text = calls ? cJSON_PrintUnformatted(calls) : NULL;
     cJSON_Delete(calls);

@@ -183,6 +183,15 @@ static failure_t *take_failure(fake_t *f, const char *job) {
     return NULL;
 }
 
+int fake_take_failure(fake_t *f, const char *job, err_kind_t *kind, char *message, size_t len) {
+    failure_t *x = take_failure(f, job);
+    if (!x) return 0;
+    *kind = x->kind;
+    snprintf(message, len, "%s", x->message);
+    free(x);
+    return 1;
+}
+
 /* ---- the record ---- */
 
 cJSON *fake_calls(const fake_t *f, const char *job) {
@@ -227,13 +236,13 @@ static int is_find(const cJSON *params) {
     return cJSON_IsString(g) && strcmp(g->valuestring, "baton.find") == 0;
 }
 
-static void record(fake_lease_t *l, const char *method, const cJSON *params) {
-    fake_t *f = l->f;
+void fake_record(fake_t *f, const char *job, int64_t run_id, const char *method,
+                 const cJSON *params) {
     if (f->ncalls++ >= FAKE_MAX_CALLS) return;
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "at", vclock_now(f->clock));
-    cJSON_AddStringToObject(c, "job", l->job);
-    cJSON_AddNumberToObject(c, "run_id", (double)l->run_id);
+    cJSON_AddStringToObject(c, "job", job);
+    cJSON_AddNumberToObject(c, "run_id", (double)run_id);
     cJSON_AddStringToObject(c, "method", method);
     cJSON *p = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
     const cJSON *expr = cJSON_GetObjectItemCaseSensitive(params, "expression");
@@ -509,7 +518,7 @@ int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout
         cJSON_Delete(params);
         return -EPIPE; /* as a lost pool lease answers */
     }
-    record(l, method, params);
+    fake_record(f, l->job, l->run_id, method, params);
     double now = vclock_now(f->clock), delay = FAKE_LATENCY;
     cJSON *result = NULL;
     err_kind_t kind = ERR_NONE;

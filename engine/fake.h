@@ -41,6 +41,13 @@ const cJSON *fake_fixture(const fake_t *f, const char *url);
 /* The next browser call of a run of job fails with kind (once). */
 int fake_fail(fake_t *f, const char *job, err_kind_t kind, const char *message);
 
+/* For a real browser (baton test --browser real): takes the failure waiting
+ * for job's next call, if any (1, with its kind and message), and records a
+ * call as the fake records its own. */
+int fake_take_failure(fake_t *f, const char *job, err_kind_t *kind, char *message, size_t len);
+void fake_record(fake_t *f, const char *job, int64_t run_id, const char *method,
+                 const cJSON *params);
+
 /* The recorded calls, oldest first, as [{at, job, run_id, method, params}],
  * of one job or (job NULL) of all. The caller frees the array. */
 cJSON *fake_calls(const fake_t *f, const char *job);

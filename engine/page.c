@@ -317,6 +317,15 @@ static int l_page_send(lua_State *L) {
         free(text);
         if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
     }
+    if (pg->lease && pg->env->on_send) {
+        err_kind_t kind = ERR_NONE;
+        char msg[300];
+        if (pg->env->on_send(pg->env->hooks_ud, script_co_job(co), script_co_run_id(co), method,
+                             params, &kind, msg, sizeof msg)) {
+            cJSON_Delete(params);
+            return err_raise(L, kind, "%s: %s", method, msg);
+        }
+    }
     int rc = pg->flease ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
                         : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg,
                                           &pg->call_id);

@@ -18,6 +18,9 @@ typedef struct page_env {
      * shown its page's events first (non-zero: consumed). May be NULL. */
     void (*on_lease)(void *ud, pool_lease_t *lease);
     int (*on_event)(void *ud, pool_lease_t *lease, const char *method, const cJSON *params);
+    /* Told of each call a run makes; non-zero fails it with *kind and msg. */
+    int (*on_send)(void *ud, const char *job, int64_t run_id, const char *method,
+                   const cJSON *params, err_kind_t *kind, char *msg, size_t msglen);
     void *hooks_ud;
     vclock_t *clock;
     char files_dir[4096];    /* where screenshot(path) writes */

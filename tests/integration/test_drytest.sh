@@ -362,17 +362,27 @@ test("a URL no fixture serves is blocked, never fetched", function(t)
   local r = t:runs("count")[1]
   t:expect(r.error_kind == "network" and r.error:find("BLOCKED_BY_CLIENT"), "%s", tostring(r.error))
 end)
-test("the fake's own tools say they need the fake", function(t)
-  t:fail("count", "network")
+test("injected failures and the record of calls work here too", function(t)
+  t.browser:serve("http://site.test/list", { html = "<h1>x</h1>" })
+  t:fail("count", "network", "injected")
+  t:advance("1m")
+  local runs = t:runs("count")
+  t:expect(runs[1].error_kind == "network" and runs[1].error:find("injected"), "%s",
+    tostring(runs[1].error))
+  t:expect(runs[2].status == "ok", "the next run: %s", runs[2].status)
+  local calls, found = t.browser:calls("count"), false
+  t:expect(calls[1].method == "Page.navigate" and calls[1].run_id == runs[1].run_id, "first call")
+  for _, c in ipairs(calls) do found = found or (c.params.selector == "h1" and c.params.action == "text") end
+  t:expect(found, "the find of h1 is recorded")
 end)
 EOF
   TMPDIR=$PWD/tmp "$BATON" test --browser real >out 2>err
-  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_eq $? 0 "exit code ($(cat out err))"
   expect_contains "$(cat out)" "ok   site_test.lua: the page is the fixture's html, in a real DOM"
   expect_contains "$(cat out)" "ok   site_test.lua: statuses and refused connections"
   expect_contains "$(cat out)" "ok   site_test.lua: a URL no fixture serves is blocked"
-  expect_contains "$(cat out)" "site_test.lua:30: t:fail: only with the fake browser"
-  expect_eq "$(tail -1 out)" "3 passed, 1 failed"
+  expect_contains "$(cat out)" "ok   site_test.lua: injected failures and the record of calls"
+  expect_eq "$(tail -1 out)" "4 passed, 0 failed"
   expect_eq "$(ls tmp)" "" "profiles and temporary files removed"
 }
 
