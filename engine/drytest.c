@@ -5,6 +5,7 @@
 #include "drytest.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -91,7 +92,8 @@ static int name_cmp(const void *a, const void *b) {
 }
 
 static void add_path(char **list, size_t *n, const char *path) {
-    if (*n < MAX_FILES) list[(*n)++] = strdup(path);
+    char *copy = *n < MAX_FILES ? strdup(path) : NULL;
+    if (copy) list[(*n)++] = copy;
 }
 
 /* The *_test.lua files of dir, in name order. */
@@ -122,7 +124,7 @@ static int sort_paths(drytest_t *t) {
         struct stat st;
         const char *p = o->paths[i];
         if (stat(p, &st) != 0) {
-            fprintf(stderr, "%s: no such file or directory\n", p);
+            fprintf(stderr, "%s: %s\n", p, strerror(errno));
             return -1;
         }
         if (S_ISDIR(st.st_mode)) {

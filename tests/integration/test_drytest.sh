@@ -290,7 +290,7 @@ t_command_line_errors() {
   "$BATON" test --for never >out 2>err; expect_eq $? 2 "--for never"
   "$BATON" test --start someday >out 2>err; expect_eq $? 2 "--start someday"
   "$BATON" test nowhere_test.lua >out 2>err; expect_eq $? 1 "a missing path"
-  expect_contains "$(cat err)" "nowhere_test.lua: no such file or directory"
+  expect_contains "$(cat err)" "nowhere_test.lua: No such file or directory"
 }
 
 t_paths_pick_test_files_and_scripts() {
