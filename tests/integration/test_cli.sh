@@ -25,7 +25,7 @@ t_usage_errors_exit_2() {
 }
 
 t_check_passes_on_shipped_scripts_and_every_example() {
-  (cd "$ROOT" && "$BATON" check >/dev/null 2>err); expect_eq $? 0 "check scripts/: $(cat err 2>/dev/null)"
+  (cd "$ROOT" && "$BATON" check >/dev/null) 2>err; expect_eq $? 0 "check scripts/: $(cat err 2>/dev/null)"
   for conf in "$ROOT"/examples/*/engine.conf; do
     "$BATON" check -c "$conf" >out 2>err
     expect_eq $? 0 "check $conf: $(cat err)"
