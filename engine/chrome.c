@@ -33,25 +33,26 @@ struct chrome {
     size_t tail_len;
 };
 
-/* Pids libuv spawned and still waits for: chrome_reap must leave them alone. */
-static int live_pids[MAX_LIVE];
+/* Browsers libuv spawned and still waits for: chrome_reap must leave their
+ * pids alone, and the helpers that carry their profile directory. */
+static chrome_t *live[MAX_LIVE];
 static int nlive;
 
-static void live_add(int pid) {
-    if (nlive < MAX_LIVE) live_pids[nlive++] = pid;
+static void live_add(chrome_t *ch) {
+    if (nlive < MAX_LIVE) live[nlive++] = ch;
 }
 
-static void live_del(int pid) {
+static void live_del(chrome_t *ch) {
     for (int i = 0; i < nlive; i++)
-        if (live_pids[i] == pid) {
-            live_pids[i] = live_pids[--nlive];
+        if (live[i] == ch) {
+            live[i] = live[--nlive];
             return;
         }
 }
 
 static int is_live(int pid) {
     for (int i = 0; i < nlive; i++)
-        if (live_pids[i] == pid) return 1;
+        if (live[i]->pid == pid) return 1;
     return 0;
 }
 
@@ -102,7 +103,7 @@ static void maybe_report(chrome_t *ch) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
     chrome_t *ch = p->data;
-    live_del(ch->pid);
+    live_del(ch);
     ch->exited = 1;
     ch->status = status;
     ch->term_signal = term_signal;
@@ -259,7 +260,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return rc;
     }
     ch->pid = ch->proc.pid;
-    live_add(ch->pid);
+    live_add(ch);
     uv_read_start((uv_stream_t *)&ch->err, on_alloc, on_stderr);
     *out = ch;
     return 0;
@@ -309,32 +310,64 @@ int chrome_sweep(void) {
 
 void chrome_subreaper(void) { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
-/* Collects zombie children libuv did not spawn (renderers and zygotes of a
- * dead browser, re-parented here). Never waitpid(-1): that would steal the
- * statuses libuv waits for. Returns the number reaped. */
+/* Reads /proc/PID/NAME (NUL-separated) into buf; returns the length. */
+static size_t read_proc(int pid, const char *name, char *buf, size_t cap) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return n;
+}
+
+/* A helper of one of this engine's browsers names its profile directory in
+ * its command line (renderers, --user-data-dir) or its environment (the
+ * crash handlers, TMPDIR and XDG_CONFIG_HOME). Returns 1 when it names one
+ * and no browser that still runs owns that directory. */
+static int orphaned_helper(int pid, int me) {
+    static char blob[65536];
+    char mark[48];
+    int n = snprintf(mark, sizeof mark, "/baton-chrome-%d-", me);
+    for (int part = 0; part < 2; part++) {
+        size_t len = read_proc(pid, part ? "environ" : "cmdline", blob, sizeof blob);
+        const char *hit = memmem(blob, len, mark, (size_t)n);
+        if (!hit) continue;
+        for (int i = 0; i < nlive; i++)
+            if (memmem(blob, len, live[i]->dir, strlen(live[i]->dir))) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Collects zombie children libuv did not spawn (renderers, zygotes and
+ * crash handlers of a dead browser, re-parented here), and kills such
+ * helpers that outlive their browser: a crash handler that attached to
+ * another with ptrace keeps that one unreapable for as long as it lives.
+ * Never waitpid(-1): that would steal the statuses libuv waits for.
+ * Returns the number reaped or killed. */
 int chrome_reap(void) {
     DIR *d = opendir("/proc");
     struct dirent *e;
-    int me = getpid(), reaped = 0;
+    int me = getpid(), done = 0;
     if (!d) return 0;
     while ((e = readdir(d))) {
-        char path[64], buf[512];
+        char buf[512];
         int pid = atoi(e->d_name);
         if (pid <= 0 || is_live(pid)) continue;
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
+        if (!read_proc(pid, "stat", buf, sizeof buf)) continue;
         /* pid (comm) state ppid ...; comm may hold spaces and parens. */
         char *rp = strrchr(buf, ')');
         char state;
         int ppid;
-        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2) continue;
-        if (ppid != me || state != 'Z') continue;
-        if (waitpid(pid, NULL, WNOHANG) == pid) reaped++;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != me) continue;
+        if (state == 'Z') {
+            if (waitpid(pid, NULL, WNOHANG) == pid) done++;
+        } else if (orphaned_helper(pid, me) && kill(pid, SIGKILL) == 0) {
+            done++;
+        }
     }
     closedir(d);
-    return reaped;
+    return done;
 }

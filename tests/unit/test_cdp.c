@@ -13,7 +13,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cdp.h"
@@ -230,13 +232,16 @@ static void check_session_flow(fixture_t *f, cdp_t *c, conn_t *cn, char *session
 /* Zombie children of this process (renderers a dead browser left here).
    With show, each is printed with its thread count: a zombie leader cannot
    be reaped until its last thread has exited. */
-static int zombie_children(int show) {
+/* Children of this process: zombies and live helpers alike, since a helper
+ * outliving its browser can keep another one unreapable. With show, names
+ * each. */
+static int leftover_children(int show) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int me = getpid(), n = 0;
     while (d && (e = readdir(d))) {
-        char path[64], buf[512], state;
-        int pid = atoi(e->d_name), ppid, threads = 0;
+        char path[64], buf[512], line[256], state;
+        int pid = atoi(e->d_name), ppid;
         if (pid <= 0) continue;
         snprintf(path, sizeof path, "/proc/%d/stat", pid);
         FILE *fp = fopen(path, "r");
@@ -245,34 +250,37 @@ static int zombie_children(int show) {
         fclose(fp);
         buf[len] = 0;
         char *rp = strrchr(buf, ')');
-        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != me || state != 'Z')
-            continue;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || ppid != me) continue;
         n++;
         if (!show) continue;
-        snprintf(path, sizeof path, "/proc/%d/task", pid);
-        DIR *t = opendir(path);
-        for (struct dirent *te; t && (te = readdir(t));) threads += te->d_name[0] != '.';
-        if (t) closedir(t);
         *rp = 0;
-        fprintf(stderr, "    zombie %d %s) with %d thread(s) left\n", pid, strchr(buf, '('),
-                threads);
+        fprintf(stderr, "    child %d %s) state %c left", pid, strchr(buf, '('), state);
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+        fp = fopen(path, "r");
+        while (fp && fgets(line, sizeof line, fp))
+            if (!strncmp(line, "TracerPid:", 10) || !strncmp(line, "Threads:", 8))
+                fprintf(stderr, ", %.*s", (int)strcspn(line, "\n"), line);
+        if (fp) fclose(fp);
+        if (state == 'Z') {
+            int w = waitpid(pid, NULL, WNOHANG);
+            fprintf(stderr, ", waitpid %d%s%s", w, w < 0 ? " " : "", w < 0 ? strerror(errno) : "");
+        }
+        fputc('\n', stderr);
     }
     if (d) closedir(d);
     return n;
 }
 
-/* Reaps what a dead browser left behind, for up to secs, and returns what
-   remains. The horizon is generous: on a busy machine a killed browser's
-   children can take seconds to notice and go, and only a zombie that stays
-   is a bug. */
+/* Reaps until no child is left or secs have passed; returns how many are
+ * left (and names them). */
 static int reap_for(fixture_t *f, double secs) {
     double deadline = now_s() + secs;
     chrome_reap();
-    while (zombie_children(0) > 0 && now_s() < deadline) {
+    while (leftover_children(0) > 0 && now_s() < deadline) {
         WAIT(f, 0, 0.05);
         chrome_reap();
     }
-    return zombie_children(1);
+    return leftover_children(1);
 }
 
 /* The --user-data-dir of a running process, from its command line. */
@@ -528,6 +536,84 @@ TEST(cdp_pipe_survives_garbage_and_reports_the_exit) {
         close_piped(&f, &p);
     }
     rm_tree(dir);
+    fx_finish(&f);
+}
+
+/* A fake browser that leaves a helper behind (double-forked, so it is
+ * re-parented here, as Chromium's crash handlers are) and exits: the helper
+ * names the profile in its environment, so chrome_reap kills it. */
+TEST(cdp_reap_kills_a_helper_that_outlives_its_browser) {
+    fixture_t f;
+    piped_t p;
+    char dir[256], script[300];
+    static const char body[] = "#!/bin/sh\n"
+                               "(sleep 300 </dev/null >/dev/null 2>&1 &)\n"
+                               "exit 0\n";
+    chrome_subreaper();
+    make_tmp(dir, sizeof dir);
+    snprintf(script, sizeof script, "%s/fake-browser", dir);
+    FILE *fp = fopen(script, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs(body, fp);
+        fclose(fp);
+    }
+    chmod(script, 0755);
+    fx_init(&f);
+    if (launch_piped(&f, &p, script) == 0) {
+        WAIT(&f, p.x.exited, 5);
+        CHECK_INT(p.x.exited, 1);
+        WAIT(&f, leftover_children(0) > 0, 0.5); /* the sleep, re-parented here */
+        CHECK_INT(leftover_children(0), 1);
+        CHECK_INT(reap_for(&f, 10), 0);
+        close_piped(&f, &p);
+    }
+    rm_tree(dir);
+    fx_finish(&f);
+}
+
+/* Spawns `sleep` with an environment naming a profile of this process. */
+static int spawn_marked(const char *profile, int trace) {
+    int pid = fork();
+    if (pid != 0) return pid;
+    char env[300];
+    snprintf(env, sizeof env, "TMPDIR=%s", profile);
+    char *envp[] = {env, NULL};
+    char *argv[] = {"sleep", "300", NULL};
+    if (trace > 0 && ptrace(PTRACE_SEIZE, trace, NULL, NULL) != 0) _exit(3);
+    execve("/bin/sleep", argv, envp);
+    _exit(127);
+}
+
+/* A dead helper traced by a live one (a crash handler dumping another) stays
+ * a zombie nobody can reap until its tracer goes: chrome_reap kills the
+ * tracer, then reaps both. */
+TEST(cdp_reap_frees_a_zombie_held_by_a_living_tracer) {
+    fixture_t f;
+    char profile[256];
+    chrome_subreaper();
+    fx_init(&f);
+    snprintf(profile, sizeof profile, "/tmp/baton-chrome-%d-gone", (int)getpid());
+    int held = spawn_marked(profile, 0);
+    CHECK(held > 0);
+    int tracer = spawn_marked(profile, held);
+    CHECK(tracer > 0);
+    char path[64], line[256];
+    int traced = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", held);
+    for (int i = 0; i < 100 && !traced; i++) {
+        FILE *fp = fopen(path, "r");
+        while (fp && fgets(line, sizeof line, fp))
+            if (!strncmp(line, "TracerPid:", 10)) traced = atoi(line + 10) == tracer;
+        if (fp) fclose(fp);
+        if (!traced) WAIT(&f, 0, 0.02);
+    }
+    CHECK_INT(traced, 1);
+    kill(held, SIGKILL);
+    WAIT(&f, 0, 0.2);
+    CHECK_INT(waitpid(held, NULL, WNOHANG), 0); /* held by its tracer */
+    CHECK_INT(reap_for(&f, 10), 0);
+    CHECK_INT(kill(tracer, 0) == -1 && errno == ESRCH, 1);
     fx_finish(&f);
 }
 
