@@ -4,6 +4,7 @@
  * Shutdown closes every handle and leaves uv_loop_close == 0. */
 #include "loop.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -58,8 +60,10 @@ typedef struct engine {
     uint64_t acquire_count;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain, settle;
-    uv_fs_event_t watch_dir, watch_lib; /* scripts/ and scripts/lib/ */
-    int watching_dir, watching_lib;
+    uv_fs_event_t watch_dir;  /* scripts/ */
+    int watching_dir;
+    struct libwatch *libs;    /* scripts/lib/ and every directory below it */
+    int libs_scanned;
     cJSON *reload_errors;    /* while a reload runs: its error lines */
     vtimer_t prune;
     obs_t *obs;              /* counters and events for http */
@@ -72,6 +76,8 @@ typedef struct engine {
     int handles;             /* signals and uv timers initialised */
     int closed;
 } engine_t;
+
+static void unwatch_libs(engine_t *e, int all);
 
 /* One engine per database: sqlite alone only notices a second writer while
  * the first holds a transaction, so hold an flock for the engine's life. */
@@ -178,8 +184,8 @@ static void close_all(engine_t *e) {
         uv_close((uv_handle_t *)&e->settle, NULL);
     }
     if (e->watching_dir) uv_close((uv_handle_t *)&e->watch_dir, NULL);
-    if (e->watching_lib) uv_close((uv_handle_t *)&e->watch_lib, NULL);
-    e->watching_dir = e->watching_lib = 0;
+    e->watching_dir = 0;
+    unwatch_libs(e, 1);
     vtimer_stop(&e->clock, &e->prune);
     if (e->pool) pool_shutdown(e->pool);
     cdp_ws_shutdown();
@@ -350,10 +356,72 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int stat
     if (!e->stopping) uv_timer_start(&e->settle, on_settle, SETTLE_MS, 0);
 }
 
-/* Watches scripts/ and, once it exists, scripts/lib/ (inotify is not
- * recursive: deeper module directories need `baton reload`). */
+/* One watched directory of the module tree: inotify is not recursive, so
+ * scripts/lib/ and each directory below it (require "a.b" is lib/a/b.lua)
+ * has its own watch, added as directories appear and dropped as they go. */
+typedef struct libwatch {
+    uv_fs_event_t h;
+    struct libwatch *next;
+    int seen; /* found by the current scan */
+    char path[];
+} libwatch_t;
+
+enum { LIB_DEPTH = 8 };
+
+static void free_libwatch(uv_handle_t *h) { free((libwatch_t *)h); } /* h is its first member */
+
+/* Drops the watches the last scan did not find (every one with all). */
+static void unwatch_libs(engine_t *e, int all) {
+    for (libwatch_t **pp = &e->libs; *pp;) {
+        libwatch_t *w = *pp;
+        if (!all && w->seen) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        uv_close((uv_handle_t *)&w->h, free_libwatch);
+    }
+}
+
+/* Marks dir and the directories below it as seen, watching the new ones.
+ * Returns how many watches were added. */
+static int watch_lib_tree(engine_t *e, const char *dir, int depth) {
+    int added = 0;
+    libwatch_t *w = e->libs;
+    while (w && strcmp(w->path, dir) != 0) w = w->next;
+    if (!w) {
+        size_t n = strlen(dir) + 1;
+        w = malloc(sizeof *w + n);
+        if (!w) return 0;
+        memcpy(w->path, dir, n);
+        uv_fs_event_init(&e->loop, &w->h);
+        w->h.data = e;
+        w->next = e->libs;
+        e->libs = w;
+        if (uv_fs_event_start(&w->h, on_fs_event, dir, 0) < 0)
+            log_debug("cannot watch %s", dir);
+        added++;
+    }
+    w->seen = 1;
+    DIR *d = depth < LIB_DEPTH ? opendir(dir) : NULL;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char sub[4096];
+        struct stat st;
+        if (de->d_name[0] == '.') continue;
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) added += watch_lib_tree(e, sub, depth + 1);
+    }
+    if (d) closedir(d);
+    return added;
+}
+
+/* Watches scripts/ and the module tree below scripts/lib/, as it is now.
+ * A directory that appeared gets its watch here (after the reload its
+ * creation caused); a file written into it before the watch existed is
+ * caught by one more settle, which reloads only if something changed. */
 static void watch_scripts(engine_t *e) {
     char lib[4200];
+    struct stat st;
     if (e->stopping || e->closed || !e->handles || !e->conf->watch) return;
     if (!e->watching_dir) {
         uv_fs_event_init(&e->loop, &e->watch_dir);
@@ -365,13 +433,11 @@ static void watch_scripts(engine_t *e) {
                      uv_strerror(rc));
     }
     snprintf(lib, sizeof lib, "%s/lib", e->conf->scripts);
-    if (!e->watching_lib && access(lib, F_OK) == 0) {
-        uv_fs_event_init(&e->loop, &e->watch_lib);
-        e->watch_lib.data = e;
-        e->watching_lib = 1;
-        if (uv_fs_event_start(&e->watch_lib, on_fs_event, lib, 0) < 0)
-            log_debug("cannot watch %s", lib);
-    }
+    for (libwatch_t *w = e->libs; w; w = w->next) w->seen = 0;
+    int added = stat(lib, &st) == 0 && S_ISDIR(st.st_mode) ? watch_lib_tree(e, lib, 0) : 0;
+    unwatch_libs(e, 0);
+    if (added && e->libs_scanned) uv_timer_start(&e->settle, on_settle, SETTLE_MS, 0);
+    e->libs_scanned = 1;
 }
 
 int loop_run(const conf_t *conf) {
