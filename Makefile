@@ -89,7 +89,7 @@ test: deps $(BUILD)/baton $(BUILD)/unit $(BUILD)/fixture
 valgrind: deps $(BUILD)/unit
 	TEST_TIMEOUT=600 valgrind -q --error-exitcode=9 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --trace-children=yes \
-	  --trace-children-skip='*/chromium,*/setpriv' $(BUILD)/unit
+	  --trace-children-skip='*/chromium,*/setpriv,*/sleep' $(BUILD)/unit
 
 run: deps $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf

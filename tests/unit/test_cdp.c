@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -547,7 +548,8 @@ TEST(cdp_reap_kills_a_helper_that_outlives_its_browser) {
     piped_t p;
     char dir[256], script[300];
     static const char body[] = "#!/bin/sh\n"
-                               "(sleep 300 </dev/null >/dev/null 2>&1 &)\n"
+                               "dd bs=1 count=1 <&3 >/dev/null 2>&1\n" /* the test's call */
+                               "(sleep 300 </dev/null >/dev/null 2>&1 3<&- 4<&- &)\n"
                                "exit 0\n";
     chrome_subreaper();
     make_tmp(dir, sizeof dir);
@@ -561,8 +563,11 @@ TEST(cdp_reap_kills_a_helper_that_outlives_its_browser) {
     chmod(script, 0755);
     fx_init(&f);
     if (launch_piped(&f, &p, script) == 0) {
-        WAIT(&f, p.x.exited, 5);
+        reply_t r = {0};
+        CHECK_INT(cdp_send(p.c, NULL, "Browser.getVersion", NULL, 60, on_reply, &r, NULL), 0);
+        WAIT(&f, r.done && p.x.exited, 60);
         CHECK_INT(p.x.exited, 1);
+        reply_clear(&r);
         WAIT(&f, leftover_children(0) > 0, 0.5); /* the sleep, re-parented here */
         CHECK_INT(leftover_children(0), 1);
         CHECK_INT(reap_for(&f, 10), 0);
@@ -593,7 +598,10 @@ TEST(cdp_reap_frees_a_zombie_held_by_a_living_tracer) {
     char profile[256];
     chrome_subreaper();
     fx_init(&f);
-    snprintf(profile, sizeof profile, "/tmp/baton-chrome-%d-gone", (int)getpid());
+    make_tmp(profile, sizeof profile); /* a directory valgrind's children can use as TMPDIR */
+    size_t len = strlen(profile);
+    snprintf(profile + len, sizeof profile - len, "/baton-chrome-%d-gone", (int)getpid());
+    CHECK_INT(mkdir(profile, 0700), 0);
     int held = spawn_marked(profile, 0);
     CHECK(held > 0);
     int tracer = spawn_marked(profile, held);
@@ -614,6 +622,7 @@ TEST(cdp_reap_frees_a_zombie_held_by_a_living_tracer) {
     CHECK_INT(waitpid(held, NULL, WNOHANG), 0); /* held by its tracer */
     CHECK_INT(reap_for(&f, 10), 0);
     CHECK_INT(kill(tracer, 0) == -1 && errno == ESRCH, 1);
+    rm_tree(dirname(profile));
     fx_finish(&f);
 }
 
