@@ -34,7 +34,10 @@ sql() { # db query
 
 # Starts the engine in the background in the current directory; sets ENGINE_PID.
 start_engine() {
-  "$BATON" run -c "${1:-engine.conf}" >engine.out 2>&1 &
+  # Emptied here, not by the background shell: a wait_for_log right after
+  # must not read the previous engine's lines.
+  : >engine.out
+  "$BATON" run -c "${1:-engine.conf}" >>engine.out 2>&1 &
   ENGINE_PID=$!
 }
 
@@ -85,7 +88,8 @@ free_port() {
 
 # Starts the fixture site on an ephemeral port; sets FX (its base URL) and FX_PID.
 start_site() {
-  "$FIXTURE" >fixture.out 2>&1 &
+  : >fixture.out # not by the background shell: a previous site's line must not be read
+  "$FIXTURE" >>fixture.out 2>&1 &
   FX_PID=$!
   local waited=0
   until grep -q 'listening on' fixture.out 2>/dev/null; do

@@ -8,7 +8,8 @@ FIXTURE=$(cd "$ROOT" && readlink -f "${FIXTURE:-build/fixture}")
 # Starts the fixture on an ephemeral port; sets FIX_PID, PORT and BASE.
 start_fixture() {
   [ -x "$FIXTURE" ] || { fail "no fixture binary at $FIXTURE"; return 1; }
-  "$FIXTURE" "$@" >fixture.out 2>fixture.err &
+  : >fixture.out # not by the background shell: a previous start's line must not be read
+  "$FIXTURE" "$@" >>fixture.out 2>fixture.err &
   FIX_PID=$!
   local waited=0
   while ! grep -q '^fixture listening on 127\.0\.0\.1:[0-9]*$' fixture.out 2>/dev/null; do

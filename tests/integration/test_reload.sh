@@ -178,6 +178,16 @@ job "a" { every = "1s", run = function() return g.word end }'
 # require "net.http.util" is lib/net/http/util.lua: inotify is not
 # recursive, so every directory of the module tree needs its own watch,
 # including ones made while the engine runs.
+module_in_a_new_directory() { # first-word changed-word
+  mkdir -p scripts/lib/fresh/deeper
+  put scripts/lib/fresh/deeper/m.lua "return { word = \"$1\" }"
+  put scripts/a.lua 'local m = require("fresh.deeper.m")
+job "a" { every = "1s", run = function() return m.word end }'
+  wait_for_log "a run [0-9]+: ok .*\"$1\"" 1
+  put scripts/lib/fresh/deeper/m.lua "return { word = \"$2\" }"
+  wait_for_log "a run [0-9]+: ok .*\"$2\"" 1
+}
+
 t_reload_watches_module_directories_at_any_depth_even_new_ones() {
   conf
   mkdir -p scripts/lib/net/http
@@ -188,27 +198,13 @@ job "a" { every = "1s", run = function() return u.word end }'
   wait_for_log 'a run [0-9]+: ok .*"one"' 1
   put scripts/lib/net/http/util.lua 'return { word = "two" }'
   wait_for_log 'a run [0-9]+: ok .*"two"' 1
-  # a directory made now, and a module written into it at once
-  mkdir -p scripts/lib/fresh/deeper
-  put scripts/lib/fresh/deeper/m.lua 'return { word = "three" }'
-  put scripts/a.lua 'local m = require("fresh.deeper.m")
-job "a" { every = "1s", run = function() return m.word end }'
-  wait_for_log 'a run [0-9]+: ok .*"three"' 1
-  sleep 0.5 # let the new directories' watches arrive
-  put scripts/lib/fresh/deeper/m.lua 'return { word = "four" }'
-  wait_for_log 'a run [0-9]+: ok .*"four"' 1
+  # a directory made now, a module written into it at once, then changed
+  module_in_a_new_directory three four
   # a directory removed and made again is watched again
   rm -rf scripts/lib/fresh
   put scripts/a.lua 'job "a" { every = "1s", run = function() return "plain" end }'
   wait_for_log 'a run [0-9]+: ok .*"plain"' 1
-  mkdir -p scripts/lib/fresh/deeper
-  put scripts/lib/fresh/deeper/m.lua 'return { word = "five" }'
-  put scripts/a.lua 'local m = require("fresh.deeper.m")
-job "a" { every = "1s", run = function() return m.word end }'
-  wait_for_log 'a run [0-9]+: ok .*"five"' 1
-  sleep 0.5
-  put scripts/lib/fresh/deeper/m.lua 'return { word = "six" }'
-  wait_for_log 'a run [0-9]+: ok .*"six"' 1
+  module_in_a_new_directory five six
   stop_engine TERM
   expect_eq "$ENGINE_RC" 0
 }

@@ -498,6 +498,19 @@ TEST(cdp_pipe_kill9_with_calls_in_flight_fails_them_browser_crashed) {
     fx_finish(&f);
 }
 
+/* Writes body as an executable fake browser in a fresh directory. */
+static void write_fake(char *dir, size_t dlen, char *script, size_t slen, const char *body) {
+    make_tmp(dir, dlen);
+    snprintf(script, slen, "%s/fake-browser", dir);
+    FILE *fp = fopen(script, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs(body, fp);
+        fclose(fp);
+    }
+    chmod(script, 0755);
+}
+
 /* A fake browser: once the request is written, garbage, then the answer to
  * call 1, then NUL bytes, then exit. */
 TEST(cdp_pipe_survives_garbage_and_reports_the_exit) {
@@ -510,15 +523,7 @@ TEST(cdp_pipe_survives_garbage_and_reports_the_exit) {
         "printf 'not json\\0[1,2,3]\\0{\"foo\":1}\\0\"str\\0{\"id\":777,\"result\":{}}\\0"
         "{\"id\":1,\"result\":{}}\\0\\0\\0' >&4\n"
         "exit 0\n";
-    make_tmp(dir, sizeof dir);
-    snprintf(script, sizeof script, "%s/fake-browser", dir);
-    FILE *fp = fopen(script, "w");
-    CHECK(fp != NULL);
-    if (fp) {
-        fputs(body, fp);
-        fclose(fp);
-    }
-    chmod(script, 0755);
+    write_fake(dir, sizeof dir, script, sizeof script, body);
     fx_init(&f);
     if (launch_piped(&f, &p, script) == 0) {
         reply_t r = {0};
@@ -552,15 +557,7 @@ TEST(cdp_reap_kills_a_helper_that_outlives_its_browser) {
                                "(sleep 300 </dev/null >/dev/null 2>&1 3<&- 4<&- &)\n"
                                "exit 0\n";
     chrome_subreaper();
-    make_tmp(dir, sizeof dir);
-    snprintf(script, sizeof script, "%s/fake-browser", dir);
-    FILE *fp = fopen(script, "w");
-    CHECK(fp != NULL);
-    if (fp) {
-        fputs(body, fp);
-        fclose(fp);
-    }
-    chmod(script, 0755);
+    write_fake(dir, sizeof dir, script, sizeof script, body);
     fx_init(&f);
     if (launch_piped(&f, &p, script) == 0) {
         reply_t r = {0};
