@@ -265,6 +265,7 @@ static cJSON *pool_object(const obs_pool_t *p) {
     cJSON_AddNumberToObject(c, "busy", p->contexts_busy);
     cJSON_AddNumberToObject(c, "idle", p->contexts_idle);
     cJSON_AddNumberToObject(c, "reserved", p->contexts_reserved);
+    cJSON_AddNumberToObject(c, "max", p->contexts_max);
     cJSON_AddNumberToObject(o, "waiters", p->waiters);
     cJSON_AddNumberToObject(o, "created_total", (double)p->created_total);
     cJSON_AddNumberToObject(o, "reused_total", (double)p->reused_total);

@@ -134,6 +134,7 @@ static void pool_obs(void *ud, obs_pool_t *out) {
     out->contexts_busy = f.busy;
     out->contexts_idle = f.idle;
     out->contexts_reserved = f.reserved;
+    out->contexts_max = e->conf->browser.max_contexts;
     out->waiters = f.waiters;
     out->created_total = (uint64_t)f.created_total;
     out->reused_total = (uint64_t)f.reused_total;

@@ -25,6 +25,7 @@ extern const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS];
 typedef struct obs_pool {
     int browsers;
     int contexts_total, contexts_busy, contexts_idle, contexts_reserved;
+    int contexts_max;        /* browser.max_contexts */
     int browser_contexts;              /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;

@@ -20,6 +20,10 @@ expect_contains() { # haystack needle [what]
   case "$1" in *"$2"*) ;; *) fail "${3:-output}: '$1' does not contain '$2'" ;; esac
 }
 
+expect_match() { # text ERE [what]
+  [[ "$1" =~ $2 ]] || fail "${3:-output}: '$1' does not match '$2'"
+}
+
 expect_le() { # actual max [what]
   [ "$1" -le "$2" ] 2>/dev/null || fail "${3:-value}: got '$1', expected <= $2"
 }

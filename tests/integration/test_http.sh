@@ -92,7 +92,8 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.jobs[] | select(.name=="manual") | [.last_run, .next_run_at, .success_rate_1h] | map(. == null) | all')" true
   expect_eq "$(j '.browser_pool | keys | sort | join(",")')" \
     "acquire_p95_ms,browser_contexts,browsers,contexts,crashes_total,created_total,recycled_total,reused_total,waiters"
-  expect_eq "$(j '.browser_pool.contexts | keys | sort | join(",")')" "busy,idle,reserved,total"
+  expect_eq "$(j '.browser_pool.contexts | keys | sort | join(",")')" "busy,idle,max,reserved,total"
+  expect_eq "$(j .browser_pool.contexts.max)" 4 "browser.max_contexts"
   expect_eq "$(j '.breakers[0] | [.name, .state] | join(" ")')" "site open" "breaker opened by flaky"
   expect_eq "$(j '.breakers[0] | keys | sort | join(",")')" "failures,name,opened_at,state"
   expect_eq "$(j '.recent_errors | length <= 10 and length >= 2')" true
@@ -405,7 +406,8 @@ t_status_prints_a_summary_and_exits_3_when_no_engine_answers() {
   expect_contains "$(cat out)" "127.0.0.1:$PORT"
   expect_contains "$(cat out)" "tick"
   expect_contains "$(cat out)" "flaky"
-  expect_contains "$(cat out)" "pool:"
+  expect_match "$(grep '^pool:' out)" \
+    '^pool: [0-9]+ browser\(s\); [0-9]+ of 4 contexts open \([0-9]+ busy, [0-9]+ idle\), [0-9]+ free held in reserve; 0 waiting'
   expect_contains "$(cat out)" "breakers:"
   expect_contains "$(cat out)" "recent errors"
   expect_contains "$(cat out)" "network"
