@@ -179,7 +179,7 @@ t_console_a_finalizer_that_never_returns_cannot_stall_the_engine() {
 t_console_memory_bomb_gets_a_limit_error_and_the_session_recovers() {
   conf
   start
-  printf '%s\n' 't = {}' 'for i = 1, 1e9 do t[i] = ("x"):rep(64) .. i end' 't = nil' '40 + 2' |
+  printf '%s\n' 't = {}' 'for i = 1, 1e9 do t[i] = ("x"):rep(100000) .. i end' 't = nil' '40 + 2' |
     con >out 2>err
   expect_eq "$?" 1
   expect_contains "$(cat err)" "limit: allocated past its memory limit of 16384 KB"
