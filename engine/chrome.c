@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-enum { TAIL = 2048, MAX_ARGV = 64, MAX_LIVE = 256 };
+enum { TAIL = 2048, MAX_ARGV = 64 };
 
 struct chrome {
     uv_process_t proc;
@@ -29,30 +29,33 @@ struct chrome {
     chrome_exit_cb on_exit;
     void *ud;
     char dir[256];
+    struct chrome *live_prev, *live_next; /* while libuv waits for it */
     char tail[TAIL];
     size_t tail_len;
 };
 
-/* Browsers libuv spawned and still waits for: chrome_reap must leave their
- * pids alone, and the helpers that carry their profile directory. */
-static chrome_t *live[MAX_LIVE];
-static int nlive;
+/* Browsers libuv spawned and still waits for (a list through chrome_t, so
+ * no count is too many): chrome_reap must leave their pids alone, and the
+ * helpers that carry their profile directory. */
+static chrome_t *live;
 
 static void live_add(chrome_t *ch) {
-    if (nlive < MAX_LIVE) live[nlive++] = ch;
+    ch->live_prev = NULL;
+    ch->live_next = live;
+    if (live) live->live_prev = ch;
+    live = ch;
 }
 
 static void live_del(chrome_t *ch) {
-    for (int i = 0; i < nlive; i++)
-        if (live[i] == ch) {
-            live[i] = live[--nlive];
-            return;
-        }
+    if (ch->live_prev) ch->live_prev->live_next = ch->live_next;
+    else if (live == ch) live = ch->live_next;
+    if (ch->live_next) ch->live_next->live_prev = ch->live_prev;
+    ch->live_prev = ch->live_next = NULL;
 }
 
 static int is_live(int pid) {
-    for (int i = 0; i < nlive; i++)
-        if (live[i]->pid == pid) return 1;
+    for (const chrome_t *ch = live; ch; ch = ch->live_next)
+        if (ch->pid == pid) return 1;
     return 0;
 }
 
@@ -78,6 +81,7 @@ static void remove_dir(const char *dir) {
 static void on_handle_closed(uv_handle_t *h) {
     chrome_t *ch = h->data;
     if (--ch->open_handles > 0) return;
+    live_del(ch); /* a no-op unless it never reported its exit */
     remove_dir(ch->dir);
     free(ch);
 }
@@ -334,8 +338,8 @@ static int orphaned_helper(int pid, int me) {
         size_t len = read_proc(pid, part ? "environ" : "cmdline", blob, sizeof blob);
         const char *hit = memmem(blob, len, mark, (size_t)n);
         if (!hit) continue;
-        for (int i = 0; i < nlive; i++)
-            if (memmem(blob, len, live[i]->dir, strlen(live[i]->dir))) return 0;
+        for (const chrome_t *ch = live; ch; ch = ch->live_next)
+            if (memmem(blob, len, ch->dir, strlen(ch->dir))) return 0;
         return 1;
     }
     return 0;
