@@ -198,6 +198,12 @@ job "a" { every = "1s", run = function() return u.word end }'
   wait_for_log 'a run [0-9]+: ok .*"one"' 1
   put scripts/lib/net/http/util.lua 'return { word = "two" }'
   wait_for_log 'a run [0-9]+: ok .*"two"' 1
+  # a broken module down there is reported at its file:line; "two" runs on
+  put scripts/lib/net/http/util.lua 'return { word = '
+  wait_for_log 'nothing applied: 1 script\(s\) failed to load' 1
+  expect_contains "$(cat engine.out)" "scripts/lib/net/http/util.lua:2:"
+  n=$(grep -cE 'a run [0-9]+: ok .*"two"' engine.out)
+  wait_for_log 'a run [0-9]+: ok .*"two"' $((n + 1))
   # a directory made now, a module written into it at once, then changed
   module_in_a_new_directory three four
   # a directory removed and made again is watched again

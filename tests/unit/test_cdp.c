@@ -475,6 +475,12 @@ TEST(cdp_pipe_kill9_with_calls_in_flight_fails_them_browser_crashed) {
     fx_init(&f);
     if (launch_piped(&f, &p, NULL) == 0) {
         check_session_flow(&f, p.c, &p.cn, session, sizeof session);
+        /* The crash handlers of a browser that runs (re-parented here, they
+         * name its profile) are left alone by chrome_reap. */
+        int children = leftover_children(0);
+        CHECK(children >= 2); /* the browser and its crash handlers */
+        CHECK_INT(chrome_reap(), 0);
+        CHECK_INT(leftover_children(0), children);
         reply_t r[2] = {{0}};
         for (int i = 0; i < 2; i++)
             CHECK_INT(cdp_send(p.c, session, "Runtime.evaluate",
