@@ -17,17 +17,22 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
-ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-ENGINE_OBJ := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(ENGINE_SRC)) $(BUILD)/obj/dashboard_html.o
+# engine/ has one folder per subsystem (docs/architecture.md); objects mirror it.
+ENGINE_DIRS := base conf store script sched run browser obs http console core cli
+ENGINE_SRC := $(filter-out engine/cli/main.c,$(wildcard $(ENGINE_DIRS:%=engine/%/*.c)))
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
-UNIT_OBJ   := $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+BENCHES    := bench_runs bench_outage bench_primitives bench_http
+DEPFILES   := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/engine/cli/main.d \
+              $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(BENCHES:%=$(BUILD)/obj/bench/%.d)
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
             valgrind chromium prometheus xxd curl python3 procps
 
-.PHONY: all deps test unit valgrind run bench bench-browser clean format
+.PHONY: all deps test unit valgrind run bench bench-browser clean format format-check
 all: $(BUILD)/baton
 
 deps:
@@ -40,70 +45,83 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(BUILD)/obj/%.o: engine/%.c engine/*.h | $(BUILD)/obj
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -c $< -o $@
+# test, unit, valgrind, run and bench check the packages once per build tree: the
+# stamp is made after a `make deps` that succeeded, and again when this file changes.
+DEPS_STAMP := $(BUILD)/.deps-ok
+$(DEPS_STAMP): Makefile
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(@D) && touch $@
+
+# -MMD -MP: each object's header dependencies, written beside it by the compiler.
+$(BUILD)/obj/engine/%.o: engine/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -MMD -MP $(PKG_CFLAGS) -iquote engine -c $< -o $@
 
 # The dashboard page, embedded in the binary as a C array.
-$(BUILD)/obj/dashboard_html.c: engine/dashboard.html | $(BUILD)/obj
-	cd engine && xxd -i dashboard.html >$(abspath $@)
+$(BUILD)/obj/dashboard_html.c: engine/http/dashboard.html
+	@mkdir -p $(@D)
+	cd engine/http && xxd -i dashboard.html >$(abspath $@)
 
 $(BUILD)/obj/dashboard_html.o: $(BUILD)/obj/dashboard_html.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/test.h engine/*.h | $(BUILD)/obj/tests
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -c $< -o $@
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -MMD -MP $(PKG_CFLAGS) -iquote engine -c $< -o $@
 
-$(BUILD)/obj $(BUILD)/obj/tests:
-	mkdir -p $@
+$(BUILD)/obj/bench/%.o: bench/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -MMD -MP $(PKG_CFLAGS) -iquote engine -c $< -o $@
 
-$(BUILD)/baton: $(BUILD)/obj/main.o $(ENGINE_OBJ)
+$(BUILD)/baton: $(BUILD)/obj/engine/cli/main.o $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
 
+# Every benchmark is one file in bench/ linked with the engine.
+.SECONDARY: $(BENCHES:%=$(BUILD)/obj/bench/%.o)
+$(BUILD)/bench_%: $(BUILD)/obj/bench/bench_%.o $(ENGINE_OBJ)
+	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
 # A local HTTP fixture server for the browser tests and benchmarks.
-$(BUILD)/fixture: tests/fixture/fixture.c | $(BUILD)/obj
+$(BUILD)/fixture: tests/fixture/fixture.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(shell pkg-config --cflags libuv) -o $@ $< $(LDSAN) \
 	  $(shell pkg-config --libs libuv)
 
-$(BUILD)/bench_runs: bench/bench_runs.c $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/bench_primitives: bench/bench_primitives.c $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/bench_outage: bench/bench_outage.c $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/bench_http: bench/bench_http.c $(ENGINE_OBJ)
-	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -iquote engine -o $@ $^ $(PKG_LIBS)
-
-unit: deps $(BUILD)/unit
+unit: $(DEPS_STAMP) $(BUILD)/unit
 	$(BUILD)/unit
 
-test: deps $(BUILD)/baton $(BUILD)/unit $(BUILD)/fixture
+test: $(DEPS_STAMP) $(BUILD)/baton $(BUILD)/unit $(BUILD)/fixture
 	@BATON=$(BUILD)/baton UNIT=$(BUILD)/unit FIXTURE=$(BUILD)/fixture tests/run.sh
 
 # The unit tests under valgrind (memcheck): errors and definite leaks fail.
-valgrind: deps $(BUILD)/unit
+valgrind: $(DEPS_STAMP) $(BUILD)/unit
 	TEST_TIMEOUT=600 valgrind -q --error-exitcode=9 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --trace-children=yes \
 	  --trace-children-skip='*/chromium,*/setpriv,*/sleep' $(BUILD)/unit
 
-run: deps $(BUILD)/baton
+run: $(DEPS_STAMP) $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: deps $(BUILD)/baton $(BUILD)/bench_runs $(BUILD)/bench_outage $(BUILD)/bench_primitives \
-       $(BUILD)/bench_http
+bench: $(DEPS_STAMP) $(BUILD)/baton $(BENCHES:%=$(BUILD)/%)
 	bench/run.sh $(BUILD)/baton
 
 # The browser pool against puppeteer-cluster (Node from the npm registry), ~5 min.
-bench-browser: deps $(BUILD)/baton $(BUILD)/fixture
+bench-browser: $(DEPS_STAMP) $(BUILD)/baton $(BUILD)/fixture
 	FIXTURE=$(BUILD)/fixture bench/browser/run.sh
 
+# The C of the repository, laid out by .clang-format; CI fails when format-check would
+# change a line.
+FORMAT_SRC := $(wildcard $(ENGINE_DIRS:%=engine/%/*.[ch]) tests/unit/*.[ch] tests/fixture/*.c bench/*.c)
 format:
-	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build
+
+-include $(DEPFILES)

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "stats.h"
-#include "status.h"
+#include "base/stats.h"
+#include "cli/status.h"
 
 static double mono(void) {
     struct timespec ts;

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit.h"
-#include "log.h"
-#include "reload.h"
-#include "retry.h"
-#include "run.h"
-#include "sched.h"
+#include "run/circuit.h"
+#include "base/log.h"
+#include "core/reload.h"
+#include "run/retry.h"
+#include "run/run.h"
+#include "sched/sched.h"
 
 static const int social[16] = {5, 5, 10, 10, 10, 15, 15, 15, 20, 20, 30, 30, 30, 60, 60, 60};
 static const int *periods = social;

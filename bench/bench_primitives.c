@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "breaker.h"
-#include "retry.h"
+#include "base/breaker.h"
+#include "run/retry.h"
 
 static double now_ns(void) {
     struct timespec ts;

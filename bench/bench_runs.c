@@ -9,13 +9,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "conf.h"
-#include "log.h"
-#include "reload.h"
-#include "run.h"
-#include "sched.h"
-#include "store.h"
-#include "vclock.h"
+#include "conf/conf.h"
+#include "base/log.h"
+#include "core/reload.h"
+#include "run/run.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 static double now_s(void) {
     struct timespec ts;

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "err.h"
-#include "vclock.h"
+#include "script/err.h"
+#include "base/vclock.h"
 
 typedef struct cdp cdp_t;
 

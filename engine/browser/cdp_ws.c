@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cdp_int.h"
-#include "log.h"
+#include "base/log.h"
 
 enum { MAX_MESSAGE = 256 << 20, MAX_DISCOVERY = 64 << 10, RX_BUFFER = 64 << 10 };
 

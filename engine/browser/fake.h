@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 #include "cdp.h"
-#include "err.h"
+#include "script/err.h"
 #include "pool.h"
-#include "vclock.h"
+#include "base/vclock.h"
 
 typedef struct fake fake_t;
 typedef struct fake_lease fake_lease_t;

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "fake.h"
-#include "json.h"
-#include "log.h"
-#include "script.h"
+#include "script/json.h"
+#include "base/log.h"
+#include "script/script.h"
 
 enum { RING = 512 };
 

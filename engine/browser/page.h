@@ -7,7 +7,7 @@
 #include <lua.h>
 
 #include "pool.h"
-#include "vclock.h"
+#include "base/vclock.h"
 
 /* What the primitives need; lives as long as every script state using it. */
 typedef struct page_env {

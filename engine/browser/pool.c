@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "chrome.h"
-#include "log.h"
+#include "base/log.h"
 
 enum { ID_LEN = 64, MAX_EXTRA = 16, SAMPLES = 1024 };
 enum { DISPOSE_NO, DISPOSE_RECYCLE, DISPOSE_DISCARD };

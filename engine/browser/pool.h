@@ -12,10 +12,10 @@
 #include <uv.h>
 
 #include "cdp.h"
-#include "conf.h"
-#include "err.h"
-#include "store.h"
-#include "vclock.h"
+#include "conf/conf.h"
+#include "script/err.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 typedef struct pool pool_t;
 typedef struct pool_lease pool_lease_t;

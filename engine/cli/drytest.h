@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 
 typedef struct drytest_opts {
     char *const *paths;      /* job scripts, *_test.lua files, or directories */

@@ -13,17 +13,17 @@
 #include <cJSON.h>
 #include <libwebsockets.h>
 
-#include "conf.h"
-#include "console.h"
+#include "conf/conf.h"
+#include "console/console.h"
 #include "drytest.h"
-#include "log.h"
-#include "loop.h"
+#include "base/log.h"
+#include "core/loop.h"
 #include "plan.h"
-#include "reload.h"
+#include "core/reload.h"
 #include "status.h"
-#include "units.h"
-#include "vclock.h"
-#include "version.h"
+#include "base/units.h"
+#include "base/vclock.h"
+#include "base/version.h"
 
 enum { EXIT_USER = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "sched.h"
-#include "store.h"
-#include "units.h"
-#include "vclock.h"
+#include "base/log.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "base/units.h"
+#include "base/vclock.h"
 
 typedef struct plan_start {
     double at;

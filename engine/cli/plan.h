@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "conf.h"
-#include "reload.h"
+#include "conf/conf.h"
+#include "core/reload.h"
 
 typedef struct plan_opts {
     double start, end;     /* the window, epoch seconds */

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
-#include "units.h"
-#include "vclock.h"
+#include "http/http.h"
+#include "base/units.h"
+#include "base/vclock.h"
 
 enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000, RELOAD_TIMEOUT_MS = 60000 };
 

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 
 /* Fetches GET /api/system/health and prints the summary to out. Returns 0,
  * or 3 (with one line on stderr) when no engine answers at http.listen. */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "units.h"
+#include "base/units.h"
 
 #define CONF_MEMORY_LIMIT (16u << 20)    /* bytes the evaluation may hold at once */
 #define CONF_MAX_INSTRUCTIONS 5000000    /* Lua VM instructions before "endless loop" */

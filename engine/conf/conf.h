@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "breaker.h"
+#include "base/breaker.h"
 
 enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
 

@@ -17,7 +17,7 @@
 
 #include <editline/readline.h>
 
-#include "log.h"
+#include "base/log.h"
 
 enum {
     READ_CHUNK = 64 << 10,

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "console_eval.h"
 
 enum {

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "console_fmt.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
+#include "script/err.h"
+#include "script/json.h"
+#include "base/log.h"
 
 enum {
     OUT_MAX = 1 << 20, /* bytes of print output kept per chunk */

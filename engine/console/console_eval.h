@@ -8,8 +8,8 @@
 #include <cJSON.h>
 #include <stddef.h>
 
-#include "health.h"
-#include "script.h"
+#include "obs/health.h"
+#include "script/script.h"
 
 /* What sessions read and act on; borrowed for the sessions' lifetime. */
 typedef struct console_env {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "script/json.h"
 
 enum { WIDTH = 72, INDENT = 2 };
 

@@ -4,7 +4,7 @@
 #ifndef BATON_LOOP_H
 #define BATON_LOOP_H
 
-#include "conf.h"
+#include "conf/conf.h"
 
 /* Runs the engine in the foreground until a stop signal; returns the exit
  * code (0 after a clean drain, 1 when the store or scripts cannot start). */

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
-#include "job.h"
-#include "script.h"
+#include "conf/conf.h"
+#include "sched/job.h"
+#include "script/script.h"
 
 enum {
     RELOAD_LOADED,           /* loaded by this call */

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "dashboard.h"
-#include "log.h"
-#include "metrics.h"
+#include "base/log.h"
+#include "obs/metrics.h"
 
 enum {
     WS_QUEUE_MAX = 256,      /* events a slow client may fall behind before the oldest drop */

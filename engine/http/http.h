@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "health.h"
-#include "obs.h"
+#include "obs/health.h"
+#include "obs/obs.h"
 
 /* The browser pool's figures (see obs.h): a pool plugs in by registering an
  * http_pool_fn through http_opts_t.pool; with none, every figure is zero. */

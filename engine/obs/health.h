@@ -7,13 +7,13 @@
 
 #include <cJSON.h>
 
-#include "circuit.h"
-#include "conf.h"
+#include "run/circuit.h"
+#include "conf/conf.h"
 #include "lag.h"
 #include "obs.h"
-#include "sched.h"
-#include "store.h"
-#include "vclock.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 /* Where the documents read from; every pointer is borrowed. */
 typedef struct health_src {

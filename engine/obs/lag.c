@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "stats.h"
+#include "base/stats.h"
 
 void lag_ring_add(lag_ring_t *r, double ms) {
     if (ms < 0) ms = 0;

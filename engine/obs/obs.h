@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "circuit.h"
-#include "err.h"
-#include "sched.h"
-#include "stats.h"
-#include "store.h"
+#include "run/circuit.h"
+#include "script/err.h"
+#include "sched/sched.h"
+#include "base/stats.h"
+#include "store/store.h"
 
 enum { OBS_RECENT_ERRORS = 10, OBS_ACQUIRE_BUCKETS = 13 };
 

@@ -7,9 +7,9 @@
 
 #include <stddef.h>
 
-#include "breaker.h"
-#include "conf.h"
-#include "store.h"
+#include "base/breaker.h"
+#include "conf/conf.h"
+#include "store/store.h"
 
 typedef struct circuits circuits_t;
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 
 /* The delay in seconds before attempt `next_attempt` (2 for the first retry).
  * `prev` is the previous delay (decorrelated jitter builds on it; pass 0 the

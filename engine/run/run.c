@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "circuit.h"
-#include "log.h"
+#include "base/log.h"
 #include "retry.h"
-#include "units.h"
+#include "base/units.h"
 
 typedef struct run {
     runner_t *r;

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sched.h"
-#include "store.h"
-#include "vclock.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 typedef struct runner {
     vclock_t *clock;

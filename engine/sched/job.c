@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "units.h"
+#include "base/units.h"
 
 static const char *const priority_names[PRIO_COUNT] = {"critical", "high", "medium", "low"};
 

@@ -6,9 +6,9 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "cron.h"
-#include "script.h"
+#include "script/script.h"
 
 typedef enum { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, PRIO_COUNT } job_priority_t;
 typedef enum { OVERLAP_SKIP, OVERLAP_QUEUE, OVERLAP_REPLACE } job_overlap_t;

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "heap.h"
+#include "base/heap.h"
 
 /* Embedded in the caller's struct; key = enqueued_at + level * aging. */
 typedef heap_node_t prioq_item_t;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "spread.h"
-#include "units.h"
+#include "base/units.h"
 
 enum { BACKLOG_MAX = 16 };
 static const double AGING = 60.0;          /* seconds waited per priority level gained */

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
+#include "conf/conf.h"
 #include "job.h"
 #include "prioq.h"
-#include "store.h"
-#include "vclock.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 typedef struct sched sched_t;
 typedef struct sched_job sched_job_t;

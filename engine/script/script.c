@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <uv.h>
 
-#include "circuit.h"
+#include "run/circuit.h"
 #include "json.h"
-#include "retry.h"
-#include "log.h"
-#include "units.h"
+#include "run/retry.h"
+#include "base/log.h"
+#include "base/units.h"
 
 enum { HOOK_COUNT = 1000 };
 /* start_run(fn, job, run_id, attempt, scheduled_at, deadline, dry_run, args, err) */

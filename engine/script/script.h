@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "store.h"
-#include "vclock.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 typedef struct script script_t;
 typedef struct script_co script_co_t;

@@ -4,11 +4,11 @@
 #ifndef BATON_TEST_SCRIPTKIT_H
 #define BATON_TEST_SCRIPTKIT_H
 
-#include "conf.h"
-#include "job.h"
-#include "script.h"
-#include "store.h"
-#include "vclock.h"
+#include "conf/conf.h"
+#include "sched/job.h"
+#include "script/script.h"
+#include "store/store.h"
+#include "base/vclock.h"
 
 typedef struct kit {
     char dir[256];

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "breaker.h"
+#include "base/breaker.h"
 #include "test.h"
 
 static breaker_t *make(const breaker_opts_t *o) {

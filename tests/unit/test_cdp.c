@@ -19,9 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cdp.h"
-#include "chrome.h"
-#include "log.h"
+#include "browser/cdp.h"
+#include "browser/chrome.h"
+#include "base/log.h"
 #include "test.h"
 
 /* ---- a loop, a real clock, and waiting with a deadline ---- */

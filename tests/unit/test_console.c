@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "console.h"
-#include "console_fmt.h"
+#include "console/console.h"
+#include "console/console_fmt.h"
 #include "test.h"
 
 /* Formats what `expr` returns; the result is a static copy. */

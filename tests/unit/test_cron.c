@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "cron.h"
+#include "sched/cron.h"
 #include "test.h"
 
 static void use_tz(const char *tz) {

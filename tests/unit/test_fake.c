@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake.h"
+#include "browser/fake.h"
 #include "test.h"
 
 typedef struct got {

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "health.h"
-#include "http.h"
-#include "lag.h"
-#include "metrics.h"
-#include "obs.h"
-#include "stats.h"
+#include "obs/health.h"
+#include "http/http.h"
+#include "obs/lag.h"
+#include "obs/metrics.h"
+#include "obs/obs.h"
+#include "base/stats.h"
 #include "test.h"
 
 TEST(stats_percentile_is_nearest_rank) {

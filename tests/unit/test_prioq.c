@@ -1,6 +1,6 @@
 /* test_prioq.c — the ready queue: priority order, FIFO within a priority,
  * aging so low priority cannot starve, removal. */
-#include "prioq.h"
+#include "sched/prioq.h"
 #include "test.h"
 
 typedef struct item {

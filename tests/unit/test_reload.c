@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reload.h"
+#include "core/reload.h"
 #include "scriptkit.h"
 #include "test.h"
 

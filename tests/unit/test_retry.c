@@ -2,7 +2,7 @@
  * values for fixed random draws, and bounds. */
 #include <string.h>
 
-#include "retry.h"
+#include "run/retry.h"
 #include "test.h"
 
 static conf_retry_t policy(const char *backoff, const char *jitter, double base, double max) {

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit.h"
-#include "retry.h"
-#include "run.h"
-#include "sched.h"
+#include "run/circuit.h"
+#include "run/retry.h"
+#include "run/run.h"
+#include "sched/sched.h"
 #include "scriptkit.h"
 #include "test.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "spread.h"
+#include "sched/spread.h"
 #include "test.h"
 
 #define DAY 86400

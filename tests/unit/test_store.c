@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "test.h"
 
 /* ---- temp dirs, files and a second connection ---- */

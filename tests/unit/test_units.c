@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "test.h"
-#include "units.h"
+#include "base/units.h"
 
 static double dur(const char *text) {
     double s = -12345;

@@ -3,7 +3,7 @@
 #include <uv.h>
 
 #include "test.h"
-#include "vclock.h"
+#include "base/vclock.h"
 
 typedef struct rec {
     vtimer_t t;
