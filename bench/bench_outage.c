@@ -39,16 +39,21 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
     snprintf(conf.scripts, sizeof conf.scripts, "%s/scripts%d", dir, with_breaker);
     if (with_breaker) {
         conf.nbreakers = 1;
-        conf.breakers[0] = (conf_breaker_t){.name = "site", .failures = failures, .cooldown = cooldown,
-                                            .min_calls = 10, .failure_rate = 50, .probes = 1};
+        conf.breakers[0] = (conf_breaker_t){.name = "site",
+                                            .failures = failures,
+                                            .cooldown = cooldown,
+                                            .min_calls = 10,
+                                            .failure_rate = 50,
+                                            .probes = 1};
     }
     snprintf(path, sizeof path, "mkdir -p %s", conf.scripts);
     if (system(path) != 0) return -1;
     snprintf(path, sizeof path, "%s/jobs.lua", conf.scripts);
     FILE *f = fopen(path, "w");
     for (int i = 0; i < 16; i++)
-        fprintf(f, "job 'j%02d' { every = '%dm', offset = 'auto'%s, run = function()\n"
-                   "  baton.error('network', 'connection refused') end }\n",
+        fprintf(f,
+                "job 'j%02d' { every = '%dm', offset = 'auto'%s, run = function()\n"
+                "  baton.error('network', 'connection refused') end }\n",
                 i, periods[i], with_breaker ? ", breaker = 'site'" : "");
     fclose(f);
 
@@ -61,12 +66,15 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
     retry_budget_t budget;
     retry_budget_init(&budget, conf.retry_budget.percent, conf.retry_budget.floor,
                       conf.retry_budget.window);
-    script_host_t host = {.clock = &clock, .store = store, .lua_dir = conf.lua_dir,
-                          .circuits = circuits, .budget = &budget};
+    script_host_t host = {.clock = &clock,
+                          .store = store,
+                          .lua_dir = conf.lua_dir,
+                          .circuits = circuits,
+                          .budget = &budget};
     reload_set_t set;
     if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return -1;
-    runner_t runner = {.clock = &clock, .store = store, .rng = 1, .budget = &budget,
-                       .circuits = circuits};
+    runner_t runner = {
+        .clock = &clock, .store = store, .rng = 1, .budget = &budget, .circuits = circuits};
     sched_t *sched;
     sched_hooks_t hooks = {run_launch, run_cancel, &runner};
     sched_new(&sched, &clock, store, &conf, hooks, 1);

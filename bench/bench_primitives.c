@@ -42,8 +42,8 @@ int main(void) {
     printf("breaker_allow+record ns: no_window=%.1f count_window_100=%.1f time_window_60s=%.1f\n",
            bench_breaker(BREAKER_WINDOW_NONE, 0), bench_breaker(BREAKER_WINDOW_COUNT, 100),
            bench_breaker(BREAKER_WINDOW_TIME, 60));
-    conf_retry_t r = {.attempts = 5, .backoff = "exponential", .base = 1, .max = 30,
-                      .jitter = "full"};
+    conf_retry_t r = {
+        .attempts = 5, .backoff = "exponential", .base = 1, .max = 30, .jitter = "full"};
     retry_budget_t budget;
     retry_budget_init(&budget, 20, 3, 10);
     const long n = 20000000;

@@ -60,8 +60,7 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/scripts/s%05d.lua", dir, s);
         FILE *f = fopen(path, "w");
         for (int j = s * per; j < njobs && j < (s + 1) * per; j++)
-            fprintf(f, "job 'j%d' { every = 60, offset = %d, run = function() end }\n", j,
-                    j % 60);
+            fprintf(f, "job 'j%d' { every = 60, offset = %d, run = function() end }\n", j, j % 60);
         fclose(f);
     }
 
@@ -73,8 +72,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    script_host_t host = {.clock = &clock, .store = store, .lua_dir = conf.lua_dir,
-                          .memory_limit = conf.sandbox_memory, .cpu_slice = conf.cpu_slice};
+    script_host_t host = {.clock = &clock,
+                          .store = store,
+                          .lua_dir = conf.lua_dir,
+                          .memory_limit = conf.sandbox_memory,
+                          .cpu_slice = conf.cpu_slice};
     reload_set_t set;
     double t0 = now_s();
     if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return 1;

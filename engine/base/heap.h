@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 typedef struct heap_node {
-    double key;       /* smaller first */
-    uint64_t seq;     /* arrival order: equal keys leave FIFO */
-    size_t slot;      /* index in the heap + 1; 0 when not in a heap */
+    double key;   /* smaller first */
+    uint64_t seq; /* arrival order: equal keys leave FIFO */
+    size_t slot;  /* index in the heap + 1; 0 when not in a heap */
 } heap_node_t;
 
 typedef struct heap {

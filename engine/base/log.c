@@ -36,12 +36,11 @@ static void stamp(char *buf, size_t len) {
     struct tm tm;
     gmtime_r(&secs, &tm);
     int ms = (int)((now - (double)secs) * 1000.0);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt,
-               va_list ap) {
+void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt, va_list ap) {
     if (!log_enabled(level)) return;
     char when[64], msg[2048], line[4096];
     int n;
@@ -59,8 +58,8 @@ void log_emitv(log_level_t level, const char *job, long long run_id, const char 
         cJSON_Delete(o);
         n = (int)strlen(line);
     } else if (job && run_id) {
-        n = snprintf(line, sizeof line, "%s %-5s %s run %lld: %s", when, level_names[level],
-                     job, run_id, msg);
+        n = snprintf(line, sizeof line, "%s %-5s %s run %lld: %s", when, level_names[level], job,
+                     run_id, msg);
     } else if (job) {
         n = snprintf(line, sizeof line, "%s %-5s %s: %s", when, level_names[level], job, msg);
     } else {

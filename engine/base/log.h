@@ -20,8 +20,7 @@ int log_enabled(log_level_t level);
 /* Writes one line. `job` may be NULL; run_id 0 means no run. */
 void log_emit(log_level_t level, const char *job, long long run_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt,
-               va_list ap);
+void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt, va_list ap);
 
 #define log_debug(...) log_emit(LOG_DEBUG, NULL, 0, __VA_ARGS__)
 #define log_info(...) log_emit(LOG_INFO, NULL, 0, __VA_ARGS__)

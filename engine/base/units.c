@@ -118,8 +118,8 @@ static int parse_iso(const char *p, double *epoch) {
     int year, mon, day, hour = 0, min = 0, sec = 0, off = 0;
     double frac = 0;
 
-    if (read_fixed(&p, 4, &year) < 0 || *p++ != '-' || read_fixed(&p, 2, &mon) < 0 ||
-        *p++ != '-' || read_fixed(&p, 2, &day) < 0)
+    if (read_fixed(&p, 4, &year) < 0 || *p++ != '-' || read_fixed(&p, 2, &mon) < 0 || *p++ != '-' ||
+        read_fixed(&p, 2, &day) < 0)
         return -EINVAL;
     if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon)) return -EINVAL;
     if (*p == 'T' || *p == 't') {
@@ -229,6 +229,6 @@ int units_format_time(double epoch, char *buf, size_t len) {
     if (frac)
         return snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

@@ -12,9 +12,7 @@ double vclock_wall(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double vclock_now(const vclock_t *c) {
-    return c->is_virtual ? c->virtual_now : vclock_wall();
-}
+double vclock_now(const vclock_t *c) { return c->is_virtual ? c->virtual_now : vclock_wall(); }
 
 static vtimer_t *first(const vclock_t *c) { return (vtimer_t *)heap_top(&c->timers); }
 

@@ -25,9 +25,9 @@ struct vtimer {
 typedef struct vclock {
     uv_loop_t *loop;
     int is_virtual;
-    double virtual_now;      /* virtual mode: the current time */
+    double virtual_now; /* virtual mode: the current time */
     heap_t timers;
-    uv_timer_t uv;           /* real mode: armed for the earliest timer */
+    uv_timer_t uv; /* real mode: armed for the earliest timer */
     int uv_open;
 } vclock_t;
 

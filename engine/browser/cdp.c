@@ -29,10 +29,10 @@ struct cdp {
     const cdp_transport_t *tp;
     void *tp_state;
     uint64_t next_id;
-    call_t calls;            /* circular list head of pending calls */
+    call_t calls; /* circular list head of pending calls */
     size_t npending;
     int dropped, closed;
-    unsigned garbage;        /* malformed messages seen (logged, survived) */
+    unsigned garbage; /* malformed messages seen (logged, survived) */
 };
 
 cdp_t *cdp_alloc(uv_loop_t *loop, vclock_t *clock, const cdp_hooks_t *hooks,
@@ -118,7 +118,8 @@ int cdp_send(cdp_t *c, const char *session, const char *method, cJSON *params, d
     c->calls.prev = k;
     c->npending++;
     k->timer.data = k;
-    if (timeout > 0) vtimer_start(c->clock, &k->timer, vclock_now(c->clock) + timeout, on_call_timeout);
+    if (timeout > 0)
+        vtimer_start(c->clock, &k->timer, vclock_now(c->clock) + timeout, on_call_timeout);
     if (id) *id = k->id;
     return 0;
 nomem:
@@ -222,7 +223,7 @@ void cdp_close(cdp_t *c) {
 /* ---- the pipe transport ---- */
 
 typedef struct pipe_tp {
-    uv_pipe_t to, from;      /* child's fd 3 (we write), fd 4 (we read) */
+    uv_pipe_t to, from; /* child's fd 3 (we write), fd 4 (we read) */
     char *buf;
     size_t len, cap;
     int open;
@@ -307,8 +308,7 @@ static void pipe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     (void)buf;
     if (n < 0) {
         uv_read_stop(s);
-        cdp_transport_dropped(c, n == UV_EOF ? "the browser closed its pipe"
-                                             : uv_strerror((int)n));
+        cdp_transport_dropped(c, n == UV_EOF ? "the browser closed its pipe" : uv_strerror((int)n));
         return;
     }
     size_t start = 0, scan = p->len;

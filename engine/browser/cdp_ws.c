@@ -34,19 +34,19 @@ typedef struct ws_url {
  * neither wsi nor the timer is left. */
 typedef struct ws_tp {
     cdp_t *c;
-    struct lws *http;          /* GET /json/version, for http:// endpoints */
-    struct lws *ws;            /* the WebSocket, connecting or open */
-    uv_timer_t timer;          /* reports a failure from a plain loop callback */
+    struct lws *http; /* GET /json/version, for http:// endpoints */
+    struct lws *ws;   /* the WebSocket, connecting or open */
+    uv_timer_t timer; /* reports a failure from a plain loop callback */
     ws_url_t target;
-    char endpoint[512];        /* the URL as configured, for messages */
-    ws_out_t *head, *tail;     /* written one per CLIENT_WRITEABLE */
-    char *in;                  /* the incoming message being reassembled */
+    char endpoint[512];    /* the URL as configured, for messages */
+    ws_out_t *head, *tail; /* written one per CLIENT_WRITEABLE */
+    char *in;              /* the incoming message being reassembled */
     size_t in_len, in_cap;
-    char *doc;                 /* the /json/version answer */
+    char *doc; /* the /json/version answer */
     size_t doc_len, doc_cap;
     char why[640];
-    int reached;               /* the current connect got as far as its handshake */
-    int discovered;            /* target holds the browser's WebSocket URL */
+    int reached;    /* the current connect got as far as its handshake */
+    int discovered; /* target holds the browser's WebSocket URL */
     int established, failed, closing, timer_open, connect_error;
 } ws_tp_t;
 
@@ -59,8 +59,10 @@ static int ctx_destroying;
 static int parse_url(const char *url, ws_url_t *u, char *err, size_t errlen) {
     const char *p;
     int tls;
-    if (!strncmp(url, "ws://", 5) || !strncmp(url, "http://", 7)) tls = 0;
-    else if (!strncmp(url, "wss://", 6) || !strncmp(url, "https://", 8)) tls = 1;
+    if (!strncmp(url, "ws://", 5) || !strncmp(url, "http://", 7))
+        tls = 0;
+    else if (!strncmp(url, "wss://", 6) || !strncmp(url, "https://", 8))
+        tls = 1;
     else {
         snprintf(err, errlen, "endpoint %s: not a ws://, wss://, http:// or https:// URL", url);
         return -EINVAL;
@@ -157,11 +159,13 @@ static struct lws *connect_to(ws_tp_t *t, const ws_url_t *u, const char *method)
      * from it: without the port they point at port 80. With TLS it is the
      * name checked against the certificate. */
     char host[300];
-    if (u->tls || u->port == 80) snprintf(host, sizeof host, "%s", u->host);
-    else snprintf(host, sizeof host, "%s:%d", u->host, u->port);
+    if (u->tls || u->port == 80)
+        snprintf(host, sizeof host, "%s", u->host);
+    else
+        snprintf(host, sizeof host, "%s:%d", u->host, u->port);
     ci.host = host;
-    ci.origin = NULL;       /* with an Origin header Chromium answers 403 */
-    ci.protocol = NULL;     /* no Sec-WebSocket-Protocol header */
+    ci.origin = NULL;   /* with an Origin header Chromium answers 403 */
+    ci.protocol = NULL; /* no Sec-WebSocket-Protocol header */
     ci.local_protocol_name = "baton-cdp";
     ci.method = method;
     ci.ietf_version_or_minus_one = -1;
@@ -370,8 +374,10 @@ static int ws_write(cdp_t *c, const char *msg, size_t len) {
     o->next = NULL;
     o->len = len;
     memcpy(o->data + LWS_PRE, msg, len);
-    if (t->tail) t->tail->next = o;
-    else t->head = o;
+    if (t->tail)
+        t->tail->next = o;
+    else
+        t->head = o;
     t->tail = o;
     /* Before the handshake completes the queue waits for CLIENT_ESTABLISHED. */
     if (t->ws && t->established) lws_callback_on_writable(t->ws);

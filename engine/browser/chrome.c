@@ -47,8 +47,10 @@ static void live_add(chrome_t *ch) {
 }
 
 static void live_del(chrome_t *ch) {
-    if (ch->live_prev) ch->live_prev->live_next = ch->live_next;
-    else if (live == ch) live = ch->live_next;
+    if (ch->live_prev)
+        ch->live_prev->live_next = ch->live_next;
+    else if (live == ch)
+        live = ch->live_next;
     if (ch->live_next) ch->live_next->live_prev = ch->live_prev;
     ch->live_prev = ch->live_next = NULL;
 }
@@ -147,16 +149,18 @@ static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 }
 
 int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
-                  uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud,
-                  char *err, size_t errlen) {
+                  uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud, char *err,
+                  size_t errlen) {
     const char *exe = chrome_executable(opts);
     char dirflag[300];
     const char *argv[MAX_ARGV + 32];
     int argc = 0;
     *out = NULL;
     if (access(exe, X_OK) != 0) {
-        snprintf(err, errlen, "browser executable %s: %s (install chromium, or set "
-                 "browser.executable)", exe, strerror(errno));
+        snprintf(err, errlen,
+                 "browser executable %s: %s (install chromium, or set "
+                 "browser.executable)",
+                 exe, strerror(errno));
         return -ENOENT;
     }
     chrome_t *ch = calloc(1, sizeof *ch);

@@ -10,10 +10,10 @@
 typedef struct chrome chrome_t;
 
 typedef struct chrome_opts {
-    const char *executable;    /* NULL or "": Debian's real binary behind /usr/bin/chromium */
-    char *const *args;         /* extra flags (browser.args) */
+    const char *executable; /* NULL or "": Debian's real binary behind /usr/bin/chromium */
+    char *const *args;      /* extra flags (browser.args) */
     int nargs;
-    int index;                 /* browser number, for log lines */
+    int index; /* browser number, for log lines */
 } chrome_opts_t;
 
 /* Fires once when the process has exited and its stderr is drained. `tail`
@@ -25,8 +25,8 @@ typedef void (*chrome_exit_cb)(void *ud, chrome_t *ch, int64_t status, int term_
 /* Spawns the browser with its CDP pipe on fds 3 and 4 (cdp_stdio from
  * cdp_pipe_new). Returns 0, or a negative code with a one-line reason in err. */
 int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
-                  uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud,
-                  char *err, size_t errlen);
+                  uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud, char *err,
+                  size_t errlen);
 
 int chrome_pid(const chrome_t *ch);
 

@@ -9,12 +9,12 @@
 #include <string.h>
 
 /* A 1×1 transparent PNG: what page:screenshot() writes in a dry run. */
-static const char PNG_1X1[] =
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+static const char PNG_1X1[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAC"
+                              "hwGA60e6kgAAAABJRU5ErkJggg==";
 
 typedef struct fixture {
     char *url;
-    int prefix;               /* url ended in '*': matches what starts with the rest */
+    int prefix; /* url ended in '*': matches what starts with the rest */
     cJSON *spec;
     struct fixture *next;
 } fixture_t;
@@ -34,10 +34,10 @@ typedef struct pending {
     cdp_reply_cb cb;
     void *ud;
     cJSON *result;
-    err_kind_t kind;          /* ERR_NONE: result */
+    err_kind_t kind; /* ERR_NONE: result */
     char message[256];
-    cJSON *events;            /* [{method, params}] to deliver at the timer */
-    int lose;                 /* the page is lost after this reply */
+    cJSON *events; /* [{method, params}] to deliver at the timer */
+    int lose;      /* the page is lost after this reply */
     struct pending *next;
 } pending_t;
 
@@ -51,8 +51,8 @@ struct fake_lease {
     void *ud;
     pool_lease_hooks_t hooks;
     char url[2048];
-    const cJSON *fx;          /* the fixture of url (owned by the fake), or NULL */
-    int eval_next;            /* next answer of fx.eval's list */
+    const cJSON *fx; /* the fixture of url (owned by the fake), or NULL */
+    int eval_next;   /* next answer of fx.eval's list */
     cJSON *cookies;
     int lost;
     pending_t *pending;
@@ -108,8 +108,8 @@ int fake_serve(fake_t *f, const char *url, const cJSON *fixture, char *err, size
     if (!url[0]) return bad(err, len, url, "the URL is empty");
     if (!cJSON_IsObject(fixture)) return bad(err, len, url, "the fixture must be a table");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(fixture, "status");
-    if (status && (!cJSON_IsNumber(status) || status->valuedouble < 100 ||
-                   status->valuedouble > 599))
+    if (status &&
+        (!cJSON_IsNumber(status) || status->valuedouble < 100 || status->valuedouble > 599))
         return bad(err, len, url, "status must be an HTTP status (100-599)");
     const cJSON *delay = cJSON_GetObjectItemCaseSensitive(fixture, "delay");
     if (delay && (!cJSON_IsNumber(delay) || delay->valuedouble < 0))
@@ -401,8 +401,10 @@ static cJSON *value_result(const cJSON *v) {
         if (v) cJSON_AddNullToObject(res, "value");
         return r;
     }
-    const char *type = cJSON_IsString(v) ? "string" : cJSON_IsNumber(v) ? "number"
-                       : cJSON_IsBool(v) ? "boolean" : "object";
+    const char *type = cJSON_IsString(v)   ? "string"
+                       : cJSON_IsNumber(v) ? "number"
+                       : cJSON_IsBool(v)   ? "boolean"
+                                           : "object";
     cJSON_AddStringToObject(res, "type", type);
     cJSON_AddItemToObject(res, "value", cJSON_Duplicate(v, 1));
     return r;
@@ -449,7 +451,8 @@ static cJSON *answer_eval(fake_lease_t *l, const char *expr) {
         /* Lua's {3, 4} arrives as an array; {3, x = 1} as an object "1", "x". */
         int n = 0;
         char key[24];
-        if (cJSON_IsArray(eval)) n = cJSON_GetArraySize(eval);
+        if (cJSON_IsArray(eval))
+            n = cJSON_GetArraySize(eval);
         else
             while (snprintf(key, sizeof key, "%d", n + 1),
                    cJSON_GetObjectItemCaseSensitive(eval, key))
@@ -511,8 +514,8 @@ static void navigation_events(fake_lease_t *l, const cJSON *reply, double due, i
     event_at(l, due, "Page.lifecycleEvent", idle);
 }
 
-int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout,
-              cdp_reply_cb cb, void *ud, uint64_t *id) {
+int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout, cdp_reply_cb cb,
+              void *ud, uint64_t *id) {
     fake_t *f = l->f;
     if (l->lost) {
         cJSON_Delete(params);
@@ -535,7 +538,8 @@ int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout
         navigate = 1;
     } else if (strcmp(method, "Runtime.evaluate") == 0) {
         const char *expr = fx_string(params, "expression", "");
-        if (is_find(params)) result = answer_find(l, expr);
+        if (is_find(params))
+            result = answer_find(l, expr);
         else if (strcmp(expr, "document.title") == 0) {
             cJSON *v = cJSON_CreateString(fx_string(l->fx, "title", ""));
             result = value_result(v);

@@ -62,8 +62,8 @@ fake_lease_t *fake_acquire(fake_t *f, const char *job, int64_t run_id, fake_acqu
  * lease whose acquire callback has not fired. */
 void fake_release(fake_lease_t *l);
 /* As pool_lease_send: params is taken; the reply comes on the virtual clock. */
-int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout,
-              cdp_reply_cb cb, void *ud, uint64_t *id);
+int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout, cdp_reply_cb cb,
+              void *ud, uint64_t *id);
 void fake_forget(fake_lease_t *l, uint64_t id);
 void fake_set_hooks(fake_lease_t *l, const pool_lease_hooks_t *hooks);
 /* The fake context's number (one per lease). */

@@ -26,16 +26,16 @@ enum { RING = 512 };
 typedef struct event {
     uint64_t seq;
     char method[64];
-    char *params;            /* JSON text, malloc'd */
+    char *params; /* JSON text, malloc'd */
 } event_t;
 
 typedef struct page {
     page_env_t *env;
-    pool_lease_t *lease;     /* NULL until leased, and after release */
-    fake_lease_t *flease;    /* the same from the fake browser (baton test) */
-    pool_waiter_t *waiter;   /* while acquiring */
-    script_co_t *co;         /* the co waiting on this page, if any */
-    int ud_alive, released;  /* freed when both the userdata and the lease are done */
+    pool_lease_t *lease;    /* NULL until leased, and after release */
+    fake_lease_t *flease;   /* the same from the fake browser (baton test) */
+    pool_waiter_t *waiter;  /* while acquiring */
+    script_co_t *co;        /* the co waiting on this page, if any */
+    int ud_alive, released; /* freed when both the userdata and the lease are done */
     int lost;
     err_kind_t lost_kind;
     char lost_msg[256];
@@ -47,10 +47,10 @@ typedef struct page {
     vtimer_t timer;
     /* recent events */
     event_t ring[RING];
-    uint64_t seq;            /* seq of the newest event; ring holds the last RING */
+    uint64_t seq; /* seq of the newest event; ring holds the last RING */
     int context_no;
     char browser_context[64]; /* the CDP browserContextId of the page */
-    double asked_at;         /* when page_open began waiting */
+    double asked_at;          /* when page_open began waiting */
 } page_t;
 
 typedef struct page_ref {
@@ -326,11 +326,10 @@ static int l_page_send(lua_State *L) {
             return err_raise(L, kind, "%s: %s", method, msg);
         }
     }
-    int rc = pg->flease ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
-                        : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg,
-                                          &pg->call_id);
-    if (rc == -EPIPE)
-        return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
+    int rc = pg->flease
+                 ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
+                 : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg, &pg->call_id);
+    if (rc == -EPIPE) return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
     if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
     pg->co = co;
     set_waiting(pg, W_CALL);
@@ -383,8 +382,7 @@ static int l_page_wait(lua_State *L) {
     set_waiting(pg, W_EVENT);
     snprintf(pg->wait_method, sizeof pg->wait_method, "%s", method);
     pg->wait_after = after;
-    vtimer_start(pg->env->clock, &pg->timer, vclock_now(pg->env->clock) + timeout,
-                 on_wait_timeout);
+    vtimer_start(pg->env->clock, &pg->timer, vclock_now(pg->env->clock) + timeout, on_wait_timeout);
     return script_co_wait(L, co, cancel_wait, pg);
 }
 
@@ -432,8 +430,7 @@ static int l_page_save(lua_State *L) {
     size_t b64len;
     const char *b64 = luaL_checklstring(L, 2, &b64len);
     if (!rel[0] || rel[0] == '/' || strstr(rel, "..") || !env->files_dir[0])
-        return err_raise(L, ERR_SCRIPT, "screenshot: '%s': give a relative path without '..'",
-                         rel);
+        return err_raise(L, ERR_SCRIPT, "screenshot: '%s': give a relative path without '..'", rel);
     char path[8200];
     snprintf(path, sizeof path, "%s/%s", env->files_dir, rel);
     /* Make the directories on the way. */
@@ -465,11 +462,15 @@ static int l_page_save(lua_State *L) {
 void page_open_prims(lua_State *L, void *ud) {
     page_env_t *env = ud;
     static const luaL_Reg fns[] = {
-        {"page_new", l_page_new},       {"page_open", l_page_open},
+        {"page_new", l_page_new},
+        {"page_open", l_page_open},
         {"page_send", l_page_send},
-        {"page_mark", l_page_mark},     {"page_wait", l_page_wait},
-        {"page_events", l_page_events}, {"page_context", l_page_context},
-        {"page_save", l_page_save},     {NULL, NULL},
+        {"page_mark", l_page_mark},
+        {"page_wait", l_page_wait},
+        {"page_events", l_page_events},
+        {"page_context", l_page_context},
+        {"page_save", l_page_save},
+        {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {
         lua_pushcfunction(L, l_gc);

@@ -11,9 +11,9 @@
 
 /* What the primitives need; lives as long as every script state using it. */
 typedef struct page_env {
-    pool_t *pool;            /* NULL: no browser (check, plan) */
-    struct fake *fake;       /* baton test: the fake browser instead of the pool */
-    int busy;                /* pages whose run waits on the browser right now */
+    pool_t *pool;      /* NULL: no browser (check, plan) */
+    struct fake *fake; /* baton test: the fake browser instead of the pool */
+    int busy;          /* pages whose run waits on the browser right now */
     /* baton test --browser real: told of each lease handed to a page, and
      * shown its page's events first (non-zero: consumed). May be NULL. */
     void (*on_lease)(void *ud, pool_lease_t *lease);
@@ -23,7 +23,7 @@ typedef struct page_env {
                    const cJSON *params, err_kind_t *kind, char *msg, size_t msglen);
     void *hooks_ud;
     vclock_t *clock;
-    char files_dir[4096];    /* where screenshot(path) writes */
+    char files_dir[4096]; /* where screenshot(path) writes */
 } page_env_t;
 
 /* A script_host_t.open_prims function; ud is a page_env_t (or NULL). */

@@ -20,9 +20,9 @@
 enum { ID_LEN = 64, MAX_EXTRA = 16, SAMPLES = 1024 };
 enum { DISPOSE_NO, DISPOSE_RECYCLE, DISPOSE_DISCARD };
 
-#define STEP_TIMEOUT 15.0   /* seconds for one internal CDP step */
-#define READY_TIMEOUT 30.0  /* launch → first answer */
-#define AGING 60.0          /* seconds of waiting worth one priority level */
+#define STEP_TIMEOUT 15.0  /* seconds for one internal CDP step */
+#define READY_TIMEOUT 30.0 /* launch → first answer */
+#define AGING 60.0         /* seconds of waiting worth one priority level */
 #define TICK 1.0
 
 typedef enum { B_IDLE, B_STARTING, B_READY, B_DEAD, B_CLOSED } browser_state_t;
@@ -31,16 +31,16 @@ typedef enum { C_CREATING, C_IDLE, C_PREPARING, C_LEASED, C_CLEANING, C_CLOSING 
 
 typedef struct browser {
     pool_t *p;
-    int index;               /* 1-based, for log lines */
-    const char *endpoint;    /* NULL: launched by us */
+    int index;            /* 1-based, for log lines */
+    const char *endpoint; /* NULL: launched by us */
     chrome_t *chrome;
     cdp_t *cdp;
     browser_state_t state;
-    unsigned gen;            /* bumped at each launch; stale callbacks check it */
+    unsigned gen; /* bumped at each launch; stale callbacks check it */
     double launched_at, ready_at;
     double backoff;
     vtimer_t relaunch;
-    int ncontexts;           /* pooled contexts on it */
+    int ncontexts; /* pooled contexts on it */
     char last_error[512];
 } browser_t;
 
@@ -55,14 +55,14 @@ struct bctx {
     bctx_t *next, *prev;
     pool_t *p;
     browser_t *b;
-    int no;                  /* "browser context N" in log lines */
+    int no; /* "browser context N" in log lines */
     bctx_state_t state;
-    char id[ID_LEN];         /* "" until created, and once its browser is gone */
+    char id[ID_LEN];             /* "" until created, and once its browser is gone */
     char cookie_session[ID_LEN]; /* whose cookies it holds; "" = the anonymous jar */
-    int exclusive;           /* no other page may join: a session's, or opened for one */
-    int npages;              /* pooled contexts in it, closing ones not counted */
-    int64_t leases;          /* leases its pages have served */
-    int inflight;            /* its own calls not answered: freeing waits for 0 */
+    int exclusive;               /* no other page may join: a session's, or opened for one */
+    int npages;                  /* pooled contexts in it, closing ones not counted */
+    int64_t leases;              /* leases its pages have served */
+    int inflight;                /* its own calls not answered: freeing waits for 0 */
 };
 
 struct pool_lease {
@@ -78,7 +78,7 @@ struct pool_waiter {
     char session[ID_LEN];
     char who[128];
     double since, key;
-    context_t *c;            /* the context being prepared for it */
+    context_t *c; /* the context being prepared for it */
     pool_acquire_cb cb;
     void *ud;
     vtimer_t timeout;
@@ -90,22 +90,22 @@ struct context {
     context_t *next, *prev;
     pool_t *p;
     browser_t *b;
-    bctx_t *x;               /* its browser context; NULL once it has left it */
-    unsigned gen;            /* b->gen when it was made */
-    int no;                  /* "#no" in log lines */
-    int burst;               /* temporary: disposed at release */
+    bctx_t *x;    /* its browser context; NULL once it has left it */
+    unsigned gen; /* b->gen when it was made */
+    int no;       /* "#no" in log lines */
+    int burst;    /* temporary: disposed at release */
     ctx_state_t state;
     char target[ID_LEN], session[ID_LEN];
     char extra[MAX_EXTRA][ID_LEN]; /* other targets its runs opened (pop-ups, new tabs) */
     int nextra;
     int uses;
-    int asked;               /* Target.createTarget sent */
-    opening_t *opening;      /* a Target.createTarget of the lease's, not answered */
-    int pending_steps;       /* parallel steps still out (creation, cleaning) */
+    int asked;          /* Target.createTarget sent */
+    opening_t *opening; /* a Target.createTarget of the lease's, not answered */
+    int pending_steps;  /* parallel steps still out (creation, cleaning) */
     int step_failed;
-    int inflight;            /* internal calls not answered: freeing waits for 0 */
-    int doomed;              /* free once inflight reaches 0 */
-    int dispose;             /* after cleaning: DISPOSE_NO, _RECYCLE or _DISCARD */
+    int inflight; /* internal calls not answered: freeing waits for 0 */
+    int doomed;   /* free once inflight reaches 0 */
+    int dispose;  /* after cleaning: DISPOSE_NO, _RECYCLE or _DISCARD */
     double idle_since;
     pool_waiter_t *waiter;
     pool_lease_t lease;
@@ -118,9 +118,9 @@ struct pool {
     const conf_t *conf;
     browser_t *browsers;
     int nbrowsers;
-    bctx_t bctxs;            /* list head */
-    context_t contexts;      /* list head */
-    pool_waiter_t waiters;   /* list head */
+    bctx_t bctxs;          /* list head */
+    context_t contexts;    /* list head */
+    pool_waiter_t waiters; /* list head */
     int nwaiters;
     int next_no, next_xno;
     int started, shut;
@@ -162,8 +162,8 @@ static int pages_per_context(const pool_t *p) {
 static int used_count(const pool_t *p) {
     int n = 0;
     for (const context_t *c = p->contexts.next; c != &p->contexts; c = c->next)
-        if (!c->burst && (c->state == C_PREPARING || c->state == C_LEASED ||
-                          c->state == C_CLEANING))
+        if (!c->burst &&
+            (c->state == C_PREPARING || c->state == C_LEASED || c->state == C_CLEANING))
             n++;
     return n;
 }
@@ -205,9 +205,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* The context's page and browser are the ones it was made in, and up. */
-static int ctx_live(const context_t *c) {
-    return c->b->state == B_READY && c->gen == c->b->gen;
-}
+static int ctx_live(const context_t *c) { return c->b->state == B_READY && c->gen == c->b->gen; }
 
 /* ---- internal CDP steps: a context is never freed while one is out ---- */
 
@@ -249,8 +247,8 @@ static int step(context_t *c, int page, const char *method, cJSON *params, step_
     }
     st->c = c;
     st->fn = fn;
-    int rc = cdp_send(b->cdp, page ? c->session : NULL, method, params, STEP_TIMEOUT, on_step, st,
-                      NULL);
+    int rc =
+        cdp_send(b->cdp, page ? c->session : NULL, method, params, STEP_TIMEOUT, on_step, st, NULL);
     if (rc < 0) {
         free(st);
         return rc;
@@ -526,8 +524,7 @@ static void lease_lost(context_t *c, err_kind_t kind, const char *msg) {
 static void leases_lost(pool_t *p, browser_t *b, err_kind_t kind, const char *msg) {
     for (;;) {
         context_t *c = p->contexts.next;
-        while (c != &p->contexts &&
-               !((!b || c->b == b) && c->state == C_LEASED && !c->lease.lost))
+        while (c != &p->contexts && !((!b || c->b == b) && c->state == C_LEASED && !c->lease.lost))
             c = c->next;
         if (c == &p->contexts) return;
         lease_lost(c, kind, msg);
@@ -734,9 +731,9 @@ static void extra_add(context_t *c, const char *tid) {
  * tell whose it is, so its answer says it. */
 struct opening {
     context_t *c;
-    int uses;                /* the lease it was sent in */
-    uint64_t id;             /* the call, for pool_lease_forget */
-    cdp_reply_cb cb;         /* NULL once the run no longer waits for it */
+    int uses;        /* the lease it was sent in */
+    uint64_t id;     /* the call, for pool_lease_forget */
+    cdp_reply_cb cb; /* NULL once the run no longer waits for it */
     void *ud;
 };
 
@@ -793,8 +790,10 @@ void pool_lease_forget(pool_lease_t *l, uint64_t id) {
     context_t *c = l->c;
     if (!c) return;
     /* A target being opened is still closed with the lease: keep its answer. */
-    if (c->opening && c->opening->id == id) c->opening->cb = NULL;
-    else if (c->b->cdp) cdp_forget(c->b->cdp, id);
+    if (c->opening && c->opening->id == id)
+        c->opening->cb = NULL;
+    else if (c->b->cdp)
+        cdp_forget(c->b->cdp, id);
 }
 
 void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks) {
@@ -855,9 +854,8 @@ static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err)
     p->created_total++;
     c->state = C_IDLE;
     c->idle_since = now_of(p);
-    log_debug("browser %d: context #%d ready (browser context %d, %d page%s)%s", c->b->index,
-              c->no, c->x->no, c->x->npages, c->x->npages == 1 ? "" : "s",
-              c->burst ? " (burst)" : "");
+    log_debug("browser %d: context #%d ready (browser context %d, %d page%s)%s", c->b->index, c->no,
+              c->x->no, c->x->npages, c->x->npages == 1 ? "" : "s", c->burst ? " (burst)" : "");
     kick(p);
 }
 
@@ -1027,8 +1025,8 @@ static void dispatch(pool_t *p) {
         if (!c) break;
         /* A browser context held for sessions goes to a session's run of the
          * same priority first: a run without one gets a shared page soon. */
-        pool_waiter_t *s = c->x->exclusive && !w->session[0] ? best_waiter(p, used, w->priority)
-                                                              : NULL;
+        pool_waiter_t *s =
+            c->x->exclusive && !w->session[0] ? best_waiter(p, used, w->priority) : NULL;
         context_t *sc = s ? idle_for(p, s, 0) : NULL;
         if (sc) {
             w = s;
@@ -1042,8 +1040,10 @@ static void dispatch(pool_t *p) {
     for (pool_waiter_t *w = p->waiters.next; w != &p->waiters; w = w->next) {
         if (w->c) continue;
         int own = w->session[0] != 0;
-        if (eligible(p, w, used + want[0] + want[1])) want[own]++;
-        else if (w->priority == 0) critical[own]++;
+        if (eligible(p, w, used + want[0] + want[1]))
+            want[own]++;
+        else if (w->priority == 0)
+            critical[own]++;
     }
     /* Idle contexts left are kept from runs without a session only by a
      * session's run ahead of them: they will serve those runs next. */
@@ -1183,8 +1183,7 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
     }
 }
 
-static void on_cdp_event(void *ud, const char *session, const char *method,
-                         const cJSON *params) {
+static void on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params) {
     browser_t *b = ud;
     if (!session) {
         on_target_event(b, method, params);
@@ -1287,8 +1286,7 @@ static void on_ready(void *ud, const cJSON *res, const cdp_error_t *err) {
     if (err) {
         char msg[600];
         const char *tail = b->chrome ? chrome_stderr_tail(b->chrome) : "";
-        snprintf(msg, sizeof msg, "not ready: %s%s%.200s", err->message, tail[0] ? "; " : "",
-                 tail);
+        snprintf(msg, sizeof msg, "not ready: %s%s%.200s", err->message, tail[0] ? "; " : "", tail);
         browser_down(b, msg);
         return;
     }
@@ -1300,9 +1298,8 @@ static void on_ready(void *ud, const cJSON *res, const cdp_error_t *err) {
         log_info("browser %d: %s at %s ready in %.0f ms", b->index, product ? product : "?",
                  b->endpoint, (b->ready_at - b->launched_at) * 1000);
     else
-        log_info("browser %d: %s (pid %d) ready in %.0f ms", b->index,
-                 product ? product : "?", chrome_pid(b->chrome),
-                 (b->ready_at - b->launched_at) * 1000);
+        log_info("browser %d: %s (pid %d) ready in %.0f ms", b->index, product ? product : "?",
+                 chrome_pid(b->chrome), (b->ready_at - b->launched_at) * 1000);
     cJSON *params = cJSON_CreateObject();
     cJSON_AddBoolToObject(params, "discover", 1);
     cdp_send(b->cdp, NULL, "Target.setDiscoverTargets", params, STEP_TIMEOUT, NULL, NULL, NULL);
@@ -1320,8 +1317,8 @@ static void browser_launch(browser_t *b) {
     b->gen++;
     if (b->endpoint) {
         rc = cdp_ws_new(&b->cdp, p->loop, p->clock, &hooks, b->endpoint);
-        if (rc < 0) snprintf(err, sizeof err, "cannot connect to %s: %s", b->endpoint,
-                             uv_strerror(rc));
+        if (rc < 0)
+            snprintf(err, sizeof err, "cannot connect to %s: %s", b->endpoint, uv_strerror(rc));
     } else {
         uv_stdio_container_t stdio[2];
         chrome_opts_t o = {.executable = p->conf->browser.executable,
@@ -1385,7 +1382,8 @@ void pool_start(pool_t *p) {
     chrome_subreaper();
     if (p->conf->browser.nendpoints == 0) {
         int swept = chrome_sweep();
-        if (swept) log_info("removed %d browser profile(s) left by an engine that was killed", swept);
+        if (swept)
+            log_info("removed %d browser profile(s) left by an engine that was killed", swept);
     }
     for (int i = 0; i < p->nbrowsers; i++) browser_launch(&p->browsers[i]);
     vtimer_start(p->clock, &p->tick, now_of(p) + TICK, on_tick);
@@ -1400,8 +1398,10 @@ void pool_figures(const pool_t *p, pool_figures_t *f) {
     for (const context_t *c = p->contexts.next; c != &p->contexts; c = c->next) {
         if (c->state == C_CLOSING) continue;
         f->contexts++;
-        if (c->state == C_IDLE) f->idle++;
-        else if (c->state != C_CREATING) f->busy++;
+        if (c->state == C_IDLE)
+            f->idle++;
+        else if (c->state != C_CREATING)
+            f->busy++;
     }
     int rsv = p->conf->browser.reserve_critical + p->conf->browser.reserve_high;
     int free_slots = p->conf->browser.max_contexts - used_count(p);

@@ -25,7 +25,7 @@ typedef struct pool_waiter pool_waiter_t;
  * unit of a lease); browser_contexts counts the browser contexts they are in. */
 typedef struct pool_figures {
     int browsers, browsers_ready;
-    int contexts, busy, idle, reserved;  /* reserved: contexts only critical/high may take now */
+    int contexts, busy, idle, reserved; /* reserved: contexts only critical/high may take now */
     int browser_contexts;
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;

@@ -46,8 +46,8 @@ typedef struct world {
     store_t *store;
     circuits_t *circuits;
     retry_budget_t budget;
-    fake_t *fake;            /* the fake browser, or (real) just its fixtures */
-    pool_t *pool;            /* --browser real */
+    fake_t *fake; /* the fake browser, or (real) just its fixtures */
+    pool_t *pool; /* --browser real */
     page_env_t page_env;
     script_host_t host;
     reload_set_t set;
@@ -63,13 +63,13 @@ typedef struct drytest {
     size_t njob_paths;
     char *test_files[MAX_FILES];
     size_t ntest_files;
-    char files_dir[64];      /* where page:screenshot() writes; removed at the end */
-    vclock_t clock;          /* re-initialised for each world */
-    uv_loop_t loop;          /* --browser real: the browsers' I/O */
-    uv_timer_t poke;         /* wakes the loop while waiting on the browser */
+    char files_dir[64]; /* where page:screenshot() writes; removed at the end */
+    vclock_t clock;     /* re-initialised for each world */
+    uv_loop_t loop;     /* --browser real: the browsers' I/O */
+    uv_timer_t poke;    /* wakes the loop while waiting on the browser */
     int loop_open;
-    world_t *w;              /* the world of the running test */
-    int load_errors;         /* job script errors while building the world */
+    world_t *w;      /* the world of the running test */
+    int load_errors; /* job script errors while building the world */
     char first_error[1024];
     /* tests registered by the file being loaded */
     struct {
@@ -141,8 +141,10 @@ static int sort_paths(drytest_t *t) {
         find_tests(t, t->conf->scripts);
         snprintf(dir, sizeof dir, "%s", t->conf->path[0] ? t->conf->path : "engine.conf");
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
         find_tests(t, dir);
     }
     return 0;
@@ -174,10 +176,14 @@ static void real_lease(void *ud, pool_lease_t *lease) {
 /* net::ERR_* of a fixture's error as Fetch.failRequest's reason. */
 static const char *fail_reason(const char *error) {
     static const char *const map[][2] = {
-        {"CONNECTION_REFUSED", "ConnectionRefused"}, {"NAME_NOT_RESOLVED", "NameNotResolved"},
-        {"TIMED_OUT", "TimedOut"},                   {"CONNECTION_RESET", "ConnectionReset"},
-        {"CONNECTION_CLOSED", "ConnectionClosed"},   {"ADDRESS_UNREACHABLE", "AddressUnreachable"},
-        {"INTERNET_DISCONNECTED", "InternetDisconnected"}, {"ACCESS_DENIED", "AccessDenied"},
+        {"CONNECTION_REFUSED", "ConnectionRefused"},
+        {"NAME_NOT_RESOLVED", "NameNotResolved"},
+        {"TIMED_OUT", "TimedOut"},
+        {"CONNECTION_RESET", "ConnectionReset"},
+        {"CONNECTION_CLOSED", "ConnectionClosed"},
+        {"ADDRESS_UNREACHABLE", "AddressUnreachable"},
+        {"INTERNET_DISCONNECTED", "InternetDisconnected"},
+        {"ACCESS_DENIED", "AccessDenied"},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (strstr(error, map[i][0])) return map[i][1];
@@ -367,8 +373,7 @@ static void world_free(drytest_t *t, world_t *w) {
         sched_stop(w->sched);
         sched_each_running(w->sched, cancel_one, &w->runner);
         /* Cancelled runs end on the clock (their attempts are recorded). */
-        for (int i = 0; i < 100 && w->runner.live; i++)
-            pump(t, vclock_now(&t->clock) + 1);
+        for (int i = 0; i < 100 && w->runner.live; i++) pump(t, vclock_now(&t->clock) + 1);
         sched_free(w->sched);
     }
     if (w->loaded) reload_free(&w->set);
@@ -478,8 +483,7 @@ static int on_row(void *ud, const store_run_t *r) {
     set_str(L, "status", r->status);
     set_str(L, "error_kind", r->error_kind);
     set_str(L, "error", r->error);
-    if (r->result && json_decode(L, r->result, err, sizeof err) == 0)
-        lua_setfield(L, -2, "result");
+    if (r->result && json_decode(L, r->result, err, sizeof err) == 0) lua_setfield(L, -2, "result");
     lua_rawseti(L, -2, ++rows->n);
     return 0;
 }
@@ -562,10 +566,14 @@ static int l_test_print(lua_State *L) {
 
 static void open_kit(lua_State *L, void *ud) {
     static const luaL_Reg fns[] = {
-        {"test_register", l_test_register}, {"test_advance", l_test_advance},
-        {"test_run", l_test_run},           {"test_runs", l_test_runs},
-        {"test_fail", l_test_fail},         {"test_serve", l_test_serve},
-        {"test_calls", l_test_calls},       {"test_print", l_test_print},
+        {"test_register", l_test_register},
+        {"test_advance", l_test_advance},
+        {"test_run", l_test_run},
+        {"test_runs", l_test_runs},
+        {"test_fail", l_test_fail},
+        {"test_serve", l_test_serve},
+        {"test_calls", l_test_calls},
+        {"test_print", l_test_print},
         {NULL, NULL},
     };
     lua_pushlightuserdata(L, ud);
@@ -644,12 +652,15 @@ typedef struct tally {
 
 static int on_sim_row(void *ud, const store_run_t *r) {
     tally_t *tl = ud;
-    if (strcmp(r->status, "ok") == 0) tl->ok++;
-    else if (strcmp(r->status, "failed") == 0) tl->failed++;
-    else tl->other++;
+    if (strcmp(r->status, "ok") == 0)
+        tl->ok++;
+    else if (strcmp(r->status, "failed") == 0)
+        tl->failed++;
+    else
+        tl->other++;
     /* A script error or a limit is the script's own bug, not the site's. */
-    if (r->error_kind && (strcmp(r->error_kind, "script") == 0 ||
-                          strcmp(r->error_kind, "limit") == 0)) {
+    if (r->error_kind &&
+        (strcmp(r->error_kind, "script") == 0 || strcmp(r->error_kind, "limit") == 0)) {
         if (!tl->bugs++) snprintf(tl->bug, sizeof tl->bug, "%s", r->error ? r->error : "");
     }
     return 0;
@@ -700,8 +711,7 @@ static void simulate(drytest_t *t) {
     units_format_time(t->o->start, from, sizeof from);
     units_format_time(t->o->start + t->o->window, to, sizeof to);
     units_format_duration(t->o->window, span, sizeof span);
-    printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from,
-           to);
+    printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from, to);
     pump(t, t->o->start + t->o->window);
     store_flush(w.store);
     printf("%-28s %6s %6s %6s\n", "job", "ok", "failed", "other");
@@ -752,7 +762,7 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     t->o = o;
     /* The jobs' own log lines would bury the report; BATON_TEST_LOG=1 shows them. */
     log_setup(getenv("BATON_TEST_LOG") && strcmp(getenv("BATON_TEST_LOG"), "1") == 0 ? LOG_DEBUG
-                                                                                      : LOG_OFF,
+                                                                                     : LOG_OFF,
               0);
     log_set_clock(log_now, t); /* log lines show virtual time */
     const char *tmp = getenv("TMPDIR");

@@ -12,11 +12,11 @@
 #include "conf/conf.h"
 
 typedef struct drytest_opts {
-    char *const *paths;      /* job scripts, *_test.lua files, or directories */
+    char *const *paths; /* job scripts, *_test.lua files, or directories */
     size_t npaths;
-    double start;            /* the virtual clock's start, epoch seconds */
-    double window;           /* simulation length without test files, seconds */
-    int real;                /* --browser real: Chromium, its requests answered from fixtures */
+    double start;  /* the virtual clock's start, epoch seconds */
+    double window; /* simulation length without test files, seconds */
+    int real;      /* --browser real: Chromium, its requests answered from fixtures */
 } drytest_opts_t;
 
 /* Runs the tests (or the simulation) and prints the results, ending with

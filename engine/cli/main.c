@@ -78,12 +78,18 @@ static int parse_args(int argc, char **argv, args_t *a) {
         if (takes) {
             if (i + 1 >= argc) return usage_error("%s needs a value", arg);
             const char *v = argv[++i];
-            if (strcmp(arg, "-c") == 0) a->conf_path = v, a->conf_given = 1;
-            else if (strcmp(arg, "--start") == 0) a->start = v;
-            else if (strcmp(arg, "--for") == 0) a->window = v;
-            else if (strcmp(arg, "--seed") == 0) a->seed = v;
-            else if (strcmp(arg, "--browser") == 0) a->browser = v;
-            else a->chunk = v;
+            if (strcmp(arg, "-c") == 0)
+                a->conf_path = v, a->conf_given = 1;
+            else if (strcmp(arg, "--start") == 0)
+                a->start = v;
+            else if (strcmp(arg, "--for") == 0)
+                a->window = v;
+            else if (strcmp(arg, "--seed") == 0)
+                a->seed = v;
+            else if (strcmp(arg, "--browser") == 0)
+                a->browser = v;
+            else
+                a->chunk = v;
         } else if (strcmp(arg, "--json") == 0) {
             a->json = 1;
         } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -192,8 +198,8 @@ static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
 /* test: the dry run on a virtual clock from --start (2024-01-01, a Monday, by
  * default, so tests are reproducible) with the fake browser. */
 static int cmd_test(const args_t *a, const conf_t *conf) {
-    drytest_opts_t o = {.paths = a->paths, .npaths = a->npaths, .start = 1704067200.0,
-                        .window = 86400};
+    drytest_opts_t o = {
+        .paths = a->paths, .npaths = a->npaths, .start = 1704067200.0, .window = 86400};
     if (a->start && units_time(a->start, &o.start) < 0)
         return usage_error("--start: bad time '%s' (use 2026-01-05T00:00:00Z or epoch seconds)",
                            a->start);

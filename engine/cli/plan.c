@@ -162,13 +162,15 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
     double max_sec_at = 0, max_min_at = 0;
     for (size_t i = 0, k; i < p.n; i = k) {
         double sec = floor(p.starts[i].at);
-        for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+        for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {
+        }
         if (k - i > max_sec) max_sec = k - i, max_sec_at = sec;
         if (k - i > 1) ncoll++;
     }
     for (size_t i = 0, k; i < p.n; i = k) {
         double min = floor(p.starts[i].at / 60);
-        for (k = i; k < p.n && floor(p.starts[k].at / 60) == min; k++) {}
+        for (k = i; k < p.n && floor(p.starts[k].at / 60) == min; k++) {
+        }
         if (k - i > max_min) max_min = k - i, max_min_at = min * 60;
     }
 
@@ -188,7 +190,8 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
         cJSON *coll = cJSON_AddArrayToObject(root, "collisions");
         for (size_t i = 0, k; i < p.n; i = k) {
             double sec = floor(p.starts[i].at);
-            for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+            for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {
+            }
             if (k - i < 2) continue;
             cJSON *c = cJSON_CreateObject();
             cJSON_AddNumberToObject(c, "at", sec);
@@ -220,7 +223,8 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             size_t shown = 0;
             for (size_t i = 0, k; i < p.n && shown < 20; i = k) {
                 double sec = floor(p.starts[i].at);
-                for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {}
+                for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {
+                }
                 if (k - i < 2) continue;
                 fmt_time(sec, a, sizeof a);
                 printf("  %s  %zu jobs:", a, k - i);

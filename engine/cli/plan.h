@@ -10,9 +10,9 @@
 #include "core/reload.h"
 
 typedef struct plan_opts {
-    double start, end;     /* the window, epoch seconds */
+    double start, end; /* the window, epoch seconds */
     int json;
-    int jitter;            /* apply jitter (plan --seed) */
+    int jitter; /* apply jitter (plan --seed) */
     uint64_t seed;
 } plan_opts_t;
 

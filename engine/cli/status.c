@@ -20,7 +20,7 @@ enum { MAX_ANSWER = 8 << 20, TIMEOUT_MS = 5000, RELOAD_TIMEOUT_MS = 60000 };
 typedef struct call {
     const char *token;
     int post;
-    int done;                /* 1: answered; < 0: a negative errno code */
+    int done; /* 1: answered; < 0: a negative errno code */
     int status;
     char *buf;
     size_t len, cap;
@@ -174,12 +174,13 @@ static void print_summary(const cJSON *doc, FILE *out, const char *where) {
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs");
     const cJSON *lag = cJSON_GetObjectItemCaseSensitive(doc, "loop_lag_ms");
     units_format_duration(num(doc, "uptime_s", 0), up, sizeof up);
-    fprintf(out, "baton %s at %s: %s, up %s; runs %.0f running, %.0f waiting; loop lag p99 %.1fms\n",
+    fprintf(out,
+            "baton %s at %s: %s, up %s; runs %.0f running, %.0f waiting; loop lag p99 %.1fms\n",
             str(doc, "version", "?"), where, str(doc, "status", "?"), up, num(runs, "running", 0),
             num(runs, "waiting", 0), num(lag, "p99", 0));
     const cJSON *why, *reasons = cJSON_GetObjectItemCaseSensitive(doc, "status_reasons");
-    cJSON_ArrayForEach(why, reasons) if (cJSON_IsString(why)) fprintf(out, "  ! %s\n",
-                                                                       why->valuestring);
+    cJSON_ArrayForEach(why, reasons) if (cJSON_IsString(why))
+        fprintf(out, "  ! %s\n", why->valuestring);
 
     const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs"), *j;
     int njobs = cJSON_GetArraySize(jobs), shown = 0;
@@ -212,9 +213,9 @@ static void print_summary(const cJSON *doc, FILE *out, const char *where) {
     fprintf(out,
             "\npool: %.0f browser(s); %.0f of %.0f contexts open (%.0f busy, %.0f idle), "
             "%.0f free held in reserve; %.0f waiting; acquire p95 %.0fms\n",
-            num(pool, "browsers", 0), num(ctx, "total", 0), num(ctx, "max", 0),
-            num(ctx, "busy", 0), num(ctx, "idle", 0), num(ctx, "reserved", 0),
-            num(pool, "waiters", 0), num(pool, "acquire_p95_ms", 0));
+            num(pool, "browsers", 0), num(ctx, "total", 0), num(ctx, "max", 0), num(ctx, "busy", 0),
+            num(ctx, "idle", 0), num(ctx, "reserved", 0), num(pool, "waiters", 0),
+            num(pool, "acquire_p95_ms", 0));
 
     const cJSON *breakers = cJSON_GetObjectItemCaseSensitive(doc, "breakers"), *b;
     if (cJSON_GetArraySize(breakers) > 0) {
@@ -309,8 +310,7 @@ int status_reload(const conf_t *conf, FILE *out) {
         return 3;
     }
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors"), *e;
-    cJSON_ArrayForEach(e, errors)
-        if (cJSON_IsString(e)) fprintf(stderr, "%s\n", e->valuestring);
+    cJSON_ArrayForEach(e, errors) if (cJSON_IsString(e)) fprintf(stderr, "%s\n", e->valuestring);
     if (status == 401 || status == 403) {
         fprintf(stderr, "baton: %s refused the reload: %s\n", where, str(doc, "error", "?"));
         cJSON_Delete(doc);

@@ -16,11 +16,11 @@
 
 #include "base/units.h"
 
-#define CONF_MEMORY_LIMIT (16u << 20)    /* bytes the evaluation may hold at once */
-#define CONF_MAX_INSTRUCTIONS 5000000    /* Lua VM instructions before "endless loop" */
-#define CONF_MAX_SOURCE (1u << 20)       /* bytes of engine.conf read at most */
-#define CONF_MAX_DEPTH 8                 /* key nesting, e.g. breakers.NAME.failures = 3 */
-#define CONF_MAX_SECONDS 1e12            /* the bound units_duration applies to strings */
+#define CONF_MEMORY_LIMIT (16u << 20) /* bytes the evaluation may hold at once */
+#define CONF_MAX_INSTRUCTIONS 5000000 /* Lua VM instructions before "endless loop" */
+#define CONF_MAX_SOURCE (1u << 20)    /* bytes of engine.conf read at most */
+#define CONF_MAX_DEPTH 8              /* key nesting, e.g. breakers.NAME.failures = 3 */
+#define CONF_MAX_SECONDS 1e12         /* the bound units_duration applies to strings */
 
 /* ---- the schema: every key, its kind, where it lands ---- */
 
@@ -75,25 +75,36 @@ static const conf_field_t conf_log[] = {
     {0}};
 
 static const conf_field_t conf_http[] = {
-    {.name = "listen", .kind = K_STRING, .offset = C_(http_listen), .size = CSZ(http_listen),
+    {.name = "listen",
+     .kind = K_STRING,
+     .offset = C_(http_listen),
+     .size = CSZ(http_listen),
      .flags = F_LISTEN},
     {.name = "token", .kind = K_STRING, .offset = C_(http_token), .size = CSZ(http_token)},
     {0}};
 
-static const conf_field_t conf_console[] = {
-    {.name = "socket", .kind = K_PATH, .offset = C_(console_socket),
-     .size = CSZ(console_socket), .flags = F_NONEMPTY},
-    {0}};
+static const conf_field_t conf_console[] = {{.name = "socket",
+                                             .kind = K_PATH,
+                                             .offset = C_(console_socket),
+                                             .size = CSZ(console_socket),
+                                             .flags = F_NONEMPTY},
+                                            {0}};
 
 static const conf_field_t conf_limits[] = {
-    {.name = "max_concurrent_runs", .kind = K_INT, .offset = C_(max_concurrent_runs),
-     .min = 1, .max = 10000},
+    {.name = "max_concurrent_runs",
+     .kind = K_INT,
+     .offset = C_(max_concurrent_runs),
+     .min = 1,
+     .max = 10000},
     {.name = "shutdown_timeout", .kind = K_DURATION, .offset = C_(shutdown_timeout)},
     {.name = "retention", .kind = K_DURATION, .offset = C_(retention)},
     {0}};
 
 static const conf_field_t conf_sandbox[] = {
-    {.name = "memory", .kind = K_SIZE, .offset = C_(sandbox_memory), .min = 1 << 20,
+    {.name = "memory",
+     .kind = K_SIZE,
+     .offset = C_(sandbox_memory),
+     .min = 1 << 20,
      .flags = F_ZERO_OK},
     {.name = "cpu_slice", .kind = K_DURATION, .offset = C_(cpu_slice)},
     {0}};
@@ -104,40 +115,55 @@ static const conf_field_t conf_reserve[] = {
     {0}};
 
 static const conf_field_t conf_browser[] = {
-    {.name = "executable", .kind = K_STRING, .offset = C_(browser.executable),
+    {.name = "executable",
+     .kind = K_STRING,
+     .offset = C_(browser.executable),
      .size = CSZ(browser.executable)},
     {.name = "args", .kind = K_LIST, .offset = C_(browser.args), .size = C_(browser.nargs)},
-    {.name = "endpoints", .kind = K_LIST, .offset = C_(browser.endpoints),
-     .size = C_(browser.nendpoints), .flags = F_URL},
+    {.name = "endpoints",
+     .kind = K_LIST,
+     .offset = C_(browser.endpoints),
+     .size = C_(browser.nendpoints),
+     .flags = F_URL},
     {.name = "browsers", .kind = K_INT, .offset = C_(browser.browsers), .min = 1, .max = 64},
-    {.name = "max_contexts", .kind = K_INT, .offset = C_(browser.max_contexts), .min = 1,
+    {.name = "max_contexts",
+     .kind = K_INT,
+     .offset = C_(browser.max_contexts),
+     .min = 1,
      .max = 1024},
     {.name = "reserve", .kind = K_TABLE, .fields = conf_reserve},
     {.name = "burst", .kind = K_INT, .offset = C_(browser.burst), .max = 1024},
     {.name = "idle_timeout", .kind = K_DURATION, .offset = C_(browser.idle_timeout)},
-    {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1,
-     .max = 1000000},
+    {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1, .max = 1000000},
     {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
     {.name = "warm", .kind = K_INT, .offset = C_(browser.warm), .max = 1024},
-    {.name = "pages_per_context", .kind = K_INT, .offset = C_(browser.pages_per_context),
-     .min = 1, .max = 1024},
+    {.name = "pages_per_context",
+     .kind = K_INT,
+     .offset = C_(browser.pages_per_context),
+     .min = 1,
+     .max = 1024},
     {0}};
 
 static const conf_field_t conf_retry[] = {
     {.name = "attempts", .kind = K_INT, .offset = R_(attempts), .min = 1, .max = 1000},
-    {.name = "backoff", .kind = K_ENUM_NAME, .offset = R_(backoff), .size = RSZ(backoff),
+    {.name = "backoff",
+     .kind = K_ENUM_NAME,
+     .offset = R_(backoff),
+     .size = RSZ(backoff),
      .choices = conf_backoffs},
     {.name = "base", .kind = K_DURATION, .offset = R_(base)},
     {.name = "max", .kind = K_DURATION, .offset = R_(max)},
-    {.name = "jitter", .kind = K_ENUM_NAME, .offset = R_(jitter), .size = RSZ(jitter),
+    {.name = "jitter",
+     .kind = K_ENUM_NAME,
+     .offset = R_(jitter),
+     .size = RSZ(jitter),
      .choices = conf_jitters},
     {0}};
 
 static const conf_field_t conf_retry_budget[] = {
     {.name = "percent", .kind = K_INT, .offset = C_(retry_budget.percent), .max = 1000},
     {.name = "floor", .kind = K_INT, .offset = C_(retry_budget.floor), .max = 100000},
-    {.name = "window", .kind = K_DURATION, .offset = C_(retry_budget.window),
-     .flags = F_POSITIVE},
+    {.name = "window", .kind = K_DURATION, .offset = C_(retry_budget.window), .flags = F_POSITIVE},
     {0}};
 
 static const conf_field_t conf_defaults_keys[] = {
@@ -158,10 +184,16 @@ static const conf_field_t conf_breaker[] = {
     {0}};
 
 static const conf_field_t conf_top[] = {
-    {.name = "scripts", .kind = K_PATH, .offset = C_(scripts), .size = CSZ(scripts),
+    {.name = "scripts",
+     .kind = K_PATH,
+     .offset = C_(scripts),
+     .size = CSZ(scripts),
      .flags = F_NONEMPTY},
     {.name = "watch", .kind = K_BOOL, .offset = C_(watch)},
-    {.name = "database", .kind = K_PATH, .offset = C_(database), .size = CSZ(database),
+    {.name = "database",
+     .kind = K_PATH,
+     .offset = C_(database),
+     .size = CSZ(database),
      .flags = F_NONEMPTY | F_MEMORY},
     {.name = "log", .kind = K_TABLE, .fields = conf_log},
     {.name = "http", .kind = K_TABLE, .fields = conf_http},
@@ -191,20 +223,20 @@ typedef struct conf_key {
 
 typedef struct conf_loader {
     const char *path;
-    char chunkname[sizeof ((conf_t *)0)->path + 1];
-    char dir[sizeof ((conf_t *)0)->path];      /* "" when the file is in the cwd */
+    char chunkname[sizeof((conf_t *)0)->path + 1];
+    char dir[sizeof((conf_t *)0)->path]; /* "" when the file is in the cwd */
     char *src;
     size_t len;
-    conf_t *conf;                               /* the copy being filled */
+    conf_t *conf; /* the copy being filled */
     lua_State *L;
     size_t mem, mem_limit;
-    int mem_refused, mem_line;                  /* the cap was hit, at this line */
+    int mem_refused, mem_line; /* the cap was hit, at this line */
     conf_mark_t *marks;
     size_t nmarks;
-    int stmt_line;                              /* line Lua gave the top-level assignment */
-    conf_key_t keys[CONF_MAX_DEPTH];            /* the key being read, outermost first */
+    int stmt_line;                   /* line Lua gave the top-level assignment */
+    conf_key_t keys[CONF_MAX_DEPTH]; /* the key being read, outermost first */
     int nkeys;
-    char name[512];                             /* keys joined with '.' */
+    char name[512]; /* keys joined with '.' */
     int nerrors, err_line, nomem;
     size_t err_offset;
     char msg[1024];
@@ -258,9 +290,7 @@ static int is_name_start(char ch) {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
 }
 
-static int is_name_char(char ch) {
-    return is_name_start(ch) || (ch >= '0' && ch <= '9');
-}
+static int is_name_char(char ch) { return is_name_start(ch) || (ch >= '0' && ch <= '9'); }
 
 /* Steps over one newline, counting "\r\n" and "\n\r" once, as Lua's lexer does. */
 static const char *skip_newline(const char *p, const char *end, int *line) {
@@ -308,8 +338,8 @@ static const char *skip_quoted(const char *p, const char *end, int *line) {
 
 /* Is the name that ends at p followed by '=' (and not "==")? */
 static int assigned(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
-                       *p == '\v'))
+    while (p < end &&
+           (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v'))
         p++;
     return p < end && *p == '=' && (p + 1 == end || p[1] != '=');
 }
@@ -323,8 +353,7 @@ static int add_mark(conf_loader_t *ld, const char *name, size_t len, int line, i
         ld->marks = m;
         *cap = n;
     }
-    ld->marks[ld->nmarks++] =
-        (conf_mark_t){name, len, (size_t)(name - ld->src), line, depth};
+    ld->marks[ld->nmarks++] = (conf_mark_t){name, len, (size_t)(name - ld->src), line, depth};
     return 0;
 }
 
@@ -355,8 +384,8 @@ static int index_source(conf_loader_t *ld) {
             prev = ch;
         } else if (ch >= '0' && ch <= '9') {
             while (p < end && (is_name_char(*p) || *p == '.' ||
-                               ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E' ||
-                                                             p[-1] == 'p' || p[-1] == 'P'))))
+                               ((*p == '+' || *p == '-') &&
+                                (p[-1] == 'e' || p[-1] == 'E' || p[-1] == 'p' || p[-1] == 'P'))))
                 p++;
             prev = '0';
         } else if (is_name_start(ch)) {
@@ -407,8 +436,7 @@ static void locate(const conf_loader_t *ld, int *line, size_t *offset) {
         size_t found = SIZE_MAX;
         int depth = ld->marks[at].depth;
         for (size_t i = at + 1; i < ld->nmarks && ld->marks[i].depth > depth; i++)
-            if (ld->marks[i].depth == depth + 1 && mark_is(&ld->marks[i], &ld->keys[k]))
-                found = i;
+            if (ld->marks[i].depth == depth + 1 && mark_is(&ld->marks[i], &ld->keys[k])) found = i;
         if (found == SIZE_MAX) break;
         at = found;
     }
@@ -554,8 +582,7 @@ static void read_path(conf_loader_t *ld, int idx, const conf_field_t *f, char *o
     if ((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0)
         memcpy(out, s, len + 1);
     else if (join_path(ld, s, out, f->size) < 0)
-        fail(ld, "%s: path too long (at most %zu bytes once resolved)", key_name(ld),
-             f->size - 1);
+        fail(ld, "%s: path too long (at most %zu bytes once resolved)", key_name(ld), f->size - 1);
 }
 
 static void read_enum(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
@@ -612,8 +639,7 @@ static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, dou
     if (lua_type(L, idx) == LUA_TNUMBER) {
         d = (double)lua_tonumber(L, idx);
         if (!(d >= 0 && d <= CONF_MAX_SECONDS)) {
-            fail(ld, "%s: bad duration %s", key_name(ld),
-                 number_text(L, idx, shown, sizeof shown));
+            fail(ld, "%s: bad duration %s", key_name(ld), number_text(L, idx, shown, sizeof shown));
             return;
         }
     } else if (lua_type(L, idx) == LUA_TSTRING) {
@@ -695,8 +721,7 @@ static void read_list(conf_loader_t *ld, int idx, const conf_field_t *f, char *b
             fail(ld, "%s[%zu]: expected a string, got %s", key_name(ld), i + 1,
                  luaL_typename(L, -1));
         else if (strlen(s) != len || len == 0)
-            fail(ld, "%s[%zu]: must be a non-empty string without NUL bytes", key_name(ld),
-                 i + 1);
+            fail(ld, "%s[%zu]: must be a non-empty string without NUL bytes", key_name(ld), i + 1);
         else if ((f->flags & F_URL) && !valid_url(s))
             fail(ld, "%s[%zu]: expected a ws://, wss://, http:// or https:// URL, got '%s'",
                  key_name(ld), i + 1, clip(s, len, shown, sizeof shown));
@@ -759,8 +784,7 @@ static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
             breaker_opts_t o;
             char why[256];
             conf_breaker_opts(b, &o);
-            if (breaker_opts_check(&o, why, sizeof why) < 0)
-                fail(ld, "%s: %s", key_name(ld), why);
+            if (breaker_opts_check(&o, why, sizeof why) < 0) fail(ld, "%s: %s", key_name(ld), why);
         }
         if (name) ld->nkeys--;
         lua_pop(L, 1);
@@ -779,16 +803,34 @@ static void read_value(conf_loader_t *ld, int idx, const conf_field_t *f, char *
         else
             read_table(ld, idx, f->fields, at);
         break;
-    case K_STRING: read_string(ld, idx, f, at); break;
-    case K_PATH: read_path(ld, idx, f, at); break;
+    case K_STRING:
+        read_string(ld, idx, f, at);
+        break;
+    case K_PATH:
+        read_path(ld, idx, f, at);
+        break;
     case K_ENUM:
-    case K_ENUM_NAME: read_enum(ld, idx, f, at); break;
-    case K_INT: read_int(ld, idx, f, (int *)(void *)at); break;
-    case K_DURATION: read_duration(ld, idx, f, (double *)(void *)at); break;
-    case K_SIZE: read_size(ld, idx, f, (size_t *)(void *)at); break;
-    case K_LIST: read_list(ld, idx, f, base); break;
-    case K_BREAKERS: read_breakers(ld, idx, f); break;
-    case K_BOOL: read_bool(ld, idx, (int *)(void *)at); break;
+    case K_ENUM_NAME:
+        read_enum(ld, idx, f, at);
+        break;
+    case K_INT:
+        read_int(ld, idx, f, (int *)(void *)at);
+        break;
+    case K_DURATION:
+        read_duration(ld, idx, f, (double *)(void *)at);
+        break;
+    case K_SIZE:
+        read_size(ld, idx, f, (size_t *)(void *)at);
+        break;
+    case K_LIST:
+        read_list(ld, idx, f, base);
+        break;
+    case K_BREAKERS:
+        read_breakers(ld, idx, f);
+        break;
+    case K_BOOL:
+        read_bool(ld, idx, (int *)(void *)at);
+        break;
     }
 }
 
@@ -844,8 +886,10 @@ static void check_browser(conf_loader_t *ld, int lines) {
     lua_pop(ld->L, 1);
     push_key(ld, "browser", 7);
     push_key(ld, "reserve", 7);
-    fail(ld, "browser.reserve: critical + high (%d) leaves none of max_contexts (%d) for "
-         "medium and low work", reserved, c->browser.max_contexts);
+    fail(ld,
+         "browser.reserve: critical + high (%d) leaves none of max_contexts (%d) for "
+         "medium and low work",
+         reserved, c->browser.max_contexts);
     ld->nkeys = 0;
 }
 
@@ -929,8 +973,7 @@ static void message_from_lua(conf_loader_t *ld, lua_State *L, const char *msg) {
         snprintf(ld->msg, sizeof ld->msg, "%s", msg);
         return;
     }
-    if (luaL_loadbufferx(L, "", 0, ld->chunkname, "t") == LUA_OK &&
-        lua_getinfo(L, ">S", &ar)) {
+    if (luaL_loadbufferx(L, "", 0, ld->chunkname, "t") == LUA_OK && lua_getinfo(L, ">S", &ar)) {
         n = strlen(ar.short_src);
         if (strncmp(msg, ar.short_src, n) == 0 && msg[n] == ':') {
             snprintf(ld->msg, sizeof ld->msg, "%s%s", ld->path, msg + n);
@@ -961,8 +1004,10 @@ static int read_source(conf_loader_t *ld) {
         rc = -ENOMEM;
     } else {
         ld->len = fread(ld->src, 1, CONF_MAX_SOURCE + 1, f);
-        if (ferror(f)) rc = -EIO;
-        else if (ld->len > CONF_MAX_SOURCE) rc = -EFBIG;
+        if (ferror(f))
+            rc = -EIO;
+        else if (ld->len > CONF_MAX_SOURCE)
+            rc = -EFBIG;
     }
     fclose(f);
     if (rc == -EFBIG)
@@ -1016,9 +1061,9 @@ static void copy_message(const char *msg, char *err, size_t errlen) {
             err[n++] = (char)*p;
         } else {
             char esc[8];
-            int k = *p == '\n' ? snprintf(esc, sizeof esc, "\\n")
-                  : *p == '\t' ? snprintf(esc, sizeof esc, "\\t")
-                               : snprintf(esc, sizeof esc, "\\x%02x", *p);
+            int k = *p == '\n'   ? snprintf(esc, sizeof esc, "\\n")
+                    : *p == '\t' ? snprintf(esc, sizeof esc, "\\t")
+                                 : snprintf(esc, sizeof esc, "\\x%02x", *p);
             if (n + (size_t)k + 1 > errlen) break;
             memcpy(err + n, esc, (size_t)k);
             n += (size_t)k;

@@ -14,64 +14,64 @@ enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
 typedef enum { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR } conf_log_level_t;
 
 typedef struct conf_retry {
-    int attempts;        /* >= 1; 3 */
-    char backoff[16];    /* "exponential" | "linear" | "constant" */
-    double base, max;    /* seconds: 1, 30 */
-    char jitter[16];     /* "none" | "full" | "equal" | "decorrelated"; "full" */
+    int attempts;     /* >= 1; 3 */
+    char backoff[16]; /* "exponential" | "linear" | "constant" */
+    double base, max; /* seconds: 1, 30 */
+    char jitter[16];  /* "none" | "full" | "equal" | "decorrelated"; "full" */
 } conf_retry_t;
 
 typedef struct conf_breaker {
     char name[64];
-    int failures;        /* consecutive failures that open it; 5 */
-    double cooldown;     /* seconds; 300 */
-    int window_calls;    /* failure rate over the last N calls; 0 = off */
-    double window_time;  /* or over the last N seconds (whole, <= 3600); 0 = off */
-    int min_calls;       /* calls in the window before the rate counts; 10 */
-    int failure_rate;    /* percent of failures in the window that opens it; 50 */
-    double slow_call;    /* a success slower than this counts as a failure; 0 = off */
-    int probes;          /* calls let through while half-open; 1 */
+    int failures;       /* consecutive failures that open it; 5 */
+    double cooldown;    /* seconds; 300 */
+    int window_calls;   /* failure rate over the last N calls; 0 = off */
+    double window_time; /* or over the last N seconds (whole, <= 3600); 0 = off */
+    int min_calls;      /* calls in the window before the rate counts; 10 */
+    int failure_rate;   /* percent of failures in the window that opens it; 50 */
+    double slow_call;   /* a success slower than this counts as a failure; 0 = off */
+    int probes;         /* calls let through while half-open; 1 */
 } conf_breaker_t;
 
 typedef struct conf {
-    char path[4096];          /* the file loaded ("" when defaults only) */
-    char scripts[4096];       /* "scripts" resolved */
-    int watch;                /* watch = true: reload when scripts/ changes */
-    char lua_dir[4096];       /* the engine's own lua/ library; set by the caller, not a key */
-    char database[4096];      /* "baton.db" resolved; ":memory:" kept as is */
-    conf_log_level_t log_level;   /* info */
-    int log_json;                 /* format = "json" */
-    char http_listen[256];        /* "127.0.0.1:8080" */
-    char http_token[256];         /* "" = none */
-    char console_socket[4096];    /* "baton.sock" resolved */
-    int max_concurrent_runs;      /* limits.max_concurrent_runs = 8 */
-    double shutdown_timeout;      /* limits.shutdown_timeout = 30 s */
-    double retention;             /* limits.retention = 30 d: runs older are pruned */
-    size_t sandbox_memory;        /* sandbox.memory = 64 MB */
-    double cpu_slice;             /* sandbox.cpu_slice = 0.2 s */
+    char path[4096];            /* the file loaded ("" when defaults only) */
+    char scripts[4096];         /* "scripts" resolved */
+    int watch;                  /* watch = true: reload when scripts/ changes */
+    char lua_dir[4096];         /* the engine's own lua/ library; set by the caller, not a key */
+    char database[4096];        /* "baton.db" resolved; ":memory:" kept as is */
+    conf_log_level_t log_level; /* info */
+    int log_json;               /* format = "json" */
+    char http_listen[256];      /* "127.0.0.1:8080" */
+    char http_token[256];       /* "" = none */
+    char console_socket[4096];  /* "baton.sock" resolved */
+    int max_concurrent_runs;    /* limits.max_concurrent_runs = 8 */
+    double shutdown_timeout;    /* limits.shutdown_timeout = 30 s */
+    double retention;           /* limits.retention = 30 d: runs older are pruned */
+    size_t sandbox_memory;      /* sandbox.memory = 64 MB */
+    double cpu_slice;           /* sandbox.cpu_slice = 0.2 s */
     struct {
-        char executable[4096];    /* "" = Debian's chromium */
+        char executable[4096]; /* "" = Debian's chromium */
         char *args[CONF_MAX_LIST];
         int nargs;
         char *endpoints[CONF_MAX_LIST];
         int nendpoints;
-        int browsers;             /* 1 */
-        int max_contexts;         /* 4 */
-        int reserve_critical;     /* reserve.critical = 1 */
-        int reserve_high;         /* reserve.high = 0 */
-        int burst;                /* 1 */
-        double idle_timeout;      /* 60 s */
-        int max_uses;             /* 50 */
-        double acquire_timeout;   /* 30 s */
-        int warm;                 /* contexts kept open even when idle: 1 (<= max_contexts) */
-        int pages_per_context;    /* pooled contexts of runs without a session that share one
-                                     browser context; 0 (the key unset): max_contexts */
+        int browsers;           /* 1 */
+        int max_contexts;       /* 4 */
+        int reserve_critical;   /* reserve.critical = 1 */
+        int reserve_high;       /* reserve.high = 0 */
+        int burst;              /* 1 */
+        double idle_timeout;    /* 60 s */
+        int max_uses;           /* 50 */
+        double acquire_timeout; /* 30 s */
+        int warm;               /* contexts kept open even when idle: 1 (<= max_contexts) */
+        int pages_per_context;  /* pooled contexts of runs without a session that share one
+                                   browser context; 0 (the key unset): max_contexts */
     } browser;
-    double default_timeout;       /* defaults.timeout = 120 s */
-    conf_retry_t default_retry;   /* defaults.retry */
-    struct {                      /* defaults.retry_budget: engine-wide cap on retries */
-        int percent;              /* retries may add this % to the calls in the window: 20 */
-        int floor;                /* retries always allowed per window: 3 */
-        double window;            /* seconds: 10 (at most 60) */
+    double default_timeout;     /* defaults.timeout = 120 s */
+    conf_retry_t default_retry; /* defaults.retry */
+    struct {                    /* defaults.retry_budget: engine-wide cap on retries */
+        int percent;            /* retries may add this % to the calls in the window: 20 */
+        int floor;              /* retries always allowed per window: 3 */
+        double window;          /* seconds: 10 (at most 60) */
     } retry_budget;
     conf_breaker_t breakers[CONF_MAX_BREAKERS];
     int nbreakers;

@@ -33,9 +33,9 @@ typedef struct session {
     uv_shutdown_t shutdown;
     console_t *con;
     struct session *next, *prev;
-    char *in;                /* bytes received, not yet a whole line */
+    char *in; /* bytes received, not yet a whole line */
     size_t in_len, in_cap, scanned;
-    console_eval_t *ev;      /* made at the first request */
+    console_eval_t *ev; /* made at the first request */
     int reading, paused, eof, ending, closing;
 } session_t;
 
@@ -51,18 +51,18 @@ struct console {
     console_env_t env;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     dev_t dev;
-    ino_t ino;               /* of the socket file we made: removed at stop only if still ours */
+    ino_t ino; /* of the socket file we made: removed at stop only if still ours */
     session_t *sessions;
     size_t nsessions;
-    int listening;           /* listener initialised */
-    int open_handles;        /* handles whose close callback has not run */
+    int listening;    /* listener initialised */
+    int open_handles; /* handles whose close callback has not run */
     int stopped;
 };
 
 /* ---- requests ---- */
 
-int console_request_parse(const char *line, size_t len, char **chunk, size_t *chunk_len,
-                          char *err, size_t errlen) {
+int console_request_parse(const char *line, size_t len, char **chunk, size_t *chunk_len, char *err,
+                          size_t errlen) {
     *chunk = NULL;
     *chunk_len = 0;
     const char *end = NULL;
@@ -343,8 +343,8 @@ static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen) {
         return -errno;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "console: %s exists and is not a socket (move it or set console.socket)",
-                 path);
+        snprintf(err, errlen,
+                 "console: %s exists and is not a socket (move it or set console.socket)", path);
         return -EEXIST;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -475,7 +475,7 @@ void console_free(console_t *c) {
 typedef struct conn {
     int fd;
     const char *path;
-    char *buf;               /* bytes read; the first `consumed` were the last reply */
+    char *buf; /* bytes read; the first `consumed` were the last reply */
     size_t len, cap, consumed;
 } conn_t;
 
@@ -696,7 +696,8 @@ int console_client(const conf_t *conf, const char *chunk) {
     memcpy(sa.sun_path, path, strlen(path) + 1);
     cn.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (cn.fd < 0 || connect(cn.fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        fprintf(stderr, "baton: no engine is running: nothing listens on the console socket %s (%s)\n",
+        fprintf(stderr,
+                "baton: no engine is running: nothing listens on the console socket %s (%s)\n",
                 path, strerror(errno));
         if (cn.fd >= 0) close(cn.fd);
         return EXIT_UNREACHABLE;

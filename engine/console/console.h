@@ -23,8 +23,8 @@ typedef struct console console_t;
 /* Parses one request line (without its newline): a JSON object with a string
  * "chunk". Returns 0 with a malloc'd copy in *chunk (caller frees) and its
  * length, or -EINVAL with a one-line reason in err. */
-int console_request_parse(const char *line, size_t len, char **chunk, size_t *chunk_len,
-                          char *err, size_t errlen);
+int console_request_parse(const char *line, size_t len, char **chunk, size_t *chunk_len, char *err,
+                          size_t errlen);
 
 /* Whether chunk is an unfinished statement that more lines may complete (as
  * the lua REPL decides: neither it nor `return CHUNK` compiles, and the

@@ -27,10 +27,10 @@ struct console_eval {
     script_t *script;
     const console_env_t *env;
     script_host_t host;
-    char *out;               /* what print wrote during the current chunk */
+    char *out; /* what print wrote during the current chunk */
     size_t out_len, out_cap;
     int out_truncated;
-    int collect;             /* the last chunk hit a limit: collect garbage first */
+    int collect; /* the last chunk hit a limit: collect garbage first */
 };
 
 typedef struct eval_args {
@@ -212,10 +212,9 @@ static int l_reload(lua_State *L) {
 static int setup_p(lua_State *L) {
     console_eval_t *ev = lua_touserdata(L, 1);
     static const luaL_Reg prims[] = {
-        {"print", l_print},       {"health", l_health}, {"jobs", l_jobs},
-        {"job", l_job},           {"runs", l_runs},     {"breakers", l_breakers},
-        {"run", l_run},           {"pause", l_pause},   {"reset", l_reset},
-        {"reload", l_reload},     {NULL, NULL},
+        {"print", l_print}, {"health", l_health},     {"jobs", l_jobs}, {"job", l_job},
+        {"runs", l_runs},   {"breakers", l_breakers}, {"run", l_run},   {"pause", l_pause},
+        {"reset", l_reset}, {"reload", l_reload},     {NULL, NULL},
     };
     char path[4200];
     snprintf(path, sizeof path, "%s/console.lua", ev->host.lua_dir);

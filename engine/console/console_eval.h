@@ -13,7 +13,7 @@
 
 /* What sessions read and act on; borrowed for the sessions' lifetime. */
 typedef struct console_env {
-    health_src_t src;          /* jobs(), health() …; sched and circuits also take run/pause/reset */
+    health_src_t src; /* jobs(), health() …; sched and circuits also take run/pause/reset */
     const script_host_t *host; /* the sandbox (lua_dir, limits, store, clock) */
     /* reload(): as http_opts_t.reload; NULL: reload() raises an error. */
     int (*reload)(void *ud, cJSON *answer);

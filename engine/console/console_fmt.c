@@ -18,23 +18,23 @@ static const char ELLIPSIS[] = "...";
 
 typedef struct fmt {
     lua_State *L;
-    char *buf;                /* CONSOLE_FMT_MAX bytes (a userdata) */
+    char *buf; /* CONSOLE_FMT_MAX bytes (a userdata) */
     size_t len;
-    int full;                 /* the text reached CONSOLE_FMT_MAX */
-    size_t inline_end;        /* trying a table on one line: it must end here; 0 = not trying */
-    int overflow;             /* ... and it did not fit */
+    int full;          /* the text reached CONSOLE_FMT_MAX */
+    size_t inline_end; /* trying a table on one line: it must end here; 0 = not trying */
+    int overflow;      /* ... and it did not fit */
     const void *path[CONSOLE_FMT_DEPTH + 1]; /* the tables being shown, for cycles */
     int depth;
-    const void *null;         /* baton.json.null */
+    const void *null; /* baton.json.null */
 } fmt_t;
 
 /* A key of a table, for sorting. */
 typedef struct key {
-    int rank;                 /* 0 string, 1 number, 2 anything else */
+    int rank; /* 0 string, 1 number, 2 anything else */
     lua_Number num;
-    const char *str;          /* kept alive by the key list table */
+    const char *str; /* kept alive by the key list table */
     size_t slen;
-    int k;                    /* its index in the key list */
+    int k; /* its index in the key list */
 } fkey_t;
 
 static void put(fmt_t *f, const char *s, size_t n) {
@@ -87,15 +87,14 @@ static void quoted(fmt_t *f, const char *s, size_t n) {
 }
 
 static int is_name(const char *s, size_t n) {
-    static const char *const reserved[] = {
-        "and",   "break", "do",  "else", "elseif", "end",    "false", "for",
-        "function", "goto", "if", "in",  "local",  "nil",    "not",   "or",
-        "repeat", "return", "then", "true", "until", "while"};
+    static const char *const reserved[] = {"and",   "break", "do",       "else", "elseif", "end",
+                                           "false", "for",   "function", "goto", "if",     "in",
+                                           "local", "nil",   "not",      "or",   "repeat", "return",
+                                           "then",  "true",  "until",    "while"};
     if (n == 0 || strlen(s) != n || (s[0] >= '0' && s[0] <= '9')) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z')))
-            return 0;
+        if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'))) return 0;
     }
     for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
         if (strcmp(s, reserved[i]) == 0) return 0;
@@ -265,7 +264,8 @@ static void value(fmt_t *f, int idx) {
         }
         lua_pop(L, 1);
         break;
-    default: break;
+    default:
+        break;
     }
     const char *s = luaL_tolstring(L, idx, &n); /* numbers as Lua prints them; __tostring */
     put(f, s, n);

@@ -54,26 +54,26 @@ typedef struct engine {
     circuits_t *circuits;
     pool_t *pool;
     page_env_t page_env;
-    char demo_dir[4096];     /* demo/ beside engine.conf, served under /demo/ */
+    char demo_dir[4096]; /* demo/ beside engine.conf, served under /demo/ */
     uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
     double acquire_sum_ms;
     uint64_t acquire_count;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush, drain, settle;
-    uv_fs_event_t watch_dir;  /* scripts/ */
+    uv_fs_event_t watch_dir; /* scripts/ */
     int watching_dir;
-    struct libwatch *libs;    /* scripts/lib/ and every directory below it */
+    struct libwatch *libs; /* scripts/lib/ and every directory below it */
     int libs_scanned;
-    cJSON *reload_errors;    /* while a reload runs: its error lines */
+    cJSON *reload_errors; /* while a reload runs: its error lines */
     vtimer_t prune;
-    obs_t *obs;              /* counters and events for http */
+    obs_t *obs; /* counters and events for http */
     lag_t lag;
     http_t *http;
-    console_t *console;      /* the console socket */
+    console_t *console; /* the console socket */
     double started_at;
-    int lock_fd;             /* <database>.lock, held while the engine runs */
+    int lock_fd; /* <database>.lock, held while the engine runs */
     int stopping;
-    int handles;             /* signals and uv timers initialised */
+    int handles; /* signals and uv timers initialised */
     int closed;
 } engine_t;
 
@@ -399,8 +399,7 @@ static int watch_lib_tree(engine_t *e, const char *dir, int depth) {
         w->h.data = e;
         w->next = e->libs;
         e->libs = w;
-        if (uv_fs_event_start(&w->h, on_fs_event, dir, 0) < 0)
-            log_debug("cannot watch %s", dir);
+        if (uv_fs_event_start(&w->h, on_fs_event, dir, 0) < 0) log_debug("cannot watch %s", dir);
         added++;
     }
     w->seen = 1;

@@ -153,8 +153,10 @@ int reload_load(const conf_t *conf, const script_host_t *host, char *const *path
         struct stat st;
         if (stat(paths[i], &st) != 0) {
             if (npaths == 1 && paths == (char *const *)defaults)
-                snprintf(line, sizeof line, "%s: cannot read the scripts directory: %s "
-                         "(set `scripts` in engine.conf)", paths[i], strerror(errno));
+                snprintf(line, sizeof line,
+                         "%s: cannot read the scripts directory: %s "
+                         "(set `scripts` in engine.conf)",
+                         paths[i], strerror(errno));
             else
                 snprintf(line, sizeof line, "%s: %s", paths[i], strerror(errno));
             report(ud, line);

@@ -13,20 +13,20 @@
 #include "script/script.h"
 
 enum {
-    RELOAD_LOADED,           /* loaded by this call */
-    RELOAD_KEPT,             /* unchanged: kept from the previous set */
-    RELOAD_KEPT_FAILED       /* changed but failed to load: the previous version kept */
+    RELOAD_LOADED,     /* loaded by this call */
+    RELOAD_KEPT,       /* unchanged: kept from the previous set */
+    RELOAD_KEPT_FAILED /* changed but failed to load: the previous version kept */
 };
 
 typedef struct reload_set {
     script_t **scripts;
-    uint64_t *hashes;        /* of each script file's bytes as loaded */
-    unsigned char *how;      /* each script: RELOAD_LOADED, _KEPT or _KEPT_FAILED */
+    uint64_t *hashes;   /* of each script file's bytes as loaded */
+    unsigned char *how; /* each script: RELOAD_LOADED, _KEPT or _KEPT_FAILED */
     size_t nscripts;
     job_t **jobs;
     size_t njobs;
-    uint64_t lib_hash;       /* of scripts/lib/ (modules for require) */
-    int errors;              /* files or definitions that failed */
+    uint64_t lib_hash; /* of scripts/lib/ (modules for require) */
+    int errors;        /* files or definitions that failed */
 } reload_set_t;
 
 /* Called with each error line ("file:line: message"). */
@@ -42,10 +42,10 @@ int reload_load(const conf_t *conf, const script_host_t *host, char *const *path
 
 /* What a reload found. */
 typedef struct reload_changes {
-    int loaded;              /* new or changed files that loaded */
-    int failed;              /* new or changed files that did not (a previous version is kept) */
-    int removed;             /* files that are gone */
-    int unchanged;           /* files kept as they were */
+    int loaded;    /* new or changed files that loaded */
+    int failed;    /* new or changed files that did not (a previous version is kept) */
+    int removed;   /* files that are gone */
+    int unchanged; /* files kept as they were */
 } reload_changes_t;
 
 /* Builds the next set from conf->scripts and the current one, `old`: a file
@@ -55,8 +55,7 @@ typedef struct reload_changes {
  * across files (duplicate names, dependencies) are the scheduler's. Returns
  * 0, or < 0 when the directory cannot be read (reported; set is empty). */
 int reload_update(const conf_t *conf, const script_host_t *host, const reload_set_t *old,
-                  reload_set_t *set, reload_changes_t *changes, reload_report_fn report,
-                  void *ud);
+                  reload_set_t *set, reload_changes_t *changes, reload_report_fn report, void *ud);
 
 /* Frees the jobs and drops the loader's references to the scripts. */
 void reload_free(reload_set_t *set);

@@ -24,17 +24,17 @@
 #include "obs/metrics.h"
 
 enum {
-    WS_QUEUE_MAX = 256,      /* events a slow client may fall behind before the oldest drop */
-    CHUNK = 16384,           /* body bytes written per writable callback */
+    WS_QUEUE_MAX = 256, /* events a slow client may fall behind before the oldest drop */
+    CHUNK = 16384,      /* body bytes written per writable callback */
     RUNS_LIMIT_DEFAULT = 50,
     RUNS_LIMIT_MAX = 1000,
-    JOB_RUNS = 20            /* runs shown with GET /api/jobs/NAME */
+    JOB_RUNS = 20 /* runs shown with GET /api/jobs/NAME */
 };
 
 typedef struct ws_msg {
     struct ws_msg *next;
     size_t len;
-    unsigned char data[];    /* LWS_PRE bytes of headroom, then the text */
+    unsigned char data[]; /* LWS_PRE bytes of headroom, then the text */
 } ws_msg_t;
 
 typedef enum { M_GET, M_POST, M_OTHER } method_t;
@@ -44,9 +44,9 @@ typedef struct session {
     /* HTTP */
     method_t method;
     char path[512];
-    int waiting_body;        /* the handler runs once the body is in */
+    int waiting_body; /* the handler runs once the body is in */
     size_t body_rx;
-    unsigned char *out;      /* LWS_PRE headroom + body */
+    unsigned char *out; /* LWS_PRE headroom + body */
     size_t out_len, out_sent;
     int close_after;
     /* WebSocket */
@@ -63,7 +63,7 @@ struct http {
     char token[256];
     char host[256];
     int port;
-    session_t *ws;           /* WebSocket clients */
+    session_t *ws; /* WebSocket clients */
     int stopping;
 };
 
@@ -98,7 +98,7 @@ static void out_free(session_t *s) {
 static int respond(struct lws *wsi, session_t *s, unsigned status, const char *ctype,
                    const char *body, size_t len, const char *allow) {
     unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start,
-                                        *end = &hdr[sizeof hdr - 1];
+                                       *end = &hdr[sizeof hdr - 1];
     out_free(s);
     s->out = malloc(LWS_PRE + len + 1);
     if (!s->out) return -1;
@@ -109,17 +109,16 @@ static int respond(struct lws *wsi, session_t *s, unsigned status, const char *c
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)nostore, sizeof nostore - 1, &p, end))
         return -1;
-    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                             (const unsigned char *)allow, (int)strlen(allow), &p,
-                                             end))
+    if (allow && lws_add_http_header_by_name(
+                     wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
+                     (int)strlen(allow), &p, end))
         return -1;
     if (status == 401 &&
         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                     (const unsigned char *)"Bearer", 6, &p, end))
         return -1;
-    if (s->close_after &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
-                                     &p, end))
+    if (s->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                       (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     lws_callback_on_writable(wsi);
@@ -174,8 +173,7 @@ static int write_body(struct lws *wsi, session_t *s) {
 
 /* Copies the path segment after prefix into name when path is
  * prefix NAME suffix; 1 on a match. */
-static int match(const char *path, const char *prefix, const char *suffix, char *name,
-                 size_t len) {
+static int match(const char *path, const char *prefix, const char *suffix, char *name, size_t len) {
     size_t pl = strlen(prefix), sl = strlen(suffix), n = strlen(path);
     if (n <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + n - sl, suffix) != 0)
         return 0;
@@ -349,10 +347,11 @@ static int handle_read(http_t *h, struct lws *wsi, session_t *s, const char *pat
 
 /* GET /demo/NAME: demo/NAME, demo/NAME.html, or demo/NAME/index.html. */
 static int handle_demo(http_t *h, struct lws *wsi, session_t *s, const char *path) {
-    static const struct { const char *ext, *type; } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".css", "text/css"},
-        {".js", "text/javascript"},            {".json", "application/json"},
-        {".png", "image/png"},                 {".svg", "image/svg+xml"},
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"}, {".css", "text/css"},  {".js", "text/javascript"},
+        {".json", "application/json"},         {".png", "image/png"}, {".svg", "image/svg+xml"},
     };
     const char *rest = path + 5; /* after "/demo" */
     char file[4096];
@@ -502,8 +501,7 @@ static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
         if (n > HTTP_MAX_BODY) {
             /* the body is never read: answer and close */
             s->close_after = 1;
-            return respond_error(wsi, s, 413, NULL, "request body over %d bytes",
-                                 HTTP_MAX_BODY);
+            return respond_error(wsi, s, 413, NULL, "request body over %d bytes", HTTP_MAX_BODY);
         }
         if (n > 0) {
             s->waiting_body = 1;
@@ -528,8 +526,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (s->body_rx > HTTP_MAX_BODY && s->waiting_body) {
             s->waiting_body = 0;
             s->close_after = 1;
-            return respond_error(wsi, s, 413, NULL, "request body over %d bytes",
-                                 HTTP_MAX_BODY) < 0
+            return respond_error(wsi, s, 413, NULL, "request body over %d bytes", HTTP_MAX_BODY) < 0
                        ? -1
                        : 0;
         }
@@ -589,8 +586,8 @@ static void lws_log_line(int level, const char *line) {
     /* lws prefixes "[date] E: "; keep the message */
     const char *msg = strstr(line, ": ");
     msg = msg && msg < line + n ? msg + 2 : line;
-    log_emit(level & LLL_ERR ? LOG_ERROR : LOG_WARN, NULL, 0, "http: %.*s",
-             (int)(line + n - msg), msg);
+    log_emit(level & LLL_ERR ? LOG_ERROR : LOG_WARN, NULL, 0, "http: %.*s", (int)(line + n - msg),
+             msg);
 }
 
 /* ---- lifecycle ---- */
@@ -610,15 +607,15 @@ static int probe_bind(const char *host, int port) {
     return rc;
 }
 
-int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err,
-               size_t errlen) {
+int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err, size_t errlen) {
     *out = NULL;
     http_t *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->opts = *opts;
     snprintf(h->token, sizeof h->token, "%s", opts->token ? opts->token : "");
     if (http_parse_listen(opts->listen, h->host, sizeof h->host, &h->port) < 0) {
-        snprintf(err, errlen, "http.listen: '%s' is not HOST:PORT", opts->listen ? opts->listen : "");
+        snprintf(err, errlen, "http.listen: '%s' is not HOST:PORT",
+                 opts->listen ? opts->listen : "");
         free(h);
         return -EINVAL;
     }
@@ -639,8 +636,8 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[1] = {loop};
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
-                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.foreign_loops = loops;
     info.pcontext = &h->ctx;
     info.port = h->port;
@@ -653,8 +650,10 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
     info.max_http_header_data = 4096;
     h->ctx = lws_create_context(&info);
     if (!h->ctx) {
-        snprintf(err, errlen, "http: cannot listen on %s (in use, or not an address of this "
-                 "machine?)", opts->listen);
+        snprintf(err, errlen,
+                 "http: cannot listen on %s (in use, or not an address of this "
+                 "machine?)",
+                 opts->listen);
         free(h);
         return -EADDRINUSE;
     }

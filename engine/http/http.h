@@ -21,10 +21,10 @@ typedef obs_pool_fn http_pool_fn;
 enum { HTTP_MAX_BODY = 4096 }; /* request bodies past this get 413 */
 
 typedef struct http_opts {
-    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
-    const char *token;           /* NULL or "" = none: mutating endpoints loopback-only */
-    health_src_t src;            /* what the documents read (src.obs also feeds events) */
-    http_pool_fn pool;           /* NULL: no pool yet */
+    const char *listen; /* "HOST:PORT"; port 0 picks a free one */
+    const char *token;  /* NULL or "" = none: mutating endpoints loopback-only */
+    health_src_t src;   /* what the documents read (src.obs also feeds events) */
+    http_pool_fn pool;  /* NULL: no pool yet */
     void *pool_ud;
     /* POST /api/reload; NULL answers 501. Fills `answer` (a JSON object) and
      * returns 0 when the reload took effect (200), < 0 when it was refused and
@@ -46,8 +46,7 @@ int http_parse_listen(const char *listen, char *host, size_t hostlen, int *port)
 /* Creates the server on loop and starts listening; logs
  * "http: listening on HOST:PORT" with the port actually bound. Returns 0, or
  * a negative code with a one-line message in err (bad address, port in use). */
-int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err,
-               size_t errlen);
+int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err, size_t errlen);
 
 /* The port actually bound. */
 int http_port(const http_t *h);

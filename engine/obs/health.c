@@ -16,10 +16,10 @@ const char *health_status_name(health_status_t st) {
     return st == HEALTH_OK ? "ok" : st == HEALTH_DEGRADED ? "degraded" : "failing";
 }
 
-#define REASON(...)                                                                       \
-    do {                                                                                  \
-        if (n < nreasons) snprintf(reasons[n], sizeof reasons[n], __VA_ARGS__);           \
-        n++;                                                                              \
+#define REASON(...)                                                                                \
+    do {                                                                                           \
+        if (n < nreasons) snprintf(reasons[n], sizeof reasons[n], __VA_ARGS__);                    \
+        n++;                                                                                       \
     } while (0)
 
 health_status_t health_rule(const health_inputs_t *in, char reasons[][160], size_t nreasons,
@@ -68,14 +68,14 @@ health_status_t health_rule(const health_inputs_t *in, char reasons[][160], size
 /* ---- the last hour, per job ---- */
 
 typedef struct window_acc {
-    const char *job;          /* points into the scheduler's job */
+    const char *job; /* points into the scheduler's job */
     health_window_t w;
-    double *ms;               /* durations of started runs */
+    double *ms; /* durations of started runs */
     size_t nms, capms;
 } window_acc_t;
 
 typedef struct windows {
-    window_acc_t *acc;        /* in the scheduler's name order */
+    window_acc_t *acc; /* in the scheduler's name order */
     size_t n;
     int oom;
 } windows_t;
@@ -99,10 +99,14 @@ static int add_summary(void *ud, const store_run_summary_t *r) {
     window_acc_t *a = acc_find(ws, r->job);
     if (!a || strcmp(r->status, "skipped") == 0) return 0;
     a->w.runs++;
-    if (strcmp(r->status, "ok") == 0) a->w.ok++;
-    else if (strcmp(r->status, "failed") == 0) a->w.failed++;
-    else if (strcmp(r->status, "fallback") == 0) a->w.fallback++;
-    else if (strcmp(r->status, "cancelled") == 0) a->w.cancelled++;
+    if (strcmp(r->status, "ok") == 0)
+        a->w.ok++;
+    else if (strcmp(r->status, "failed") == 0)
+        a->w.failed++;
+    else if (strcmp(r->status, "fallback") == 0)
+        a->w.fallback++;
+    else if (strcmp(r->status, "cancelled") == 0)
+        a->w.cancelled++;
     if (r->started_at > 0 && r->ended_at >= r->started_at) {
         if (a->nms == a->capms) {
             size_t cap = a->capms ? a->capms * 2 : 16;
@@ -131,9 +135,9 @@ static int windows_read(const health_src_t *src, windows_t *ws) {
         sched_job_info_t info;
         if (sched_job_info(src->sched, i, &info) == 0) ws->acc[ws->n++].job = info.job->name;
     }
-    int rc = src->store ? store_run_summaries(src->store, vclock_now(src->clock) - WINDOW,
-                                              add_summary, ws)
-                        : 0;
+    int rc = src->store
+                 ? store_run_summaries(src->store, vclock_now(src->clock) - WINDOW, add_summary, ws)
+                 : 0;
     for (size_t i = 0; i < ws->n; i++) {
         window_acc_t *a = &ws->acc[i];
         int finished = a->w.ok + a->w.failed + a->w.fallback;

@@ -23,16 +23,16 @@ typedef struct health_src {
     sched_t *sched;
     circuits_t *circuits;
     obs_t *obs;
-    const lag_t *lag;         /* NULL: no lag figures */
+    const lag_t *lag; /* NULL: no lag figures */
     double started_at;
     const char *version;
 } health_src_t;
 
 /* One job's figures over the last hour (finished runs only). */
 typedef struct health_window {
-    int runs;                 /* runs that ended (skipped ones excluded) */
+    int runs; /* runs that ended (skipped ones excluded) */
     int ok, failed, fallback, cancelled;
-    double success_rate;      /* ok / (ok + failed + fallback); -1 when none of those */
+    double success_rate; /* ok / (ok + failed + fallback); -1 when none of those */
     double p50_ms, p95_ms;
 } health_window_t;
 
@@ -43,11 +43,11 @@ const char *health_status_name(health_status_t st);
 
 /* Inputs of the rule, gathered by health_report; exposed for tests. */
 typedef struct health_inputs {
-    int store_error;          /* the store could not be read */
-    int jobs_with_runs;       /* jobs with a finished run in the last hour */
-    int jobs_all_failed;      /* ... of which every finished run failed */
-    int jobs_below_90;        /* ... of which success_rate < 0.9 */
-    int breakers_open;        /* open or half_open */
+    int store_error;     /* the store could not be read */
+    int jobs_with_runs;  /* jobs with a finished run in the last hour */
+    int jobs_all_failed; /* ... of which every finished run failed */
+    int jobs_below_90;   /* ... of which success_rate < 0.9 */
+    int breakers_open;   /* open or half_open */
     int scripts_failed;
     double lag_p99_ms;
     int pool_waiters;

@@ -13,7 +13,7 @@ enum { LAG_RING = 600 }; /* a minute of samples at the default period */
 typedef struct lag_ring {
     double ms[LAG_RING];
     size_t n, next;
-    double max_ms;           /* over the ring's current contents */
+    double max_ms; /* over the ring's current contents */
 } lag_ring_t;
 
 typedef struct lag_stats {
@@ -30,9 +30,9 @@ void lag_ring_stats(const lag_ring_t *r, lag_stats_t *out);
 typedef struct lag {
     uv_timer_t timer;
     uint64_t period_ms;
-    uint64_t expected_ns;    /* when the next tick is due, uv_hrtime scale */
+    uint64_t expected_ns; /* when the next tick is due, uv_hrtime scale */
     lag_ring_t ring;
-    double total_ms;         /* sum of every sample, for the metrics counter */
+    double total_ms; /* sum of every sample, for the metrics counter */
     uint64_t ticks;
     int open;
 } lag_t;

@@ -11,12 +11,12 @@
 
 const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS] = {1,   5,    10,   25,   50,    100,  250,
                                                            500, 1000, 2500, 5000, 10000, 30000};
-const double obs_duration_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,
-                                          2.5,   5,    10,    30,   60,  120,  300,  600};
+const double obs_duration_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                        2.5,   5,    10,    30,   60,  120,  300, 600};
 const size_t obs_duration_nbounds = sizeof obs_duration_bounds_s / sizeof *obs_duration_bounds_s;
 
 struct obs {
-    obs_job_t *jobs;                  /* sorted by name */
+    obs_job_t *jobs; /* sorted by name */
     size_t njobs, capjobs;
     obs_error_t errors[OBS_RECENT_ERRORS]; /* newest first */
     size_t nerrors;

@@ -25,8 +25,8 @@ extern const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS];
 typedef struct obs_pool {
     int browsers;
     int contexts_total, contexts_busy, contexts_idle, contexts_reserved;
-    int contexts_max;        /* browser.max_contexts */
-    int browser_contexts;              /* the browser contexts those pages are in */
+    int contexts_max;     /* browser.max_contexts */
+    int browser_contexts; /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;
     double acquire_p95_ms;
@@ -41,7 +41,12 @@ typedef void (*obs_pool_fn)(void *ud, obs_pool_t *out);
 
 /* A run status the counters know; OBS_STATUS_COUNT for anything else. */
 typedef enum {
-    OBS_OK, OBS_FAILED, OBS_FALLBACK, OBS_SKIPPED, OBS_CANCELLED, OBS_STATUS_COUNT
+    OBS_OK,
+    OBS_FAILED,
+    OBS_FALLBACK,
+    OBS_SKIPPED,
+    OBS_CANCELLED,
+    OBS_STATUS_COUNT
 } obs_status_t;
 
 const char *obs_status_name(obs_status_t st);
@@ -49,11 +54,11 @@ const char *obs_status_name(obs_status_t st);
 /* Counters of one job since the engine started. */
 typedef struct obs_job {
     char *name;
-    uint64_t runs[OBS_STATUS_COUNT];  /* starts that ended, by final status */
-    uint64_t errors[ERR_KIND_COUNT];  /* failed attempts, by kind */
-    uint64_t retries;                 /* attempts after the first */
-    stats_hist_t duration;            /* attempt durations, seconds */
-    char last_kind[32];               /* error kind of the newest row ("" when none) */
+    uint64_t runs[OBS_STATUS_COUNT]; /* starts that ended, by final status */
+    uint64_t errors[ERR_KIND_COUNT]; /* failed attempts, by kind */
+    uint64_t retries;                /* attempts after the first */
+    stats_hist_t duration;           /* attempt durations, seconds */
+    char last_kind[32];              /* error kind of the newest row ("" when none) */
 } obs_job_t;
 
 typedef struct obs_error {
@@ -67,8 +72,8 @@ typedef struct obs_error {
 typedef struct obs_script {
     char *file;
     double loaded_at;
-    int version;                      /* 1 for the first load, +1 per load since; 0 = never loaded */
-    char *error;                      /* NULL when it loaded */
+    int version; /* 1 for the first load, +1 per load since; 0 = never loaded */
+    char *error; /* NULL when it loaded */
 } obs_script_t;
 
 typedef struct obs obs_t;

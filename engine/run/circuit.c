@@ -27,8 +27,8 @@ static void keep(circuit_t *ci, double now) {
     breaker_saved_t saved;
     breaker_snapshot(ci->b, &saved);
     if (ci->owner->store) {
-        store_breaker_t row = {.opened_at = saved.opened_at, .failures = saved.failures,
-                               .changed_at = now};
+        store_breaker_t row = {
+            .opened_at = saved.opened_at, .failures = saved.failures, .changed_at = now};
         snprintf(row.state, sizeof row.state, "%s", breaker_state_name(saved.state));
         if (store_breaker_put(ci->owner->store, ci->name, &row) < 0)
             log_error("breaker '%s': cannot keep its state: %s", ci->name,
@@ -38,8 +38,8 @@ static void keep(circuit_t *ci, double now) {
 
 static void on_change(void *ud, breaker_state_t from, breaker_state_t to, double now) {
     circuit_t *ci = ud;
-    log_emit(to == BREAKER_OPEN ? LOG_WARN : LOG_INFO, NULL, 0, "breaker '%s': %s -> %s",
-             ci->name, breaker_state_name(from), breaker_state_name(to));
+    log_emit(to == BREAKER_OPEN ? LOG_WARN : LOG_INFO, NULL, 0, "breaker '%s': %s -> %s", ci->name,
+             breaker_state_name(from), breaker_state_name(to));
     keep(ci, now);
     if (ci->owner->observer) ci->owner->observer(ci->owner->observer_ud, ci->name, from, to, now);
 }
@@ -138,8 +138,7 @@ breaker_t *circuits_get(circuits_t *c, const char *name, const breaker_opts_t *o
     return ci ? ci->b : NULL;
 }
 
-void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b),
-                   void *ud) {
+void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b), void *ud) {
     for (size_t i = 0; i < c->n; i++) fn(ud, c->list[i]->name, c->list[i]->b);
 }
 

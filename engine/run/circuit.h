@@ -26,8 +26,7 @@ int circuits_new(circuits_t **out, const conf_t *conf, store_t *store, double no
 breaker_t *circuits_get(circuits_t *c, const char *name, const breaker_opts_t *opts, double now);
 
 /* Calls fn for every breaker, in name order (for status and health). */
-void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b),
-                   void *ud);
+void circuits_each(circuits_t *c, void (*fn)(void *ud, const char *name, breaker_t *b), void *ud);
 
 /* Calls fn after every state change of any breaker (NULL removes it), once the
  * change is logged and kept. */

@@ -21,11 +21,11 @@ enum { RETRY_BUDGET_SLOTS = 60 };
 
 typedef struct retry_budget {
     int percent, floor;
-    int slots;                               /* window in seconds, 1..60 */
-    int64_t second[RETRY_BUDGET_SLOTS];      /* which second each slot counts */
-    uint32_t calls[RETRY_BUDGET_SLOTS];      /* attempts started (first ones and retries) */
+    int slots;                          /* window in seconds, 1..60 */
+    int64_t second[RETRY_BUDGET_SLOTS]; /* which second each slot counts */
+    uint32_t calls[RETRY_BUDGET_SLOTS]; /* attempts started (first ones and retries) */
     uint32_t retries[RETRY_BUDGET_SLOTS];
-    uint64_t refused;                        /* retries the budget refused, in all */
+    uint64_t refused; /* retries the budget refused, in all */
 } retry_budget_t;
 
 /* Initialises an empty budget; window is clamped to 1..60 seconds. */

@@ -18,7 +18,7 @@ typedef struct run {
     sched_start_t *start;
     job_t *job;
     int attempt;
-    double started_at;       /* of the current attempt */
+    double started_at; /* of the current attempt */
     double deadline;
     script_co_t *co;
     vtimer_t deadline_timer, retry_timer;
@@ -26,10 +26,10 @@ typedef struct run {
     int in_fallback;
     int cancelled;
     char cancel_why[128];
-    breaker_t *breaker;      /* the job's breaker, NULL when it names none */
-    int probing;             /* breaker_allow said yes for the current attempt */
-    int context_no;          /* the pooled browser context the attempt used; 0 = none */
-    err_kind_t last_kind;    /* the failure the fallback answers */
+    breaker_t *breaker;   /* the job's breaker, NULL when it names none */
+    int probing;          /* breaker_allow said yes for the current attempt */
+    int context_no;       /* the pooled browser context the attempt used; 0 = none */
+    err_kind_t last_kind; /* the failure the fallback answers */
     char last_error[1024];
 } run_t;
 
@@ -119,8 +119,10 @@ static int counts_against_breaker(err_kind_t kind) {
     case ERR_LIMIT:
     case ERR_CANCELLED:
     case ERR_POOL_TIMEOUT:
-    case ERR_BREAKER_OPEN: return 0;
-    default: return 1;
+    case ERR_BREAKER_OPEN:
+        return 0;
+    default:
+        return 1;
     }
 }
 
@@ -166,8 +168,8 @@ static void log_end(run_t *run, log_level_t level, const char *what, double ende
         snprintf(took + n, sizeof took - n, " using pooled context #%d", run->context_no);
     }
     if (detail && detail[0])
-        log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what,
-                 took, run->attempt, detail);
+        log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what, took,
+                 run->attempt, detail);
     else
         log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d)", what, took,
                  run->attempt);

@@ -13,12 +13,12 @@
 
 typedef struct runner {
     vclock_t *clock;
-    store_t *store;         /* NULL: nothing recorded */
+    store_t *store; /* NULL: nothing recorded */
     sched_t *sched;
-    struct retry_budget *budget;   /* NULL: retries are not capped engine-wide */
-    struct circuits *circuits;     /* named breakers; NULL: jobs' breakers are ignored */
+    struct retry_budget *budget; /* NULL: retries are not capped engine-wide */
+    struct circuits *circuits;   /* named breakers; NULL: jobs' breakers are ignored */
     uint64_t rng;
-    size_t live;            /* runs launched and not finished */
+    size_t live; /* runs launched and not finished */
     int64_t ok_total, failed_total;
     /* Called after every run has finished (for the drain); may be NULL. */
     void (*on_idle)(struct runner *r);

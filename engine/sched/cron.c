@@ -22,14 +22,14 @@
 
 typedef struct cron_field {
     const char *name;
-    int lo, hi;                /* values accepted as written */
-    int star_hi;               /* the top of '*' and of "N/step" */
-    const char *const *names;  /* three-letter names, or NULL */
-    int name_base;             /* the value of names[0] */
+    int lo, hi;               /* values accepted as written */
+    int star_hi;              /* the top of '*' and of "N/step" */
+    const char *const *names; /* three-letter names, or NULL */
+    int name_base;            /* the value of names[0] */
 } cron_field_t;
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_COUNT };
@@ -96,8 +96,8 @@ static int parse_value(const cron_field_t *f, const char *s, const char *end, in
         for (i = 0; f->names[i]; i++)
             if (n == 3 && strncasecmp(s, f->names[i], 3) == 0) break;
         if (!f->names[i])
-            return fail(err, errlen, "cron field '%s': unknown name '%.*s'", f->name,
-                        tok_len(n), s);
+            return fail(err, errlen, "cron field '%s': unknown name '%.*s'", f->name, tok_len(n),
+                        s);
         *v = f->name_base + i;
     } else {
         return fail(err, errlen, "cron field '%s': bad value '%.*s'", f->name, tok_len(n), s);
@@ -125,8 +125,8 @@ static int parse_item(const cron_field_t *f, int day_field, const char *s, const
             rc = parse_value(f, p + 1, base_end, &hi, &p, s, len, err, errlen);
             if (rc < 0) return rc;
             if (lo > hi)
-                return fail(err, errlen, "cron field '%s': range '%.*s' is backwards",
-                            f->name, tok_len((size_t)(base_end - s)), s);
+                return fail(err, errlen, "cron field '%s': range '%.*s' is backwards", f->name,
+                            tok_len((size_t)(base_end - s)), s);
         } else if (slash) {
             hi = f->star_hi; /* "5/15": from 5 to the top of the field */
         }
@@ -153,8 +153,8 @@ static int parse_item(const cron_field_t *f, int day_field, const char *s, const
 
 /* Parses one whole field (a comma list) into *bits; *star is Vixie's "field begins with
  * '*'" flag (or the field is '?'). */
-static int parse_field(int which, const char *s, size_t n, uint64_t *bits, int *star,
-                       char *err, size_t errlen) {
+static int parse_field(int which, const char *s, size_t n, uint64_t *bits, int *star, char *err,
+                       size_t errlen) {
     const cron_field_t *f = &fields[which];
     const char *end = s + n, *item = s;
     int day_field = which == F_DOM || which == F_DOW, rc;
@@ -202,8 +202,8 @@ int cron_parse(cron_t *c, const char *expr, char *err, size_t errlen) {
     if (ntok == 0) return fail(err, errlen, "cron: empty expression");
     if (tok[0][0] == '@') {
         if (ntok != 1)
-            return fail(err, errlen, "cron: macro '%.*s' takes no other fields",
-                        tok_len(len[0]), tok[0]);
+            return fail(err, errlen, "cron: macro '%.*s' takes no other fields", tok_len(len[0]),
+                        tok[0]);
         for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
             if (strlen(macros[i].name) == len[0] &&
                 strncasecmp(tok[0], macros[i].name, len[0]) == 0)
@@ -221,8 +221,7 @@ int cron_parse(cron_t *c, const char *expr, char *err, size_t errlen) {
     bits[F_SEC] = 1; /* 5 fields: second 0 */
     for (int i = first; i < F_COUNT; i++) {
         int t = i - first;
-        if ((rc = parse_field(i, tok[t], len[t], &bits[i], &star[i], err, errlen)) < 0)
-            return rc;
+        if ((rc = parse_field(i, tok[t], len[t], &bits[i], &star[i], err, errlen)) < 0) return rc;
     }
     out.sec = bits[F_SEC];
     out.min = bits[F_MIN];
@@ -282,8 +281,8 @@ static int offset_at(int64_t t, int64_t *off) {
     time_t tt = (time_t)t;
     struct tm tm;
     if (!localtime_r(&tt, &tm)) return -1;
-    cron_wall_t w = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec};
+    cron_wall_t w = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour,        tm.tm_min,     tm.tm_sec};
     *off = wall_seconds(&w) - t;
     return 0;
 }
@@ -414,8 +413,8 @@ double cron_next(const cron_t *c, double after) {
              * The transition lies between the instants ws maps to under either offset. */
             int64_t o1, o2;
             if (offset_at(ws - 86400, &o1) < 0 || offset_at(ws + 86400, &o2) < 0) return -1;
-            from = wall_past_transition(ws - (o1 > o2 ? o1 : o2), ws - (o1 > o2 ? o2 : o1), 0,
-                                        ws + 1);
+            from =
+                wall_past_transition(ws - (o1 > o2 ? o1 : o2), ws - (o1 > o2 ? o2 : o1), 0, ws + 1);
             continue;
         }
         if (t <= a) {

@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 typedef struct cron {
-    uint64_t sec;   /* bit n: second n */
-    uint64_t min;   /* bit n: minute n */
-    uint32_t hour;  /* bit n: hour n */
-    uint32_t dom;   /* bit n: day of month n (1..31) */
-    uint16_t mon;   /* bit n: month n (1..12) */
-    uint8_t dow;    /* bit n: weekday n (0 = Sunday .. 6) */
+    uint64_t sec;    /* bit n: second n */
+    uint64_t min;    /* bit n: minute n */
+    uint32_t hour;   /* bit n: hour n */
+    uint32_t dom;    /* bit n: day of month n (1..31) */
+    uint16_t mon;    /* bit n: month n (1..12) */
+    uint8_t dow;     /* bit n: weekday n (0 = Sunday .. 6) */
     uint8_t dom_any; /* day-of-month field began with '*' (so also a star step) or was '?' */
     uint8_t dow_any; /* day-of-week field began with '*' or was '?' (Vixie's rule) */
 } cron_t;

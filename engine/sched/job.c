@@ -20,7 +20,7 @@ const char *job_priority_name(job_priority_t p) {
 
 typedef struct reader {
     lua_State *L;
-    int spec;                /* stack index of the spec table */
+    int spec; /* stack index of the spec table */
     const char *file;
     int line;
     const char *name;
@@ -52,8 +52,9 @@ static int read_duration(reader_t *r, int idx, const char *field, double *out) {
     }
     if (lua_type(L, idx) == LUA_TSTRING) {
         if (units_duration(lua_tostring(L, idx), out) < 0)
-            return fail(r, field, "bad duration '%s' (use e.g. 30, \"250ms\", \"5s\", \"15m\", "
-                                  "\"2h\", \"1d\")",
+            return fail(r, field,
+                        "bad duration '%s' (use e.g. 30, \"250ms\", \"5s\", \"15m\", "
+                        "\"2h\", \"1d\")",
                         lua_tostring(L, idx));
         return 0;
     }
@@ -102,7 +103,8 @@ static int read_retry(reader_t *r, int idx, conf_retry_t *retry) {
         if (!lua_toboolean(L, idx)) retry->attempts = 1;
         return 0;
     }
-    if (!lua_istable(L, idx)) return fail(r, "retry", "expected a table, got %s", luaL_typename(L, idx));
+    if (!lua_istable(L, idx))
+        return fail(r, "retry", "expected a table, got %s", luaL_typename(L, idx));
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -126,8 +128,9 @@ static int read_retry(reader_t *r, int idx, conf_retry_t *retry) {
             rc = read_enum(r, -1, "retry.jitter", jitters, 4, &choice);
             if (rc == 0) snprintf(retry->jitter, sizeof retry->jitter, "%s", jitters[choice]);
         } else {
-            rc = fail(r, "retry", "unknown field '%s' (expected attempts, backoff, base, max, "
-                                  "jitter)",
+            rc = fail(r, "retry",
+                      "unknown field '%s' (expected attempts, backoff, base, max, "
+                      "jitter)",
                       k);
         }
         if (rc < 0) {
@@ -366,8 +369,13 @@ int job_read_all(script_t *s, const conf_t *conf, job_t ***jobs, size_t *njobs, 
         lua_getfield(L, def, "file");
         lua_getfield(L, def, "line");
         lua_getfield(L, def, "spec");
-        reader_t r = {L, lua_gettop(L), lua_tostring(L, def + 2), (int)lua_tointeger(L, def + 3),
-                      lua_tostring(L, def + 1), err, errlen};
+        reader_t r = {L,
+                      lua_gettop(L),
+                      lua_tostring(L, def + 2),
+                      (int)lua_tointeger(L, def + 3),
+                      lua_tostring(L, def + 1),
+                      err,
+                      errlen};
         int rc = read_job(&r, s, conf, &list[i]);
         lua_settop(L, top + 1);
         if (rc < 0) {

@@ -16,15 +16,15 @@ typedef enum { MISFIRE_RUN_ONCE, MISFIRE_SKIP } job_misfire_t;
 
 typedef struct job_require {
     char *job;
-    double within;           /* seconds */
+    double within; /* seconds */
 } job_require_t;
 
 typedef struct job {
     char *name;
-    char *file;              /* where it was defined */
+    char *file; /* where it was defined */
     int line;
-    script_t *script;        /* a reference is held */
-    int run_ref, fallback_ref;   /* registry refs; LUA_NOREF when absent */
+    script_t *script;          /* a reference is held */
+    int run_ref, fallback_ref; /* registry refs; LUA_NOREF when absent */
     /* schedule: `every` (> 0) or cron, or neither (trigger / after only) */
     double every;
     double offset;
@@ -36,21 +36,21 @@ typedef struct job {
     job_priority_t priority;
     double timeout;
     conf_retry_t retry;
-    char *breaker;           /* NULL or a breaker name */
-    int browser;             /* needs a pooled browser context */
-    char *session;           /* browser = { session = "…" } */
+    char *breaker; /* NULL or a breaker name */
+    int browser;   /* needs a pooled browser context */
+    char *session; /* browser = { session = "…" } */
     job_require_t *requires;
     int nrequires;
-    char *after;             /* NULL or a job name */
+    char *after; /* NULL or a job name */
     job_overlap_t overlap;
     job_misfire_t misfire;
-    int refs;                /* the set that loaded it, the scheduler, each start */
+    int refs; /* the set that loaded it, the scheduler, each start */
 } job_t;
 
 /* Reads every definition collected while loading s and validates it against
  * the defaults of conf. Returns 0 with a malloc'd array of jobs in *jobs (free
- * with job_free_all; each holds one reference), or -EINVAL with "file:line: job 'name': field: message"
- * in err for the first bad definition (nothing is returned then). */
+ * with job_free_all; each holds one reference), or -EINVAL with "file:line: job 'name': field:
+ * message" in err for the first bad definition (nothing is returned then). */
 int job_read_all(script_t *s, const conf_t *conf, job_t ***jobs, size_t *njobs, char *err,
                  size_t errlen);
 

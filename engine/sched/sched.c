@@ -21,19 +21,19 @@ static const double CATCHUP_STAGGER = 1.0; /* seconds between misfire catch-ups 
 struct sched_job {
     sched_t *s;
     job_t *job;
-    vtimer_t timer;            /* next scheduled start (due + jitter) */
-    double next_due;           /* its nominal time */
-    vtimer_t catchup;          /* misfire run_once */
+    vtimer_t timer;   /* next scheduled start (due + jitter) */
+    double next_due;  /* its nominal time */
+    vtimer_t catchup; /* misfire run_once */
     double catchup_due;
-    sched_start_t *current;    /* launched */
-    sched_start_t *pending;    /* in the ready queue */
+    sched_start_t *current; /* launched */
+    sched_start_t *pending; /* in the ready queue */
     sched_start_t *backlog, *backlog_tail;
     int nbacklog;
     store_job_state_t state;
-    int dirty;                 /* state changed since the last sched_save */
-    struct sched_job **followers;  /* jobs with `after` = this one */
+    int dirty;                    /* state changed since the last sched_save */
+    struct sched_job **followers; /* jobs with `after` = this one */
     size_t nfollowers;
-    int retired;               /* removed by a reload; freed when its run ends */
+    int retired; /* removed by a reload; freed when its run ends */
     struct sched_job *next_retired;
 };
 
@@ -43,17 +43,17 @@ struct sched {
     const conf_t *conf;
     sched_hooks_t hooks;
     uint64_t rng;
-    sched_job_t **jobs;        /* in definition order */
+    sched_job_t **jobs; /* in definition order */
     size_t njobs;
-    sched_job_t **by_name;     /* the same, sorted by name, for lookups */
-    sched_job_t *retired;      /* removed jobs whose run is still going */
+    sched_job_t **by_name; /* the same, sorted by name, for lookups */
+    sched_job_t *retired;  /* removed jobs whose run is still going */
     prioq_t ready;
     vtimer_t dispatch;
     size_t running;
-    int64_t next_run_id;       /* without a store */
-    int started;               /* sched_start was called: a new job set is a reload */
+    int64_t next_run_id; /* without a store */
+    int started;         /* sched_start was called: a new job set is a reload */
     int stopped;
-    int plan;                  /* read the store, never write it */
+    int plan; /* read the store, never write it */
     sched_observer_t observer;
 };
 
@@ -495,7 +495,8 @@ static void retire(sched_t *s, sched_job_t *sj) {
     sj->nfollowers = 0;
     save_now(s, sj);
     if (sj->current) {
-        log_emit(LOG_INFO, sj->job->name, 0, "removed by the reload; its run in flight finishes first");
+        log_emit(LOG_INFO, sj->job->name, 0,
+                 "removed by the reload; its run in flight finishes first");
         sj->retired = 1;
         sj->next_retired = s->retired;
         s->retired = sj;
@@ -552,7 +553,7 @@ int sched_set_jobs(sched_t *s, job_t **jobs, size_t n, char *err, size_t errlen)
     int rc = check_jobs(jobs, n, err, errlen);
     if (rc < 0) return rc;
     sched_job_t **list = calloc(m, sizeof *list), **names = calloc(m, sizeof *names);
-    job_t **was = calloc(m, sizeof *was); /* a kept job's definition until now */
+    job_t **was = calloc(m, sizeof *was);        /* a kept job's definition until now */
     sched_job_t ***fol = calloc(m, sizeof *fol); /* followers, by position in names */
     size_t *nfol = calloc(m, sizeof *nfol);
     if (!list || !names || !was || !fol || !nfol) goto oom;
@@ -646,7 +647,8 @@ int sched_place_offsets(sched_t *s, int keep) {
             spread_job_t *x = &sp[k++];
             if (!j->offset_auto) continue;
             j->offset = x->offset;
-            if (!(sj->state.has_offset && sj->state.every == j->every && sj->state.offset == j->offset)) {
+            if (!(sj->state.has_offset && sj->state.every == j->every &&
+                  sj->state.offset == j->offset)) {
                 sj->state.has_offset = 1;
                 sj->state.offset = j->offset;
                 sj->state.every = j->every;
@@ -687,7 +689,8 @@ void sched_start(sched_t *s) {
         save_state(s, sj);
         arm(s, sj, now);
     }
-    if (catchups) log_info("%d job(s) missed starts while the engine was down: catching up", catchups);
+    if (catchups)
+        log_info("%d job(s) missed starts while the engine was down: catching up", catchups);
 }
 
 int sched_trigger(sched_t *s, const char *job, const char *args_json, char *err, size_t errlen) {

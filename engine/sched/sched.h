@@ -21,16 +21,16 @@ typedef struct sched_job sched_job_t;
 
 /* One start of a job: queued, then launched, then done. */
 typedef struct sched_start {
-    prioq_item_t q;            /* in the ready queue */
+    prioq_item_t q; /* in the ready queue */
     sched_job_t *sj;
-    job_t *job;                /* the definition it was started with */
+    job_t *job; /* the definition it was started with */
     int64_t run_id;
     double scheduled_at;
-    double launched_at;        /* when it was handed to the launcher; 0 before */
-    char *args_json;           /* NULL, or JSON from baton.trigger */
-    const char *cause;         /* "schedule", "trigger", "after <job>", "misfire" */
-    struct sched_start *next;  /* backlog (overlap = queue) */
-    void *run;                 /* the launcher's state while launched */
+    double launched_at;       /* when it was handed to the launcher; 0 before */
+    char *args_json;          /* NULL, or JSON from baton.trigger */
+    const char *cause;        /* "schedule", "trigger", "after <job>", "misfire" */
+    struct sched_start *next; /* backlog (overlap = queue) */
+    void *run;                /* the launcher's state while launched */
 } sched_start_t;
 
 typedef struct sched_hooks {

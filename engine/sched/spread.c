@@ -11,7 +11,7 @@
 
 #define SPREAD_DAY 86400.0
 #define SPREAD_MAX_HORIZON 2147483647.0 /* seconds (68 years) */
-#define SPREAD_MAX_STARTS 1e8            /* of one job over the horizon */
+#define SPREAD_MAX_STARTS 1e8           /* of one job over the horizon */
 
 /* Starts counted so far, by epoch second and calendar minute, over [start, end). */
 typedef struct spread_grid {
@@ -22,7 +22,7 @@ typedef struct spread_grid {
     int whole;            /* start is a whole second */
     size_t nsec, nmin;
     uint32_t *sec, *min;
-    uint64_t *cnt, *mom;  /* prefix sums of sec[i] and of i * sec[i]: neighbours in O(1) */
+    uint64_t *cnt, *mom; /* prefix sums of sec[i] and of i * sec[i]: neighbours in O(1) */
     uint64_t max_sec, max_min;
 } spread_grid_t;
 
@@ -33,9 +33,9 @@ enum { SPREAD_NEAR = 30 };
 
 /* A candidate's cost, compared lexicographically; ties go to the smaller offset. */
 typedef struct spread_score {
-    uint64_t sec; /* most starts in one second, this job's included */
-    uint64_t min; /* most starts in one minute, this job's included */
-    uint64_t sum; /* over this job's starts: the starts already in its minute */
+    uint64_t sec;  /* most starts in one second, this job's included */
+    uint64_t min;  /* most starts in one minute, this job's included */
+    uint64_t sum;  /* over this job's starts: the starts already in its minute */
     uint64_t near; /* over this job's starts: the weight of other starts nearby */
 } spread_score_t;
 
@@ -44,9 +44,7 @@ typedef struct spread_order {
     size_t index;
 } spread_order_t;
 
-static int spread_is_interval(const spread_job_t *j) {
-    return j->every > 0 && isfinite(j->every);
-}
+static int spread_is_interval(const spread_job_t *j) { return j->every > 0 && isfinite(j->every); }
 
 static int spread_less(const spread_score_t *a, const spread_score_t *b) {
     if (a->sec != b->sec) return a->sec < b->sec;

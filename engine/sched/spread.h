@@ -12,10 +12,10 @@ typedef double (*spread_next_fn)(const void *ud, double after);
 
 typedef struct spread_job {
     const char *name;
-    double every;         /* period in seconds (> 0) for interval jobs; 0 for others */
-    double offset;        /* in: offset when fixed; out: chosen (whole seconds, [0, every)) */
-    int fixed;            /* 1: offset already known (explicit or stored), 0: place me */
-    spread_next_fn next;  /* for every == 0 (cron jobs): their start times */
+    double every;        /* period in seconds (> 0) for interval jobs; 0 for others */
+    double offset;       /* in: offset when fixed; out: chosen (whole seconds, [0, every)) */
+    int fixed;           /* 1: offset already known (explicit or stored), 0: place me */
+    spread_next_fn next; /* for every == 0 (cron jobs): their start times */
     const void *next_ud;
 } spread_job_t;
 

@@ -11,9 +11,23 @@
 #define ERR_MT "baton.error"
 
 static const char *const kind_names[ERR_KIND_COUNT] = {
-    "",          "timeout",         "network",   "http",         "rate_limited", "auth",
-    "browser_crashed", "not_found", "script",    "cancelled",    "breaker_open", "pool_timeout",
-    "dependency", "limit",          "overlap",   "paused",       "misfire",
+    "",
+    "timeout",
+    "network",
+    "http",
+    "rate_limited",
+    "auth",
+    "browser_crashed",
+    "not_found",
+    "script",
+    "cancelled",
+    "breaker_open",
+    "pool_timeout",
+    "dependency",
+    "limit",
+    "overlap",
+    "paused",
+    "misfire",
 };
 
 const char *err_kind_name(err_kind_t kind) {
@@ -36,9 +50,12 @@ int err_kind_retryable(err_kind_t kind, int http_status) {
     case ERR_NETWORK:
     case ERR_RATE_LIMITED:
     case ERR_BROWSER_CRASHED:
-    case ERR_POOL_TIMEOUT: return 1;
-    case ERR_HTTP: return http_status >= 500 && http_status <= 599;
-    default: return 0;
+    case ERR_POOL_TIMEOUT:
+        return 1;
+    case ERR_HTTP:
+        return http_status >= 500 && http_status <= 599;
+    default:
+        return 0;
     }
 }
 
@@ -113,7 +130,8 @@ int err_l_error(lua_State *L) {
     err_kind_t kind;
     const char *name = luaL_checkstring(L, 1);
     const char *message = luaL_optstring(L, 2, name);
-    if (err_kind_parse(name, &kind) < 0) return luaL_error(L, "baton.error: unknown kind '%s'", name);
+    if (err_kind_parse(name, &kind) < 0)
+        return luaL_error(L, "baton.error: unknown kind '%s'", name);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     err_push(L, kind, message);
     int e = lua_gettop(L);

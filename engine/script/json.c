@@ -36,8 +36,10 @@ static lua_Integer array_length(lua_State *L, int idx) {
 static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen) {
     idx = lua_absindex(L, idx);
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return cJSON_CreateNull();
-    case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
+    case LUA_TNIL:
+        return cJSON_CreateNull();
+    case LUA_TBOOLEAN:
+        return cJSON_CreateBool(lua_toboolean(L, idx));
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
         if (isnan(d) || isinf(d)) {
@@ -46,7 +48,8 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
         }
         return cJSON_CreateNumber(d);
     }
-    case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, idx));
+    case LUA_TSTRING:
+        return cJSON_CreateString(lua_tostring(L, idx));
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == &null_sentinel) return cJSON_CreateNull();
         break;
@@ -96,7 +99,8 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
         }
         return out;
     }
-    default: break;
+    default:
+        break;
     }
     snprintf(err, errlen, "cannot encode a %s value as JSON", luaL_typename(L, idx));
     return NULL;

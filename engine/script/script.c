@@ -27,21 +27,21 @@ enum { DOOM_NONE, DOOM_MEMORY, DOOM_CPU };
 struct script {
     lua_State *L;
     char *path;
-    char *lib_dir;             /* scripts/lib next to the script, or host.lib_dir */
+    char *lib_dir; /* scripts/lib next to the script, or host.lib_dir */
     script_host_t host;
     int refs;
     size_t mem_used;
-    size_t mem_limit;          /* 0 while not enforced */
-    unsigned long allocs;      /* counted for host.fault_at */
-    uint64_t rng;              /* baton.retry jitter */
-    int in_slice;              /* a resume, a script_pcall (or the load) is running */
-    int calling;               /* inside script_pcall: a memory failure dooms the call */
-    int no_file;               /* script_open: the prelude only */
-    uint64_t slice_deadline;   /* uv_hrtime() */
-    int doom;                  /* DOOM_*: the running code must stop with `limit` */
+    size_t mem_limit;        /* 0 while not enforced */
+    unsigned long allocs;    /* counted for host.fault_at */
+    uint64_t rng;            /* baton.retry jitter */
+    int in_slice;            /* a resume, a script_pcall (or the load) is running */
+    int calling;             /* inside script_pcall: a memory failure dooms the call */
+    int no_file;             /* script_open: the prelude only */
+    uint64_t slice_deadline; /* uv_hrtime() */
+    int doom;                /* DOOM_*: the running code must stop with `limit` */
     script_co_t *running;
     int defs_ref, start_run_ref;
-    int doom_mem_ref, doom_cpu_ref;  /* pre-built limit errors: raising them allocates nothing */
+    int doom_mem_ref, doom_cpu_ref; /* pre-built limit errors: raising them allocates nothing */
 };
 
 struct script_co {
@@ -190,7 +190,8 @@ static int l_log(lua_State *L) {
 
 static store_t *check_store(lua_State *L) {
     store_t *st = script_of(L)->host.store;
-    if (!st) err_raise(L, ERR_SCRIPT, "the store is not available here (check and plan run without it)");
+    if (!st)
+        err_raise(L, ERR_SCRIPT, "the store is not available here (check and plan run without it)");
     return st;
 }
 
@@ -337,8 +338,8 @@ static int l_breaker_reset(lua_State *L) {
  * attempt, or nil when the engine-wide retry budget refuses it. */
 static int l_retry_next(lua_State *L) {
     script_t *s = script_of(L);
-    conf_retry_t r = {.attempts = 3, .backoff = "exponential", .base = 1, .max = 30,
-                      .jitter = "full"};
+    conf_retry_t r = {
+        .attempts = 3, .backoff = "exponential", .base = 1, .max = 30, .jitter = "full"};
     int next = (int)luaL_checkinteger(L, 2);
     double prev = luaL_optnumber(L, 3, 0);
     if (lua_istable(L, 1)) {
@@ -456,16 +457,26 @@ static int setup_p(lua_State *L) {
     script_t *s = lua_touserdata(L, 1);
     char path[4096], what[64];
     static const luaL_Reg prims[] = {
-        {"where", l_where},         {"now", l_now},
-        {"sleep", l_sleep},         {"log", l_log},
-        {"store_get", l_store_get}, {"store_set", l_store_set},
-        {"store_delete", l_store_delete}, {"store_incr", l_store_incr},
-        {"trigger", l_trigger},     {"load_module", l_load_module},
-        {"json_encode", json_l_encode}, {"json_decode", json_l_decode},
-        {"error", err_l_error},     {"breaker_get", l_breaker_get},
-        {"breaker_allow", l_breaker_allow}, {"breaker_done", l_breaker_done},
-        {"breaker_state", l_breaker_state}, {"breaker_reset", l_breaker_reset},
-        {"retry_next", l_retry_next},       {"retry_call", l_retry_call},
+        {"where", l_where},
+        {"now", l_now},
+        {"sleep", l_sleep},
+        {"log", l_log},
+        {"store_get", l_store_get},
+        {"store_set", l_store_set},
+        {"store_delete", l_store_delete},
+        {"store_incr", l_store_incr},
+        {"trigger", l_trigger},
+        {"load_module", l_load_module},
+        {"json_encode", json_l_encode},
+        {"json_decode", json_l_decode},
+        {"error", err_l_error},
+        {"breaker_get", l_breaker_get},
+        {"breaker_allow", l_breaker_allow},
+        {"breaker_done", l_breaker_done},
+        {"breaker_state", l_breaker_state},
+        {"breaker_reset", l_breaker_reset},
+        {"retry_next", l_retry_next},
+        {"retry_call", l_retry_call},
         {NULL, NULL},
     };
 
@@ -638,8 +649,7 @@ int script_co_priority(const script_co_t *co) { return co->priority; }
 const char *script_co_session(const script_co_t *co) { return co->session; }
 void script_co_set_context(script_co_t *co, int context_no) { co->context_no = context_no; }
 
-int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out),
-                    void *ud) {
+int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out), void *ud) {
     if (co->ndefer == 4) return -ENOSPC;
     co->defer[co->ndefer].fn = fn;
     co->defer[co->ndefer].ud = ud;
@@ -713,7 +723,8 @@ static int co_resume(script_co_t *co, int nargs) {
     if (doomed) {
         if (rc == LUA_YIELD && co->waiting && co->cancel) co->cancel(co->op);
         co->waiting = 0;
-        lua_rawgeti(co->T, LUA_REGISTRYINDEX, doomed == DOOM_CPU ? s->doom_cpu_ref : s->doom_mem_ref);
+        lua_rawgeti(co->T, LUA_REGISTRYINDEX,
+                    doomed == DOOM_CPU ? s->doom_cpu_ref : s->doom_mem_ref);
         out.kind = err_read(co->T, -1, out.message, sizeof out.message, &out.retryable);
         co_finish(co, &out, 1);
         return 0;

@@ -19,16 +19,16 @@ typedef struct script_co script_co_t;
 /* What the engine lends every script state. Upward calls go through these
  * function pointers; any may be NULL (then the primitive raises a clear error). */
 typedef struct script_host {
-    vclock_t *clock;        /* time and waits; required */
-    store_t *store;         /* ctx.store / baton.store; NULL in check/plan */
-    struct circuits *circuits; /* baton.breaker; NULL in check/plan */
+    vclock_t *clock;             /* time and waits; required */
+    store_t *store;              /* ctx.store / baton.store; NULL in check/plan */
+    struct circuits *circuits;   /* baton.breaker; NULL in check/plan */
     struct retry_budget *budget; /* caps baton.retry too; NULL = uncapped */
-    const char *lua_dir;    /* the engine's lua/ library (prelude, require path) */
-    const char *lib_dir;    /* modules for require; NULL: lib/ beside the script */
-    size_t memory_limit;    /* bytes per state; 0 = unlimited */
-    double cpu_slice;       /* seconds per resume; 0 = unlimited */
-    int dry_run;            /* ctx.dry_run */
-    unsigned long fault_at; /* tests only: fail the Nth and later allocations; 0 = never */
+    const char *lua_dir;         /* the engine's lua/ library (prelude, require path) */
+    const char *lib_dir;         /* modules for require; NULL: lib/ beside the script */
+    size_t memory_limit;         /* bytes per state; 0 = unlimited */
+    double cpu_slice;            /* seconds per resume; 0 = unlimited */
+    int dry_run;                 /* ctx.dry_run */
+    unsigned long fault_at;      /* tests only: fail the Nth and later allocations; 0 = never */
     /* baton.trigger(job, args_json): 0, or a negative code with a message in err. */
     int (*trigger)(void *ud, const char *job, const char *args_json, char *err, size_t len);
     void *ud;
@@ -40,13 +40,13 @@ typedef struct script_host {
 
 /* How a coroutine ended. The message is a copy owned by the outcome. */
 typedef struct script_outcome {
-    int ok;                 /* 1: returned normally */
-    err_kind_t kind;        /* when !ok */
+    int ok;          /* 1: returned normally */
+    err_kind_t kind; /* when !ok */
     int retryable;
-    double retry_after;     /* seconds the error asks to wait before a retry; 0 = none */
+    double retry_after; /* seconds the error asks to wait before a retry; 0 = none */
     char message[1024];
-    char *result_json;      /* ok: JSON of the first returned value (NULL for nil); malloc'd */
-    int context_no;         /* the pooled browser context the co used; 0 = none */
+    char *result_json; /* ok: JSON of the first returned value (NULL for nil); malloc'd */
+    int context_no;    /* the pooled browser context the co used; 0 = none */
 } script_outcome_t;
 
 /* Called once when a coroutine finishes (returns, fails, or is cancelled).
@@ -93,7 +93,6 @@ size_t script_memory(const script_t *s);
  * {name, file, line, spec}. */
 void script_push_defs(script_t *s);
 
-
 /* What a run tells its coroutine: the fields of ctx, and for a fallback the
  * error it receives as second argument. */
 typedef struct script_run_info {
@@ -101,11 +100,11 @@ typedef struct script_run_info {
     int64_t run_id;
     int attempt;
     double scheduled_at, deadline;
-    const char *args_json;     /* NULL, or JSON for ctx.args */
-    err_kind_t err_kind;       /* != ERR_NONE: call fn(ctx, err) with this error */
+    const char *args_json; /* NULL, or JSON for ctx.args */
+    err_kind_t err_kind;   /* != ERR_NONE: call fn(ctx, err) with this error */
     const char *err_message;
-    int priority;              /* the job's: 0 critical … 3 low (browser waiters queue by it) */
-    const char *session;       /* NULL, or the job's browser session name */
+    int priority;        /* the job's: 0 critical … 3 low (browser waiters queue by it) */
+    const char *session; /* NULL, or the job's browser session name */
 } script_run_info_t;
 
 /* Starts the function at registry ref fn_ref as a coroutine called with a ctx
@@ -142,8 +141,7 @@ const char *script_co_session(const script_co_t *co);
 
 /* Registers fn to run when the co ends, however it ends (before the done
  * callback, with the outcome); at most 4 per co. Returns 0 or -ENOSPC. */
-int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out),
-                    void *ud);
+int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out), void *ud);
 
 /* Notes the pooled context the co uses (reported in its outcome). */
 void script_co_set_context(script_co_t *co, int context_no);

@@ -270,8 +270,7 @@ static int begin_write(store_t *s) {
 /* ---- open and close ---- */
 
 /* Writes "path: message" to err and returns code. */
-static int open_fail(char *err, size_t errlen, const char *path, int code, const char *fmt,
-                     ...) {
+static int open_fail(char *err, size_t errlen, const char *path, int code, const char *fmt, ...) {
     char msg[384];
     va_list ap;
     va_start(ap, fmt);
@@ -353,14 +352,16 @@ static int check_schema(sqlite3 *db, const char *path, int read_only, int *versi
     if (v > SCHEMA_VERSION)
         return open_fail(err, errlen, path, -ENOTSUP,
                          "schema version %lld is newer than this build of baton supports (%d);"
-                         " use a newer baton", (long long)v, SCHEMA_VERSION);
+                         " use a newer baton",
+                         (long long)v, SCHEMA_VERSION);
     if (v == 0 && objects > 0)
         return open_fail(err, errlen, path, -EINVAL,
                          "not a baton database (it has tables but no baton schema version)");
     if (read_only && v < SCHEMA_VERSION)
         return open_fail(err, errlen, path, -ENOTSUP,
                          "schema version %lld is older than this build's (%d); "
-                         "`baton run` migrates it", (long long)v, SCHEMA_VERSION);
+                         "`baton run` migrates it",
+                         (long long)v, SCHEMA_VERSION);
     *version = (int)v;
     return 0;
 }
@@ -383,8 +384,8 @@ static int migrate(store_t *s, const char *path, char *err, size_t errlen) {
     if (rc == SQLITE_OK && strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
         return open_fail(err, errlen, path, -EIO, "cannot switch to WAL mode (mode is %s)", mode);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF", NULL,
-                          NULL, NULL);
+        rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF", NULL, NULL,
+                          NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) return open_error(db, rc, path, 0, err, errlen);
 
@@ -424,10 +425,9 @@ int store_open(store_t **out, const char *path, int read_only, char *err, size_t
     s->read_only = read_only;
     s->next_run_id = 1;
 
-    rc = sqlite3_open_v2(path, &s->db,
-                         read_only ? SQLITE_OPEN_READONLY
-                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                         NULL);
+    rc = sqlite3_open_v2(
+        path, &s->db, read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+        NULL);
     if (rc != SQLITE_OK) {
         code = open_error(s->db, rc, path, read_only, err, errlen);
         goto fail;
@@ -478,24 +478,17 @@ int store_flush(store_t *s) {
     return code < 0 ? code : stmt_exec(s, st);
 }
 
-int store_dirty(const store_t *s) {
-    return s && !sqlite3_get_autocommit(s->db);
-}
+int store_dirty(const store_t *s) { return s && !sqlite3_get_autocommit(s->db); }
 
-const char *store_errmsg(const store_t *s) {
-    return s ? s->errmsg : "no store";
-}
+const char *store_errmsg(const store_t *s) { return s ? s->errmsg : "no store"; }
 
 /* ---- runs ---- */
 
-int64_t store_run_id_next(store_t *s) {
-    return s->next_run_id++;
-}
+int64_t store_run_id_next(store_t *s) { return s->next_run_id++; }
 
 int store_run_add(store_t *s, const store_run_t *r) {
     sqlite3_stmt *st;
-    if (!r || !r->job || !r->status)
-        return failf(s, -EINVAL, "a run row needs a job and a status");
+    if (!r || !r->job || !r->status) return failf(s, -EINVAL, "a run row needs a job and a status");
     int code = begin_write(s);
     if (code == 0) code = stmt_get(s, STMT_RUN_ADD, &st);
     if (code < 0) return code;
@@ -746,8 +739,8 @@ int store_kv_incr(store_t *s, const char *key, double by, double *out) {
     int code = store_kv_get(s, key, &old);
     if (code < 0) return code;
     if (old && parse_number(old, &d, &i, &is_int) < 0) {
-        code = failf(s, -EINVAL, "the value is not a number: %s",
-                     excerpt(old, shown, sizeof shown));
+        code =
+            failf(s, -EINVAL, "the value is not a number: %s", excerpt(old, shown, sizeof shown));
         free(old);
         return code;
     }

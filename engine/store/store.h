@@ -40,16 +40,16 @@ const char *store_errmsg(const store_t *s);
 /* ---- runs ---- */
 
 typedef struct store_run {
-    int64_t run_id;          /* shared by the attempts of one start */
+    int64_t run_id; /* shared by the attempts of one start */
     const char *job;
-    int attempt;             /* 1.. */
-    double scheduled_at;     /* epoch seconds, fractions allowed; 0 = NULL */
-    double started_at;       /* 0 = NULL (skipped runs never started) */
-    double ended_at;         /* 0 = NULL */
-    const char *status;      /* ok | failed | fallback | skipped | cancelled */
-    const char *error_kind;  /* NULL when none */
-    const char *error;       /* NULL when none */
-    const char *result;      /* JSON text or NULL */
+    int attempt;            /* 1.. */
+    double scheduled_at;    /* epoch seconds, fractions allowed; 0 = NULL */
+    double started_at;      /* 0 = NULL (skipped runs never started) */
+    double ended_at;        /* 0 = NULL */
+    const char *status;     /* ok | failed | fallback | skipped | cancelled */
+    const char *error_kind; /* NULL when none */
+    const char *error;      /* NULL when none */
+    const char *result;     /* JSON text or NULL */
 } store_run_t;
 
 /* A new run id, greater than every run id in the database. */
@@ -74,10 +74,10 @@ typedef struct store_run_summary {
     int64_t run_id;
     const char *job;
     int attempts;
-    double started_at;       /* 0 when it never started (skipped) */
+    double started_at; /* 0 when it never started (skipped) */
     double ended_at;
     const char *status;
-    const char *error_kind;  /* NULL when none */
+    const char *error_kind; /* NULL when none */
 } store_run_summary_t;
 
 /* Calls cb for every run (not attempt) with an attempt ending at or after
@@ -108,12 +108,12 @@ int store_kv_incr(store_t *s, const char *key, double by, double *out);
 /* ---- per-job state ---- */
 
 typedef struct store_job_state {
-    int has_offset;      /* an auto offset was chosen and kept */
-    double offset;       /* seconds */
-    double every;        /* the period the offset was chosen for */
-    double last_ok;      /* ended_at of the last successful run, 0 = never */
-    double last_fail;    /* ended_at of the last failed run, 0 = never */
-    double last_due;     /* scheduled_at of the last start handled (run or skipped), 0 = never */
+    int has_offset;   /* an auto offset was chosen and kept */
+    double offset;    /* seconds */
+    double every;     /* the period the offset was chosen for */
+    double last_ok;   /* ended_at of the last successful run, 0 = never */
+    double last_fail; /* ended_at of the last failed run, 0 = never */
+    double last_due;  /* scheduled_at of the last start handled (run or skipped), 0 = never */
     int paused;
 } store_job_state_t;
 
@@ -126,10 +126,10 @@ int store_job_put(store_t *s, const char *job, const store_job_state_t *st);
 /* ---- circuit breakers (schema v2) ---- */
 
 typedef struct store_breaker {
-    char state[16];      /* closed | open | half_open */
-    double opened_at;    /* 0 = NULL */
-    int failures;        /* consecutive failures */
-    double changed_at;   /* when the state last changed; 0 = NULL */
+    char state[16];    /* closed | open | half_open */
+    double opened_at;  /* 0 = NULL */
+    int failures;      /* consecutive failures */
+    double changed_at; /* when the state last changed; 0 = NULL */
 } store_breaker_t;
 
 /* Fills *b for the named breaker. Returns 0 when found, 1 when none is kept

@@ -73,15 +73,16 @@ int main(int argc, char **argv) {
             exit(failures_in_child ? 1 : 0); /* exit, not _exit: LeakSanitizer runs at exit */
         }
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0) {}
+        while (waitpid(pid, &status, 0) < 0) {
+        }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             passed++;
             printf("ok   %s %s\n", cases[i].file, cases[i].name);
         } else {
             failed++;
             if (WIFSIGNALED(status))
-                printf("FAIL %s %s (signal %d%s)\n", cases[i].file, cases[i].name,
-                       WTERMSIG(status), WTERMSIG(status) == SIGALRM ? ": timed out" : "");
+                printf("FAIL %s %s (signal %d%s)\n", cases[i].file, cases[i].name, WTERMSIG(status),
+                       WTERMSIG(status) == SIGALRM ? ": timed out" : "");
             else
                 printf("FAIL %s %s\n", cases[i].file, cases[i].name);
         }

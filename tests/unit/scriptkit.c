@@ -81,8 +81,8 @@ static void on_done(script_co_t *co, script_outcome_t *out, void *ud) {
 }
 
 int kit_run(kit_t *k, job_t *j, double max_seconds) {
-    script_run_info_t info = {.job = j->name, .run_id = 1, .attempt = 1,
-                              .scheduled_at = vclock_now(&k->clock)};
+    script_run_info_t info = {
+        .job = j->name, .run_id = 1, .attempt = 1, .scheduled_at = vclock_now(&k->clock)};
     k->done = 0;
     k->co = script_co_start(j->script, j->run_ref, &info, on_done, k);
     return kit_wait(k, max_seconds);

@@ -18,7 +18,7 @@ typedef struct kit {
     script_host_t host;
     /* the last finished coroutine */
     int done;
-    script_co_t *co;          /* while the last run waits */
+    script_co_t *co; /* while the last run waits */
     script_outcome_t out;
     char result[4096];
 } kit_t;
@@ -38,7 +38,6 @@ int kit_run(kit_t *k, job_t *j, double max_seconds);
  * finishes. Returns 1 when it finished. */
 int kit_wait(kit_t *k, double max_seconds);
 /* Loads text and returns its jobs (NULL and err on failure). */
-job_t **kit_jobs(kit_t *k, const char *name, const char *text, size_t *n, char *err,
-                 size_t errlen);
+job_t **kit_jobs(kit_t *k, const char *name, const char *text, size_t *n, char *err, size_t errlen);
 
 #endif

@@ -13,47 +13,46 @@ void test_register(const char *file, const char *name, test_fn fn);
 /* Records a failed check; the test carries on so one run reports every failure. */
 void test_fail(const char *file, int line, const char *fmt, ...);
 
-#define TEST(name)                                                                 \
-    static void name(void);                                                        \
-    __attribute__((constructor)) static void name##_register(void) {               \
-        test_register(__FILE__, #name, name);                                      \
-    }                                                                              \
+#define TEST(name)                                                                                 \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void name##_register(void) {                               \
+        test_register(__FILE__, #name, name);                                                      \
+    }                                                                                              \
     static void name(void)
 
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);            \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                            \
     } while (0)
 
-#define CHECK_INT(a, b)                                                            \
-    do {                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                        \
-        if (a_ != b_)                                                              \
-            test_fail(__FILE__, __LINE__, "%s == %lld, expected %lld", #a, a_, b_); \
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) test_fail(__FILE__, __LINE__, "%s == %lld, expected %lld", #a, a_, b_);      \
     } while (0)
 
-#define CHECK_NUM(a, b)                                                            \
-    do {                                                                           \
-        double a_ = (double)(a), b_ = (double)(b);                                 \
-        if (!(a_ - b_ < 1e-9 && b_ - a_ < 1e-9))                                   \
-            test_fail(__FILE__, __LINE__, "%s == %.9g, expected %.9g", #a, a_, b_); \
+#define CHECK_NUM(a, b)                                                                            \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(a_ - b_ < 1e-9 && b_ - a_ < 1e-9))                                                   \
+            test_fail(__FILE__, __LINE__, "%s == %.9g, expected %.9g", #a, a_, b_);                \
     } while (0)
 
-#define CHECK_STR(a, b)                                                            \
-    do {                                                                           \
-        const char *a_ = (a), *b_ = (b);                                           \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                     \
-            test_fail(__FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", #a,      \
-                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                     \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            test_fail(__FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)", \
+                      b_ ? b_ : "(null)");                                                         \
     } while (0)
 
 /* Substring check, for error messages. */
-#define CHECK_HAS(hay, needle)                                                     \
-    do {                                                                           \
-        const char *h_ = (hay), *n_ = (needle);                                    \
-        if (!h_ || !strstr(h_, n_))                                                \
-            test_fail(__FILE__, __LINE__, "%s == \"%s\", expected to contain \"%s\"", \
-                      #hay, h_ ? h_ : "(null)", n_);                               \
+#define CHECK_HAS(hay, needle)                                                                     \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            test_fail(__FILE__, __LINE__, "%s == \"%s\", expected to contain \"%s\"", #hay,        \
+                      h_ ? h_ : "(null)", n_);                                                     \
     } while (0)
 
 #endif

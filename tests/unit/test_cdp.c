@@ -43,12 +43,12 @@ static void fx_init(fixture_t *f) {
     uv_timer_init(&f->loop, &f->tick);
 }
 
-#define WAIT(f, cond, secs)                                                        \
-    do {                                                                           \
-        double deadline_ = now_s() + (secs);                                       \
-        uv_timer_start(&(f)->tick, on_tick, 10, 10);                               \
-        while (!(cond) && now_s() < deadline_) uv_run(&(f)->loop, UV_RUN_ONCE);    \
-        uv_timer_stop(&(f)->tick);                                                 \
+#define WAIT(f, cond, secs)                                                                        \
+    do {                                                                                           \
+        double deadline_ = now_s() + (secs);                                                       \
+        uv_timer_start(&(f)->tick, on_tick, 10, 10);                                               \
+        while (!(cond) && now_s() < deadline_) uv_run(&(f)->loop, UV_RUN_ONCE);                    \
+        uv_timer_stop(&(f)->tick);                                                                 \
     } while (0)
 
 static void (*extra_shutdown)(void);
@@ -130,9 +130,9 @@ static const char *str_at(const cJSON *j, const char *key) {
 static void call(fixture_t *f, cdp_t *c, const char *session, const char *method,
                  const char *params, reply_t *r) {
     memset(r, 0, sizeof *r);
-    CHECK_INT(cdp_send(c, session, method, params ? cJSON_Parse(params) : NULL, 10, on_reply, r,
-                       NULL),
-              0);
+    CHECK_INT(
+        cdp_send(c, session, method, params ? cJSON_Parse(params) : NULL, 10, on_reply, r, NULL),
+        0);
     WAIT(f, r->done, 10);
     CHECK_INT(r->done, 1);
 }
@@ -179,8 +179,7 @@ static void check_session_flow(fixture_t *f, cdp_t *c, conn_t *cn, char *session
     call(f, c, NULL, "Target.createTarget", params, &r);
     const char *target = str_at(r.result, "targetId");
     CHECK(target != NULL);
-    snprintf(params, sizeof params, "{\"targetId\":\"%s\",\"flatten\":true}",
-             target ? target : "");
+    snprintf(params, sizeof params, "{\"targetId\":\"%s\",\"flatten\":true}", target ? target : "");
     reply_clear(&r);
     call(f, c, NULL, "Target.attachToTarget", params, &r);
     const char *sid = str_at(r.result, "sessionId");
@@ -386,7 +385,8 @@ TEST(cdp_pipe_versions_sessions_events_big_results_and_errors) {
         double first = (now_s() - t0) * 1e3;
         double median = median_version_ms(&f, p.c);
         if (figures())
-            fprintf(stderr, "    pipe: launch to first Browser.getVersion %.0f ms, "
+            fprintf(stderr,
+                    "    pipe: launch to first Browser.getVersion %.0f ms, "
                     "round trip %.2f ms\n",
                     first, median);
         check_session_flow(&f, p.c, &p.cn, session, sizeof session);
@@ -694,10 +694,8 @@ static int browser_start(fixture_t *f, browser_t *b) {
     argv[argc++] = dirflag;
     argv[argc++] = "about:blank";
     argv[argc] = NULL;
-    uv_process_options_t po = {.exit_cb = on_browser_exit,
-                               .file = argv[0],
-                               .args = (char **)argv,
-                               .stdio_count = 0};
+    uv_process_options_t po = {
+        .exit_cb = on_browser_exit, .file = argv[0], .args = (char **)argv, .stdio_count = 0};
     b->proc.data = b;
     int rc = uv_spawn(&f->loop, &b->proc, &po);
     b->spawned = 1;
@@ -751,8 +749,10 @@ TEST(cdp_ws_direct_url_versions_sessions_events_and_big_results) {
             double first = (now_s() - t0) * 1e3;
             double median = median_version_ms(&f, c);
             if (figures())
-                fprintf(stderr, "    ws: connect + first Browser.getVersion %.1f ms, round "
-                        "trip %.2f ms\n", first, median);
+                fprintf(stderr,
+                        "    ws: connect + first Browser.getVersion %.1f ms, round "
+                        "trip %.2f ms\n",
+                        first, median);
             check_session_flow(&f, c, &cn, session, sizeof session);
             CHECK_INT(cn.closes, 0);
             cdp_close(c);
@@ -790,8 +790,7 @@ TEST(cdp_ws_http_discovery_finds_the_browser_and_a_kill_fails_pending_calls) {
             reply_clear(&r);
             CHECK_INT(cn.closes, 1);
             CHECK_HAS(cn.why, "closed");
-            CHECK_INT(cdp_send(c, NULL, "Browser.getVersion", NULL, 0, on_reply, &r, NULL),
-                      -EPIPE);
+            CHECK_INT(cdp_send(c, NULL, "Browser.getVersion", NULL, 0, on_reply, &r, NULL), -EPIPE);
             cdp_close(c);
         }
     }
@@ -866,10 +865,10 @@ TEST(cdp_ws_close_while_connecting_frees_everything) {
 typedef struct fake {
     struct lws_context *ctx;
     int port;
-    int step;           /* next message to send after the request arrived */
+    int step; /* next message to send after the request arrived */
     int request_id;
     int sent_all;
-    int http_status;    /* what /json/version answers */
+    int http_status; /* what /json/version answers */
 } fake_t;
 
 static fake_t *the_fake;
@@ -881,8 +880,7 @@ static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP: {
         unsigned char buf[LWS_PRE + 256], *start = buf + LWS_PRE, *p = start,
                                           *end = buf + sizeof buf;
-        if (lws_add_http_common_headers(wsi, (unsigned)fk->http_status, "text/plain", 0, &p,
-                                        end) ||
+        if (lws_add_http_common_headers(wsi, (unsigned)fk->http_status, "text/plain", 0, &p, end) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return 1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -897,8 +895,9 @@ static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
-        static const char *garbage[] = {"not json at all", "[1,2,3]", "{\"foo\":1}", "\"str\"",
-                                        "{\"id\":987654,\"result\":{}}", "{\"id\":\"1\"}"};
+        static const char *garbage[] = {
+            "not json at all", "[1,2,3]", "{\"foo\":1}", "\"str\"", "{\"id\":987654,\"result\":{}}",
+            "{\"id\":\"1\"}"};
         enum { NGARBAGE = sizeof garbage / sizeof garbage[0] };
         unsigned char buf[LWS_PRE + 256];
         char *msg = (char *)buf + LWS_PRE;
@@ -912,8 +911,8 @@ static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             int n = snprintf(whole, sizeof whole, "{\"id\":%d,\"result\":{\"ok\":true}}",
                              fk->request_id);
             int k = fk->step - NGARBAGE, from = n * k / 3, to = n * (k + 1) / 3;
-            int flags = (k == 0 ? LWS_WRITE_TEXT : LWS_WRITE_CONTINUATION) |
-                        (k < 2 ? LWS_WRITE_NO_FIN : 0);
+            int flags =
+                (k == 0 ? LWS_WRITE_TEXT : LWS_WRITE_CONTINUATION) | (k < 2 ? LWS_WRITE_NO_FIN : 0);
             memcpy(msg, whole + from, (size_t)(to - from));
             if (lws_write(wsi, (unsigned char *)msg, (size_t)(to - from),
                           (enum lws_write_protocol)flags) < to - from)

@@ -30,9 +30,7 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
     return remove(path);
 }
 
-static void tmp_done(void) {
-    nftw(tmp_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
+static void tmp_done(void) { nftw(tmp_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
 
 static void write_file(const char *path, const char *bytes, size_t len) {
     FILE *f = fopen(path, "wb");
@@ -50,15 +48,15 @@ static int load_text(conf_t *c, const char *text, char *err, size_t errlen) {
 }
 
 /* Loading text fails with exactly "<conf_path>:<where_what>", on one line. */
-#define CHECK_CONF_ERROR(text, where_what)                                                 \
-    do {                                                                                   \
-        char e_[1024], want_[1024];                                                        \
-        conf_t c_;                                                                         \
-        CHECK_INT(load_text(&c_, (text), e_, sizeof e_), -EINVAL);                         \
-        snprintf(want_, sizeof want_, "%s:%s", conf_path, (where_what));                   \
-        CHECK_STR(e_, want_);                                                              \
-        CHECK(strchr(e_, '\n') == NULL);                                                   \
-        conf_free(&c_);                                                                    \
+#define CHECK_CONF_ERROR(text, where_what)                                                         \
+    do {                                                                                           \
+        char e_[1024], want_[1024];                                                                \
+        conf_t c_;                                                                                 \
+        CHECK_INT(load_text(&c_, (text), e_, sizeof e_), -EINVAL);                                 \
+        snprintf(want_, sizeof want_, "%s:%s", conf_path, (where_what));                           \
+        CHECK_STR(e_, want_);                                                                      \
+        CHECK(strchr(e_, '\n') == NULL);                                                           \
+        conf_free(&c_);                                                                            \
     } while (0)
 
 static void check_same_as_defaults(const conf_t *c) {
@@ -433,8 +431,7 @@ TEST(wrong_type_names_the_key_and_both_types) {
                      "1: sandbox.memory: expected a size, got boolean");
     CHECK_CONF_ERROR("browser = { args = \"--headless\" }\n",
                      "1: browser.args: expected a list of strings, got string");
-    CHECK_CONF_ERROR("breakers = { site = 5 }\n",
-                     "1: breakers.site: expected a table, got number");
+    CHECK_CONF_ERROR("breakers = { site = 5 }\n", "1: breakers.site: expected a table, got number");
     CHECK_CONF_ERROR("defaults = { retry = 5 }\n",
                      "1: defaults.retry: expected a table, got number");
     tmp_done();
@@ -450,8 +447,7 @@ TEST(bad_duration_quotes_the_value) {
     CHECK_CONF_ERROR("defaults = { timeout = -5 }\n", "1: defaults.timeout: bad duration -5");
     CHECK_CONF_ERROR("browser = { idle_timeout = \"1mo\" }\n",
                      "1: browser.idle_timeout: bad duration '1mo'");
-    CHECK_CONF_ERROR("defaults = { timeout = 0 }\n",
-                     "1: defaults.timeout: must be greater than 0");
+    CHECK_CONF_ERROR("defaults = { timeout = 0 }\n", "1: defaults.timeout: must be greater than 0");
     tmp_done();
 }
 
@@ -537,9 +533,9 @@ TEST(reservations_must_leave_a_context_for_other_work) {
                      "for medium and low work");
     conf_t c;
     char err[512];
-    CHECK_INT(load_text(&c, "browser = { max_contexts = 3, reserve = { high = 1 } }\n", err,
-                        sizeof err),
-              0);
+    CHECK_INT(
+        load_text(&c, "browser = { max_contexts = 3, reserve = { high = 1 } }\n", err, sizeof err),
+        0);
     conf_free(&c);
     CHECK_INT(load_text(&c, "browser = { max_contexts = 1, reserve = { critical = 0 } }\n", err,
                         sizeof err),

@@ -48,10 +48,11 @@ TEST(console_fmt_puts_short_tables_on_one_line_in_a_stable_order) {
 }
 
 TEST(console_fmt_breaks_long_tables_one_entry_a_line) {
-    CHECK_STR(fmt("{name = 'a rather long job name', state = 'running', next = 'in a while',"
-                  " last = 'ok'}"),
-              "{\n  last = \"ok\",\n  name = \"a rather long job name\",\n  next = \"in a while\",\n"
-              "  state = \"running\"\n}");
+    CHECK_STR(
+        fmt("{name = 'a rather long job name', state = 'running', next = 'in a while',"
+            " last = 'ok'}"),
+        "{\n  last = \"ok\",\n  name = \"a rather long job name\",\n  next = \"in a while\",\n"
+        "  state = \"running\"\n}");
     CHECK_STR(fmt("{{name = 'a rather long job name', state = 'running', next = 'in a while'}}"),
               "{\n  {\n    name = \"a rather long job name\",\n    next = \"in a while\",\n"
               "    state = \"running\"\n  }\n}");
@@ -59,9 +60,9 @@ TEST(console_fmt_breaks_long_tables_one_entry_a_line) {
 
 TEST(console_fmt_bounds_depth_entries_cycles_and_size) {
     CHECK_STR(fmt("{{{{{{{{1}}}}}}}}"), "{ { { { { { {...} } } } } } }");
-    CHECK_STR(fmt("(function() local t = {} t.self = t return t end)()"),
-              "{ self = <cycle> }");
-    const char *many = fmt("(function() local t = {} for i = 1, 150 do t[i] = i end return t end)()");
+    CHECK_STR(fmt("(function() local t = {} t.self = t return t end)()"), "{ self = <cycle> }");
+    const char *many =
+        fmt("(function() local t = {} for i = 1, 150 do t[i] = i end return t end)()");
     CHECK_HAS(many, "  100,\n  ... (50 more)\n}");
     const char *huge = fmt("string.rep('x', 300000)");
     CHECK_INT(strlen(huge), CONSOLE_FMT_MAX - 1);
@@ -78,7 +79,12 @@ TEST(console_request_parse_takes_a_chunk_and_refuses_the_rest) {
     CHECK_STR(chunk, "print(1)\nx");
     CHECK_INT(n, 10);
     free(chunk);
-    const char *bad[] = {"garbage", "", "[1]", "{\"chunk\":5}", "{\"code\":\"1\"}", "\"x\"",
+    const char *bad[] = {"garbage",
+                         "",
+                         "[1]",
+                         "{\"chunk\":5}",
+                         "{\"code\":\"1\"}",
+                         "\"x\"",
                          "{\"chunk\":\"1\"} trailing"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECK_INT(console_request_parse(bad[i], strlen(bad[i]), &chunk, &n, err, sizeof err),

@@ -117,10 +117,10 @@ TEST(parse_six_fields_put_seconds_first) {
 }
 
 TEST(parse_macros_equal_their_expansions) {
-    const char *pairs[][2] = {{"@yearly", "0 0 1 1 *"},   {"@annually", "0 0 1 1 *"},
-                              {"@monthly", "0 0 1 * *"},  {"@weekly", "0 0 * * 0"},
-                              {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
-                              {"@hourly", "0 * * * *"},   {" @HOURLY ", "0 * * * *"}};
+    const char *pairs[][2] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
+                              {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
+                              {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+                              {"@hourly", "0 * * * *"},  {" @HOURLY ", "0 * * * *"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         cron_t a, b;
         CHECK_INT(cron_parse(&a, pairs[i][0], NULL, 0), 0);
@@ -232,7 +232,7 @@ TEST(error_quotes_at_most_forty_characters_of_a_token) {
 
 TEST(next_every_minute_is_the_next_whole_minute_strictly_after) {
     use_tz("UTC");
-    CHECK_NUM(next_of("* * * * *", 1704067200), 1704067260);   /* 2024-01-01 00:00 -> 00:01 */
+    CHECK_NUM(next_of("* * * * *", 1704067200), 1704067260); /* 2024-01-01 00:00 -> 00:01 */
     CHECK_NUM(next_of("* * * * *", 1704067200.5), 1704067260);
     CHECK_NUM(next_of("* * * * *", 1704067259.9), 1704067260);
     CHECK_NUM(next_of("* * * * *", 1704067199), 1704067200);
@@ -308,19 +308,19 @@ TEST(next_impossible_dates_return_minus_one) {
 
 TEST(next_last_day_of_month_transitions) {
     use_tz("UTC");
-    CHECK_NUM(next_of("0 0 31 * *", 1706659200), 1711843200);  /* Jan 31 -> Mar 31 */
-    CHECK_NUM(next_of("59 23 * * *", 1706745540), 1706831940); /* Jan 31 23:59 -> Feb 1 */
-    CHECK_NUM(next_of("0 0 1 * *", 1706702400), 1706745600);   /* Jan 31 noon -> Feb 1 */
+    CHECK_NUM(next_of("0 0 31 * *", 1706659200), 1711843200);    /* Jan 31 -> Mar 31 */
+    CHECK_NUM(next_of("59 23 * * *", 1706745540), 1706831940);   /* Jan 31 23:59 -> Feb 1 */
+    CHECK_NUM(next_of("0 0 1 * *", 1706702400), 1706745600);     /* Jan 31 noon -> Feb 1 */
     CHECK_NUM(next_of("0 0 29-31 * *", 1675209600), 1680048000); /* 2023: Feb -> Mar 29 */
-    CHECK_NUM(next_of("* * * * *", 1677628740), 1677628800);   /* 2023-02-28 23:59 */
-    CHECK_NUM(next_of("0 0 * * *", 1709164740), 1709164800);   /* 2024-02-28 -> 29 */
+    CHECK_NUM(next_of("* * * * *", 1677628740), 1677628800);     /* 2023-02-28 23:59 */
+    CHECK_NUM(next_of("0 0 * * *", 1709164740), 1709164800);     /* 2024-02-28 -> 29 */
 }
 
 TEST(next_year_rollover) {
     use_tz("UTC");
-    CHECK_NUM(next_of("0 0 1 1 *", 1735689599), 1735689600);   /* 2024-12-31 23:59:59 */
+    CHECK_NUM(next_of("0 0 1 1 *", 1735689599), 1735689600); /* 2024-12-31 23:59:59 */
     CHECK_NUM(next_of("* * * * *", 1735689570), 1735689600);
-    CHECK_NUM(next_of("@yearly", 1735689600), 1767225600);     /* -> 2026-01-01 */
+    CHECK_NUM(next_of("@yearly", 1735689600), 1767225600); /* -> 2026-01-01 */
 }
 
 TEST(next_rejects_non_finite_after) {

@@ -11,8 +11,8 @@
 typedef struct got {
     int replies, events, lost;
     err_kind_t kind;
-    char *result;          /* JSON of the last result */
-    char methods[512];     /* events and replies in arrival order */
+    char *result;      /* JSON of the last result */
+    char methods[512]; /* events and replies in arrival order */
 } got_t;
 
 static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
@@ -77,8 +77,8 @@ static void serve(fx_t *x, const char *url, const char *json) {
 }
 
 static void call(fx_t *x, const char *method, const char *params, double timeout) {
-    CHECK_INT(fake_send(x->l, method, params ? cJSON_Parse(params) : NULL, timeout, on_reply,
-                        &x->g, NULL),
+    CHECK_INT(fake_send(x->l, method, params ? cJSON_Parse(params) : NULL, timeout, on_reply, &x->g,
+                        NULL),
               0);
 }
 
@@ -181,8 +181,8 @@ TEST(fake_forget_and_release_drop_pending_calls) {
     fx_t x;
     uint64_t id = 0;
     fx_init(&x);
-    CHECK_INT(fake_send(x.l, "Page.navigate", cJSON_Parse("{\"url\":\"http://a/\"}"), 30,
-                        on_reply, &x.g, &id),
+    CHECK_INT(fake_send(x.l, "Page.navigate", cJSON_Parse("{\"url\":\"http://a/\"}"), 30, on_reply,
+                        &x.g, &id),
               0);
     fake_forget(x.l, id);
     vclock_advance(&x.clock, 1010);

@@ -56,7 +56,7 @@ TEST(lag_ring_keeps_the_latest_samples_and_their_max) {
     CHECK_INT(st.samples, LAG_RING);
     CHECK_NUM(st.max_ms, 20);
     CHECK_NUM(st.p99_ms, 2); /* six 20s in 600 samples sit above the 99th percentile */
-    lag_ring_add(&r, -3); /* early ticks count as on time */
+    lag_ring_add(&r, -3);    /* early ticks count as on time */
     lag_ring_stats(&r, &st);
     CHECK_NUM(st.max_ms, 20);
 }
@@ -127,10 +127,25 @@ TEST(obs_counts_attempts_errors_and_retries_from_store_rows) {
     obs_attach(o, NULL, st, NULL);
     obs_on_event(o, count_event, NULL);
     store_run_t rows[] = {
-        {.run_id = 1, .job = "a", .attempt = 1, .started_at = 10, .ended_at = 10.5,
-         .status = "failed", .error_kind = "network", .error = "refused"},
-        {.run_id = 1, .job = "a", .attempt = 2, .started_at = 11, .ended_at = 11.25, .status = "ok"},
-        {.run_id = 2, .job = "b", .attempt = 1, .scheduled_at = 12, .status = "skipped",
+        {.run_id = 1,
+         .job = "a",
+         .attempt = 1,
+         .started_at = 10,
+         .ended_at = 10.5,
+         .status = "failed",
+         .error_kind = "network",
+         .error = "refused"},
+        {.run_id = 1,
+         .job = "a",
+         .attempt = 2,
+         .started_at = 11,
+         .ended_at = 11.25,
+         .status = "ok"},
+        {.run_id = 2,
+         .job = "b",
+         .attempt = 1,
+         .scheduled_at = 12,
+         .status = "skipped",
          .error_kind = "overlap"},
     };
     for (int i = 0; i < 3; i++) CHECK_INT(store_run_add(st, &rows[i]), 0);
@@ -168,8 +183,14 @@ TEST(obs_recent_errors_keep_the_newest_ten) {
     obs_attach(o, NULL, st, NULL);
     for (int i = 1; i <= 15; i++) {
         snprintf(msg, sizeof msg, "error %d", i);
-        store_run_t r = {.run_id = i, .job = "a", .attempt = 1, .started_at = i, .ended_at = i,
-                         .status = "failed", .error_kind = "timeout", .error = msg};
+        store_run_t r = {.run_id = i,
+                         .job = "a",
+                         .attempt = 1,
+                         .started_at = i,
+                         .ended_at = i,
+                         .status = "failed",
+                         .error_kind = "timeout",
+                         .error = msg};
         store_run_add(st, &r);
     }
     const obs_error_t *errs;
@@ -206,7 +227,7 @@ static void fake_pool(void *ud, obs_pool_t *out) {
     out->contexts_idle = 1;
     out->waiters = 5;
     out->created_total = 7;
-    out->acquire_buckets[0] = 2; /* <= 1 ms */
+    out->acquire_buckets[0] = 2;                   /* <= 1 ms */
     out->acquire_buckets[OBS_ACQUIRE_BUCKETS] = 1; /* above every bound */
     out->acquire_count = 3;
     out->acquire_sum_ms = 40000;
@@ -227,8 +248,13 @@ TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
     obs_t *o = obs_new();
     obs_attach(o, sched, st, NULL);
     obs_set_pool(o, fake_pool, NULL);
-    health_src_t src = {.conf = &conf, .clock = &clock, .store = st, .sched = sched, .obs = o,
-                        .started_at = 1700000000 - 90, .version = "test"};
+    health_src_t src = {.conf = &conf,
+                        .clock = &clock,
+                        .store = st,
+                        .sched = sched,
+                        .obs = o,
+                        .started_at = 1700000000 - 90,
+                        .version = "test"};
 
     size_t len;
     char *text = metrics_render(&src, &len);

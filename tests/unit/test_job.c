@@ -27,7 +27,8 @@ TEST(job_reads_every_field) {
     char err[1024];
     size_t n;
     kit_init(&k);
-    job_t **jobs = kit_jobs(&k, "a.lua",
+    job_t **jobs = kit_jobs(
+        &k, "a.lua",
         "job 'discover' { every = '2h', run = function() end }\n"
         "job 'reply' {\n"
         "  every = '60m', offset = '15m', jitter = '30s', priority = 'high',\n"
@@ -88,10 +89,10 @@ TEST(job_next_start_is_clock_aligned_with_offset) {
     size_t n;
     kit_init(&k);
     job_t **jobs = kit_jobs(&k, "a.lua",
-        "job 'a' { every = '60m', offset = '15m', run = function() end }\n"
-        "job 'b' { cron = '*/5 * * * *', run = function() end }\n"
-        "job 'c' { run = function() end }\n",
-        &n, err, sizeof err);
+                            "job 'a' { every = '60m', offset = '15m', run = function() end }\n"
+                            "job 'b' { cron = '*/5 * * * *', run = function() end }\n"
+                            "job 'c' { run = function() end }\n",
+                            &n, err, sizeof err);
     CHECK(jobs != NULL);
     if (!jobs) return;
     /* 2024-01-01T00:00:00Z = 1704067200 */
@@ -113,9 +114,7 @@ TEST(job_rejects_unknown_field) {
                  "a.lua:1: job 'x': unknown field 'evry'");
 }
 
-TEST(job_rejects_missing_run) {
-    expect_error("job 'x' { every = '5m' }", "job 'x': run: missing");
-}
+TEST(job_rejects_missing_run) { expect_error("job 'x' { every = '5m' }", "job 'x': run: missing"); }
 
 TEST(job_rejects_bad_durations_and_types) {
     expect_error("job 'x' { every = '5 minutes', run = function() end }",
@@ -133,7 +132,8 @@ TEST(job_rejects_bad_durations_and_types) {
 }
 
 TEST(job_rejects_bad_schedules) {
-    expect_error("job 'x' { cron = '61 * * * *', run = function() end }", "job 'x': cron: '61 * * * *'");
+    expect_error("job 'x' { cron = '61 * * * *', run = function() end }",
+                 "job 'x': cron: '61 * * * *'");
     expect_error("job 'x' { cron = '* * *', run = function() end }", "job 'x': cron:");
     expect_error("job 'x' { every = '5m', cron = '* * * * *', run = function() end }",
                  "both every and cron");
@@ -150,7 +150,8 @@ TEST(job_rejects_duplicate_names_naming_both_places) {
 }
 
 TEST(job_rejects_bad_names_and_specs_at_the_call) {
-    expect_error("\njob '' { run = function() end }", "a.lua:2: job name must be a non-empty string");
+    expect_error("\njob '' { run = function() end }",
+                 "a.lua:2: job name must be a non-empty string");
     expect_error("job 'x' 'y'", "a.lua:1: job 'x': expected a table of fields");
     expect_error("job 'x' { after = 'x', run = function() end }", "a job cannot run after itself");
     expect_error("job 'x' { requires = { y = 'soon' }, run = function() end }",

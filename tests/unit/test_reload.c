@@ -22,7 +22,9 @@ static void collect(void *ud, const char *line) {
     snprintf(e->last, sizeof e->last, "%s", line);
 }
 
-static void kit_scripts(kit_t *k) { snprintf(k->conf.scripts, sizeof k->conf.scripts, "%s", k->dir); }
+static void kit_scripts(kit_t *k) {
+    snprintf(k->conf.scripts, sizeof k->conf.scripts, "%s", k->dir);
+}
 
 /* The script of `old` loaded from file name (under the kit's dir), or NULL. */
 static script_t *script_named(kit_t *k, const reload_set_t *set, const char *name) {
@@ -47,7 +49,8 @@ TEST(reload_keeps_unchanged_files_and_loads_changed_ones_fresh) {
     kit_init(&k);
     kit_scripts(&k);
     kit_write(&k, "one.lua", "job 'one' { run = function() end }\n");
-    kit_write(&k, "two.lua", "job 'two' { run = function() end }\njob 'deux' { run = function() end }\n");
+    kit_write(&k, "two.lua",
+              "job 'two' { run = function() end }\njob 'deux' { run = function() end }\n");
     kit_write(&k, "gone.lua", "job 'gone' { run = function() end }\n");
     kit_write(&k, "x_test.lua", "this is not loaded");
     CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
@@ -123,7 +126,8 @@ TEST(reload_of_a_changed_lib_module_loads_every_file_again) {
     kit_init(&k);
     kit_scripts(&k);
     kit_write(&k, "lib/word.lua", "return 'hello'\n");
-    kit_write(&k, "a.lua", "local w = require('word')\njob 'a' { run = function() return w end }\n");
+    kit_write(&k, "a.lua",
+              "local w = require('word')\njob 'a' { run = function() return w end }\n");
     kit_write(&k, "b.lua", "job 'b' { run = function() end }\n");
     CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
     CHECK_INT(reload_update(&k.conf, &k.host, &a, &b, &ch, collect, &e), 0);

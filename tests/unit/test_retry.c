@@ -43,9 +43,9 @@ TEST(retry_equal_jitter_keeps_half) {
 
 TEST(retry_decorrelated_grows_from_the_previous_delay_and_caps) {
     conf_retry_t r = policy("exponential", "decorrelated", 1, 10);
-    CHECK_NUM(retry_delay(&r, 2, 0, 0.5), 2);     /* base + 0.5 * (3*base - base) */
-    CHECK_NUM(retry_delay(&r, 3, 2, 0.5), 3.5);   /* 1 + 0.5 * (6 - 1) */
-    CHECK_NUM(retry_delay(&r, 4, 9, 0.9), 10);    /* capped */
+    CHECK_NUM(retry_delay(&r, 2, 0, 0.5), 2);   /* base + 0.5 * (3*base - base) */
+    CHECK_NUM(retry_delay(&r, 3, 2, 0.5), 3.5); /* 1 + 0.5 * (6 - 1) */
+    CHECK_NUM(retry_delay(&r, 4, 9, 0.9), 10);  /* capped */
     for (double u = 0; u < 1; u += 0.125) {
         double d = retry_delay(&r, 5, 4, u);
         CHECK(d >= 1 && d <= 10);
@@ -75,7 +75,7 @@ TEST(retry_budget_forgets_calls_and_retries_past_the_window) {
     int granted = 0;
     for (int i = 0; i < 100; i++) granted += retry_budget_take(&b, 0.0);
     CHECK_INT(granted, 20);
-    CHECK_INT(retry_budget_take(&b, 9.9), 0); /* still in the window */
+    CHECK_INT(retry_budget_take(&b, 9.9), 0);  /* still in the window */
     CHECK_INT(retry_budget_take(&b, 10.0), 1); /* second 0 has left it: the floor again */
     CHECK_INT(retry_budget_take(&b, 10.5), 0);
 }

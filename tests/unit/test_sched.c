@@ -43,8 +43,8 @@ static int world_init(world_t *w, const char *text, int max_runs) {
         fprintf(stderr, "    load: %s\n", err);
         return -1;
     }
-    w->runner = (runner_t){.clock = &w->k.clock, .store = w->k.store, .rng = 42,
-                           .circuits = w->circuits};
+    w->runner =
+        (runner_t){.clock = &w->k.clock, .store = w->k.store, .rng = 42, .circuits = w->circuits};
     sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
     sched_new(&w->sched, &w->k.clock, w->k.store, &w->k.conf, hooks, 7);
     w->runner.sched = w->sched;
@@ -118,18 +118,20 @@ static char *kv(world_t *w, const char *key) {
     return buf;
 }
 
-#define APPEND_ORDER                                                                   \
-    "local function mark(ctx) local o = ctx.store:get('order') or {}\n"                \
+#define APPEND_ORDER                                                                               \
+    "local function mark(ctx) local o = ctx.store:get('order') or {}\n"                            \
     "  o[#o + 1] = ctx.job; ctx.store:set('order', o) end\n"
 
 TEST(sched_runs_waiting_starts_by_priority_under_the_run_limit) {
     world_t w;
-    int rc = world_init(&w, APPEND_ORDER
-        "job 'blocker' { run = function(ctx) mark(ctx) ctx:sleep(10) end }\n"
-        "job 'low' { priority = 'low', run = function(ctx) mark(ctx) end }\n"
-        "job 'crit' { priority = 'critical', run = function(ctx) mark(ctx) end }\n"
-        "job 'med' { run = function(ctx) mark(ctx) end }\n"
-        "job 'high' { priority = 'high', run = function(ctx) mark(ctx) end }\n", 1);
+    int rc = world_init(&w,
+                        APPEND_ORDER
+                        "job 'blocker' { run = function(ctx) mark(ctx) ctx:sleep(10) end }\n"
+                        "job 'low' { priority = 'low', run = function(ctx) mark(ctx) end }\n"
+                        "job 'crit' { priority = 'critical', run = function(ctx) mark(ctx) end }\n"
+                        "job 'med' { run = function(ctx) mark(ctx) end }\n"
+                        "job 'high' { priority = 'high', run = function(ctx) mark(ctx) end }\n",
+                        1);
     CHECK(rc == 0);
     char err[128];
     sched_trigger(w.sched, "blocker", NULL, err, sizeof err);
@@ -148,10 +150,12 @@ TEST(sched_runs_waiting_starts_by_priority_under_the_run_limit) {
 
 TEST(sched_interval_starts_are_clock_aligned_with_offset) {
     world_t w;
-    int rc = world_init(&w, "job 'j' { every = '10m', offset = '3m', run = function(ctx)\n"
-                            "  local t = ctx.store:get('t') or {}\n"
-                            "  t[#t + 1] = ctx.scheduled_at - 1704067200\n"
-                            "  ctx.store:set('t', t) end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'j' { every = '10m', offset = '3m', run = function(ctx)\n"
+                        "  local t = ctx.store:get('t') or {}\n"
+                        "  t[#t + 1] = ctx.scheduled_at - 1704067200\n"
+                        "  ctx.store:set('t', t) end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 3600);
     CHECK_STR(kv(&w, "t"), "[180,780,1380,1980,2580,3180]");
@@ -160,7 +164,10 @@ TEST(sched_interval_starts_are_clock_aligned_with_offset) {
 
 TEST(sched_overlap_skip_records_skipped_overlap) {
     world_t w;
-    int rc = world_init(&w, "job 'j' { every = '1m', timeout = '10m', run = function(ctx) ctx:sleep('150s') end }\n", 4);
+    int rc = world_init(
+        &w,
+        "job 'j' { every = '1m', timeout = '10m', run = function(ctx) ctx:sleep('150s') end }\n",
+        4);
     CHECK(rc == 0);
     advance(&w, 330); /* 60 runs to 210; 120, 180 skipped; 240 runs; 300 skipped */
     CHECK_INT(rows(&w, "j", "skipped", "overlap"), 3);
@@ -170,8 +177,10 @@ TEST(sched_overlap_skip_records_skipped_overlap) {
 
 TEST(sched_overlap_queue_runs_back_to_back) {
     world_t w;
-    int rc = world_init(&w, "job 'j' { every = '1m', overlap = 'queue',\n"
-                            "  run = function(ctx) ctx:sleep('90s') end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'j' { every = '1m', overlap = 'queue',\n"
+                        "  run = function(ctx) ctx:sleep('90s') end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 60 + 4 * 90 + 1); /* starts pile up; each waits for the previous */
     CHECK_INT(rows(&w, "j", "skipped", NULL), 0);
@@ -181,8 +190,10 @@ TEST(sched_overlap_queue_runs_back_to_back) {
 
 TEST(sched_overlap_replace_cancels_the_running_one) {
     world_t w;
-    int rc = world_init(&w, "job 'j' { every = '1m', overlap = 'replace',\n"
-                            "  run = function(ctx) ctx:sleep('90s') end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'j' { every = '1m', overlap = 'replace',\n"
+                        "  run = function(ctx) ctx:sleep('90s') end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 125);
     CHECK_INT(rows(&w, "j", "cancelled", "cancelled"), 1);
@@ -192,9 +203,10 @@ TEST(sched_overlap_replace_cancels_the_running_one) {
 TEST(sched_requires_skips_until_the_dependency_succeeded_recently) {
     world_t w;
     int rc = world_init(&w,
-        "job 'discover' { run = function() return 1 end }\n"
-        "job 'reply' { every = '1h', requires = { discover = '2h' }, run = function() return 2 end }\n",
-        4);
+                        "job 'discover' { run = function() return 1 end }\n"
+                        "job 'reply' { every = '1h', requires = { discover = '2h' }, run = "
+                        "function() return 2 end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 2 * 3600 + 1);
     CHECK_INT(rows(&w, "reply", "skipped", "dependency"), 2);
@@ -212,8 +224,10 @@ TEST(sched_requires_skips_until_the_dependency_succeeded_recently) {
 TEST(sched_after_runs_whenever_the_job_succeeds) {
     world_t w;
     int rc = world_init(&w,
-        "job 'a' { every = '10m', run = function(ctx) if ctx.store:incr('a') == 2 then error('boom') end end }\n"
-        "job 'b' { after = 'a', run = function() end }\n", 4);
+                        "job 'a' { every = '10m', run = function(ctx) if ctx.store:incr('a') == 2 "
+                        "then error('boom') end end }\n"
+                        "job 'b' { after = 'a', run = function() end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 3 * 600 + 1); /* a: ok, failed (retries fail... attempts), ok */
     CHECK_INT(rows(&w, "a", "ok", NULL), 2);
@@ -224,8 +238,10 @@ TEST(sched_after_runs_whenever_the_job_succeeds) {
 TEST(sched_trigger_unknown_job_is_an_error_and_args_reach_ctx) {
     world_t w;
     char err[128];
-    int rc = world_init(&w, "job 'm' { run = function(ctx) return ctx.args end }\n"
-                            "job 't' { run = function() baton.trigger('m', { x = 5 }) end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'm' { run = function(ctx) return ctx.args end }\n"
+                        "job 't' { run = function() baton.trigger('m', { x = 5 }) end }\n",
+                        4);
     CHECK(rc == 0);
     CHECK(sched_trigger(w.sched, "ghost", NULL, err, sizeof err) < 0);
     CHECK_HAS(err, "no job named 'ghost'");
@@ -239,10 +255,11 @@ TEST(sched_retries_then_fallback_records_each_attempt) {
     world_t w;
     char err[64];
     int rc = world_init(&w,
-        "job 'f' { retry = { attempts = 3, base = '1s', jitter = 'none' },\n"
-        "  run = function() baton.error('network', 'refused') end,\n"
-        "  fallback = function(ctx, err) return { kind = err.kind } end }\n"
-        "job 'g' { retry = 3, run = function() error('plain bug') end }\n", 4);
+                        "job 'f' { retry = { attempts = 3, base = '1s', jitter = 'none' },\n"
+                        "  run = function() baton.error('network', 'refused') end,\n"
+                        "  fallback = function(ctx, err) return { kind = err.kind } end }\n"
+                        "job 'g' { retry = 3, run = function() error('plain bug') end }\n",
+                        4);
     CHECK(rc == 0);
     sched_trigger(w.sched, "f", NULL, err, sizeof err);
     sched_trigger(w.sched, "g", NULL, err, sizeof err);
@@ -259,9 +276,10 @@ TEST(sched_retry_budget_caps_retries_during_an_outage) {
     /* 20 jobs hitting a dead site at once, each allowed 5 attempts */
     for (int i = 0; i < 20; i++) {
         char line[200];
-        snprintf(line, sizeof line, "job 'j%d' { every = '1m', retry = { attempts = 5, base = "
-                                    "'1s', jitter = 'none' },\n"
-                                    "  run = function() baton.error('network', 'refused') end }\n",
+        snprintf(line, sizeof line,
+                 "job 'j%d' { every = '1m', retry = { attempts = 5, base = "
+                 "'1s', jitter = 'none' },\n"
+                 "  run = function() baton.error('network', 'refused') end }\n",
                  i);
         strcat(text, line);
     }
@@ -281,13 +299,15 @@ TEST(sched_retry_budget_caps_retries_during_an_outage) {
 TEST(sched_rate_limited_retry_waits_at_least_retry_after) {
     world_t w;
     char err[64];
-    int rc = world_init(&w,
+    int rc = world_init(
+        &w,
         "job 'r' { retry = { attempts = 2, base = '1s', jitter = 'none' }, run = function(ctx)\n"
         "  local t = ctx.store:get('t') or {}\n"
         "  t[#t + 1] = baton.now() - 1704067200\n"
         "  ctx.store:set('t', t)\n"
         "  baton.error('rate_limited', 'slow down', { retry_after = 7 })\n"
-        "end }\n", 4);
+        "end }\n",
+        4);
     CHECK(rc == 0);
     sched_trigger(w.sched, "r", NULL, err, sizeof err);
     advance(&w, 20);
@@ -298,8 +318,10 @@ TEST(sched_rate_limited_retry_waits_at_least_retry_after) {
 
 TEST(sched_misfire_run_once_and_skip_after_downtime) {
     world_t w;
-    int rc = world_init(&w, "job 'h' { every = '1h', run = function() end }\n"
-                            "job 's' { every = '1h', misfire = 'skip', run = function() end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'h' { every = '1h', run = function() end }\n"
+                        "job 's' { every = '1h', misfire = 'skip', run = function() end }\n",
+                        4);
     CHECK(rc == 0);
     /* the engine "ran" once, then was down for 5 hours */
     store_job_state_t st;
@@ -327,8 +349,10 @@ TEST(sched_misfire_run_once_and_skip_after_downtime) {
 
 TEST(breaker_opens_after_consecutive_failures_skips_then_probes) {
     world_t w;
-    int rc = world_init(&w, "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
-                            "  run = function() baton.error('network', 'refused') end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
+                        "  run = function() baton.error('network', 'refused') end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 200); /* starts at 10..200: 5 failures open it (default), 15 skipped */
     CHECK_INT(rows(&w, "a", "failed", "network"), 5);
@@ -343,8 +367,10 @@ TEST(breaker_opens_after_consecutive_failures_skips_then_probes) {
 TEST(breaker_state_survives_a_restart) {
     world_t w;
     char err[256];
-    int rc = world_init(&w, "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
-                            "  run = function() baton.error('timeout', 'slow') end }\n", 4);
+    int rc = world_init(&w,
+                        "job 'a' { every = '10s', breaker = 'site', retry = 1,\n"
+                        "  run = function() baton.error('timeout', 'slow') end }\n",
+                        4);
     CHECK(rc == 0);
     advance(&w, 55);
     store_flush(w.k.store);
@@ -361,8 +387,10 @@ TEST(breaker_state_survives_a_restart) {
 TEST(breaker_ignores_script_bugs_and_lua_api_calls_opens_and_resets) {
     world_t w;
     char err[64];
-    int rc = world_init(&w,
-        "job 'bug' { every = '10s', breaker = 'site', retry = 1, run = function() error('bug') end }\n"
+    int rc = world_init(
+        &w,
+        "job 'bug' { every = '10s', breaker = 'site', retry = 1, run = function() error('bug') end "
+        "}\n"
         "job 'api' { run = function()\n"
         "  local b = baton.breaker('api', { failures = 2, cooldown = '1m' })\n"
         "  local seen = {}\n"
@@ -374,7 +402,8 @@ TEST(breaker_ignores_script_bugs_and_lua_api_calls_opens_and_resets) {
         "  b:reset()\n"
         "  local v = b:call(function(x) return x * 2 end, 21)\n"
         "  return { seen = seen, state = state, after = b.state, v = v }\n"
-        "end }\n", 4);
+        "end }\n",
+        4);
     CHECK(rc == 0);
     advance(&w, 100);
     CHECK_INT(rows(&w, "bug", "failed", "script"), 10); /* never opened by its own bugs */
@@ -416,8 +445,9 @@ TEST(sched_reload_keeps_unchanged_timing_adds_and_removes_jobs) {
     world_t w;
     char err[512];
     CHECK(world_init(&w,
-        "job 'a' { every = '10s', jitter = '3s', run = function() return 'v1' end }\n"
-        "job 'gone' { every = '10s', run = function() return 'x' end }\n", 4) == 0);
+                     "job 'a' { every = '10s', jitter = '3s', run = function() return 'v1' end }\n"
+                     "job 'gone' { every = '10s', run = function() return 'x' end }\n",
+                     4) == 0);
     advance(&w, 12);
     CHECK_INT(rows(&w, "a", "ok", NULL), 1);
     CHECK_INT(rows(&w, "gone", "ok", NULL), 1);
@@ -425,8 +455,10 @@ TEST(sched_reload_keeps_unchanged_timing_adds_and_removes_jobs) {
     CHECK(due > vclock_now(&w.k.clock));
     sched_pause(w.sched, "a", 1);
     CHECK_INT(reload(&w,
-        "job 'a' { every = '10s', jitter = '3s', run = function() return 'v2' end }\n"
-        "job 'b' { every = '10s', run = function() return 'new' end }\n", err, sizeof err), 0);
+                     "job 'a' { every = '10s', jitter = '3s', run = function() return 'v2' end }\n"
+                     "job 'b' { every = '10s', run = function() return 'new' end }\n",
+                     err, sizeof err),
+              0);
     /* The same due time, jitter draw included: the timer was left alone. */
     CHECK(next_at(&w, "a") == due);
     CHECK(next_at(&w, "gone") == -1);
@@ -453,8 +485,8 @@ TEST(sched_reload_rearms_a_changed_schedule_from_now) {
     double due = next_at(&w, "a");
     CHECK(due > now && due <= now + 60);
     CHECK(due - 60 * (double)(long long)(due / 60) == 0); /* on the minute */
-    CHECK_INT(reload(&w, "job 'a' { cron = '*/2 * * * *', run = function() end }\n", err,
-                     sizeof err), 0);
+    CHECK_INT(
+        reload(&w, "job 'a' { cron = '*/2 * * * *', run = function() end }\n", err, sizeof err), 0);
     due = next_at(&w, "a");
     CHECK(due > now && due <= now + 120);
     CHECK(due - 120 * (double)(long long)(due / 120) == 0);
@@ -465,17 +497,20 @@ TEST(sched_reload_lets_runs_in_flight_finish_on_the_old_definition) {
     world_t w;
     char err[512];
     CHECK(world_init(&w,
-        "job 'slow' { run = function(ctx) ctx:sleep(5) return 'old' end }\n"
-        "job 'doomed' { run = function(ctx) ctx:sleep(5) return 'last' end }\n"
-        "job 'queued' { run = function() return 'q-old' end }\n", 2) == 0);
+                     "job 'slow' { run = function(ctx) ctx:sleep(5) return 'old' end }\n"
+                     "job 'doomed' { run = function(ctx) ctx:sleep(5) return 'last' end }\n"
+                     "job 'queued' { run = function() return 'q-old' end }\n",
+                     2) == 0);
     sched_trigger(w.sched, "slow", NULL, err, sizeof err);
     sched_trigger(w.sched, "doomed", NULL, err, sizeof err);
     sched_trigger(w.sched, "queued", NULL, err, sizeof err); /* waits: the limit is 2 */
     advance(&w, 1);
     CHECK_INT((int)sched_running(w.sched), 2);
     CHECK_INT(reload(&w,
-        "job 'slow' { run = function() return 'new' end }\n"
-        "job 'queued' { run = function() return 'q-new' end }\n", err, sizeof err), 0);
+                     "job 'slow' { run = function() return 'new' end }\n"
+                     "job 'queued' { run = function() return 'q-new' end }\n",
+                     err, sizeof err),
+              0);
     CHECK_INT((int)sched_njobs(w.sched), 2);
     CHECK_INT((int)sched_running(w.sched), 2); /* the removed job's run still counts */
     advance(&w, 6);
@@ -493,8 +528,8 @@ TEST(sched_reload_lets_runs_in_flight_finish_on_the_old_definition) {
 TEST(sched_reload_removing_a_job_cancels_its_queued_starts) {
     world_t w;
     char err[512];
-    CHECK(world_init(&w,
-        "job 'q' { overlap = 'queue', run = function(ctx) ctx:sleep(5) end }\n", 4) == 0);
+    CHECK(world_init(&w, "job 'q' { overlap = 'queue', run = function(ctx) ctx:sleep(5) end }\n",
+                     4) == 0);
     for (int i = 0; i < 3; i++) sched_trigger(w.sched, "q", NULL, err, sizeof err);
     advance(&w, 1);
     CHECK_INT(reload(&w, "job 'other' { run = function() end }\n", err, sizeof err), 0);
@@ -508,15 +543,20 @@ TEST(sched_reload_with_a_bad_set_changes_nothing) {
     world_t w;
     char err[512];
     CHECK(world_init(&w,
-        "job 'a' { every = '10s', run = function() return 1 end }\n"
-        "job 'b' { after = 'a', run = function() return 2 end }\n", 4) == 0);
+                     "job 'a' { every = '10s', run = function() return 1 end }\n"
+                     "job 'b' { after = 'a', run = function() return 2 end }\n",
+                     4) == 0);
     advance(&w, 1);
     double due = next_at(&w, "a");
-    CHECK(reload(&w, "job 'a' { every = '5s', run = function() end }\n"
-                     "job 'b' { after = 'nope', run = function() end }\n", err, sizeof err) < 0);
+    CHECK(reload(&w,
+                 "job 'a' { every = '5s', run = function() end }\n"
+                 "job 'b' { after = 'nope', run = function() end }\n",
+                 err, sizeof err) < 0);
     CHECK_HAS(err, "jobs.lua:2: job 'b': after: no job named 'nope'");
-    CHECK(reload(&w, "job 'a' { after = 'b', run = function() end }\n"
-                     "job 'b' { after = 'a', run = function() end }\n", err, sizeof err) < 0);
+    CHECK(reload(&w,
+                 "job 'a' { after = 'b', run = function() end }\n"
+                 "job 'b' { after = 'a', run = function() end }\n",
+                 err, sizeof err) < 0);
     CHECK_HAS(err, "dependency cycle: a -> b -> a");
     CHECK(next_at(&w, "a") == due);
     advance(&w, 10);

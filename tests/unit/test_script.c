@@ -20,27 +20,30 @@ static job_t *one_job(kit_t *k, const char *text, job_t ***all, size_t *n) {
     return (*all)[0];
 }
 
-#define RUN_JOB(body)                                                        \
-    "job 'j' { run = function(ctx)\n" body "\nend }\n"
+#define RUN_JOB(body) "job 'j' { run = function(ctx)\n" body "\nend }\n"
 
 TEST(sandbox_hides_every_forbidden_library_and_function) {
     kit_t k;
     job_t **jobs;
     size_t n;
     kit_init(&k);
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local found = {}\n"
-        "  local function probe(name, v) if v ~= nil then found[#found + 1] = name end end\n"
-        "  probe('io', io) probe('debug', debug) probe('package', package)\n"
-        "  probe('dofile', dofile) probe('loadfile', loadfile)\n"
-        "  probe('string.dump', string.dump) probe('(\"\").dump', ('').dump)\n"
-        "  probe('os.execute', os.execute) probe('os.getenv', os.getenv)\n"
-        "  probe('os.remove', os.remove) probe('os.exit', os.exit)\n"
-        "  probe('os.rename', os.rename) probe('os.tmpname', os.tmpname)\n"
-        "  probe('os.setlocale', os.setlocale)\n"
-        "  probe('collectgarbage stop', pcall(collectgarbage, 'stop') or nil)\n"
-        "  if not (os.time and os.clock and os.date) then found[#found + 1] = 'os basics missing' end\n"
-        "  return { found = table.concat(found, ',') }"), &jobs, &n);
+    job_t *j = one_job(
+        &k,
+        RUN_JOB(
+            "  local found = {}\n"
+            "  local function probe(name, v) if v ~= nil then found[#found + 1] = name end end\n"
+            "  probe('io', io) probe('debug', debug) probe('package', package)\n"
+            "  probe('dofile', dofile) probe('loadfile', loadfile)\n"
+            "  probe('string.dump', string.dump) probe('(\"\").dump', ('').dump)\n"
+            "  probe('os.execute', os.execute) probe('os.getenv', os.getenv)\n"
+            "  probe('os.remove', os.remove) probe('os.exit', os.exit)\n"
+            "  probe('os.rename', os.rename) probe('os.tmpname', os.tmpname)\n"
+            "  probe('os.setlocale', os.setlocale)\n"
+            "  probe('collectgarbage stop', pcall(collectgarbage, 'stop') or nil)\n"
+            "  if not (os.time and os.clock and os.date) then found[#found + 1] = 'os basics "
+            "missing' end\n"
+            "  return { found = table.concat(found, ',') }"),
+        &jobs, &n);
     CHECK(j && kit_run(&k, j, 1));
     CHECK(k.out.ok);
     CHECK_STR(k.result, "{\"found\":\"\"}");
@@ -76,11 +79,12 @@ TEST(sandbox_refuses_binary_chunks_as_scripts_modules_and_load) {
     write_binary_chunk(path);
     job_t **jobs;
     size_t n;
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local ok, e = pcall(require, 'evil')\n"
-        "  local f, e2 = load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n')\n"
-        "  return { req = ok, req_err = tostring(e):find('binary') ~= nil,\n"
-        "           load = f ~= nil, load_err = tostring(e2):find('binary') ~= nil }"),
+    job_t *j = one_job(
+        &k,
+        RUN_JOB("  local ok, e = pcall(require, 'evil')\n"
+                "  local f, e2 = load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n')\n"
+                "  return { req = ok, req_err = tostring(e):find('binary') ~= nil,\n"
+                "           load = f ~= nil, load_err = tostring(e2):find('binary') ~= nil }"),
         &jobs, &n);
     CHECK(j && kit_run(&k, j, 1));
     CHECK_HAS(k.result, "\"req\":false");
@@ -97,13 +101,15 @@ TEST(sandbox_require_reads_only_lua_and_scripts_lib) {
     size_t n;
     kit_init(&k);
     kit_write(&k, "lib/helper.lua", "return { twice = function(x) return 2 * x end }");
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local h = require 'helper'\n"
-        "  local ok1 = pcall(require, 'os')\n"
-        "  local ok2, e2 = pcall(require, '../../etc/passwd')\n"
-        "  local ok3, e3 = pcall(require, 'nope')\n"
-        "  return { v = h.twice(21), os = ok1, up = ok2, e2 = e2:find('bad module name') ~= nil,\n"
-        "           e3 = e3:find('not found') ~= nil, same = require('helper') == h }"),
+    job_t *j = one_job(
+        &k,
+        RUN_JOB("  local h = require 'helper'\n"
+                "  local ok1 = pcall(require, 'os')\n"
+                "  local ok2, e2 = pcall(require, '../../etc/passwd')\n"
+                "  local ok3, e3 = pcall(require, 'nope')\n"
+                "  return { v = h.twice(21), os = ok1, up = ok2, e2 = e2:find('bad module name') "
+                "~= nil,\n"
+                "           e3 = e3:find('not found') ~= nil, same = require('helper') == h }"),
         &jobs, &n);
     CHECK(j && kit_run(&k, j, 1));
     CHECK(k.out.ok);
@@ -123,8 +129,8 @@ TEST(sandbox_globals_of_one_script_are_invisible_to_another) {
     job_t **a, **b;
     size_t na, nb;
     kit_init(&k);
-    a = kit_jobs(&k, "a.lua", "secret = 42\njob 'a' { run = function() return secret end }",
-                 &na, err, sizeof err);
+    a = kit_jobs(&k, "a.lua", "secret = 42\njob 'a' { run = function() return secret end }", &na,
+                 err, sizeof err);
     b = kit_jobs(&k, "b.lua", "job 'b' { run = function() return { seen = secret == nil } end }",
                  &nb, err, sizeof err);
     CHECK(a && b);
@@ -148,13 +154,14 @@ TEST(sandbox_refuses_gc_finalizers_which_no_cpu_slice_could_stop) {
                    "setmetatable({}, { __gc = function() while true do end end })\n",
                    &n, err, sizeof err) == NULL);
     CHECK_HAS(err, "gc.lua:2: setmetatable: __gc finalizers are not allowed in scripts");
-    job_t **jobs = kit_jobs(&k, "gc2.lua",
-                            "job 'a' { run = function()\n"
-                            "  local mt = { __index = {} }\n"
-                            "  local ok = pcall(setmetatable, {}, { __gc = print })\n"
-                            "  return { refused = not ok, plain = getmetatable(setmetatable({}, mt)) == mt }\n"
-                            "end }\n",
-                            &n, err, sizeof err);
+    job_t **jobs =
+        kit_jobs(&k, "gc2.lua",
+                 "job 'a' { run = function()\n"
+                 "  local mt = { __index = {} }\n"
+                 "  local ok = pcall(setmetatable, {}, { __gc = print })\n"
+                 "  return { refused = not ok, plain = getmetatable(setmetatable({}, mt)) == mt }\n"
+                 "end }\n",
+                 &n, err, sizeof err);
     CHECK(jobs != NULL);
     if (jobs) {
         CHECK(kit_run(&k, jobs[0], 1));
@@ -172,18 +179,19 @@ TEST(limit_memory_bomb_fails_with_limit_and_the_state_carries_on) {
     kit_init(&k);
     k.host.cpu_slice = 20; /* the memory limit must trip first, even under valgrind */
     job_t **jobs = kit_jobs(&k, "bomb.lua",
-        "job 'bomb' { run = function()\n"
-        "  local t = {}\n"
-        "  for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end\n"
-        "end }\n"
-        "job 'sneaky' { run = function()\n"
-        "  local t = {}\n"
-        "  local ok = pcall(function() for i = 1, 1e9 do t[i] = string.rep('y', 1000) .. i end end)\n"
-        "  t = nil\n"
-        "  return 'caught and carried on'\n"
-        "end }\n"
-        "job 'fine' { run = function() return 'still here' end }\n",
-        &n, err, sizeof err);
+                            "job 'bomb' { run = function()\n"
+                            "  local t = {}\n"
+                            "  for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end\n"
+                            "end }\n"
+                            "job 'sneaky' { run = function()\n"
+                            "  local t = {}\n"
+                            "  local ok = pcall(function() for i = 1, 1e9 do t[i] = "
+                            "string.rep('y', 1000) .. i end end)\n"
+                            "  t = nil\n"
+                            "  return 'caught and carried on'\n"
+                            "end }\n"
+                            "job 'fine' { run = function() return 'still here' end }\n",
+                            &n, err, sizeof err);
     CHECK(jobs != NULL);
     if (!jobs) return;
     CHECK(kit_run(&k, jobs[0], 1));
@@ -207,16 +215,17 @@ TEST(limit_infinite_loop_fails_with_limit_even_inside_pcall) {
     kit_init(&k);
     k.host.cpu_slice = 0.05;
     job_t **jobs = kit_jobs(&k, "loop.lua",
-        "job 'spin' { run = function() while true do end end }\n"
-        "job 'stubborn' { run = function()\n"
-        "  while true do pcall(function() while true do end end) end\n"
-        "end }\n"
-        "job 'nested' { run = function()\n"
-        "  local co = coroutine.wrap(function() while true do end end)\n"
-        "  co()\n"
-        "end }\n"
-        "job 'fine' { run = function() local s = 0 for i = 1, 1000 do s = s + i end return s end }\n",
-        &n, err, sizeof err);
+                            "job 'spin' { run = function() while true do end end }\n"
+                            "job 'stubborn' { run = function()\n"
+                            "  while true do pcall(function() while true do end end) end\n"
+                            "end }\n"
+                            "job 'nested' { run = function()\n"
+                            "  local co = coroutine.wrap(function() while true do end end)\n"
+                            "  co()\n"
+                            "end }\n"
+                            "job 'fine' { run = function() local s = 0 for i = 1, 1000 do s = s + "
+                            "i end return s end }\n",
+                            &n, err, sizeof err);
     CHECK(jobs != NULL);
     if (!jobs) return;
     for (int i = 0; i < 3; i++) {
@@ -248,14 +257,15 @@ TEST(coroutine_sleep_yields_to_the_clock_and_resumes) {
     job_t **jobs;
     size_t n;
     kit_init(&k);
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local t0 = baton.now()\n"
-        "  baton.sleep(5)\n"
-        "  ctx:sleep('2s')\n"
-        "  return { waited = baton.now() - t0, os = os.time() - t0 // 1 }"), &jobs, &n);
+    job_t *j = one_job(&k,
+                       RUN_JOB("  local t0 = baton.now()\n"
+                               "  baton.sleep(5)\n"
+                               "  ctx:sleep('2s')\n"
+                               "  return { waited = baton.now() - t0, os = os.time() - t0 // 1 }"),
+                       &jobs, &n);
     CHECK(j && kit_run(&k, j, 6.5) == 0); /* still waiting at +6.5 s */
     CHECK(k.co != NULL);
-    CHECK(kit_wait(&k, 1));                /* done at +7 s */
+    CHECK(kit_wait(&k, 1)); /* done at +7 s */
     CHECK(k.out.ok);
     CHECK_HAS(k.result, "\"waited\":7");
     CHECK_HAS(k.result, "\"os\":7");
@@ -268,18 +278,20 @@ TEST(coroutine_engine_waits_pass_through_script_coroutines) {
     job_t **jobs;
     size_t n;
     kit_init(&k);
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local gen = coroutine.wrap(function()\n"
-        "    baton.sleep(1)\n"
-        "    coroutine.yield(7)\n"
-        "    local inner = coroutine.create(function() ctx:sleep(1) return 8 end)\n"
-        "    local ok, v = coroutine.resume(inner)\n"
-        "    return v\n"
-        "  end)\n"
-        "  local t0 = baton.now()\n"
-        "  local a = gen()\n"
-        "  local b = gen()\n"
-        "  return { sum = a + b, waited = baton.now() - t0 }"), &jobs, &n);
+    job_t *j =
+        one_job(&k,
+                RUN_JOB("  local gen = coroutine.wrap(function()\n"
+                        "    baton.sleep(1)\n"
+                        "    coroutine.yield(7)\n"
+                        "    local inner = coroutine.create(function() ctx:sleep(1) return 8 end)\n"
+                        "    local ok, v = coroutine.resume(inner)\n"
+                        "    return v\n"
+                        "  end)\n"
+                        "  local t0 = baton.now()\n"
+                        "  local a = gen()\n"
+                        "  local b = gen()\n"
+                        "  return { sum = a + b, waited = baton.now() - t0 }"),
+                &jobs, &n);
     CHECK(j && kit_run(&k, j, 10));
     CHECK(k.out.ok);
     CHECK_HAS(k.result, "\"sum\":15");
@@ -324,7 +336,8 @@ TEST(errors_carry_kind_file_line_and_retryable) {
     char err[1024];
     size_t n;
     kit_init(&k);
-    job_t **jobs = kit_jobs(&k, "e.lua",
+    job_t **jobs = kit_jobs(
+        &k, "e.lua",
         "job 'lua' { run = function() local x = nil; return x.y end }\n"
         "job 'http' { run = function() baton.error('http', 'bad gateway', { status = 503 }) end }\n"
         "job 'auth' { run = function() baton.error('auth', 'login expired') end }\n"
@@ -358,16 +371,18 @@ TEST(store_and_json_from_a_run) {
     job_t **jobs;
     size_t n;
     kit_init(&k);
-    job_t *j = one_job(&k, RUN_JOB(
-        "  ctx.store:set('k', { a = 1, list = { 'x', 'y' } })\n"
-        "  local v = baton.store:get('k')\n"
-        "  ctx.store:incr('n'); ctx.store:incr('n', 2)\n"
-        "  local bad = pcall(ctx.store.set, ctx.store, 'f', function() end)\n"
-        "  ctx.store:delete('k')\n"
-        "  local s = baton.json.encode({ 1, 2, { z = true } })\n"
-        "  return { a = v.a, y = v.list[2], n = ctx.store:get('n'), bad = bad,\n"
-        "           gone = ctx.store:get('k') == nil, s = s,\n"
-        "           back = baton.json.decode(s)[3].z }"), &jobs, &n);
+    job_t *j =
+        one_job(&k,
+                RUN_JOB("  ctx.store:set('k', { a = 1, list = { 'x', 'y' } })\n"
+                        "  local v = baton.store:get('k')\n"
+                        "  ctx.store:incr('n'); ctx.store:incr('n', 2)\n"
+                        "  local bad = pcall(ctx.store.set, ctx.store, 'f', function() end)\n"
+                        "  ctx.store:delete('k')\n"
+                        "  local s = baton.json.encode({ 1, 2, { z = true } })\n"
+                        "  return { a = v.a, y = v.list[2], n = ctx.store:get('n'), bad = bad,\n"
+                        "           gone = ctx.store:get('k') == nil, s = s,\n"
+                        "           back = baton.json.decode(s)[3].z }"),
+                &jobs, &n);
     CHECK(j && kit_run(&k, j, 1));
     CHECK(k.out.ok);
     CHECK_HAS(k.result, "\"a\":1");
@@ -385,17 +400,21 @@ TEST(baton_retry_retries_retryable_errors_with_backoff_and_stops_on_bugs) {
     job_t **jobs;
     size_t n;
     kit_init(&k);
-    job_t *j = one_job(&k, RUN_JOB(
-        "  local t0, calls, calls2 = baton.now(), 0, 0\n"
-        "  local v = baton.retry(function(a) calls = calls + 1\n"
-        "    if a < 3 then baton.error('network', 'flaky') end\n"
-        "    return a * 10 end, { attempts = 5, base = '1s', jitter = 'none' })\n"
-        "  local waited = baton.now() - t0\n"
-        "  local ok, e = pcall(baton.retry, function() error('bug') end, { attempts = 5 })\n"
-        "  local ok2, e2 = pcall(baton.retry, function() calls2 = calls2 + 1\n"
-        "    baton.error('timeout', 't') end, { attempts = 2, base = 0.5, jitter = 'none' })\n"
-        "  return { v = v, calls = calls, waited = waited, bug = tostring(e):find('bug') ~= nil,\n"
-        "           calls2 = calls2, kind2 = e2.kind }"), &jobs, &n);
+    job_t *j = one_job(
+        &k,
+        RUN_JOB(
+            "  local t0, calls, calls2 = baton.now(), 0, 0\n"
+            "  local v = baton.retry(function(a) calls = calls + 1\n"
+            "    if a < 3 then baton.error('network', 'flaky') end\n"
+            "    return a * 10 end, { attempts = 5, base = '1s', jitter = 'none' })\n"
+            "  local waited = baton.now() - t0\n"
+            "  local ok, e = pcall(baton.retry, function() error('bug') end, { attempts = 5 })\n"
+            "  local ok2, e2 = pcall(baton.retry, function() calls2 = calls2 + 1\n"
+            "    baton.error('timeout', 't') end, { attempts = 2, base = 0.5, jitter = 'none' })\n"
+            "  return { v = v, calls = calls, waited = waited, bug = tostring(e):find('bug') ~= "
+            "nil,\n"
+            "           calls2 = calls2, kind2 = e2.kind }"),
+        &jobs, &n);
     CHECK(j && kit_run(&k, j, 10));
     CHECK(k.out.ok);
     CHECK_HAS(k.result, "\"v\":30");

@@ -80,11 +80,11 @@ static const struct {
     const char *name;
     int minutes;
 } social[16] = {
-    {"x_mentions_poll", 5},       {"dm_inbox_check", 5},        {"reply_queue_drain", 10},
-    {"x_trending_scan", 10},      {"ig_comments_poll", 10},     {"li_notifications", 15},
-    {"fb_page_messages", 15},     {"tiktok_comments", 15},      {"scheduled_post_publish", 20},
-    {"reddit_inbox", 20},         {"follower_sync", 30},        {"hashtag_research", 30},
-    {"engagement_likes", 30},     {"analytics_snapshot", 60},   {"oauth_token_refresh", 60},
+    {"x_mentions_poll", 5},    {"dm_inbox_check", 5},      {"reply_queue_drain", 10},
+    {"x_trending_scan", 10},   {"ig_comments_poll", 10},   {"li_notifications", 15},
+    {"fb_page_messages", 15},  {"tiktok_comments", 15},    {"scheduled_post_publish", 20},
+    {"reddit_inbox", 20},      {"follower_sync", 30},      {"hashtag_research", 30},
+    {"engagement_likes", 30},  {"analytics_snapshot", 60}, {"oauth_token_refresh", 60},
     {"competitor_digest", 60},
 };
 
@@ -109,9 +109,8 @@ TEST(spread_social_set_one_per_second_two_per_minute_over_a_day) {
     CHECK(t.max_min <= 2);
     CHECK_INT(t.starts, 69 * 24);
     for (int i = 0; i < 16; i++)
-        printf("    %-24s every %2dm  offset %4.0fs (%dm%02ds)\n", jobs[i].name,
-               social[i].minutes, jobs[i].offset, (int)jobs[i].offset / 60,
-               (int)jobs[i].offset % 60);
+        printf("    %-24s every %2dm  offset %4.0fs (%dm%02ds)\n", jobs[i].name, social[i].minutes,
+               jobs[i].offset, (int)jobs[i].offset / 60, (int)jobs[i].offset % 60);
     printf("    placed in %.2f ms: max per second %d, max per minute %d\n", ms_between(&a, &b),
            t.max_sec, t.max_min);
 }
@@ -144,8 +143,8 @@ TEST(spread_adding_a_job_keeps_the_others_and_the_bounds) {
         CHECK(offsets_valid(jobs, 16));
         tally_t t = count_starts(jobs, 16, JAN5, DAY);
         if (t.max_sec != 1 || t.max_min > 2)
-            printf("    late %s: max per second %d, per minute %d\n", social[late].name,
-                   t.max_sec, t.max_min);
+            printf("    late %s: max per second %d, per minute %d\n", social[late].name, t.max_sec,
+                   t.max_min);
         CHECK_INT(t.max_sec, 1);
         CHECK(t.max_min <= 2);
     }
@@ -377,8 +376,8 @@ TEST(spread_duplicate_names_get_distinct_offsets) {
 }
 
 TEST(spread_thousand_jobs_place_quickly) {
-    static const int periods[] = {10,   30,   60,    120,   300,   600,  900,
-                                  1200, 1800, 3600,  7200,  14400, 21600, DAY};
+    static const int periods[] = {10,   30,   60,   120,  300,   600,   900,
+                                  1200, 1800, 3600, 7200, 14400, 21600, DAY};
     enum { N = 1000, NP = sizeof periods / sizeof periods[0] };
     spread_job_t *jobs = calloc(N, sizeof *jobs);
     char(*names)[16] = calloc(N, sizeof *names);

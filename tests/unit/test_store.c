@@ -377,8 +377,8 @@ TEST(store_kv_incr_on_a_non_number_is_einval_and_keeps_the_value) {
     tmp_t t;
     tmp_init(&t);
     store_t *s = open_ok(t.db);
-    const char *bad[] = {"\"12\"", "{\"n\":1}", "[1]", "true", "null", "\"abc\"", "1e999",
-                         "-1e999"};
+    const char *bad[] = {"\"12\"", "{\"n\":1}", "[1]",   "true",
+                         "null",   "\"abc\"",   "1e999", "-1e999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double v = 42;
         CHECK_INT(store_kv_set(s, "k", bad[i]), 0);
@@ -423,8 +423,13 @@ TEST(store_job_state_round_trip_and_not_found) {
     CHECK_NUM(st.last_due, 0);
     CHECK_INT(st.paused, 0);
 
-    store_job_state_t put = {.has_offset = 1, .offset = 0, .every = 60, .last_ok = 1700000000.5,
-                             .last_fail = 1700000100.25, .last_due = 1700000200, .paused = 1};
+    store_job_state_t put = {.has_offset = 1,
+                             .offset = 0,
+                             .every = 60,
+                             .last_ok = 1700000000.5,
+                             .last_fail = 1700000100.25,
+                             .last_due = 1700000200,
+                             .paused = 1};
     CHECK_INT(store_job_put(s, "reply", &put), 0);
     CHECK_INT(store_job_get(s, "reply", &st), 0);
     CHECK_INT(st.has_offset, 1);
@@ -487,8 +492,11 @@ TEST(store_runs_newest_first_with_job_filter_and_limit) {
     CHECK_INT(count_runs(s, NULL), 6);
 
     /* Rows without times read back as 0; a row needs a job and a status. */
-    store_run_t skipped = {.run_id = store_run_id_next(s), .job = "c", .attempt = 1,
-                           .status = "skipped", .error_kind = "overlap"};
+    store_run_t skipped = {.run_id = store_run_id_next(s),
+                           .job = "c",
+                           .attempt = 1,
+                           .status = "skipped",
+                           .error_kind = "overlap"};
     CHECK_INT(store_run_add(s, &skipped), 0);
     memset(&seen, 0, sizeof seen);
     CHECK_INT(store_runs(s, "c", 1, collect, &seen), 0);
@@ -609,11 +617,11 @@ TEST(store_prune_deletes_old_rows_in_the_batch) {
         store_run_t r = run_row(i + 1, "a", 1, "ok", ended[i]);
         CHECK_INT(store_run_add(s, &r), 0);
     }
-    store_run_t unended = {.run_id = 5, .job = "a", .attempt = 1, .scheduled_at = 150,
-                           .status = "skipped"};
+    store_run_t unended = {
+        .run_id = 5, .job = "a", .attempt = 1, .scheduled_at = 150, .status = "skipped"};
     CHECK_INT(store_run_add(s, &unended), 0);
-    unended = (store_run_t){.run_id = 6, .job = "a", .attempt = 1, .scheduled_at = 350,
-                            .status = "skipped"};
+    unended = (store_run_t){
+        .run_id = 6, .job = "a", .attempt = 1, .scheduled_at = 350, .status = "skipped"};
     CHECK_INT(store_run_add(s, &unended), 0);
     CHECK_INT(store_flush(s), 0);
 
@@ -673,12 +681,11 @@ TEST(store_run_ids_keep_going_after_every_row_is_pruned) {
 /* Waits for one byte on fd. */
 static void wait_byte(int fd) {
     char c;
-    while (read(fd, &c, 1) < 0 && errno == EINTR) {}
+    while (read(fd, &c, 1) < 0 && errno == EINTR) {
+    }
 }
 
-static void send_byte(int fd) {
-    CHECK_INT(write(fd, "x", 1), 1);
-}
+static void send_byte(int fd) { CHECK_INT(write(fd, "x", 1), 1); }
 
 /* Forks a process that takes the write lock (through the store, or a raw
  * connection running sql), tells us, and holds it until release_lock(). */
@@ -711,7 +718,8 @@ static pid_t hold_lock(const char *path, const char *raw_sql, int *release_fd) {
     close(ready[1]);
     close(release[0]);
     char c = 'n';
-    while (read(ready[0], &c, 1) < 0 && errno == EINTR) {}
+    while (read(ready[0], &c, 1) < 0 && errno == EINTR) {
+    }
     CHECK(c == 'y');
     close(ready[0]);
     *release_fd = release[1];
@@ -937,9 +945,9 @@ TEST(store_read_only_reads_refuses_writes_and_missing_is_enoent) {
 /* ---- out of memory ---- */
 
 static sqlite3_mem_methods real_mem;
-static long fail_at;       /* fail this allocation and every later one; 0 = never */
-static long alloc_count;   /* allocations since fail_at was armed */
-static long live;          /* blocks handed out and not yet freed */
+static long fail_at;     /* fail this allocation and every later one; 0 = never */
+static long alloc_count; /* allocations since fail_at was armed */
+static long live;        /* blocks handed out and not yet freed */
 
 static void *oom_malloc(int n) {
     if (fail_at && ++alloc_count >= fail_at) return NULL;
@@ -958,24 +966,16 @@ static void *oom_realloc(void *p, int n) {
     return real_mem.xRealloc(p, n);
 }
 
-static int oom_size(void *p) {
-    return real_mem.xSize(p);
-}
+static int oom_size(void *p) { return real_mem.xSize(p); }
 
-static int oom_roundup(int n) {
-    return real_mem.xRoundup(n);
-}
+static int oom_roundup(int n) { return real_mem.xRoundup(n); }
 
-static int oom_init(void *ud) {
-    return real_mem.xInit(real_mem.pAppData);
-}
+static int oom_init(void *ud) { return real_mem.xInit(real_mem.pAppData); }
 
-static void oom_shutdown(void *ud) {
-    real_mem.xShutdown(real_mem.pAppData);
-}
+static void oom_shutdown(void *ud) { real_mem.xShutdown(real_mem.pAppData); }
 
 static void oom_install(void) {
-    static const sqlite3_mem_methods wrapper = {oom_malloc, oom_free,    oom_realloc, oom_size,
+    static const sqlite3_mem_methods wrapper = {oom_malloc,  oom_free, oom_realloc,  oom_size,
                                                 oom_roundup, oom_init, oom_shutdown, NULL};
     CHECK_INT(sqlite3_shutdown(), SQLITE_OK);
     CHECK_INT(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);

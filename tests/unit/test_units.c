@@ -43,9 +43,9 @@ TEST(duration_plain_number_is_seconds) {
 }
 
 TEST(duration_rejects_empty_negative_unknown_unit_and_trailing_garbage) {
-    const char *bad[] = {"",   "-5s", "5x",  "5s junk", "s",  " 5s",   "5s ", "5 s", "+5s",
-                         "1e3", "inf", "nan", "0x10",    "5S", "1h30",  "h1",  ".",   "5..1s",
-                         "5ss", "1mo", "5,5s"};
+    const char *bad[] = {"",     "-5s", "5x",  "5s junk", "s",   " 5s",  "5s ",
+                         "5 s",  "+5s", "1e3", "inf",     "nan", "0x10", "5S",
+                         "1h30", "h1",  ".",   "5..1s",   "5ss", "1mo",  "5,5s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double s = 42;
         int rc = units_duration(bad[i], &s);
@@ -86,8 +86,8 @@ TEST(size_accepts_bytes_and_binary_units_in_any_case) {
 }
 
 TEST(size_rejects_bad_units_signs_and_overflow) {
-    const char *bad[] = {"", "MB", "-1MB", "64 MB", "64M", "64TB", "64MiB", "64MBx",
-                         "1e3", "99999999999GB"};
+    const char *bad[] = {"",     "MB",    "-1MB",  "64 MB", "64M",
+                         "64TB", "64MiB", "64MBx", "1e3",   "99999999999GB"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t b = 7;
         int rc = units_size(bad[i], &b);
@@ -151,10 +151,10 @@ TEST(format_duration_is_compact) {
     struct {
         double in;
         const char *out;
-    } cases[] = {{0.25, "250ms"}, {5, "5s"},         {900, "15m"},   {7200, "2h"},
-                 {5400, "1h30m"}, {172800, "2d"},    {0, "0s"},      {1.5, "1.5s"},
+    } cases[] = {{0.25, "250ms"},    {5, "5s"},           {900, "15m"},   {7200, "2h"},
+                 {5400, "1h30m"},    {172800, "2d"},      {0, "0s"},      {1.5, "1.5s"},
                  {60.25, "1m0.25s"}, {93784, "1d2h3m4s"}, {0.001, "1ms"}, {86401, "1d1s"},
-                 {-5, "-5s"},     {0.0005, "0.5ms"}};
+                 {-5, "-5s"},        {0.0005, "0.5ms"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int n = units_format_duration(cases[i].in, buf, sizeof buf);
         CHECK_STR(buf, cases[i].out);
@@ -163,8 +163,8 @@ TEST(format_duration_is_compact) {
 }
 
 TEST(format_duration_round_trips_through_parse) {
-    const double values[] = {0.25, 1, 59, 60, 61, 3599, 3600, 5400, 86399, 86400, 90061.5,
-                             0.001, 123456.789, 7 * 86400};
+    const double values[] = {0.25, 1,     59,    60,      61,    3599,       3600,
+                             5400, 86399, 86400, 90061.5, 0.001, 123456.789, 7 * 86400};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char buf[64];
         double back = -1;
