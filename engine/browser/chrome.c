@@ -5,7 +5,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/log.h"
 
 enum { TAIL = 2048, MAX_ARGV = 64 };
@@ -68,23 +68,11 @@ const char *chrome_executable(const chrome_opts_t *opts) {
     return "/usr/bin/chromium";
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_dir(const char *dir) {
-    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void on_handle_closed(uv_handle_t *h) {
     chrome_t *ch = h->data;
     if (--ch->open_handles > 0) return;
     live_del(ch); /* a no-op unless it never reported its exit */
-    remove_dir(ch->dir);
+    fs_remove_tree(ch->dir);
     free(ch);
 }
 
@@ -309,7 +297,7 @@ int chrome_sweep(void) {
         /* Only when that engine is gone (a live pid, even another program's, is left alone). */
         if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove_dir(path);
+        fs_remove_tree(path);
         removed++;
     }
     closedir(d);

@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -24,6 +23,7 @@
 #include "script/err.h"
 #include "browser/fake.h"
 #include "script/json.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "browser/page.h"
 #include "browser/pool.h"
@@ -746,14 +746,6 @@ static void simulate(drytest_t *t) {
 
 static double log_now(void *ud) { return vclock_now(&((drytest_t *)ud)->clock); }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     drytest_t *t = calloc(1, sizeof *t);
     int rc = 1;
@@ -785,7 +777,7 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     }
     if (t->ntest_files == 0) simulate(t);
     for (size_t i = 0; i < t->ntest_files; i++) run_file(t, t->test_files[i]);
-    nftw(t->files_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fs_remove_tree(t->files_dir);
     printf("%d passed, %d failed\n", t->passed, t->failed);
     rc = t->failed ? 1 : 0;
 out:

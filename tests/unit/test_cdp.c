@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 
 #include "browser/cdp.h"
 #include "browser/chrome.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "test.h"
 
@@ -297,14 +297,7 @@ static void user_data_dir(int pid, char *out, size_t len) {
         if (!strncmp(buf + i, "--user-data-dir=", 16)) snprintf(out, len, "%s", buf + i + 16);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+static void rm_tree(const char *dir) { fs_remove_tree(dir); }
 
 static void make_tmp(char *dir, size_t len) {
     const char *tmp = getenv("TMPDIR");

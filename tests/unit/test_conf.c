@@ -2,13 +2,13 @@
  * key, path resolution, one exact "file:line: message" for each kind of bad input, the
  * sandbox's limits, and that conf_load/conf_free own the list strings correctly. */
 #include <errno.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "conf/conf.h"
 #include "test.h"
 
@@ -26,11 +26,7 @@ static void tmp_init(void) {
     snprintf(conf_path, sizeof conf_path, "%s/engine.conf", tmp_dir);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    return remove(path);
-}
-
-static void tmp_done(void) { nftw(tmp_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+static void tmp_done(void) { fs_remove_tree(tmp_dir); }
 
 static void write_file(const char *path, const char *bytes, size_t len) {
     FILE *f = fopen(path, "wb");

@@ -1,0 +1,11 @@
+/* fs.h — the file-system steps several subsystems share. */
+#ifndef BATON_FS_H
+#define BATON_FS_H
+
+/* Removes dir and everything below it, depth first, without following
+ * symbolic links (a link is removed, never what it points to). An empty dir
+ * string is a no-op. Returns 0, or -errno of the first entry that could not
+ * be removed (the walk goes on past it). */
+int fs_remove_tree(const char *dir);
+
+#endif
