@@ -79,7 +79,7 @@ void cdp_close(cdp_t *c);
 
 /* The libwebsockets context shared by every WebSocket connection is created
  * on first use. At shutdown call cdp_ws_shutdown from a loop callback, let
- * uv_run return, then cdp_ws_free (the two phases NOTES-cdp describes). */
+ * uv_run return, then cdp_ws_free (the two phases docs/platform-notes.md describes). */
 void cdp_ws_shutdown(void);
 void cdp_ws_free(void);
 

@@ -207,7 +207,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
         return;
     }
     if (out->kind == ERR_BREAKER_OPEN && run->attempt == 1) {
-        /* Never started: recorded as a skip, as DESIGN §Runs says. */
+        /* Never started: recorded as a skip, as docs/design.md §Runs says. */
         run->started_at = 0;
         record(run, "skipped", ERR_BREAKER_OPEN, out->message, NULL, 0);
         log_emit(LOG_INFO, run->job->name, run->start->run_id, "skipped (breaker_open): %s",

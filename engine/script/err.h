@@ -1,4 +1,4 @@
-/* err.h — the error kinds of DESIGN §Errors and the categorized error values
+/* err.h — the error kinds of docs/design.md §Errors and the categorized error values
  * scripts see: a table {kind, message, retryable, ...fields} whose
  * metatable prints as "kind: message". */
 #ifndef BATON_ERR_H
@@ -34,7 +34,7 @@ const char *err_kind_name(err_kind_t kind);
 /* Looks a kind up by name. Returns 0 or -EINVAL. */
 int err_kind_parse(const char *name, err_kind_t *kind);
 
-/* Whether a kind is retried by default (DESIGN §Errors); http counts as
+/* Whether a kind is retried by default (docs/design.md §Errors); http counts as
  * retryable only for a 5xx status. */
 int err_kind_retryable(err_kind_t kind, int http_status);
 

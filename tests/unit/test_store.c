@@ -191,7 +191,7 @@ TEST(store_creates_the_current_schema_in_wal_mode) {
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                             "name IN ('runs_job_id', 'runs_ended_at')"),
               2);
-    /* The columns of DESIGN §Runs, by name. */
+    /* The columns of docs/design.md §Runs, by name. */
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM (SELECT id, run_id, job, attempt, scheduled_at,"
                             " started_at, ended_at, status, error_kind, error, result FROM runs)"),
               0);
