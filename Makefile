@@ -11,7 +11,16 @@ endif
 BUILD    := build
 ifeq ($(SAN),1)
 BUILD    := build/san
-CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+            -fno-sanitize-recover=undefined,float-cast-overflow
+LDSAN    := -fsanitize=address,undefined
+endif
+# FUZZ=1 builds the libFuzzer targets of tests/fuzz/ with clang into build/fuzz.
+ifeq ($(FUZZ),1)
+BUILD    := build/fuzz
+CC       := clang
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -24,15 +33,20 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 BENCHES    := bench_runs bench_outage bench_primitives bench_http
+FUZZERS    := conf cron units console cdp
+FUZZ_TIME  ?= 60
 DEPFILES   := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/engine/cli/main.d \
-              $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(BENCHES:%=$(BUILD)/obj/bench/%.d)
+              $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(BENCHES:%=$(BUILD)/obj/bench/%.d) \
+              $(FUZZERS:%=$(BUILD)/obj/tests/fuzz/fuzz_%.d)
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
-            valgrind chromium prometheus xxd curl python3 procps clang-format
+            valgrind chromium prometheus xxd curl python3 procps clang-format clang \
+            libclang-rt-14-dev
 
-.PHONY: all deps test unit valgrind run bench bench-browser clean format format-check
+.PHONY: all deps test unit valgrind run bench bench-browser clean format format-check fuzz \
+        fuzz-run
 all: $(BUILD)/baton
 
 deps:
@@ -80,9 +94,25 @@ $(BUILD)/unit: $(UNIT_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
 
 # Every benchmark is one file in bench/ linked with the engine.
-.SECONDARY: $(BENCHES:%=$(BUILD)/obj/bench/%.o)
+.SECONDARY: $(BENCHES:%=$(BUILD)/obj/bench/%.o) $(FUZZERS:%=$(BUILD)/obj/tests/fuzz/fuzz_%.o)
 $(BUILD)/bench_%: $(BUILD)/obj/bench/bench_%.o $(ENGINE_OBJ)
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+# The fuzz targets: one file in tests/fuzz/ each, linked with the engine and libFuzzer.
+$(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -MMD -MP $(PKG_CFLAGS) -iquote engine -c $< -o $@
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(ENGINE_OBJ)
+	$(CC) -fsanitize=fuzzer $(LDSAN) -o $@ $^ $(PKG_LIBS)
+
+# Each fuzz target for FUZZ_TIME seconds (60) on tests/fuzz/corpus/; fails on a crash,
+# a leak or a hang and leaves the input that did it in build/fuzz/.
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZERS:%=$(BUILD)/fuzz_%)
+	tests/fuzz/run.sh $(BUILD) $(FUZZ_TIME) $(FUZZERS)
 
 # A local HTTP fixture server for the browser tests and benchmarks.
 $(BUILD)/fixture: tests/fixture/fixture.c | $(DEPS_STAMP)
@@ -114,7 +144,8 @@ bench-browser: $(DEPS_STAMP) $(BUILD)/baton $(BUILD)/fixture
 
 # The C of the repository, laid out by .clang-format; CI fails when format-check would
 # change a line.
-FORMAT_SRC := $(wildcard $(ENGINE_DIRS:%=engine/%/*.[ch]) tests/unit/*.[ch] tests/fixture/*.c bench/*.c)
+FORMAT_SRC := $(wildcard $(ENGINE_DIRS:%=engine/%/*.[ch]) tests/unit/*.[ch] tests/fixture/*.c bench/*.c \
+                tests/fuzz/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 

@@ -166,7 +166,15 @@ void cdp_transport_message(cdp_t *c, const char *msg, size_t len) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(j, "method");
     if (cJSON_IsNumber(id)) {
-        call_t *k = call_find(c, (uint64_t)id->valuedouble);
+        /* Our ids are integers from 1 up; anything else (a fraction, a negative,
+         * 1e30) answers no call, and converting it would be undefined. */
+        double v = id->valuedouble;
+        if (!(v >= 1 && v <= 9007199254740992.0) || v != (double)(uint64_t)v) {
+            garbage(c, "a reply with an id we never sent", msg, len);
+            cJSON_Delete(j);
+            return;
+        }
+        call_t *k = call_find(c, (uint64_t)v);
         if (!k) { /* forgotten, or timed out: nobody waits for it any more */
             cJSON_Delete(j);
             return;

@@ -510,8 +510,9 @@ static void write_fake(char *dir, size_t dlen, char *script, size_t slen, const 
     chmod(script, 0755);
 }
 
-/* A fake browser: once the request is written, garbage, then the answer to
- * call 1, then NUL bytes, then exit. */
+/* A fake browser: once the request is written, garbage (among it replies
+ * whose ids no call could have), then the answer to call 1, then NUL bytes,
+ * then exit. */
 TEST(cdp_pipe_survives_garbage_and_reports_the_exit) {
     fixture_t f;
     piped_t p;
@@ -520,6 +521,8 @@ TEST(cdp_pipe_survives_garbage_and_reports_the_exit) {
         "#!/bin/sh\n"
         "dd bs=1 count=1 <&3 >/dev/null 2>&1\n" /* the request has been written */
         "printf 'not json\\0[1,2,3]\\0{\"foo\":1}\\0\"str\\0{\"id\":777,\"result\":{}}\\0"
+        /* ids we never sent and cannot hold (UBSan stops on converting these) */
+        "{\"id\":1e28,\"result\":{}}\\0{\"id\":-1,\"result\":{}}\\0{\"id\":1.5}\\0"
         "{\"id\":1,\"result\":{}}\\0\\0\\0' >&4\n"
         "exit 0\n";
     write_fake(dir, sizeof dir, script, sizeof script, body);
