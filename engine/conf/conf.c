@@ -53,6 +53,7 @@ typedef struct conf_field {
     size_t offset;                   /* from the enclosing table's base */
     size_t size;                     /* buffer bytes; for K_LIST the offset of the count */
     long long min, max;              /* K_INT range; K_SIZE minimum */
+    double dmin, dmax;               /* K_DURATION range, seconds, when dmax > 0 */
     const char *const *choices;      /* K_ENUM, K_ENUM_NAME; NULL-terminated */
     const struct conf_field *fields; /* K_TABLE, K_BREAKERS; NULL-terminated by name */
     int flags;
@@ -163,7 +164,11 @@ static const conf_field_t conf_retry[] = {
 static const conf_field_t conf_retry_budget[] = {
     {.name = "percent", .kind = K_INT, .offset = C_(retry_budget.percent), .max = 1000},
     {.name = "floor", .kind = K_INT, .offset = C_(retry_budget.floor), .max = 100000},
-    {.name = "window", .kind = K_DURATION, .offset = C_(retry_budget.window), .flags = F_POSITIVE},
+    {.name = "window",
+     .kind = K_DURATION,
+     .offset = C_(retry_budget.window),
+     .dmin = 1,
+     .dmax = CONF_RETRY_WINDOW_MAX},
     {0}};
 
 static const conf_field_t conf_defaults_keys[] = {
@@ -653,10 +658,17 @@ static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, dou
         fail(ld, "%s: expected a duration, got %s", key_name(ld), luaL_typename(L, idx));
         return;
     }
-    if ((f->flags & F_POSITIVE) && d <= 0)
+    if ((f->flags & F_POSITIVE) && d <= 0) {
         fail(ld, "%s: must be greater than 0", key_name(ld));
-    else
+    } else if (f->dmax > 0 && !(d >= f->dmin && d <= f->dmax)) {
+        char lo[32], hi[32], got[32];
+        units_format_duration(f->dmin, lo, sizeof lo);
+        units_format_duration(f->dmax, hi, sizeof hi);
+        units_format_duration(d, got, sizeof got);
+        fail(ld, "%s: must be between %s and %s, got %s", key_name(ld), lo, hi, got);
+    } else {
         *out = d;
+    }
 }
 
 static void read_size(conf_loader_t *ld, int idx, const conf_field_t *f, size_t *out) {

@@ -11,6 +11,9 @@
 
 enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
 
+/* The longest retry-budget window, seconds: the budget counts one slot a second. */
+enum { CONF_RETRY_WINDOW_MAX = 60 };
+
 typedef enum { CONF_LOG_DEBUG, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR } conf_log_level_t;
 
 typedef struct conf_retry {

@@ -27,6 +27,9 @@ double retry_delay(const conf_retry_t *r, int next_attempt, double prev, double 
     return d;
 }
 
+_Static_assert((int)RETRY_BUDGET_SLOTS >= (int)CONF_RETRY_WINDOW_MAX,
+               "every window engine.conf allows fits");
+
 void retry_budget_init(retry_budget_t *b, int percent, int floor, double window) {
     memset(b, 0, sizeof *b);
     b->percent = percent;

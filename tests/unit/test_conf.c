@@ -487,6 +487,25 @@ TEST(integers_must_be_integral_and_in_range) {
     tmp_done();
 }
 
+/* The retry budget counts one slot a second for at most a minute: a longer
+ * window is refused, not silently shortened. */
+TEST(durations_with_a_range_refuse_values_outside_it) {
+    tmp_init();
+    CHECK_CONF_ERROR("defaults = { retry_budget = { window = \"1h\" } }\n",
+                     "1: defaults.retry_budget.window: must be between 1s and 1m, got 1h");
+    CHECK_CONF_ERROR("defaults = { retry_budget = { window = 0.5 } }\n",
+                     "1: defaults.retry_budget.window: must be between 1s and 1m, got 500ms");
+    CHECK_CONF_ERROR("defaults = { retry_budget = { window = 0 } }\n",
+                     "1: defaults.retry_budget.window: must be between 1s and 1m, got 0s");
+    conf_t c;
+    char err[256] = "";
+    CHECK_INT(
+        load_text(&c, "defaults = { retry_budget = { window = \"60s\" } }\n", err, sizeof err), 0);
+    CHECK_NUM(c.retry_budget.window, 60);
+    conf_free(&c);
+    tmp_done();
+}
+
 TEST(pages_per_context_is_an_integer_from_1) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
