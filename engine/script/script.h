@@ -1,7 +1,8 @@
 /* script.h — one Lua state per script file: the sandboxed environment, the
  * memory limit (allocator) and CPU slice (count hook), loading with the job
- * DSL, and the bridge that runs job functions as coroutines which yield to the
- * loop and are resumed by libuv callbacks. */
+ * DSL (script.c), the bridge that runs job functions as coroutines which yield
+ * to the loop and are resumed by libuv callbacks (script_co.c), and the
+ * primitives behind baton.* (baton_lib.c). */
 #ifndef BATON_SCRIPT_H
 #define BATON_SCRIPT_H
 
