@@ -1,6 +1,7 @@
 /* baton_lib.c — the C primitives behind the baton.* module and ctx, handed to
  * the prelude in one table (scripts never see it): time, sleep, logging, the
- * store, triggers, breakers, retry backoff, require's loader, JSON, errors. */
+ * store, triggers, require's loader, JSON, errors. Modules above script/ lend
+ * theirs (script_lend): run/run_lua.c adds the breakers and retry. */
 #include "script_int.h"
 
 #include <lauxlib.h>
@@ -8,13 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <uv.h>
 
 #include "base/log.h"
 #include "base/units.h"
 #include "json.h"
-#include "run/circuit.h"
-#include "run/retry.h"
 
 static int l_baton_where(lua_State *L) {
     lua_Debug ar;
@@ -34,7 +32,7 @@ static int l_baton_now(lua_State *L) {
     return 1;
 }
 
-static double check_duration(lua_State *L, int idx, const char *what) {
+double script_check_duration(lua_State *L, int idx, const char *what) {
     double secs;
     if (lua_type(L, idx) == LUA_TNUMBER) {
         secs = lua_tonumber(L, idx);
@@ -56,7 +54,7 @@ static void sleep_cancel(void *op) {
 }
 
 static int l_baton_sleep(lua_State *L) {
-    double secs = check_duration(L, 1, "baton.sleep");
+    double secs = script_check_duration(L, 1, "baton.sleep");
     script_co_t *co = script_co_running(L);
     if (!co || !lua_isyieldable(L))
         return err_raise(L, ERR_SCRIPT, "baton.sleep: can only wait inside a run");
@@ -165,119 +163,6 @@ static int l_baton_trigger(lua_State *L) {
     return 0;
 }
 
-/* ---- baton.breaker ---- */
-
-static breaker_t *check_breaker(lua_State *L, int with_opts) {
-    script_t *s = script_of(L);
-    const char *name = luaL_checkstring(L, 1);
-    if (!s->host.circuits) err_raise(L, ERR_SCRIPT, "baton.breaker: not available here");
-    breaker_opts_t o, *opts = NULL;
-    if (with_opts && lua_istable(L, 2)) {
-        breaker_opts_default(&o);
-        lua_getfield(L, 2, "failures");
-        if (lua_isinteger(L, -1)) o.failures = (int)lua_tointeger(L, -1);
-        lua_getfield(L, 2, "cooldown");
-        if (!lua_isnil(L, -1)) o.cooldown = check_duration(L, -1, "baton.breaker cooldown");
-        lua_pop(L, 2);
-        opts = &o;
-    }
-    breaker_t *b = circuits_get(s->host.circuits, name, opts, vclock_now(s->host.clock));
-    if (!b) err_raise(L, ERR_LIMIT, "baton.breaker('%s'): out of memory", name);
-    return b;
-}
-
-/* Made at load time too; in check and plan (no breakers) it is a no-op. */
-static int l_baton_breaker_get(lua_State *L) {
-    if (script_of(L)->host.circuits) check_breaker(L, 1);
-    return 0;
-}
-
-static int l_baton_breaker_allow(lua_State *L) {
-    breaker_t *b = check_breaker(L, 0);
-    lua_pushboolean(L, breaker_allow(b, vclock_now(script_of(L)->host.clock)));
-    return 1;
-}
-
-/* breaker_done(name, ok, seconds [, err]): a call's outcome. Errors that say
- * nothing about the site (script bugs, limits, cancels) free the slot only. */
-static int l_baton_breaker_done(lua_State *L) {
-    breaker_t *b = check_breaker(L, 0);
-    int ok = lua_toboolean(L, 2);
-    double secs = luaL_optnumber(L, 3, 0);
-    if (!ok) {
-        char msg[64];
-        err_kind_t kind = err_read(L, 4, msg, sizeof msg, NULL);
-        if (kind == ERR_SCRIPT || kind == ERR_LIMIT || kind == ERR_CANCELLED) {
-            breaker_cancel(b);
-            return 0;
-        }
-    }
-    breaker_record(b, vclock_now(script_of(L)->host.clock), ok, secs);
-    return 0;
-}
-
-static int l_baton_breaker_state(lua_State *L) {
-    breaker_t *b = check_breaker(L, 0);
-    lua_pushstring(L, breaker_state_name(breaker_state(b)));
-    return 1;
-}
-
-static int l_baton_breaker_reset(lua_State *L) {
-    breaker_t *b = check_breaker(L, 0);
-    breaker_reset(b, vclock_now(script_of(L)->host.clock));
-    return 0;
-}
-
-/* ---- baton.retry ---- */
-
-/* retry_next(opts, next_attempt, prev_delay) → seconds to wait before that
- * attempt, or nil when the engine-wide retry budget refuses it. */
-static int l_baton_retry_next(lua_State *L) {
-    script_t *s = script_of(L);
-    conf_retry_t r = {
-        .attempts = 3, .backoff = "exponential", .base = 1, .max = 30, .jitter = "full"};
-    int next = (int)luaL_checkinteger(L, 2);
-    double prev = luaL_optnumber(L, 3, 0);
-    if (lua_istable(L, 1)) {
-        static const char *const backoffs[] = {"exponential", "linear", "constant", NULL};
-        static const char *const jitters[] = {"none", "full", "equal", "decorrelated", NULL};
-        lua_getfield(L, 1, "base");
-        if (!lua_isnil(L, -1)) r.base = check_duration(L, -1, "baton.retry base");
-        lua_getfield(L, 1, "max");
-        if (!lua_isnil(L, -1)) r.max = check_duration(L, -1, "baton.retry max");
-        lua_getfield(L, 1, "backoff");
-        if (!lua_isnil(L, -1)) {
-            int k = luaL_checkoption(L, -1, NULL, backoffs);
-            snprintf(r.backoff, sizeof r.backoff, "%s", backoffs[k]);
-        }
-        lua_getfield(L, 1, "jitter");
-        if (!lua_isnil(L, -1)) {
-            int k = luaL_checkoption(L, -1, NULL, jitters);
-            snprintf(r.jitter, sizeof r.jitter, "%s", jitters[k]);
-        }
-        lua_pop(L, 4);
-    }
-    if (r.max < r.base) r.max = r.base;
-    if (s->host.budget && !retry_budget_take(s->host.budget, vclock_now(s->host.clock))) {
-        lua_pushnil(L);
-        return 1;
-    }
-    /* xorshift64*, seeded per state from the clock: jitter need not be reproducible here */
-    if (!s->rng) s->rng = uv_hrtime() | 1;
-    s->rng ^= s->rng >> 12;
-    s->rng ^= s->rng << 25;
-    s->rng ^= s->rng >> 27;
-    double u = (double)((s->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
-    lua_pushnumber(L, retry_delay(&r, next, prev, u));
-    return 1;
-}
-
-static int l_baton_retry_call(lua_State *L) {
-    script_t *s = script_of(L);
-    if (s->host.budget) retry_budget_call(s->host.budget, vclock_now(s->host.clock));
-    return 0;
-}
-
 /* Loads a module for require: "a.b" → lua/a/b.lua, then <scripts>/lib/a/b.lua. */
 static int l_baton_load_module(lua_State *L) {
     script_t *s = script_of(L);
@@ -323,13 +208,6 @@ static const luaL_Reg baton_lib[] = {
     {"json_encode", json_l_encode},
     {"json_decode", json_l_decode},
     {"error", err_l_error},
-    {"breaker_get", l_baton_breaker_get},
-    {"breaker_allow", l_baton_breaker_allow},
-    {"breaker_done", l_baton_breaker_done},
-    {"breaker_state", l_baton_breaker_state},
-    {"breaker_reset", l_baton_breaker_reset},
-    {"retry_next", l_baton_retry_next},
-    {"retry_call", l_baton_retry_call},
     {NULL, NULL},
 };
 

@@ -71,6 +71,18 @@ void script_push_doom(script_t *s, lua_State *L, int doom) {
 
 /* ---- state set-up ---- */
 
+/* Tables of primitives lent by modules above script/, in lending order. */
+static const luaL_Reg *lent[SCRIPT_LENT_MAX];
+static int nlent;
+
+int script_lend(const luaL_Reg *fns) {
+    for (int i = 0; i < nlent; i++)
+        if (lent[i] == fns) return 0;
+    if (nlent == SCRIPT_LENT_MAX) return -ENOSPC;
+    lent[nlent++] = fns;
+    return 0;
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction open) {
     luaL_requiref(L, name, open, 1);
     lua_pop(L, 1);
@@ -131,6 +143,7 @@ static int setup_p(lua_State *L) {
     snprintf(path, sizeof path, "%s/prelude.lua", s->host.lua_dir);
     if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
     baton_lib_open(L);
+    for (int i = 0; i < nlent; i++) luaL_setfuncs(L, lent[i], 0);
     if (s->host.open_prims) s->host.open_prims(L, s->host.prims_ud);
     lua_call(L, 1, 1);
     if (!lua_istable(L, -1)) return luaL_error(L, "%s: must return a table", path);
@@ -256,6 +269,18 @@ void script_unref(script_t *s) {
     free(s->path);
     free(s->lib_dir);
     free(s);
+}
+
+const script_host_t *script_host(lua_State *L) { return &script_of(L)->host; }
+
+double script_random(lua_State *L) {
+    script_t *s = script_of(L);
+    /* xorshift64*, seeded per state from the clock */
+    if (!s->rng) s->rng = uv_hrtime() | 1;
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return (double)((s->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
 lua_State *script_state(script_t *s) { return s->L; }

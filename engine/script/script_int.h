@@ -22,7 +22,7 @@ struct script {
     size_t mem_used;
     size_t mem_limit;        /* 0 while not enforced */
     unsigned long allocs;    /* counted for host.fault_at */
-    uint64_t rng;            /* baton.retry jitter */
+    uint64_t rng;            /* script_random's state; 0 until first used */
     int in_slice;            /* a resume, a script_pcall (or the load) is running */
     int calling;             /* inside script_pcall: a memory failure dooms the call */
     int no_file;             /* script_open: the prelude only */
