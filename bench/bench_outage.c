@@ -13,6 +13,7 @@
 #include "core/reload.h"
 #include "run/retry.h"
 #include "run/run.h"
+#include "run/run_lua.h"
 #include "sched/sched.h"
 
 static const int social[16] = {5, 5, 10, 10, 10, 15, 15, 15, 20, 20, 30, 30, 30, 60, 60, 60};
@@ -109,6 +110,7 @@ int main(int argc, char **argv) {
     }
     int minutes = atoi(argv[1]);
     long ok_a = 0, ok_b = 0;
+    run_lua_lend();
     log_setup(LOG_OFF, 0);
     long without = outage(argv[2], minutes, 0, &ok_a);
     long with = outage(argv[2], minutes, 1, &ok_b);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "core/reload.h"
 #include "run/run.h"
+#include "run/run_lua.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "base/vclock.h"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     }
     int njobs = atoi(argv[1]), per = atoi(argv[2]), minutes = atoi(argv[3]);
     const char *dir = argv[4];
+    run_lua_lend();
     char path[4096], err[1024];
     conf_t conf;
     conf_defaults(&conf);

@@ -20,6 +20,7 @@
 #include "core/loop.h"
 #include "plan.h"
 #include "core/reload.h"
+#include "run/run_lua.h"
 #include "status.h"
 #include "base/units.h"
 #include "base/vclock.h"
@@ -225,6 +226,7 @@ static int cmd_version(void) {
 int main(int argc, char **argv) {
     args_t a;
     conf_t conf;
+    run_lua_lend(); /* baton.breaker and baton.retry, for every command's scripts */
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
     if (!a.command || strcmp(a.command, "help") == 0) {

@@ -1,10 +1,12 @@
 /* script.h — one Lua state per script file: the sandboxed environment, the
  * memory limit (allocator) and CPU slice (count hook), loading with the job
- * DSL, and the bridge that runs job functions as coroutines which yield to the
- * loop and are resumed by libuv callbacks. */
+ * DSL (script.c), the bridge that runs job functions as coroutines which yield
+ * to the loop and are resumed by libuv callbacks (script_co.c), and the
+ * primitives behind baton.* (baton_lib.c). */
 #ifndef BATON_SCRIPT_H
 #define BATON_SCRIPT_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +39,26 @@ typedef struct script_host {
     void (*open_prims)(lua_State *L, void *prims_ud);
     void *prims_ud;
 } script_host_t;
+
+/* Lends every state created after this call the C functions of `fns` among
+ * the primitives its prelude receives: how a module above script/ binds into
+ * baton.* without script/ including it (run/run_lua.c: the breakers and the
+ * retry budget, reached through the host). fns is kept, not copied (a static
+ * table); call at start-up, before the first script_load. Lending a table
+ * again is a no-op. Returns 0, or -ENOSPC past SCRIPT_LENT_MAX tables. */
+enum { SCRIPT_LENT_MAX = 4 };
+int script_lend(const luaL_Reg *fns);
+
+/* For primitives: the host the state of L was created with. */
+const script_host_t *script_host(lua_State *L);
+
+/* For primitives: the duration at idx in seconds — a number >= 0 or text such
+ * as "250ms", "5s", "2m" — or raises the `script` error naming `what`. */
+double script_check_duration(lua_State *L, int idx, const char *what);
+
+/* For primitives: a uniform number in [0, 1) from the state's own generator
+ * (seeded from the clock on first use: not reproducible, for jitter). */
+double script_random(lua_State *L);
 
 /* How a coroutine ended. The message is a copy owned by the outcome. */
 typedef struct script_outcome {

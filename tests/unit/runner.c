@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run/run_lua.h"
+
 typedef struct test_case {
     const char *file;
     const char *name;
@@ -53,6 +55,8 @@ int main(int argc, char **argv) {
     int passed = 0, failed = 0;
     const char *t = getenv("TEST_TIMEOUT");
     unsigned timeout = t ? (unsigned)atoi(t) : 60;
+
+    run_lua_lend(); /* the engine's start-up, as main() does: baton.breaker, baton.retry */
 
     signal(SIGPIPE, SIG_IGN);
     qsort(cases, (size_t)ncases, sizeof cases[0], cmp_case);

@@ -1,6 +1,7 @@
 /* test_script.c — the sandbox (each forbidden library and function, binary
  * chunks, require paths, isolation between scripts), the memory and CPU
  * limits, and the coroutine bridge (waits, nested coroutines, cancel). */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -479,5 +480,34 @@ TEST(oom_sweep_load_and_run_fail_cleanly_at_every_allocation) {
     CHECK(ran);
     CHECK(n > 500); /* the sweep really went through load and run (~870 points) */
     if (getenv("TEST_VERBOSE")) fprintf(stderr, "    swept %lu allocations\n", n);
+    kit_free(&k);
+}
+
+static int l_lent_now(lua_State *L) {
+    lua_pushinteger(L, 42);
+    return 1;
+}
+
+static int l_lent_other(lua_State *L) { return 0; }
+
+/* A module above script/ binds into baton.* this way (run/run_lua.c). */
+TEST(script_lend_adds_primitives_to_states_made_afterwards_once_per_table) {
+    static const luaL_Reg lent_now[] = {{"now", l_lent_now}, {NULL, NULL}};
+    static const luaL_Reg others[SCRIPT_LENT_MAX][2] = {{{"lent_other", l_lent_other}}};
+    kit_t k;
+    job_t **jobs;
+    size_t n;
+    kit_init(&k);
+    CHECK_INT(script_lend(lent_now), 0);
+    CHECK_INT(script_lend(lent_now), 0); /* again: a no-op, no second slot */
+    job_t *j = one_job(&k, RUN_JOB("  return baton.now()"), &jobs, &n);
+    CHECK(j && kit_run(&k, j, 1));
+    CHECK(k.out.ok);
+    CHECK_STR(k.result, "42"); /* the lent `now` stands in for baton_lib's */
+    job_free_all(jobs, n);
+    /* run_lua_lend (the runner's start-up) and lent_now hold two of the slots */
+    int rc = 0;
+    for (int i = 0; i < SCRIPT_LENT_MAX && rc == 0; i++) rc = script_lend(others[i]);
+    CHECK_INT(rc, -ENOSPC);
     kit_free(&k);
 }
