@@ -30,6 +30,7 @@
 #include "core/reload.h"
 #include "run/retry.h"
 #include "run/run.h"
+#include "sched/busiest.h"
 #include "sched/sched.h"
 #include "script/script.h"
 #include "store/store.h"
@@ -685,21 +686,6 @@ static int on_start_row(void *ud, const store_run_t *r) {
     return 0;
 }
 
-static int dbl_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The most starts within any window of `span` seconds. */
-static size_t most_within(const starts_t *st, double span) {
-    size_t best = 0;
-    for (size_t i = 0, j = 0; i < st->n; i++) {
-        while (st->at[i] - st->at[j] >= span) j++;
-        if (i - j + 1 > best) best = i - j + 1;
-    }
-    return best;
-}
-
 static void simulate(drytest_t *t) {
     world_t w;
     char err[2048], from[40], to[40], span[32];
@@ -722,10 +708,12 @@ static void simulate(drytest_t *t) {
         printf("%-28s %6d %6d %6d\n", name, tl.ok, tl.failed, tl.other);
     }
     starts_t st = {0};
+    busiest_t most_sec = {0, 0}, most_min = {0, 0};
     store_runs(w.store, NULL, 0, on_start_row, &st);
-    qsort(st.at, st.n, sizeof *st.at, dbl_cmp);
-    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_within(&st, 1),
-           most_within(&st, 60));
+    busiest_find(st.at, st.n, 1, &most_sec);
+    busiest_find(st.at, st.n, 60, &most_min);
+    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_sec.count,
+           most_min.count);
     free(st.at);
     if (t->load_errors) result(t, 0, "scripts load", t->first_error);
     int failed_before = t->failed;
