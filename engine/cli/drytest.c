@@ -456,35 +456,33 @@ typedef struct rows {
     int n;
 } rows_t;
 
-static void set_num(lua_State *L, const char *k, double v) {
-    if (v <= 0) return;
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_str(lua_State *L, const char *k, const char *v) {
-    if (!v) return;
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
+/* Pushes a run row as a table; a null field is left out (nil). */
 static int on_row(void *ud, const store_run_t *r) {
     rows_t *rows = ud;
     lua_State *L = rows->L;
+    store_field_t f[STORE_RUN_FIELDS];
     char err[128];
-    lua_createtable(L, 0, 10);
-    lua_pushinteger(L, r->run_id);
-    lua_setfield(L, -2, "run_id");
-    set_str(L, "job", r->job);
-    lua_pushinteger(L, r->attempt);
-    lua_setfield(L, -2, "attempt");
-    set_num(L, "scheduled_at", r->scheduled_at);
-    set_num(L, "started_at", r->started_at);
-    set_num(L, "ended_at", r->ended_at);
-    set_str(L, "status", r->status);
-    set_str(L, "error_kind", r->error_kind);
-    set_str(L, "error", r->error);
-    if (r->result && json_decode(L, r->result, err, sizeof err) == 0) lua_setfield(L, -2, "result");
+    store_run_fields(r, f);
+    lua_createtable(L, 0, STORE_RUN_FIELDS);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) {
+        switch (f[i].kind) {
+        case STORE_FIELD_INT:
+            lua_pushinteger(L, f[i].integer);
+            break;
+        case STORE_FIELD_TIME:
+            lua_pushnumber(L, f[i].time);
+            break;
+        case STORE_FIELD_TEXT:
+            lua_pushstring(L, f[i].text);
+            break;
+        case STORE_FIELD_JSON:
+            if (json_decode(L, f[i].text, err, sizeof err) < 0) continue;
+            break;
+        case STORE_FIELD_NULL:
+            continue;
+        }
+        lua_setfield(L, -2, f[i].key);
+    }
     lua_rawseti(L, -2, ++rows->n);
     return 0;
 }
