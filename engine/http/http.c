@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "obs/metrics.h"
 
@@ -53,7 +54,7 @@ typedef struct session {
     int close_after;
     /* WebSocket */
     struct lws *wsi;
-    struct session *ws_next, *ws_prev;
+    list_t ws_link; /* on http_t.ws while is_ws */
     ws_msg_t *q_head, *q_tail;
     int q_len;
     int is_ws;
@@ -65,7 +66,7 @@ struct http {
     char token[256];
     char host[256];
     int port;
-    session_t *ws; /* WebSocket clients */
+    list_t ws; /* WebSocket clients, newest first */
     int stopping;
 };
 
@@ -476,25 +477,18 @@ static void ws_push(session_t *s, const char *text, size_t len) {
 static void on_event(void *ud, const char *json) {
     http_t *h = ud;
     size_t len = strlen(json);
-    for (session_t *s = h->ws; s; s = s->ws_next) ws_push(s, json, len);
+    list_each(it, &h->ws) ws_push(list_entry(it, session_t, ws_link), json, len);
 }
 
 static void ws_add(http_t *h, session_t *s, struct lws *wsi) {
     s->is_ws = 1;
     s->wsi = wsi;
-    s->ws_prev = NULL;
-    s->ws_next = h->ws;
-    if (h->ws) h->ws->ws_prev = s;
-    h->ws = s;
+    list_push_front(&h->ws, &s->ws_link);
 }
 
 static void ws_remove(http_t *h, session_t *s) {
     if (!s->is_ws) return;
-    if (s->ws_prev)
-        s->ws_prev->ws_next = s->ws_next;
-    else if (h->ws == s)
-        h->ws = s->ws_next;
-    if (s->ws_next) s->ws_next->ws_prev = s->ws_prev;
+    list_remove(&s->ws_link);
     s->is_ws = 0;
     ws_queue_free(s);
 }
@@ -648,6 +642,7 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
     http_t *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->opts = *opts;
+    list_init(&h->ws);
     snprintf(h->token, sizeof h->token, "%s", opts->token ? opts->token : "");
     if (http_parse_listen(opts->listen, h->host, sizeof h->host, &h->port) < 0) {
         snprintf(err, errlen, "http.listen: '%s' is not HOST:PORT",
@@ -718,7 +713,7 @@ void http_stop(http_t *h) {
     h->stopping = 1;
     if (h->opts.src.obs) obs_on_event(h->opts.src.obs, NULL, NULL);
     /* queued events are dropped with their clients */
-    for (session_t *s = h->ws; s; s = s->ws_next) ws_queue_free(s);
+    list_each(it, &h->ws) ws_queue_free(list_entry(it, session_t, ws_link));
     if (h->ctx) lws_context_destroy(h->ctx); /* phase one: lws closes its uv handles */
 }
 
