@@ -29,9 +29,9 @@ int busiest_find(const double *at, size_t n, double span, busiest_t *out) {
         qsort(copy, n, sizeof *copy, busiest_cmp);
         at = copy;
     }
-    /* The window ending at start i that holds the most is the one opening at
-     * the earliest start j with at[i] - at[j] < span; a best window always
-     * opens at a start, so these n candidates are enough. */
+    /* For each start i, starts j..i (at[i] - at[j] < span) fit in the window
+     * that opens at at[j]. A busiest window can always be slid right until it
+     * opens at a start, so the largest of these n counts is the answer. */
     for (size_t i = 0, j = 0; i < n; i++) {
         while (at[i] - at[j] >= span) j++;
         if (i - j + 1 > out->count) *out = (busiest_t){i - j + 1, at[j]};
