@@ -1,7 +1,6 @@
 /* http.c — libwebsockets on the engine's loop: one protocol handles both the
- * HTTP requests (one table of routes, the token rules, size limits, JSON
- * errors) and the /api/events WebSocket (a bounded queue of event lines per
- * client).
+ * HTTP requests (routing, the token rules, size limits, JSON errors) and the
+ * /api/events WebSocket (a bounded queue of event lines per client).
  * Traps (NOTES-cdp.md): <uv.h> before <libwebsockets.h>; never lws_service();
  * the context is destroyed in two phases around the last uv_run. */
 #include <uv.h>
