@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/list.h"
 #include "base/log.h"
 
 enum { TAIL = 2048, MAX_ARGV = 64 };
@@ -29,7 +30,7 @@ struct chrome {
     chrome_exit_cb on_exit;
     void *ud;
     char dir[256];
-    struct chrome *live_prev, *live_next; /* while libuv waits for it */
+    list_t live_link; /* on `live` while libuv waits for it */
     char tail[TAIL];
     size_t tail_len;
 };
@@ -37,27 +38,12 @@ struct chrome {
 /* Browsers libuv spawned and still waits for (a list through chrome_t, so
  * no count is too many): chrome_reap must leave their pids alone, and the
  * helpers that carry their profile directory. */
-static chrome_t *live;
-
-static void live_add(chrome_t *ch) {
-    ch->live_prev = NULL;
-    ch->live_next = live;
-    if (live) live->live_prev = ch;
-    live = ch;
-}
-
-static void live_del(chrome_t *ch) {
-    if (ch->live_prev)
-        ch->live_prev->live_next = ch->live_next;
-    else if (live == ch)
-        live = ch->live_next;
-    if (ch->live_next) ch->live_next->live_prev = ch->live_prev;
-    ch->live_prev = ch->live_next = NULL;
-}
+static list_t live = {&live, &live};
 
 static int is_live(int pid) {
-    for (const chrome_t *ch = live; ch; ch = ch->live_next)
-        if (ch->pid == pid) return 1;
+    list_each(it, &live) {
+        if (list_entry(it, chrome_t, live_link)->pid == pid) return 1;
+    }
     return 0;
 }
 
@@ -71,7 +57,7 @@ const char *chrome_executable(const chrome_opts_t *opts) {
 static void on_handle_closed(uv_handle_t *h) {
     chrome_t *ch = h->data;
     if (--ch->open_handles > 0) return;
-    live_del(ch); /* a no-op unless it never reported its exit */
+    list_remove(&ch->live_link); /* a no-op unless it never reported its exit */
     fs_remove_tree(ch->dir);
     free(ch);
 }
@@ -97,7 +83,7 @@ static void maybe_report(chrome_t *ch) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
     chrome_t *ch = p->data;
-    live_del(ch);
+    list_remove(&ch->live_link);
     ch->exited = 1;
     ch->status = status;
     ch->term_signal = term_signal;
@@ -156,6 +142,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    list_init(&ch->live_link);
     const char *tmp = getenv("TMPDIR");
     /* The engine's pid in the name lets a later engine remove what a killed
      * one left behind (chrome_sweep). */
@@ -256,7 +243,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return rc;
     }
     ch->pid = ch->proc.pid;
-    live_add(ch);
+    list_push_front(&live, &ch->live_link);
     uv_read_start((uv_stream_t *)&ch->err, on_alloc, on_stderr);
     *out = ch;
     return 0;
@@ -330,8 +317,10 @@ static int orphaned_helper(int pid, int me) {
         size_t len = read_proc(pid, part ? "environ" : "cmdline", blob, sizeof blob);
         const char *hit = memmem(blob, len, mark, (size_t)n);
         if (!hit) continue;
-        for (const chrome_t *ch = live; ch; ch = ch->live_next)
+        list_each(it, &live) {
+            const chrome_t *ch = list_entry(it, chrome_t, live_link);
             if (memmem(blob, len, ch->dir, strlen(ch->dir))) return 0;
+        }
         return 1;
     }
     return 0;

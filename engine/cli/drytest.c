@@ -30,6 +30,7 @@
 #include "core/reload.h"
 #include "run/retry.h"
 #include "run/run.h"
+#include "sched/busiest.h"
 #include "sched/sched.h"
 #include "script/script.h"
 #include "store/store.h"
@@ -455,35 +456,33 @@ typedef struct rows {
     int n;
 } rows_t;
 
-static void set_num(lua_State *L, const char *k, double v) {
-    if (v <= 0) return;
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_str(lua_State *L, const char *k, const char *v) {
-    if (!v) return;
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
+/* Pushes a run row as a table; a null field is left out (nil). */
 static int on_row(void *ud, const store_run_t *r) {
     rows_t *rows = ud;
     lua_State *L = rows->L;
+    store_field_t f[STORE_RUN_FIELDS];
     char err[128];
-    lua_createtable(L, 0, 10);
-    lua_pushinteger(L, r->run_id);
-    lua_setfield(L, -2, "run_id");
-    set_str(L, "job", r->job);
-    lua_pushinteger(L, r->attempt);
-    lua_setfield(L, -2, "attempt");
-    set_num(L, "scheduled_at", r->scheduled_at);
-    set_num(L, "started_at", r->started_at);
-    set_num(L, "ended_at", r->ended_at);
-    set_str(L, "status", r->status);
-    set_str(L, "error_kind", r->error_kind);
-    set_str(L, "error", r->error);
-    if (r->result && json_decode(L, r->result, err, sizeof err) == 0) lua_setfield(L, -2, "result");
+    store_run_fields(r, f);
+    lua_createtable(L, 0, STORE_RUN_FIELDS);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) {
+        switch (f[i].kind) {
+        case STORE_FIELD_INT:
+            lua_pushinteger(L, f[i].integer);
+            break;
+        case STORE_FIELD_TIME:
+            lua_pushnumber(L, f[i].time);
+            break;
+        case STORE_FIELD_TEXT:
+            lua_pushstring(L, f[i].text);
+            break;
+        case STORE_FIELD_JSON:
+            if (json_decode(L, f[i].text, err, sizeof err) < 0) continue;
+            break;
+        case STORE_FIELD_NULL:
+            continue;
+        }
+        lua_setfield(L, -2, f[i].key);
+    }
     lua_rawseti(L, -2, ++rows->n);
     return 0;
 }
@@ -685,21 +684,6 @@ static int on_start_row(void *ud, const store_run_t *r) {
     return 0;
 }
 
-static int dbl_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The most starts within any window of `span` seconds. */
-static size_t most_within(const starts_t *st, double span) {
-    size_t best = 0;
-    for (size_t i = 0, j = 0; i < st->n; i++) {
-        while (st->at[i] - st->at[j] >= span) j++;
-        if (i - j + 1 > best) best = i - j + 1;
-    }
-    return best;
-}
-
 static void simulate(drytest_t *t) {
     world_t w;
     char err[2048], from[40], to[40], span[32];
@@ -722,10 +706,12 @@ static void simulate(drytest_t *t) {
         printf("%-28s %6d %6d %6d\n", name, tl.ok, tl.failed, tl.other);
     }
     starts_t st = {0};
+    busiest_t most_sec = {0, 0}, most_min = {0, 0};
     store_runs(w.store, NULL, 0, on_start_row, &st);
-    qsort(st.at, st.n, sizeof *st.at, dbl_cmp);
-    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_within(&st, 1),
-           most_within(&st, 60));
+    busiest_find(st.at, st.n, 1, &most_sec);
+    busiest_find(st.at, st.n, 60, &most_min);
+    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_sec.count,
+           most_min.count);
     free(st.at);
     if (t->load_errors) result(t, 0, "scripts load", t->first_error);
     int failed_before = t->failed;

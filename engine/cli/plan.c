@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "sched/busiest.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "base/units.h"
@@ -140,6 +141,17 @@ static int cmp_start(const void *a, const void *b) {
     return strcmp(x->job->name, y->job->name);
 }
 
+/* The busiest second and minute of the plan's starts. Returns 0 or -ENOMEM. */
+static int busiest_of(const plan_t *p, busiest_t *sec, busiest_t *min) {
+    double *at = p->n ? malloc(p->n * sizeof *at) : NULL;
+    if (p->n && !at) return -ENOMEM;
+    for (size_t i = 0; i < p->n; i++) at[i] = p->starts[i].at;
+    int rc = busiest_find(at, p->n, 1, sec);
+    if (rc == 0) rc = busiest_find(at, p->n, 60, min);
+    free(at);
+    return rc;
+}
+
 int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
     plan_t p;
     char a[40], b[40];
@@ -157,21 +169,20 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
     }
     if (p.n) qsort(p.starts, p.n, sizeof *p.starts, cmp_start);
 
-    /* Busiest second and minute; collisions = seconds with more than one start. */
-    size_t max_sec = 0, max_min = 0, ncoll = 0;
-    double max_sec_at = 0, max_min_at = 0;
-    for (size_t i = 0, k; i < p.n; i = k) {
-        double sec = floor(p.starts[i].at);
-        for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {
-        }
-        if (k - i > max_sec) max_sec = k - i, max_sec_at = sec;
-        if (k - i > 1) ncoll++;
+    /* Busiest second and minute (sliding windows, as `baton test` counts);
+     * collisions = calendar seconds with more than one start. */
+    busiest_t most_sec = {0, 0}, most_min = {0, 0};
+    size_t ncoll = 0;
+    if (busiest_of(&p, &most_sec, &most_min) < 0) {
+        fprintf(stderr, "out of memory recording the plan\n");
+        plan_teardown(&p);
+        return 1;
     }
     for (size_t i = 0, k; i < p.n; i = k) {
-        double min = floor(p.starts[i].at / 60);
-        for (k = i; k < p.n && floor(p.starts[k].at / 60) == min; k++) {
+        double at = floor(p.starts[i].at);
+        for (k = i; k < p.n && floor(p.starts[k].at) == at; k++) {
         }
-        if (k - i > max_min) max_min = k - i, max_min_at = min * 60;
+        if (k - i > 1) ncoll++;
     }
 
     if (o->json) {
@@ -185,8 +196,8 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             cJSON_AddStringToObject(s, "job", p.starts[i].job->name);
             cJSON_AddItemToArray(starts, s);
         }
-        cJSON_AddNumberToObject(root, "max_per_second", (double)max_sec);
-        cJSON_AddNumberToObject(root, "max_per_minute", (double)max_min);
+        cJSON_AddNumberToObject(root, "max_per_second", (double)most_sec.count);
+        cJSON_AddNumberToObject(root, "max_per_minute", (double)most_min.count);
         cJSON *coll = cJSON_AddArrayToObject(root, "collisions");
         for (size_t i = 0, k; i < p.n; i = k) {
             double sec = floor(p.starts[i].at);
@@ -212,10 +223,12 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             fmt_time(p.starts[i].at, a, sizeof a);
             printf("  %s  %s\n", a, p.starts[i].job->name);
         }
-        fmt_time(max_sec_at, a, sizeof a);
-        fmt_time(max_min_at, b, sizeof b);
-        printf("\nmost starts in one second: %zu%s%s\n", max_sec, p.n ? " at " : "", p.n ? a : "");
-        printf("most starts in one minute: %zu%s%s\n", max_min, p.n ? " from " : "", p.n ? b : "");
+        fmt_time(most_sec.from, a, sizeof a);
+        fmt_time(most_min.from, b, sizeof b);
+        printf("\nmost starts in one second: %zu%s%s\n", most_sec.count, p.n ? " at " : "",
+               p.n ? a : "");
+        printf("most starts in one minute: %zu%s%s\n", most_min.count, p.n ? " from " : "",
+               p.n ? b : "");
         if (ncoll == 0) {
             printf("collisions: none\n");
         } else {

@@ -391,22 +391,30 @@ cJSON *health_report(const health_src_t *src) {
 cJSON *health_jobs(const health_src_t *src) { return jobs_array(src, NULL); }
 
 static cJSON *run_object(const store_run_t *r) {
+    store_field_t f[STORE_RUN_FIELDS];
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "run_id", (double)r->run_id);
-    cJSON_AddStringToObject(o, "job", r->job);
-    cJSON_AddNumberToObject(o, "attempt", r->attempt);
-    add_time(o, "scheduled_at", r->scheduled_at);
-    add_time(o, "started_at", r->started_at);
-    add_time(o, "ended_at", r->ended_at);
-    cJSON_AddStringToObject(o, "status", r->status);
-    add_str(o, "error_kind", r->error_kind);
-    add_str(o, "error", r->error);
-    cJSON *result = r->result ? cJSON_Parse(r->result) : NULL;
-    if (result)
-        cJSON_AddItemToObject(o, "result", result);
-    else
-        cJSON_AddNullToObject(o, "result");
+    store_run_fields(r, f);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) {
+        cJSON *v = NULL;
+        switch (f[i].kind) {
+        case STORE_FIELD_INT:
+            v = cJSON_CreateNumber((double)f[i].integer);
+            break;
+        case STORE_FIELD_TIME:
+            v = cJSON_CreateNumber(f[i].time);
+            break;
+        case STORE_FIELD_TEXT:
+            v = cJSON_CreateString(f[i].text);
+            break;
+        case STORE_FIELD_JSON:
+            v = cJSON_Parse(f[i].text);
+            break;
+        case STORE_FIELD_NULL:
+            break;
+        }
+        cJSON_AddItemToObject(o, f[i].key, v ? v : cJSON_CreateNull());
+    }
     return o;
 }
 

@@ -484,6 +484,32 @@ const char *store_errmsg(const store_t *s) { return s ? s->errmsg : "no store"; 
 
 /* ---- runs ---- */
 
+static store_field_t field_int(const char *key, int64_t v) {
+    return (store_field_t){.key = key, .kind = STORE_FIELD_INT, .integer = v};
+}
+
+static store_field_t field_time(const char *key, double t) {
+    return (store_field_t){
+        .key = key, .kind = t > 0 ? STORE_FIELD_TIME : STORE_FIELD_NULL, .time = t > 0 ? t : 0};
+}
+
+static store_field_t field_text(const char *key, const char *v, store_field_kind_t kind) {
+    return (store_field_t){.key = key, .kind = v ? kind : STORE_FIELD_NULL, .text = v};
+}
+
+void store_run_fields(const store_run_t *r, store_field_t f[STORE_RUN_FIELDS]) {
+    f[0] = field_int("run_id", r->run_id);
+    f[1] = field_text("job", r->job, STORE_FIELD_TEXT);
+    f[2] = field_int("attempt", r->attempt);
+    f[3] = field_time("scheduled_at", r->scheduled_at);
+    f[4] = field_time("started_at", r->started_at);
+    f[5] = field_time("ended_at", r->ended_at);
+    f[6] = field_text("status", r->status, STORE_FIELD_TEXT);
+    f[7] = field_text("error_kind", r->error_kind, STORE_FIELD_TEXT);
+    f[8] = field_text("error", r->error, STORE_FIELD_TEXT);
+    f[9] = field_text("result", r->result, STORE_FIELD_JSON);
+}
+
 int64_t store_run_id_next(store_t *s) { return s->next_run_id++; }
 
 int store_run_add(store_t *s, const store_run_t *r) {

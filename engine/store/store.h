@@ -52,6 +52,32 @@ typedef struct store_run {
     const char *result;     /* JSON text or NULL */
 } store_run_t;
 
+/* A run row as its readers show it (the HTTP API's JSON, the test kit's
+ * t:runs), field by field in this order: run_id, job, attempt, scheduled_at,
+ * started_at, ended_at, status, error_kind, error, result. The one null rule:
+ * a time of 0 (or less), a NULL string and a NULL result are
+ * STORE_FIELD_NULL; a reader shows a result that does not parse as null too. */
+typedef enum {
+    STORE_FIELD_NULL,
+    STORE_FIELD_INT,  /* integer */
+    STORE_FIELD_TIME, /* number: epoch seconds */
+    STORE_FIELD_TEXT, /* text */
+    STORE_FIELD_JSON  /* text: a JSON document */
+} store_field_kind_t;
+
+typedef struct store_field {
+    const char *key;
+    store_field_kind_t kind;
+    int64_t integer;
+    double time;
+    const char *text; /* valid as long as the row's strings */
+} store_field_t;
+
+enum { STORE_RUN_FIELDS = 10 };
+
+/* Fills f with r's STORE_RUN_FIELDS fields, in the order above. */
+void store_run_fields(const store_run_t *r, store_field_t f[STORE_RUN_FIELDS]);
+
 /* A new run id, greater than every run id in the database. */
 int64_t store_run_id_next(store_t *s);
 

@@ -261,6 +261,8 @@ t_http_bad_requests_get_their_status_and_a_json_error() {
   expect_eq "$(code GET /api/jobs/tick/run)" 405
   expect_eq "$(code DELETE /api/jobs/tick)" 405
   expect_eq "$(code PUT /api/reload)" 405
+  expect_contains "$(curl -s -i -X POST "$URL/demo/feed" | tr -d '\r')" "allow: GET"
+  expect_eq "$(code GET /demox)" 404 "/demo is a folder, not a prefix"
   head -c 100000 /dev/zero | tr '\0' x >big
   expect_eq "$(code POST /api/jobs/tick/run --data-binary @big)" 413
   is_json_error

@@ -1,6 +1,6 @@
 /* test_http.c — the pure parts behind the HTTP server: percentiles,
  * histograms, the loop-lag ring, the health status rule, http.listen
- * parsing, and obs counters fed through the store's row hook. */
+ * parsing, route patterns, and obs counters fed through the store's row hook. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +117,33 @@ static int events_seen;
 static void count_event(void *ud, const char *json) {
     (void)ud;
     if (strstr(json, "\"type\":\"attempt_failed\"")) events_seen++;
+}
+
+TEST(http_path_match_reads_exact_segment_and_folder_patterns) {
+    char name[8];
+    CHECK(http_path_match("/api/jobs", "/api/jobs", name, sizeof name));
+    CHECK_STR(name, "");
+    CHECK(!http_path_match("/api/jobs", "/api/jobs/", name, sizeof name));
+    CHECK(!http_path_match("/", "/x", name, sizeof name));
+    /* one non-empty segment for '*', copied out */
+    CHECK(http_path_match("/api/jobs/*/run", "/api/jobs/tick/run", name, sizeof name));
+    CHECK_STR(name, "tick");
+    CHECK(http_path_match("/api/jobs/*", "/api/jobs/tick", name, sizeof name));
+    CHECK_STR(name, "tick");
+    CHECK(!http_path_match("/api/jobs/*", "/api/jobs/", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*", "/api/jobs/tick/run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs//run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs/a/b/run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs/tick/pause", name, sizeof name));
+    /* a NAME that does not fit is no match (a 404), never a truncated name */
+    CHECK(http_path_match("/j/*", "/j/1234567", name, sizeof name));
+    CHECK(!http_path_match("/j/*", "/j/12345678", name, sizeof name));
+    /* a folder: itself and everything beneath, not a longer name */
+    CHECK(http_path_match("/demo/**", "/demo", name, sizeof name));
+    CHECK(http_path_match("/demo/**", "/demo/", name, sizeof name));
+    CHECK(http_path_match("/demo/**", "/demo/a/b.css", name, sizeof name));
+    CHECK(!http_path_match("/demo/**", "/demox", name, sizeof name));
+    CHECK(!http_path_match("/demo/**", "/dem", name, sizeof name));
 }
 
 TEST(obs_counts_attempts_errors_and_retries_from_store_rows) {

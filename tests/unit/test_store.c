@@ -1097,3 +1097,48 @@ TEST(store_sessions_keep_cookies_across_a_reopen) {
     store_close(s);
     tmp_done(&t);
 }
+
+/* The one null rule every reader of a run row follows (the HTTP API, t:runs). */
+TEST(store_run_fields_name_every_field_in_order_and_null_what_is_missing) {
+    static const char *const keys[STORE_RUN_FIELDS] = {
+        "run_id",   "job",    "attempt",    "scheduled_at", "started_at",
+        "ended_at", "status", "error_kind", "error",        "result"};
+    store_field_t f[STORE_RUN_FIELDS];
+    store_run_t done = {.run_id = 42,
+                        .job = "a",
+                        .attempt = 2,
+                        .scheduled_at = 100.5,
+                        .started_at = 101,
+                        .ended_at = 102.25,
+                        .status = "failed",
+                        .error_kind = "timeout",
+                        .error = "took too long",
+                        .result = "{\"n\":1}"};
+    store_run_fields(&done, f);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) CHECK_STR(f[i].key, keys[i]);
+    CHECK_INT(f[0].kind, STORE_FIELD_INT);
+    CHECK_INT(f[0].integer, 42);
+    CHECK_INT(f[1].kind, STORE_FIELD_TEXT);
+    CHECK_STR(f[1].text, "a");
+    CHECK_INT(f[2].kind, STORE_FIELD_INT);
+    CHECK_INT(f[2].integer, 2);
+    CHECK_INT(f[3].kind, STORE_FIELD_TIME);
+    CHECK_NUM(f[3].time, 100.5);
+    CHECK_INT(f[5].kind, STORE_FIELD_TIME);
+    CHECK_NUM(f[5].time, 102.25);
+    CHECK_STR(f[6].text, "failed");
+    CHECK_STR(f[7].text, "timeout");
+    CHECK_STR(f[8].text, "took too long");
+    CHECK_INT(f[9].kind, STORE_FIELD_JSON);
+    CHECK_STR(f[9].text, "{\"n\":1}");
+
+    /* A skipped start: never started, no error text, no result. */
+    store_run_t skipped = {
+        .run_id = 7, .job = "b", .attempt = 1, .status = "skipped", .error_kind = "overlap"};
+    store_run_fields(&skipped, f);
+    for (int i = 3; i <= 5; i++) CHECK_INT(f[i].kind, STORE_FIELD_NULL);
+    CHECK_INT(f[6].kind, STORE_FIELD_TEXT);
+    CHECK_INT(f[7].kind, STORE_FIELD_TEXT);
+    CHECK_INT(f[8].kind, STORE_FIELD_NULL);
+    CHECK_INT(f[9].kind, STORE_FIELD_NULL);
+}
