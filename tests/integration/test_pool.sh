@@ -53,8 +53,11 @@ EOF
   wait_for_log 'feed run [0-9]+: ok' 3
   stop_engine
   expect_eq "$ENGINE_RC" 0 "exit code"
-  expect_eq "$(sql t.db "select count(*) from runs where status='ok'" | tr -d ' ')" \
-    "$(sql t.db "select count(*) from runs" | tr -d ' ')" "every run ok"
+  # Every run that ran is ok; on a loaded machine a start may find the previous
+  # run still going and be recorded skipped (overlap), with no result.
+  expect_ge "$(sql t.db "select count(*) from runs where status='ok'")" 3 "runs that ran"
+  expect_eq "$(sql t.db "select count(*) from runs where not (status = 'ok' or
+    (status = 'skipped' and error_kind = 'overlap'))")" 0 "every run that ran ok"
   expect_eq "$(sql t.db "select json_extract(result, '$.n'), json_extract(result, '$.title'),
     json_extract(result, '$.status'), json_extract(result, '$.ctx'),
     json_extract(result, '$.same') from runs where run_id=1")" '8|Demo feed|200|1|1' "first result"
@@ -208,7 +211,9 @@ EOF
   start_engine
   wait_for_log 'r run [0-9]+: ok' 5
   stop_engine
-  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result from runs order by run_id limit 4)")" \
+  # (status 'ok': a start that overlapped the previous run is a skipped row)
+  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result
+    from runs where status = 'ok' order by run_id limit 4)")" \
     "1,1,2,2" "a context serves max_uses leases, then a new one"
   expect_contains "$(cat engine.out)" "context #1 recycled after 2 uses"
   conf "max_contexts = 2, warm = 0, idle_timeout = '1s'"
@@ -222,7 +227,8 @@ EOF
   wait_for_log 'r run [0-9]+: ok' 2
   stop_engine
   expect_contains "$(cat engine.out)" "context #1 idle for" "idle context disposed"
-  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result from runs order by run_id limit 2)")" \
+  expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result
+    from runs where status = 'ok' order by run_id limit 2)")" \
     "1,2" "the next run opened a new context"
   teardown
 }
@@ -790,21 +796,27 @@ job "e" { every = "1s", browser = true, retry = { attempts = 1 }, overlap = "ski
   run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/page/4")
-  if ctx.store:incr("n") == 3 then page:navigate("$FX/slow?ms=5000") end
+  if ctx.store:incr("n") == 3 then
+    ctx.log:info("third run, on a slow page")
+    page:navigate("$FX/slow?ms=5000")
+  end
   return { title = page:title() }
 end }
 EOF
   start_engine
   wait_for_log 'e run [0-9]+: ok' 2
-  wait_for_log 'e run 3: using pooled context'
+  # The third run that ran (a start that overlapped the one before is a skipped
+  # row with a run id of its own, so not necessarily run 3).
+  wait_for_log 'third run, on a slow page'
   kill -9 "$EP_PID"
   wait "$EP_PID" 2>/dev/null
-  wait_for_log 'e run 3: failed'
+  wait_for_log 'e run [0-9]+: failed'
   wait_for_log 'reconnecting in'
   stop_engine
   expect_eq "$ENGINE_RC" 0 "exit code"
   expect_eq "$(sql t.db "select json_extract(result,'$.title') from runs where run_id=1")" "Page 4"
-  expect_eq "$(sql t.db "select error_kind from runs where run_id=3")" "browser_crashed"
+  expect_eq "$(sql t.db "select group_concat(error_kind) from runs where status = 'failed'")" \
+    "browser_crashed"
   expect_contains "$(cat engine.out)" "at http://127.0.0.1:$EP_PORT ready"
   teardown
 }
