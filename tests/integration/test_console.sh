@@ -177,7 +177,10 @@ t_console_a_finalizer_that_never_returns_cannot_stall_the_engine() {
 }
 
 t_console_memory_bomb_gets_a_limit_error_and_the_session_recovers() {
-  conf
+  # The CPU slice is wall time: on a loaded machine (or under sanitizers) 200 ms
+  # can pass before 16 MB is allocated, so give the slice room to let the memory
+  # limit be the one that stops the chunk.
+  conf 'sandbox = { memory = "16MB", cpu_slice = "10s" }'
   start
   printf '%s\n' 't = {}' 'for i = 1, 1e9 do t[i] = ("x"):rep(100000) .. i end' 't = nil' '40 + 2' |
     con >out 2>err
