@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -219,7 +220,37 @@ static int cross_site(struct lws *wsi) {
     return !o || strcmp(o + 3, host) != 0;
 }
 
-/* Mutating endpoints: the token when one is set, else loopback peers only. */
+/* Whether a Host header (name or address, with or without ":port") names this
+ * server the way a client on this machine does: a loopback name or address, or
+ * the listen address itself. A page that made its own name resolve to
+ * 127.0.0.1 (DNS rebinding) sends that name, so without a token its POSTs are
+ * refused even though they come from loopback. */
+int http_host_is_ours(const char *host, const char *listen_host) {
+    char name[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof name) return 0;
+    memcpy(name, host, n + 1);
+    if (name[0] == '[') { /* [v6]:port */
+        char *close = strchr(name, ']');
+        if (!close || (close[1] && close[1] != ':')) return 0;
+        *close = '\0';
+        memmove(name, name + 1, strlen(name + 1) + 1);
+    } else {
+        char *colon = strchr(name, ':');
+        if (colon) {
+            if (strchr(colon + 1, ':')) return 0; /* a bare v6 address needs brackets */
+            *colon = '\0';
+        }
+    }
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "::1") == 0) return 1;
+    struct in_addr a;
+    if (inet_pton(AF_INET, name, &a) == 1)
+        return (ntohl(a.s_addr) >> 24) == 127 || (listen_host[0] && strcmp(name, listen_host) == 0);
+    return listen_host[0] && strcasecmp(name, listen_host) == 0;
+}
+
+/* Mutating endpoints: the token when one is set, else loopback peers only,
+ * that name this server as such (see http_host_is_ours). */
 static int authorise(http_t *h, struct lws *wsi, session_t *s) {
     char got[512];
     if (cross_site(wsi))
@@ -240,6 +271,13 @@ static int authorise(http_t *h, struct lws *wsi, session_t *s) {
     if (!is_loopback(peer))
         return respond_error(wsi, s, 403, NULL,
                              "no http.token is set: changes are only accepted from loopback"),
+               1;
+    char host[256];
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
+        !http_host_is_ours(host, h->host))
+        return respond_error(wsi, s, 403, NULL,
+                             "no http.token is set: changes need a Host that names this "
+                             "machine (localhost, 127.0.0.1 or the listen address)"),
                1;
     return 0;
 }
@@ -521,6 +559,20 @@ static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
     s->body_rx = 0;
     s->close_after = 0;
     snprintf(s->path, sizeof s->path, "%s", uri ? uri : "/");
+    int has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    int has_coding = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (has_length && has_coding) {
+        /* Which one frames the body is where request smuggling lives: neither. */
+        s->close_after = 1;
+        return respond_error(wsi, s, 400, NULL, "both Content-Length and Transfer-Encoding");
+    }
+    if (has_coding) {
+        /* libwebsockets 4.1 never completes a chunked request body, and no
+         * endpoint needs one: bodies are small and sized. */
+        s->close_after = 1;
+        return respond_error(wsi, s, 411, NULL,
+                             "send Content-Length: chunked request bodies are not accepted");
+    }
     if (lws_hdr_copy(wsi, len_text, sizeof len_text, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
         unsigned long long n = strtoull(len_text, &end, 10);
@@ -577,7 +629,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         char uri[128];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
             strcmp(uri, EVENTS_PATH) != 0 || (h && h->stopping))
-            return 1; /* refused: WebSocket only on /api/events */
+            return 1;                  /* refused: WebSocket only on /api/events */
+        if (cross_site(wsi)) return 1; /* a page of another site reading the events */
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:

@@ -43,6 +43,11 @@ typedef struct http http_t;
  * or -EINVAL. host gets "" for every address. */
 int http_parse_listen(const char *listen, char *host, size_t hostlen, int *port);
 
+/* 1 when the Host header value host ("name", "name:port", "[v6]:port") names
+ * this server as a local client would: localhost, a 127.0.0.0/8 address, ::1,
+ * or listen_host (the HOST of http.listen; "" for every address). */
+int http_host_is_ours(const char *host, const char *listen_host);
+
 /* Whether path matches a route pattern. A pattern is a path, where one '*'
  * stands for one non-empty segment (no '/', shorter than len), copied into
  * name ("/api/jobs/" "*" "/run"); a pattern ending in "/" "**" matches the

@@ -47,7 +47,7 @@ raw() {
   local answer
   exec 5<>"/dev/tcp/127.0.0.1/$PORT" || return 1
   printf '%b' "$1" >&5
-  answer=$(timeout 5 cat <&5)
+  answer=$(timeout 5 cat <&5 | tr -d '\0')
   exec 5>&-
   printf '%s' "$answer"
 }
@@ -231,6 +231,62 @@ t_http_refuses_cross_site_posts_from_browsers() {
   stop_engine TERM
 }
 
+t_http_without_token_refuses_changes_that_name_another_host() {
+  conf
+  start_http
+  # DNS rebinding: a page on evil.example made its name resolve to 127.0.0.1, so
+  # its requests come from loopback but name evil.example.
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: evil.example')" 403 "a foreign Host"
+  is_json_error
+  expect_contains "$(jq -r .error body)" "Host"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: evil.example:$PORT")" 403 "with the port"
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: 127.0.0.1.evil.example')" 403 "a prefix"
+  expect_contains "$(raw 'POST /api/jobs/tick/pause HTTP/1.0\r\n\r\n' | head -1)" " 403 " "no Host"
+  expect_eq "$(curl -s "$URL/api/jobs/tick" | jq .paused)" false "nothing was paused"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: localhost:$PORT")" 200 "localhost"
+  expect_eq "$(code POST /api/jobs/tick/resume -H "Host: 127.0.0.2")" 200 "a loopback address"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: [::1]:$PORT")" 200 "::1"
+  expect_eq "$(code POST /api/jobs/tick/resume)" 200 "the listen address"
+  expect_eq "$(code GET /api/system/health -H 'Host: evil.example')" 200 "reads are not changes"
+  stop_engine TERM
+  # With a token, the token is what counts: a rebinding page cannot know it.
+  conf 'http = { listen = "127.0.0.1:0", token = "s3cret" }'
+  start_http
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: evil.example')" 401 "token rules first"
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: baton.internal' \
+    -H 'Authorization: Bearer s3cret')" 200 "any Host with the token"
+  stop_engine TERM
+}
+
+t_http_refuses_ambiguous_and_chunked_bodies() {
+  conf
+  start_http
+  # Content-Length and Transfer-Encoding together: request smuggling's door.
+  expect_contains "$(raw 'POST /api/jobs/manual/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' | head -1)" " 400 " "both"
+  head -c 100000 /dev/zero | tr '\0' x >big
+  expect_eq "$(code POST /api/jobs/manual/run -H 'Transfer-Encoding: chunked' --data-binary @big)" 411 \
+    "a chunked body over the limit"
+  expect_eq "$(code POST /api/jobs/manual/run -H 'Transfer-Encoding: chunked' --data-binary '{}')" 411 \
+    "any chunked body"
+  is_json_error
+  expect_eq "$(curl -s "$URL/api/runs?job=manual" | jq '.runs | length')" 0 "nothing ran"
+  expect_eq "$(code GET /api/system/health)" 200 "and the engine still answers"
+  stop_engine TERM
+  expect_eq "$ENGINE_RC" 0
+}
+
+t_http_events_refuse_a_websocket_from_another_site() {
+  conf
+  start_http
+  local upgrade='GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:'"$PORT"'\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+  local answer
+  answer=$(raw "${upgrade}Origin: http://evil.example\r\n\r\n")
+  case "$answer" in *"101 Switching"*) fail "a WebSocket from another origin was accepted" ;; esac
+  answer=$(raw "${upgrade}Origin: http://127.0.0.1:$PORT\r\n\r\n" | head -c 300)
+  expect_contains "$answer" "101 Switching" "the dashboard's own origin"
+  stop_engine TERM
+}
+
 t_http_without_token_refuses_changes_from_non_loopback_peers() {
   local ip
   ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
@@ -324,15 +380,22 @@ t_http_events_websocket_pushes_runs_pauses_and_breakers() {
   start_http
   exec 3<>"/dev/tcp/127.0.0.1/$PORT"
   printf 'GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' >&3
-  timeout 4 cat <&3 >ws.out &
+  timeout 10 cat <&3 >ws.out &
   local reader=$!
-  sleep 0.5
+  local i
+  for i in $(seq 100); do grep -q '"type":"hello"' ws.out 2>/dev/null && break; sleep 0.05; done
   code POST /api/jobs/manual/run >/dev/null
   code POST /api/jobs/tick/pause >/dev/null
   code POST /api/breakers/site/reset >/dev/null
   echo 'job "late" { run = function() end }' >scripts/late.lua
   code POST /api/reload >/dev/null
-  wait $reader
+  for i in $(seq 200); do
+    grep -q '"type":"scripts_reloaded"' ws.out 2>/dev/null && grep -q '"type":"run_ended"' ws.out &&
+      grep -q '"type":"breaker"' ws.out && break
+    sleep 0.05
+  done
+  kill $reader 2>/dev/null
+  wait $reader 2>/dev/null
   exec 3>&-
   local events
   events=$(tr -c '[:print:]' '\n' <ws.out)

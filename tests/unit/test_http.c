@@ -119,6 +119,27 @@ static void count_event(void *ud, const char *json) {
     if (strstr(json, "\"type\":\"attempt_failed\"")) events_seen++;
 }
 
+TEST(http_host_is_ours_takes_loopback_names_and_the_listen_address_only) {
+    CHECK(http_host_is_ours("localhost", "127.0.0.1"));
+    CHECK(http_host_is_ours("LocalHost:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("127.0.0.1:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("127.9.9.9", ""));
+    CHECK(http_host_is_ours("[::1]:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("::1", "127.0.0.1") ==
+          0); /* a bare v6 address with a port is ambiguous */
+    CHECK(http_host_is_ours("10.1.2.3:8080", "10.1.2.3"));
+    CHECK(http_host_is_ours("baton.lan", "baton.lan"));
+    CHECK(!http_host_is_ours("10.1.2.3:8080", ""));
+    CHECK(!http_host_is_ours("evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("evil.example:8080", ""));
+    CHECK(!http_host_is_ours("127.0.0.1.evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("localhost.evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("128.0.0.1", "127.0.0.1"));
+    CHECK(!http_host_is_ours("", "127.0.0.1"));
+    CHECK(!http_host_is_ours("[::1", "127.0.0.1"));
+    CHECK(!http_host_is_ours("[::1]x", "127.0.0.1"));
+}
+
 TEST(http_path_match_reads_exact_segment_and_folder_patterns) {
     char name[8];
     CHECK(http_path_match("/api/jobs", "/api/jobs", name, sizeof name));
