@@ -57,7 +57,7 @@ static void fx_init(fx_t *x) {
     CHECK(ready == NULL); /* never from inside fake_acquire */
     vclock_advance(&x->clock, 1000);
     CHECK(ready == x->l);
-    pool_lease_hooks_t hooks = {on_event, on_lost, &x->g};
+    browser_hooks_t hooks = {on_event, on_lost, &x->g};
     fake_set_hooks(x->l, &hooks);
 }
 
