@@ -76,6 +76,7 @@ typedef struct browser_backend_ops {
     void (*forget)(void *self, browser_lease_t *l, uint64_t id);
     /* Sets where the lease's events and its loss are told (copied). */
     void (*set_hooks)(void *self, browser_lease_t *l, const browser_hooks_t *hooks);
+    /* Fills *out with what the lease's page is. */
     void (*describe)(void *self, const browser_lease_t *l, browser_lease_info_t *out);
 } browser_backend_ops_t;
 
