@@ -47,9 +47,10 @@ struct fake_lease {
     int64_t run_id;
     int no;
     vtimer_t ready;
-    fake_acquire_cb cb;
+    fake_acquire_cb cb;         /* fake_acquire's, or */
+    browser_acquire_cb granted; /* the table's */
     void *ud;
-    pool_lease_hooks_t hooks;
+    browser_hooks_t hooks;
     char url[2048];
     const cJSON *fx; /* the fixture of url (owned by the fake), or NULL */
     int eval_next;   /* next answer of fx.eval's list */
@@ -264,11 +265,13 @@ void fake_record(fake_t *f, const char *job, int64_t run_id, const char *method,
 
 static void on_ready(vtimer_t *t) {
     fake_lease_t *l = t->data;
-    l->cb(l->ud, l);
+    if (l->granted)
+        l->granted(l->ud, (browser_lease_t *)l, ERR_NONE, NULL);
+    else
+        l->cb(l->ud, l);
 }
 
-fake_lease_t *fake_acquire(fake_t *f, const char *job, int64_t run_id, fake_acquire_cb cb,
-                           void *ud) {
+static fake_lease_t *lease_new(fake_t *f, const char *job, int64_t run_id, void *ud) {
     fake_lease_t *l = calloc(1, sizeof *l);
     if (!l || !(l->cookies = cJSON_CreateArray())) {
         free(l);
@@ -278,7 +281,6 @@ fake_lease_t *fake_acquire(fake_t *f, const char *job, int64_t run_id, fake_acqu
     snprintf(l->job, sizeof l->job, "%s", job);
     snprintf(l->url, sizeof l->url, "about:blank");
     l->run_id = run_id;
-    l->cb = cb;
     l->ud = ud;
     /* The lowest number no other lease holds, as pooled contexts are numbered. */
     for (l->no = 1;; l->no++) {
@@ -290,6 +292,13 @@ fake_lease_t *fake_acquire(fake_t *f, const char *job, int64_t run_id, fake_acqu
     f->leases = l;
     l->ready.data = l;
     vtimer_start(f->clock, &l->ready, vclock_now(f->clock), on_ready);
+    return l;
+}
+
+fake_lease_t *fake_acquire(fake_t *f, const char *job, int64_t run_id, fake_acquire_cb cb,
+                           void *ud) {
+    fake_lease_t *l = lease_new(f, job, run_id, ud);
+    if (l) l->cb = cb;
     return l;
 }
 
@@ -325,7 +334,7 @@ void fake_release(fake_lease_t *l) {
     free(l);
 }
 
-void fake_set_hooks(fake_lease_t *l, const pool_lease_hooks_t *hooks) { l->hooks = *hooks; }
+void fake_set_hooks(fake_lease_t *l, const browser_hooks_t *hooks) { l->hooks = *hooks; }
 int fake_lease_context(const fake_lease_t *l) { return l->no; }
 
 void fake_forget(fake_lease_t *l, uint64_t id) {
@@ -599,4 +608,64 @@ int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout
     if (navigate) navigation_events(l, result, now + delay, 0);
     if (id) *id = p->id;
     return 0;
+}
+
+/* ---- the operations table ---- */
+
+static browser_waiter_t *fb_acquire(void *self, const browser_ask_t *ask, browser_acquire_cb cb,
+                                    void *ud) {
+    fake_lease_t *l = lease_new(self, ask->job, ask->run_id, ud);
+    if (l) l->granted = cb;
+    return (browser_waiter_t *)l; /* the lease is its own waiter */
+}
+
+static void fb_cancel(void *self, browser_waiter_t *w) {
+    (void)self;
+    fake_release((fake_lease_t *)w);
+}
+
+static void fb_release(void *self, browser_lease_t *l, int discard) {
+    (void)self;
+    (void)discard; /* every fake page is new */
+    fake_release((fake_lease_t *)l);
+}
+
+static int fb_send(void *self, browser_lease_t *l, const char *method, cJSON *params,
+                   double timeout, cdp_reply_cb cb, void *ud, uint64_t *id,
+                   browser_refusal_t *why) {
+    (void)self;
+    (void)why; /* injected failures come as replies, on the clock */
+    return fake_send((fake_lease_t *)l, method, params, timeout, cb, ud, id);
+}
+
+static void fb_forget(void *self, browser_lease_t *l, uint64_t id) {
+    (void)self;
+    fake_forget((fake_lease_t *)l, id);
+}
+
+static void fb_set_hooks(void *self, browser_lease_t *l, const browser_hooks_t *hooks) {
+    (void)self;
+    fake_set_hooks((fake_lease_t *)l, hooks);
+}
+
+static void fb_describe(void *self, const browser_lease_t *l, browser_lease_info_t *out) {
+    (void)self;
+    out->page_no = fake_lease_context((const fake_lease_t *)l);
+    out->browser_context = "fake";
+    out->uses = 0;
+}
+
+static const browser_backend_ops_t FAKE_OPS = {
+    .acquire = fb_acquire,
+    .cancel = fb_cancel,
+    .release = fb_release,
+    .send = fb_send,
+    .forget = fb_forget,
+    .set_hooks = fb_set_hooks,
+    .describe = fb_describe,
+};
+
+void fake_backend(fake_t *f, browser_backend_t *out) {
+    out->ops = &FAKE_OPS;
+    out->self = f;
 }

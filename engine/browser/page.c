@@ -1,7 +1,8 @@
-/* page.c — the C primitives under lua/page.lua: lease a pooled context for
- * the running co (page_open), send raw CDP on its page (page_send), and the
- * page's recent events (page_mark, page_wait, page_events), each wait
- * yielding the run's coroutine. The lease goes back when the co ends. */
+/* page.c — the C primitives under lua/page.lua: lease a page from the
+ * browser backend for the running co (page_open), send raw CDP on it
+ * (page_send), and the page's recent events (page_mark, page_wait,
+ * page_events), each wait yielding the run's coroutine. The lease goes back
+ * when the co ends. Only the backend's operations table is known here. */
 #include "page.h"
 
 #include <errno.h>
@@ -13,8 +14,8 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <uv.h>
 
-#include "fake.h"
 #include "script/json.h"
 #include "base/log.h"
 #include "script/script.h"
@@ -31,11 +32,10 @@ typedef struct event {
 
 typedef struct page {
     page_env_t *env;
-    pool_lease_t *lease;    /* NULL until leased, and after release */
-    fake_lease_t *flease;   /* the same from the fake browser (baton test) */
-    pool_waiter_t *waiter;  /* while acquiring */
-    script_co_t *co;        /* the co waiting on this page, if any */
-    int ud_alive, released; /* freed when both the userdata and the lease are done */
+    browser_lease_t *lease;   /* NULL until leased, and after release */
+    browser_waiter_t *waiter; /* while acquiring */
+    script_co_t *co;          /* the co waiting on this page, if any */
+    int ud_alive, released;   /* freed when both the userdata and the lease are done */
     int lost;
     err_kind_t lost_kind;
     char lost_msg[256];
@@ -73,9 +73,6 @@ static void page_maybe_free(page_t *pg) {
 
 static void on_event(void *ud, const char *method, const cJSON *params) {
     page_t *pg = ud;
-    if (pg->env->on_event && pg->lease &&
-        pg->env->on_event(pg->env->hooks_ud, pg->lease, method, params))
-        return;
     event_t *e = &pg->ring[++pg->seq % RING];
     free(e->params);
     e->seq = pg->seq;
@@ -124,19 +121,16 @@ static int lease_discard(const script_outcome_t *out) {
 
 static void on_co_end(void *ud, const script_outcome_t *out) {
     page_t *pg = ud;
+    const browser_backend_t *b = &pg->env->browser;
     vtimer_stop(pg->env->clock, &pg->timer);
     if (pg->waiter) {
-        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        b->ops->cancel(b->self, pg->waiter);
         pg->waiter = NULL;
     }
     if (pg->lease) {
-        if (pg->waiting == W_CALL) pool_lease_forget(pg->lease, pg->call_id);
-        pool_release(pg->env->pool, pg->lease, lease_discard(out));
+        if (pg->waiting == W_CALL) b->ops->forget(b->self, pg->lease, pg->call_id);
+        b->ops->release(b->self, pg->lease, lease_discard(out));
         pg->lease = NULL;
-    }
-    if (pg->flease) {
-        fake_release(pg->flease);
-        pg->flease = NULL;
     }
     set_waiting(pg, W_NONE);
     pg->co = NULL;
@@ -147,7 +141,7 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
 static page_t *check_page(lua_State *L, int idx) {
     page_ref_t *ref = luaL_checkudata(L, idx, PAGE_MT);
     page_t *pg = ref->pg;
-    if (!pg || pg->released || (!pg->lease && !pg->flease))
+    if (!pg || pg->released || !pg->lease)
         err_raise(L, ERR_SCRIPT, "this page belongs to a run that has ended");
     if (pg->lost) err_raise(L, pg->lost_kind, "%s", pg->lost_msg);
     return pg;
@@ -173,8 +167,9 @@ static int l_gc(lua_State *L) {
 
 /* ---- page_open(): waits for a lease ---- */
 
-static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const char *msg) {
+static void on_acquired(void *ud, browser_lease_t *lease, err_kind_t kind, const char *msg) {
     page_t *pg = ud;
+    const browser_backend_t *b = &pg->env->browser;
     script_co_t *co = pg->co;
     lua_State *T = script_co_thread(co);
     pg->waiter = NULL;
@@ -185,41 +180,29 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
         script_co_wake(co, 2);
         return;
     }
+    browser_lease_info_t info;
     pg->lease = lease;
-    pg->context_no = pool_lease_context(lease);
-    snprintf(pg->browser_context, sizeof pg->browser_context, "%s",
-             pool_lease_browser_context(lease));
+    b->ops->describe(b->self, lease, &info);
+    pg->context_no = info.page_no;
+    snprintf(pg->browser_context, sizeof pg->browser_context, "%s", info.browser_context);
     script_co_set_context(co, pg->context_no);
-    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
-    pool_lease_set_hooks(lease, &hooks);
-    if (pg->env->on_lease) pg->env->on_lease(pg->env->hooks_ud, lease);
-    log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
-             "using pooled context #%d (use %d) after %.2f ms", pg->context_no,
-             pool_lease_uses(lease), (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
+    browser_hooks_t hooks = {on_event, on_lost, pg};
+    b->ops->set_hooks(b->self, lease, &hooks);
+    if (info.uses > 0)
+        log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
+                 "using pooled context #%d (use %d) after %.2f ms", pg->context_no, info.uses,
+                 (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
     lua_pushboolean(T, 1);
-    script_co_wake(co, 1);
-}
-
-static void on_fake_acquired(void *ud, fake_lease_t *lease) {
-    page_t *pg = ud;
-    script_co_t *co = pg->co;
-    set_waiting(pg, W_NONE);
-    pg->context_no = fake_lease_context(lease);
-    snprintf(pg->browser_context, sizeof pg->browser_context, "fake");
-    script_co_set_context(co, pg->context_no);
-    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
-    fake_set_hooks(lease, &hooks);
-    lua_pushboolean(script_co_thread(co), 1);
     script_co_wake(co, 1);
 }
 
 static void cancel_wait(void *op) {
     page_t *pg = op;
+    const browser_backend_t *b = &pg->env->browser;
     /* The co is going away: on_co_end releases everything just after. */
-    if (pg->waiting == W_CALL && pg->lease) pool_lease_forget(pg->lease, pg->call_id);
-    if (pg->waiting == W_CALL && pg->flease) fake_forget(pg->flease, pg->call_id);
+    if (pg->waiting == W_CALL && pg->lease) b->ops->forget(b->self, pg->lease, pg->call_id);
     if (pg->waiter) {
-        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        b->ops->cancel(b->self, pg->waiter);
         pg->waiter = NULL;
     }
     vtimer_stop(pg->env->clock, &pg->timer);
@@ -251,19 +234,17 @@ static int l_page_open(lua_State *L) {
     page_ref_t *ref = luaL_checkudata(L, 1, PAGE_MT);
     page_t *pg = ref->pg;
     script_co_t *co = running_co(L, "ctx:page()");
-    if (!pg || pg->released || pg->lease || pg->flease || pg->waiter)
+    if (!pg || pg->released || pg->lease || pg->waiter)
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
+    const browser_backend_t *b = &pg->env->browser;
+    browser_ask_t ask = {.priority = script_co_priority(co),
+                         .session = script_co_session(co),
+                         .job = script_co_job(co),
+                         .run_id = script_co_run_id(co)};
     pg->co = co;
     set_waiting(pg, W_ACQUIRE);
     pg->asked_at = vclock_now(pg->env->clock);
-    if (pg->env->fake) {
-        pg->flease = fake_acquire(pg->env->fake, script_co_job(co), script_co_run_id(co),
-                                  on_fake_acquired, pg);
-        if (!pg->flease) return err_raise(L, ERR_LIMIT, "out of memory");
-        return script_co_wait(L, co, cancel_wait, pg);
-    }
-    pg->waiter = pool_acquire(pg->env->pool, script_co_priority(co), script_co_session(co),
-                              script_co_job(co), on_acquired, pg);
+    pg->waiter = b->ops->acquire(b->self, &ask, on_acquired, pg);
     if (!pg->waiter) return err_raise(L, ERR_LIMIT, "out of memory");
     return script_co_wait(L, co, cancel_wait, pg);
 }
@@ -317,18 +298,12 @@ static int l_page_send(lua_State *L) {
         free(text);
         if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
     }
-    if (pg->lease && pg->env->on_send) {
-        err_kind_t kind = ERR_NONE;
-        char msg[300];
-        if (pg->env->on_send(pg->env->hooks_ud, script_co_job(co), script_co_run_id(co), method,
-                             params, &kind, msg, sizeof msg)) {
-            cJSON_Delete(params);
-            return err_raise(L, kind, "%s: %s", method, msg);
-        }
-    }
-    int rc = pg->flease
-                 ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
-                 : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg, &pg->call_id);
+    const browser_backend_t *b = &pg->env->browser;
+    browser_refusal_t why = {ERR_NONE, ""};
+    int rc =
+        b->ops->send(b->self, pg->lease, method, params, timeout, on_reply, pg, &pg->call_id, &why);
+    if (rc < 0 && why.kind != ERR_NONE)
+        return err_raise(L, why.kind, "%s: %s", method, why.message);
     if (rc == -EPIPE) return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
     if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
     pg->co = co;
@@ -481,7 +456,7 @@ void page_open_prims(lua_State *L, void *ud) {
         lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
-    if (!env || (!env->pool && !env->fake)) return; /* check/plan: ctx:page() says so */
+    if (!env || !env->browser.ops) return; /* check/plan: ctx:page() says so */
     lua_pushlightuserdata(L, env);
     luaL_setfuncs(L, fns, 1);
 }

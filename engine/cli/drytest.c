@@ -8,9 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <strings.h>
 #include <lauxlib.h>
-#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +20,13 @@
 #include "run/circuit.h"
 #include "script/err.h"
 #include "browser/fake.h"
+#include "browser/fixture_backend.h"
 #include "script/json.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "browser/page.h"
 #include "browser/pool.h"
+#include "browser/pool_backend.h"
 #include "core/reload.h"
 #include "run/retry.h"
 #include "run/run.h"
@@ -49,6 +49,8 @@ typedef struct world {
     retry_budget_t budget;
     fake_t *fake; /* the fake browser, or (real) just its fixtures */
     pool_t *pool; /* --browser real */
+    /* --browser real: the pool's table, its pages answered from the fixtures */
+    fixture_backend_t fixtures;
     page_env_t page_env;
     script_host_t host;
     reload_set_t set;
@@ -166,96 +168,6 @@ static int host_trigger(void *ud, const char *job, const char *args, char *err, 
 
 static void world_free(drytest_t *t, world_t *w);
 
-/* ---- --browser real: requests answered from the fixtures ---- */
-
-static void real_lease(void *ud, pool_lease_t *lease) {
-    (void)ud;
-    cJSON *p = cJSON_Parse("{\"patterns\":[{\"urlPattern\":\"*\"}]}");
-    pool_lease_send(lease, "Fetch.enable", p, 10, NULL, NULL, NULL);
-}
-
-/* net::ERR_* of a fixture's error as Fetch.failRequest's reason. */
-static const char *fail_reason(const char *error) {
-    static const char *const map[][2] = {
-        {"CONNECTION_REFUSED", "ConnectionRefused"},
-        {"NAME_NOT_RESOLVED", "NameNotResolved"},
-        {"TIMED_OUT", "TimedOut"},
-        {"CONNECTION_RESET", "ConnectionReset"},
-        {"CONNECTION_CLOSED", "ConnectionClosed"},
-        {"ADDRESS_UNREACHABLE", "AddressUnreachable"},
-        {"INTERNET_DISCONNECTED", "InternetDisconnected"},
-        {"ACCESS_DENIED", "AccessDenied"},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-        if (strstr(error, map[i][0])) return map[i][1];
-    return "Failed";
-}
-
-static int real_event(void *ud, pool_lease_t *lease, const char *method, const cJSON *params) {
-    world_t *w = ud;
-    if (strcmp(method, "Fetch.requestPaused") != 0) return 0;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "requestId");
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(params, "request");
-    const cJSON *url = cJSON_GetObjectItemCaseSensitive(req, "url");
-    if (!cJSON_IsString(id) || !cJSON_IsString(url)) return 1;
-    const cJSON *fx = fake_fixture(w->fake, url->valuestring);
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive(fx, "error");
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "requestId", id->valuestring);
-    if (!fx || cJSON_IsString(error)) {
-        /* Nothing real is reached: a URL no fixture serves is blocked. */
-        cJSON_AddStringToObject(p, "errorReason",
-                                fx ? fail_reason(error->valuestring) : "BlockedByClient");
-        pool_lease_send(lease, "Fetch.failRequest", p, 10, NULL, NULL, NULL);
-        return 1;
-    }
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(fx, "status");
-    const cJSON *html = cJSON_GetObjectItemCaseSensitive(fx, "html");
-    const cJSON *title = cJSON_GetObjectItemCaseSensitive(fx, "title");
-    char page[1024];
-    const char *body = cJSON_IsString(html) ? html->valuestring : page;
-    if (!cJSON_IsString(html))
-        snprintf(page, sizeof page, "<html><head><title>%.900s</title></head><body></body></html>",
-                 cJSON_IsString(title) ? title->valuestring : "");
-    size_t n = strlen(body), cap = n / 3 * 4 + 8;
-    char *b64 = malloc(cap);
-    if (!b64 || lws_b64_encode_string(body, (int)n, b64, (int)cap) < 0) {
-        free(b64);
-        cJSON_Delete(p);
-        return 1;
-    }
-    cJSON_AddNumberToObject(p, "responseCode", cJSON_IsNumber(status) ? status->valuedouble : 200);
-    cJSON *headers = cJSON_AddArrayToObject(p, "responseHeaders");
-    const cJSON *h, *given = cJSON_GetObjectItemCaseSensitive(fx, "headers");
-    int typed = 0;
-    cJSON_ArrayForEach(h, given) {
-        if (!cJSON_IsString(h)) continue;
-        cJSON *pair = cJSON_CreateObject();
-        cJSON_AddStringToObject(pair, "name", h->string);
-        cJSON_AddStringToObject(pair, "value", h->valuestring);
-        cJSON_AddItemToArray(headers, pair);
-        typed |= strcasecmp(h->string, "content-type") == 0;
-    }
-    if (!typed) {
-        cJSON *pair = cJSON_CreateObject();
-        cJSON_AddStringToObject(pair, "name", "Content-Type");
-        cJSON_AddStringToObject(pair, "value", "text/html; charset=utf-8");
-        cJSON_AddItemToArray(headers, pair);
-    }
-    cJSON_AddStringToObject(p, "body", b64);
-    free(b64);
-    pool_lease_send(lease, "Fetch.fulfillRequest", p, 10, NULL, NULL, NULL);
-    return 1;
-}
-
-/* Records the call as the fake would; fails it when the test asked to. */
-static int real_send(void *ud, const char *job, int64_t run_id, const char *method,
-                     const cJSON *params, err_kind_t *kind, char *msg, size_t msglen) {
-    world_t *w = ud;
-    fake_record(w->fake, job, run_id, method, params);
-    return fake_take_failure(w->fake, job, kind, msg, msglen);
-}
-
 static void on_poke(uv_timer_t *h) { (void)h; }
 
 /* Waits on the browser while a page's run does; answers 1 when the wait
@@ -317,13 +229,11 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        w->page_env.pool = w->pool;
-        w->page_env.on_lease = real_lease;
-        w->page_env.on_event = real_event;
-        w->page_env.on_send = real_send;
-        w->page_env.hooks_ud = w;
+        browser_backend_t pool_table;
+        pool_backend(w->pool, &pool_table);
+        fixture_backend_init(&w->fixtures, &pool_table, w->fake, &w->page_env.browser);
     } else {
-        w->page_env.fake = w->fake;
+        fake_backend(w->fake, &w->page_env.browser);
     }
     snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
     w->host = (script_host_t){.clock = &t->clock,

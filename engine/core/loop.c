@@ -24,7 +24,7 @@
 #include "base/log.h"
 #include "obs/obs.h"
 #include "browser/page.h"
-#include "browser/pool.h"
+#include "browser/pool_backend.h"
 #include "reload.h"
 #include "run/retry.h"
 #include "run/run.h"
@@ -469,7 +469,7 @@ int loop_run(const conf_t *conf) {
         log_error("out of memory");
         goto out;
     }
-    e->page_env.pool = e->pool;
+    pool_backend(e->pool, &e->page_env.browser);
     pool_on_acquire(e->pool, on_acquire, e);
     e->page_env.clock = &e->clock;
     beside_conf(conf, "files", e->page_env.files_dir, sizeof e->page_env.files_dir);

@@ -1,7 +1,8 @@
 /* test_fake.c — the dry run's fake browser on its own: fixtures (exact beats
  * prefix, longest prefix), answers on the virtual clock, a navigation's
  * events after its reply, eval answers in order, timeouts, injected
- * failures, forgetting a call, releasing with calls pending, the record. */
+ * failures, forgetting a call, releasing with calls pending, the record,
+ * and the same through its operations table (backend.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +58,7 @@ static void fx_init(fx_t *x) {
     CHECK(ready == NULL); /* never from inside fake_acquire */
     vclock_advance(&x->clock, 1000);
     CHECK(ready == x->l);
-    pool_lease_hooks_t hooks = {on_event, on_lost, &x->g};
+    browser_hooks_t hooks = {on_event, on_lost, &x->g};
     fake_set_hooks(x->l, &hooks);
 }
 
@@ -236,4 +237,54 @@ TEST(fake_serve_refuses_bad_fixtures) {
     }
     CHECK_INT(fake_serve(x.f, "", cJSON_GetArrayItem(NULL, 0), err, sizeof err), -1);
     fx_free(&x);
+}
+
+static void on_granted(void *ud, browser_lease_t *lease, err_kind_t kind, const char *msg) {
+    *(browser_lease_t **)ud = lease;
+}
+
+TEST(fake_table_leases_on_the_clock_sends_and_withdraws_like_the_functions) {
+    vclock_t clock;
+    fake_t *f;
+    browser_backend_t b;
+    browser_lease_t *l = NULL, *never = NULL;
+    got_t g = {0};
+    vclock_init(&clock, NULL, 1, 1000);
+    CHECK_INT(fake_new(&f, &clock), 0);
+    fake_backend(f, &b);
+    browser_ask_t ask = {.priority = 1, .job = "job", .run_id = 3};
+    CHECK(b.ops->acquire(b.self, &ask, on_granted, &l) != NULL);
+    browser_waiter_t *w = b.ops->acquire(b.self, &ask, on_granted, &never);
+    CHECK(l == NULL); /* never from inside acquire */
+    b.ops->cancel(b.self, w);
+    vclock_advance(&clock, 1000);
+    CHECK(l != NULL);
+    CHECK(never == NULL); /* a withdrawn wait never fires */
+    browser_lease_info_t info;
+    b.ops->describe(b.self, l, &info);
+    CHECK_INT(info.page_no, 1);
+    CHECK_STR(info.browser_context, "fake");
+    CHECK_INT(info.uses, 0);
+    browser_hooks_t hooks = {on_event, on_lost, &g};
+    b.ops->set_hooks(b.self, l, &hooks);
+    browser_refusal_t why = {ERR_NONE, ""};
+    uint64_t id = 0;
+    CHECK_INT(b.ops->send(b.self, l, "Page.navigate", cJSON_Parse("{\"url\":\"http://a/\"}"), 30,
+                          on_reply, &g, &id, &why),
+              0);
+    CHECK(id != 0);
+    vclock_advance(&clock, 1001);
+    CHECK_INT(g.replies, 1);
+    CHECK_INT(g.events, 4); /* the response, DOMContentLoaded, load, network idle */
+    CHECK_INT(b.ops->send(b.self, l, "Runtime.evaluate", NULL, 30, on_reply, &g, &id, &why), 0);
+    b.ops->forget(b.self, l, id);
+    vclock_advance(&clock, 1002);
+    CHECK_INT(g.replies, 1);
+    cJSON *calls = fake_calls(f, "job");
+    CHECK_INT(cJSON_GetArraySize(calls), 2);
+    cJSON_Delete(calls);
+    b.ops->release(b.self, l, 1);
+    fake_free(f);
+    vclock_close(&clock);
+    free(g.result);
 }
