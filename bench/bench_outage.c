@@ -10,7 +10,7 @@
 
 #include "run/circuit.h"
 #include "base/log.h"
-#include "core/reload.h"
+#include "core/scripts.h"
 #include "run/retry.h"
 #include "run/run.h"
 #include "sched/sched.h"
@@ -71,8 +71,8 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
                           .lua_dir = conf.lua_dir,
                           .circuits = circuits,
                           .budget = &budget};
-    reload_set_t set;
-    if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return -1;
+    scripts_set_t set;
+    if (scripts_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return -1;
     runner_t runner = {
         .clock = &clock, .store = store, .rng = 1, .budget = &budget, .circuits = circuits};
     sched_t *sched;
@@ -89,7 +89,7 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
     store_runs(store, NULL, 0, count_attempt, &all);
     sched_stop(sched);
     sched_free(sched);
-    reload_free(&set);
+    scripts_free(&set);
     circuits_free(circuits);
     *skipped = (long)runner.ok_total; /* none succeed: reuse as a zero check */
     store_close(store);

@@ -11,7 +11,7 @@
 
 #include "conf/conf.h"
 #include "base/log.h"
-#include "core/reload.h"
+#include "core/scripts.h"
 #include "run/run.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -77,9 +77,9 @@ int main(int argc, char **argv) {
                           .lua_dir = conf.lua_dir,
                           .memory_limit = conf.sandbox_memory,
                           .cpu_slice = conf.cpu_slice};
-    reload_set_t set;
+    scripts_set_t set;
     double t0 = now_s();
-    if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return 1;
+    if (scripts_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return 1;
     double t_load = now_s() - t0;
     long rss_loaded = rss_kb();
     size_t state_bytes = 0;
@@ -121,7 +121,7 @@ int main(int argc, char **argv) {
 
     sched_stop(sched);
     sched_free(sched);
-    reload_free(&set);
+    scripts_free(&set);
     store_close(store);
     vclock_close(&clock);
     return 0;

@@ -27,7 +27,7 @@
 #include "base/log.h"
 #include "browser/page.h"
 #include "browser/pool.h"
-#include "core/reload.h"
+#include "core/scripts.h"
 #include "run/retry.h"
 #include "run/run.h"
 #include "sched/sched.h"
@@ -50,7 +50,7 @@ typedef struct world {
     pool_t *pool; /* --browser real */
     page_env_t page_env;
     script_host_t host;
-    reload_set_t set;
+    scripts_set_t set;
     sched_t *sched;
     runner_t runner;
     int loaded;
@@ -337,7 +337,7 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
                               .ud = t,
                               .open_prims = page_open_prims,
                               .prims_ud = &w->page_env};
-    if (reload_load(conf, &w->host, t->job_paths, t->njob_paths, &w->set, load_report, t) < 0) {
+    if (scripts_load(conf, &w->host, t->job_paths, t->njob_paths, &w->set, load_report, t) < 0) {
         snprintf(err, errlen, "%s", t->first_error[0] ? t->first_error : "cannot load the scripts");
         return -1;
     }
@@ -376,7 +376,7 @@ static void world_free(drytest_t *t, world_t *w) {
         for (int i = 0; i < 100 && w->runner.live; i++) pump(t, vclock_now(&t->clock) + 1);
         sched_free(w->sched);
     }
-    if (w->loaded) reload_free(&w->set);
+    if (w->loaded) scripts_free(&w->set);
     if (w->pool) {
         pool_shutdown(w->pool);
         uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */

@@ -19,7 +19,7 @@
 #include "base/log.h"
 #include "core/loop.h"
 #include "plan.h"
-#include "core/reload.h"
+#include "core/scripts.h"
 #include "status.h"
 #include "base/units.h"
 #include "base/vclock.h"
@@ -182,15 +182,15 @@ static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
                           .memory_limit = conf->sandbox_memory,
                           .cpu_slice = conf->cpu_slice,
                           .dry_run = 1};
-    reload_set_t set;
+    scripts_set_t set;
     log_setup(LOG_WARN, 0);
-    if (reload_load(conf, &host, a->paths, a->npaths, &set, report_stderr, NULL) < 0) {
+    if (scripts_load(conf, &host, a->paths, a->npaths, &set, report_stderr, NULL) < 0) {
         vclock_close(&clock);
         return EXIT_USER;
     }
     int rc = is_plan ? plan_print(conf, &set, &o) : plan_check(conf, &set, &o);
     if (set.errors && rc == 0) rc = EXIT_USER;
-    reload_free(&set);
+    scripts_free(&set);
     vclock_close(&clock);
     return rc;
 }

@@ -49,7 +49,7 @@ static void plan_launch(void *ud, sched_start_t *st) {
 static void plan_cancel(void *ud, sched_start_t *st, const char *why) {}
 
 /* Sets up the scheduler for the set on a virtual clock at o->start. */
-static int plan_setup(plan_t *p, const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+static int plan_setup(plan_t *p, const conf_t *conf, scripts_set_t *set, const plan_opts_t *o) {
     char err[1024] = "";
     store_t *store = NULL;
     memset(p, 0, sizeof *p);
@@ -80,7 +80,7 @@ static void plan_teardown(plan_t *p) {
 
 static void fmt_time(double t, char *buf, size_t len) { units_format_time(t, buf, len); }
 
-int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+int plan_check(const conf_t *conf, scripts_set_t *set, const plan_opts_t *o) {
     plan_t p;
     if (plan_setup(&p, conf, set, o) < 0) {
         plan_teardown(&p);
@@ -140,7 +140,7 @@ static int cmp_start(const void *a, const void *b) {
     return strcmp(x->job->name, y->job->name);
 }
 
-int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+int plan_print(const conf_t *conf, scripts_set_t *set, const plan_opts_t *o) {
     plan_t p;
     char a[40], b[40];
     if (plan_setup(&p, conf, set, o) < 0) {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
-#include "core/reload.h"
+#include "core/scripts.h"
 
 typedef struct plan_opts {
     double start, end; /* the window, epoch seconds */
@@ -18,9 +18,9 @@ typedef struct plan_opts {
 
 /* Prints the check table (or JSON) for the loaded set. Auto offsets are read
  * from the store when it exists (never written). Returns the exit code. */
-int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o);
+int plan_check(const conf_t *conf, scripts_set_t *set, const plan_opts_t *o);
 
 /* Prints the plan for the window. Returns the exit code. */
-int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o);
+int plan_print(const conf_t *conf, scripts_set_t *set, const plan_opts_t *o);
 
 #endif

@@ -25,7 +25,7 @@
 #include "obs/obs.h"
 #include "browser/page.h"
 #include "browser/pool.h"
-#include "reload.h"
+#include "scripts.h"
 #include "run/retry.h"
 #include "run/run.h"
 #include "sched/sched.h"
@@ -47,7 +47,7 @@ typedef struct engine {
     vclock_t clock;
     store_t *store;
     script_host_t host;
-    reload_set_t set;
+    scripts_set_t set;
     sched_t *sched;
     runner_t runner;
     retry_budget_t budget;
@@ -233,7 +233,7 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
     uv_timer_start(&e->drain, on_drain_timeout, (uint64_t)(e->conf->shutdown_timeout * 1000), 0);
 }
 
-static int has_browser_jobs(const reload_set_t *set) {
+static int has_browser_jobs(const scripts_set_t *set) {
     for (size_t i = 0; i < set->njobs; i++)
         if (set->jobs[i]->browser) return 1;
     return 0;
@@ -247,8 +247,8 @@ static void watch_scripts(engine_t *e);
  * Fills answer (may be NULL) for the API; 0 when applied or unchanged,
  * -1 when refused, -ESHUTDOWN while the engine shuts down. */
 static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer) {
-    reload_set_t next;
-    reload_changes_t ch = {0};
+    scripts_set_t next;
+    scripts_changes_t ch = {0};
     char err[1024] = "", line[1200];
     int rc = -1, applied = 0;
     cJSON *errors = cJSON_CreateArray();
@@ -259,14 +259,14 @@ static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer)
         goto out;
     }
     e->reload_errors = errors;
-    int r = reload_update(e->conf, &e->host, &e->set, &next, &ch, report, e);
+    int r = scripts_update(e->conf, &e->host, &e->set, &next, &ch, report, e);
     e->reload_errors = NULL;
     if (r < 0) {
         snprintf(err, sizeof err, "cannot read the scripts: the previous scripts keep running");
         goto out;
     }
     if (ch.loaded == 0 && ch.removed == 0) {
-        reload_free(&next);
+        scripts_free(&next);
         if (ch.failed)
             log_info("reload (%s): nothing applied: %d script(s) failed to load (see above)", why,
                      ch.failed);
@@ -280,7 +280,7 @@ static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer)
         e->reload_errors = errors;
         report(e, line);
         e->reload_errors = NULL;
-        reload_free(&next);
+        scripts_free(&next);
         goto out;
     }
     for (size_t i = 0; i < e->set.nscripts; i++) {
@@ -292,12 +292,12 @@ static int engine_reload(engine_t *e, const char *why, int quiet, cJSON *answer)
     }
     for (size_t i = 0; i < next.nscripts; i++) {
         const char *path = script_path(next.scripts[i]);
-        if (next.how[i] == RELOAD_LOADED)
+        if (next.how[i] == SCRIPTS_LOADED)
             obs_script(e->obs, path, now, NULL);
-        else if (next.how[i] == RELOAD_KEPT)
+        else if (next.how[i] == SCRIPTS_KEPT)
             obs_script_clear(e->obs, path); /* an error of a refused reload is over */
     }
-    reload_free(&e->set);
+    scripts_free(&e->set);
     e->set = next;
     if (has_browser_jobs(&e->set)) pool_start(e->pool);
     log_info("reloaded (%s): %d script(s) loaded, %d removed, %d unchanged%s; %zu job(s)", why,
@@ -489,7 +489,7 @@ int loop_run(const conf_t *conf) {
                               .prims_ud = &e->page_env};
     e->started_at = vclock_now(&e->clock);
     if (!(e->obs = obs_new())) goto out;
-    if (reload_load(conf, &e->host, NULL, 0, &e->set, report, e) < 0) goto out;
+    if (scripts_load(conf, &e->host, NULL, 0, &e->set, report, e) < 0) goto out;
     for (size_t i = 0; i < e->set.nscripts; i++)
         obs_script(e->obs, script_path(e->set.scripts[i]), e->started_at, NULL);
 
@@ -576,7 +576,7 @@ out:
     console_free(e->console);
     obs_detach(e->obs);
     sched_free(e->sched);
-    reload_free(&e->set);
+    scripts_free(&e->set);
     if (e->store && store_flush(e->store) < 0) {
         log_error("store: final write failed: %s", store_errmsg(e->store));
         rc = 1;

@@ -1,8 +1,8 @@
-/* reload.c — loading script files and their job definitions into a set the
+/* scripts.c — loading script files and their job definitions into a set the
  * scheduler can take, and the next set on a reload: files are told apart by
  * a hash of their bytes, so an unchanged file keeps its state (and whatever
  * its top level computed) and only what changed is loaded again. */
-#include "reload.h"
+#include "scripts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -111,7 +111,7 @@ static uint64_t hash_lib(const conf_t *conf) {
     return hash_tree(lib, 0);
 }
 
-static int grow_scripts(reload_set_t *set, size_t n) {
+static int grow_scripts(scripts_set_t *set, size_t n) {
     set->scripts = calloc(n ? n : 1, sizeof *set->scripts);
     set->hashes = calloc(n ? n : 1, sizeof *set->hashes);
     set->how = calloc(n ? n : 1, 1);
@@ -119,10 +119,10 @@ static int grow_scripts(reload_set_t *set, size_t n) {
 }
 
 /* Loads one file into the set; 0, 1 when it failed (reported), < 0 on ENOMEM. */
-static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
-                     const script_host_t *host, int drop_dups, reload_report_fn report, void *ud);
+static int load_file(scripts_set_t *set, const char *path, const conf_t *conf,
+                     const script_host_t *host, int drop_dups, scripts_report_fn report, void *ud);
 
-static void add_job(reload_set_t *set, job_t *j, reload_report_fn report, void *ud) {
+static void add_job(scripts_set_t *set, job_t *j, scripts_report_fn report, void *ud) {
     for (size_t i = 0; i < set->njobs; i++) {
         job_t *k = set->jobs[i];
         if (strcmp(k->name, j->name) == 0) {
@@ -138,12 +138,12 @@ static void add_job(reload_set_t *set, job_t *j, reload_report_fn report, void *
     set->jobs[set->njobs++] = j;
 }
 
-int reload_load(const conf_t *conf, const script_host_t *host, char *const *paths, size_t npaths,
-                reload_set_t *set, reload_report_fn report, void *ud) {
+int scripts_load(const conf_t *conf, const script_host_t *host, char *const *paths, size_t npaths,
+                 scripts_set_t *set, scripts_report_fn report, void *ud) {
     pathlist_t files = {0};
     char line[2048];
     int rc = 0;
-    *set = (reload_set_t){0};
+    *set = (scripts_set_t){0};
     const char *defaults[1] = {conf->scripts};
     if (npaths == 0) {
         paths = (char *const *)defaults;
@@ -178,12 +178,12 @@ int reload_load(const conf_t *conf, const script_host_t *host, char *const *path
     set->lib_hash = hash_lib(conf);
     for (size_t i = 0; i < files.n; i++) free(files.v[i]);
     free(files.v);
-    if (rc < 0) reload_free(set);
+    if (rc < 0) scripts_free(set);
     return rc;
 }
 
-static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
-                     const script_host_t *host, int drop_dups, reload_report_fn report, void *ud) {
+static int load_file(scripts_set_t *set, const char *path, const conf_t *conf,
+                     const script_host_t *host, int drop_dups, scripts_report_fn report, void *ud) {
     char line[2048];
     script_t *s;
     job_t **jobs;
@@ -215,7 +215,7 @@ static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
     }
     set->jobs = more;
     set->hashes[set->nscripts] = hash;
-    set->how[set->nscripts] = RELOAD_LOADED;
+    set->how[set->nscripts] = SCRIPTS_LOADED;
     set->scripts[set->nscripts++] = s;
     for (size_t k = 0; k < njobs; k++) {
         if (drop_dups)
@@ -228,7 +228,7 @@ static int load_file(reload_set_t *set, const char *path, const conf_t *conf,
 }
 
 /* Takes old's i-th script and its jobs into set as they are. */
-static int keep_file(reload_set_t *set, const reload_set_t *old, size_t i, int how) {
+static int keep_file(scripts_set_t *set, const scripts_set_t *old, size_t i, int how) {
     script_t *s = old->scripts[i];
     size_t n = 0;
     for (size_t k = 0; k < old->njobs; k++) n += old->jobs[k]->script == s;
@@ -244,19 +244,19 @@ static int keep_file(reload_set_t *set, const reload_set_t *old, size_t i, int h
     return 0;
 }
 
-static long old_index(const reload_set_t *old, const char *path) {
+static long old_index(const scripts_set_t *old, const char *path) {
     for (size_t i = 0; i < old->nscripts; i++)
         if (strcmp(script_path(old->scripts[i]), path) == 0) return (long)i;
     return -1;
 }
 
-int reload_update(const conf_t *conf, const script_host_t *host, const reload_set_t *old,
-                  reload_set_t *set, reload_changes_t *ch, reload_report_fn report, void *ud) {
+int scripts_update(const conf_t *conf, const script_host_t *host, const scripts_set_t *old,
+                   scripts_set_t *set, scripts_changes_t *ch, scripts_report_fn report, void *ud) {
     pathlist_t files = {0};
     char line[4200];
     int rc;
-    *set = (reload_set_t){0};
-    *ch = (reload_changes_t){0};
+    *set = (scripts_set_t){0};
+    *ch = (scripts_changes_t){0};
     if ((rc = add_dir(&files, conf->scripts)) < 0) {
         snprintf(line, sizeof line, "%s: cannot read the scripts directory: %s", conf->scripts,
                  strerror(-rc));
@@ -270,14 +270,14 @@ int reload_update(const conf_t *conf, const script_host_t *host, const reload_se
         uint64_t h;
         if (o >= 0 && set->lib_hash == old->lib_hash && hash_file(files.v[i], &h) == 0 &&
             h == old->hashes[o]) {
-            rc = keep_file(set, old, (size_t)o, RELOAD_KEPT);
+            rc = keep_file(set, old, (size_t)o, SCRIPTS_KEPT);
             ch->unchanged++;
             continue;
         }
         rc = load_file(set, files.v[i], conf, host, 0, report, ud);
         if (rc == 1) {
             ch->failed++;
-            rc = o >= 0 ? keep_file(set, old, (size_t)o, RELOAD_KEPT_FAILED) : 0;
+            rc = o >= 0 ? keep_file(set, old, (size_t)o, SCRIPTS_KEPT_FAILED) : 0;
         } else if (rc == 0) {
             ch->loaded++;
         }
@@ -291,15 +291,15 @@ int reload_update(const conf_t *conf, const script_host_t *host, const reload_se
 out:
     for (size_t i = 0; i < files.n; i++) free(files.v[i]);
     free(files.v);
-    if (rc < 0) reload_free(set);
+    if (rc < 0) scripts_free(set);
     return rc < 0 ? rc : 0;
 }
 
-void reload_free(reload_set_t *set) {
+void scripts_free(scripts_set_t *set) {
     job_free_all(set->jobs, set->njobs);
     for (size_t i = 0; i < set->nscripts; i++) script_unref(set->scripts[i]);
     free(set->scripts);
     free(set->hashes);
     free(set->how);
-    *set = (reload_set_t){0};
+    *set = (scripts_set_t){0};
 }
