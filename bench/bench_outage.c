@@ -1,8 +1,8 @@
 /* bench_outage.c — how many requests reach a dead site during an outage: 16
  * jobs (periods 5 to 60 minutes, offset auto, the engine's default retries and
  * retry budget) whose every attempt fails with `network`, run on the virtual
- * clock through the real scheduler and runner, with and without a shared
- * circuit breaker (failures 5, cooldown 5m).
+ * clock through the engine as every mode opens it (core/engine.c), with and
+ * without a shared circuit breaker (failures 5, cooldown 5m).
  * usage: bench_outage MINUTES DIR [social|1m] */
 #include <stdio.h>
 #include <stdlib.h>

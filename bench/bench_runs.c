@@ -1,7 +1,8 @@
 /* bench_runs.c — engine overhead per no-op run: N jobs in real script states,
- * the real scheduler, runner and a real sqlite file, driven on the virtual
- * clock so only the engine's own work is measured (schedule, start, resume,
- * record). Also reports memory per script state.
+ * the real scheduler, runner and a real sqlite file (the engine opened as
+ * every mode opens it, core/engine.c), driven on the virtual clock so only
+ * the engine's own work is measured (schedule, start, resume, record). Also
+ * reports memory per script state.
  * usage: bench_runs JOBS JOBS_PER_SCRIPT MINUTES DIR */
 #include <stdio.h>
 #include <stdlib.h>

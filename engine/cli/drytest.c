@@ -20,7 +20,6 @@
 
 #include "browser/cdp.h"
 #include "browser/chrome.h"
-#include "run/circuit.h"
 #include "script/err.h"
 #include "browser/fake.h"
 #include "script/json.h"
