@@ -1,7 +1,8 @@
-/* drytest.c — see drytest.h. A "world" is one engine as `baton run` builds
- * it, minus the loop, the HTTP server and the pool: the clock is virtual,
- * the store is in memory and pages come from the fake browser. The test
- * files' states live across their tests; each test gets a world of its own. */
+/* drytest.c — see drytest.h. A "world" is one engine opened as `baton run`
+ * opens it (core/engine.c), minus the loop, the HTTP server and the pool: the
+ * clock is virtual, the store is in memory and pages come from the fake
+ * browser. The test files' states live across their tests; each test gets a
+ * world of its own. */
 #include "drytest.h"
 
 #include <dirent.h>
@@ -17,7 +18,6 @@
 
 #include "browser/cdp.h"
 #include "browser/chrome.h"
-#include "run/circuit.h"
 #include "script/err.h"
 #include "browser/fake.h"
 #include "browser/fixture_backend.h"
@@ -26,10 +26,7 @@
 #include "base/log.h"
 #include "browser/page.h"
 #include "browser/pool.h"
-#include "browser/pool_backend.h"
-#include "core/reload.h"
-#include "run/retry.h"
-#include "run/run.h"
+#include "core/engine.h"
 #include "sched/busiest.h"
 #include "sched/sched.h"
 #include "script/script.h"
@@ -43,22 +40,6 @@ enum { MAX_FILES = 256, MAX_TESTS = 1024 };
  * changing before virtual time moves on anyway (so its timeout can fire). */
 static const double STUCK_S = 10;
 
-typedef struct world {
-    store_t *store;
-    circuits_t *circuits;
-    retry_budget_t budget;
-    fake_t *fake; /* the fake browser, or (real) just its fixtures */
-    pool_t *pool; /* --browser real */
-    /* --browser real: the pool's table, its pages answered from the fixtures */
-    fixture_backend_t fixtures;
-    page_env_t page_env;
-    script_host_t host;
-    reload_set_t set;
-    sched_t *sched;
-    runner_t runner;
-    int loaded;
-} world_t;
-
 typedef struct drytest {
     const conf_t *conf;
     const drytest_opts_t *o;
@@ -71,7 +52,7 @@ typedef struct drytest {
     uv_loop_t loop;     /* --browser real: the browsers' I/O */
     uv_timer_t poke;    /* wakes the loop while waiting on the browser */
     int loop_open;
-    world_t *w;      /* the world of the running test */
+    engine_t *w;     /* the world of the running test */
     int load_errors; /* job script errors while building the world */
     char first_error[1024];
     /* tests registered by the file being loaded */
@@ -161,13 +142,6 @@ static void load_report(void *ud, const char *line) {
     if (!t->first_error[0]) snprintf(t->first_error, sizeof t->first_error, "%s", line);
 }
 
-static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
-    drytest_t *t = ud;
-    return sched_trigger(t->w->sched, job, args, err, len);
-}
-
-static void world_free(drytest_t *t, world_t *w);
-
 static void on_poke(uv_timer_t *h) { (void)h; }
 
 /* Waits on the browser while a page's run does; answers 1 when the wait
@@ -207,95 +181,43 @@ static void pump(drytest_t *t, double until) {
     vclock_advance(&t->clock, until);
 }
 
-/* Builds a fresh engine at o->start. Returns 0, or -1 with the reason in err. */
-static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
-    const conf_t *conf = t->conf;
-    memset(w, 0, sizeof *w);
-    t->w = w;
+/* Opens a fresh engine at o->start into t->w. Returns 0, or -1 with the
+ * reason in err. */
+static int world_new(drytest_t *t, char *err, size_t errlen) {
+    engine_opts_t eo = {.mode = ENGINE_TEST,
+                        .clock = &t->clock,
+                        .database = ":memory:",
+                        .browser = t->o->real ? ENGINE_BROWSER_POOL : ENGINE_BROWSER_FAKE,
+                        .files_dir = t->files_dir,
+                        .paths = t->job_paths,
+                        .npaths = t->njob_paths,
+                        .report = load_report,
+                        .report_ud = t};
+    if (t->o->real) eo.loop = &t->loop;
     vclock_init(&t->clock, NULL, 1, t->o->start);
     t->load_errors = 0;
     t->first_error[0] = 0;
-    if (store_open(&w->store, ":memory:", 0, err, errlen) < 0) return -1;
-    if (circuits_new(&w->circuits, conf, w->store, t->o->start, err, errlen) < 0) return -1;
-    if (fake_new(&w->fake, &t->clock) < 0) {
-        snprintf(err, errlen, "out of memory");
+    if (engine_open(&t->w, t->conf, &eo, err, errlen) < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "%s",
+                     t->first_error[0] ? t->first_error : "cannot load the scripts");
         return -1;
     }
-    retry_budget_init(&w->budget, conf->retry_budget.percent, conf->retry_budget.floor,
-                      conf->retry_budget.window);
-    w->page_env.clock = &t->clock;
-    if (t->o->real) {
-        if (pool_new(&w->pool, &t->loop, &t->clock, w->store, conf) < 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        browser_backend_t pool_table;
-        pool_backend(w->pool, &pool_table);
-        fixture_backend_init(&w->fixtures, &pool_table, w->fake, &w->page_env.browser);
-    } else {
-        fake_backend(w->fake, &w->page_env.browser);
-    }
-    snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
-    w->host = (script_host_t){.clock = &t->clock,
-                              .circuits = w->circuits,
-                              .budget = &w->budget,
-                              .store = w->store,
-                              .lua_dir = conf->lua_dir,
-                              .memory_limit = conf->sandbox_memory,
-                              .cpu_slice = conf->cpu_slice,
-                              .dry_run = 1,
-                              .trigger = host_trigger,
-                              .ud = t,
-                              .open_prims = page_open_prims,
-                              .prims_ud = &w->page_env};
-    if (reload_load(conf, &w->host, t->job_paths, t->njob_paths, &w->set, load_report, t) < 0) {
-        snprintf(err, errlen, "%s", t->first_error[0] ? t->first_error : "cannot load the scripts");
-        return -1;
-    }
-    w->loaded = 1;
-    w->runner = (runner_t){.clock = &t->clock,
-                           .store = w->store,
-                           .budget = &w->budget,
-                           .circuits = w->circuits,
-                           .rng = 0x9e3779b97f4a7c15ull};
-    sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
-    if (sched_new(&w->sched, &t->clock, w->store, conf, hooks, 1) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    w->runner.sched = w->sched;
-    if (sched_set_jobs(w->sched, w->set.jobs, w->set.njobs, err, errlen) < 0) return -1;
-    sched_place_offsets(w->sched, 1);
-    sched_start(w->sched);
-    if (w->pool) {
-        for (size_t i = 0; i < w->set.njobs; i++)
-            if (w->set.jobs[i]->browser) {
-                pool_start(w->pool);
-                break;
-            }
-    }
+    engine_start(t->w);
     return 0;
 }
 
-static void cancel_one(void *ud, sched_start_t *st) { run_cancel(ud, st, "the test ended"); }
-
-static void world_free(drytest_t *t, world_t *w) {
-    if (w->sched) {
-        sched_stop(w->sched);
-        sched_each_running(w->sched, cancel_one, &w->runner);
+static void world_free(drytest_t *t) {
+    engine_t *w = t->w;
+    if (w) {
+        engine_stop(w);
+        engine_cancel_runs(w, "the test ended");
         /* Cancelled runs end on the clock (their attempts are recorded). */
         for (int i = 0; i < 100 && w->runner.live; i++) pump(t, vclock_now(&t->clock) + 1);
-        sched_free(w->sched);
+        engine_shutdown(w);
+        if (w->pool) uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */
+        engine_close(w);
     }
-    if (w->loaded) reload_free(&w->set);
-    if (w->pool) {
-        pool_shutdown(w->pool);
-        uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */
-        pool_free(w->pool);
-    }
-    circuits_free(w->circuits);
-    fake_free(w->fake);
-    store_close(w->store);
     vclock_close(&t->clock);
     t->w = NULL;
 }
@@ -529,9 +451,8 @@ static void run_file(drytest_t *t, const char *path) {
     }
     if (t->ntests == 0) result(t, 0, path, "no test(name, fn) in this file");
     for (size_t i = 0; i < t->ntests; i++) {
-        world_t w;
         snprintf(what, sizeof what, "%s: %s", path, t->tests[i].name);
-        if (world_new(t, &w, err, sizeof err) < 0) {
+        if (world_new(t, err, sizeof err) < 0) {
             result(t, 0, what, err);
         } else if (t->load_errors) {
             result(t, 0, what, t->first_error);
@@ -546,7 +467,7 @@ static void run_file(drytest_t *t, const char *path) {
                 result(t, 0, what, err);
             }
         }
-        world_free(t, &w);
+        world_free(t);
         luaL_unref(script_state(s), LUA_REGISTRYINDEX, t->tests[i].ref);
     }
     script_unref(s);
@@ -595,29 +516,29 @@ static int on_start_row(void *ud, const store_run_t *r) {
 }
 
 static void simulate(drytest_t *t) {
-    world_t w;
     char err[2048], from[40], to[40], span[32];
-    if (world_new(t, &w, err, sizeof err) < 0) {
+    if (world_new(t, err, sizeof err) < 0) {
         result(t, 0, "loading the scripts", err);
-        world_free(t, &w);
+        world_free(t);
         return;
     }
+    engine_t *w = t->w;
     units_format_time(t->o->start, from, sizeof from);
     units_format_time(t->o->start + t->o->window, to, sizeof to);
     units_format_duration(t->o->window, span, sizeof span);
     printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from, to);
     pump(t, t->o->start + t->o->window);
-    store_flush(w.store);
+    store_flush(w->store);
     printf("%-28s %6s %6s %6s\n", "job", "ok", "failed", "other");
-    for (size_t i = 0; i < w.set.njobs; i++) {
-        const char *name = w.set.jobs[i]->name;
+    for (size_t i = 0; i < w->set.njobs; i++) {
+        const char *name = w->set.jobs[i]->name;
         tally_t tl = {0};
-        store_runs(w.store, name, 0, on_sim_row, &tl);
+        store_runs(w->store, name, 0, on_sim_row, &tl);
         printf("%-28s %6d %6d %6d\n", name, tl.ok, tl.failed, tl.other);
     }
     starts_t st = {0};
     busiest_t most_sec = {0, 0}, most_min = {0, 0};
-    store_runs(w.store, NULL, 0, on_start_row, &st);
+    store_runs(w->store, NULL, 0, on_start_row, &st);
     busiest_find(st.at, st.n, 1, &most_sec);
     busiest_find(st.at, st.n, 60, &most_min);
     printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_sec.count,
@@ -625,11 +546,11 @@ static void simulate(drytest_t *t) {
     free(st.at);
     if (t->load_errors) result(t, 0, "scripts load", t->first_error);
     int failed_before = t->failed;
-    for (size_t i = 0; i < w.set.njobs; i++) {
-        const char *name = w.set.jobs[i]->name;
+    for (size_t i = 0; i < w->set.njobs; i++) {
+        const char *name = w->set.jobs[i]->name;
         tally_t tl = {0};
         char what[300];
-        store_runs(w.store, name, 0, on_sim_row, &tl);
+        store_runs(w->store, name, 0, on_sim_row, &tl);
         snprintf(what, sizeof what, "%s: no script errors in %d run(s)", name,
                  tl.ok + tl.failed + tl.other);
         result(t, tl.bugs == 0, what, tl.bug);
@@ -637,7 +558,7 @@ static void simulate(drytest_t *t) {
     if (t->failed > failed_before)
         printf("(with no fixture the fake browser answers page:eval with nil: serve the pages "
                "your jobs read in a *_test.lua file)\n");
-    world_free(t, &w);
+    world_free(t);
 }
 
 static double log_now(void *ud) { return vclock_now(&((drytest_t *)ud)->clock); }
