@@ -38,14 +38,10 @@ void pool_waiter_fire(pool_waiter_t *w, pool_lease_t *l, err_kind_t kind, const 
 static void on_waiter_timeout(vtimer_t *t) {
     pool_waiter_t *w = t->data;
     pool_t *p = w->p;
-    char msg[768], d[32];
-    snprintf(d, sizeof d, "%gs", p->conf->browser.acquire_timeout);
-    const char *trouble = pool_browser_trouble(p);
-    if (trouble)
-        snprintf(msg, sizeof msg, "no browser context within %s (%s)", d, trouble);
-    else
-        snprintf(msg, sizeof msg, "no browser context within %s (%d busy of %d, %d waiting)", d,
-                 pool_policy_used(&p->pol), p->conf->browser.max_contexts, p->pol.nwaiters);
+    char msg[768];
+    pool_policy_timeout_message(msg, sizeof msg, p->conf->browser.acquire_timeout,
+                                pool_browser_trouble(p), pool_policy_used(&p->pol),
+                                p->conf->browser.max_contexts, p->pol.nwaiters);
     p->timeouts_total++;
     pool_waiter_fire(w, NULL, ERR_POOL_TIMEOUT, msg);
 }

@@ -426,6 +426,16 @@ pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, doubl
     return NULL;
 }
 
+void pool_policy_timeout_message(char *buf, size_t n, double timeout, const char *trouble, int busy,
+                                 int max_pages, int waiting) {
+    if (!buf || n == 0) return;
+    if (trouble && trouble[0])
+        snprintf(buf, n, "no browser context within %gs (%s)", timeout, trouble);
+    else
+        snprintf(buf, n, "no browser context within %gs (%d busy of %d, %d waiting)", timeout, busy,
+                 max_pages, waiting);
+}
+
 int pool_policy_reserved(const pool_policy_t *pp) {
     int rsv = pp->lim.reserve_critical + pp->lim.reserve_high;
     int free_pages = pp->lim.max_pages - pool_policy_used(pp);

@@ -259,6 +259,12 @@ pool_release_t pool_policy_release(const pool_policy_t *pp, const pool_policy_pa
  * pages not closing, kept up to date across calls. NULL when none. */
 pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, double now, int *total);
 
+/* Why a waiter got no page within timeout seconds, for its pool_timeout:
+ * the reason a browser is down when one is (trouble, may be NULL), else how
+ * busy the pool is. Writes at most n bytes to buf (NUL-terminated). */
+void pool_policy_timeout_message(char *buf, size_t n, double timeout, const char *trouble, int busy,
+                                 int max_pages, int waiting);
+
 /* Pages reserved now: free regular pages only critical/high work may take. */
 int pool_policy_reserved(const pool_policy_t *pp);
 

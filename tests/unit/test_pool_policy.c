@@ -339,6 +339,21 @@ TEST(new_contexts_go_to_the_ready_browser_with_the_fewest_contexts) {
     CHECK(pool_policy_least_loaded(&F.pp) == NULL);
 }
 
+TEST(no_context_within_acquire_timeout_fails_with_the_reason_when_a_browser_is_down) {
+    char msg[300];
+    pool_policy_timeout_message(msg, sizeof msg, 30, "browser 1: the browser process exited", 2, 4,
+                                3);
+    CHECK_STR(msg, "no browser context within 30s (browser 1: the browser process exited)");
+    pool_policy_timeout_message(msg, sizeof msg, 2.5, NULL, 4, 4, 3);
+    CHECK_STR(msg, "no browser context within 2.5s (4 busy of 4, 3 waiting)");
+    pool_policy_timeout_message(msg, sizeof msg, 2.5, "", 1, 4, 0); /* no reason: the counts */
+    CHECK_STR(msg, "no browser context within 2.5s (1 busy of 4, 0 waiting)");
+    char tiny[8];
+    pool_policy_timeout_message(tiny, sizeof tiny, 30, NULL, 0, 1, 0); /* cut, not overrun */
+    CHECK_STR(tiny, "no brow");
+    pool_policy_timeout_message(NULL, 0, 30, NULL, 0, 1, 0);
+}
+
 /* ---- Contexts, pages and browser contexts ---- */
 
 TEST(one_lease_is_one_page_reused_lease_after_lease) {
