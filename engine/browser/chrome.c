@@ -3,6 +3,7 @@
  * drained, and collection of the renderer zombies a dead browser leaves. */
 #include "chrome.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ const char *chrome_executable(const chrome_opts_t *opts) {
 
 static void on_handle_closed(uv_handle_t *h) {
     chrome_t *ch = h->data;
+    assert(ch->closing && ch->open_handles > 0);
     if (--ch->open_handles > 0) return;
     list_remove(&ch->live_link); /* a no-op unless it never reported its exit */
     fs_remove_tree(ch->dir);
@@ -64,6 +66,8 @@ static void on_handle_closed(uv_handle_t *h) {
 
 static void close_handles(chrome_t *ch) {
     if (ch->closing) return;
+    /* Its handles close only once its exit and the end of stderr are in. */
+    assert(ch->exited && ch->err_eof && ch->reported);
     ch->closing = 1;
     ch->open_handles = 2;
     uv_close((uv_handle_t *)&ch->proc, on_handle_closed);
@@ -73,6 +77,7 @@ static void close_handles(chrome_t *ch) {
 /* Both the exit status and the end of stderr are needed before reporting. */
 static void maybe_report(chrome_t *ch) {
     if (!ch->exited || !ch->err_eof || ch->reported) return;
+    assert(!ch->closing);
     ch->reported = 1;
     if (ch->freeing) {
         close_handles(ch);
@@ -83,6 +88,7 @@ static void maybe_report(chrome_t *ch) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
     chrome_t *ch = p->data;
+    assert(!ch->exited);
     list_remove(&ch->live_link);
     ch->exited = 1;
     ch->status = status;
@@ -101,6 +107,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     chrome_t *ch = s->data;
     if (n < 0) {
+        assert(!ch->err_eof);
         uv_read_stop(s);
         ch->err_eof = 1;
         maybe_report(ch);
@@ -261,6 +268,7 @@ void chrome_kill(chrome_t *ch, int sig) {
 
 void chrome_free(chrome_t *ch) {
     if (!ch || ch->freeing) return;
+    assert(!ch->closing);
     ch->freeing = 1;
     if (ch->reported) {
         close_handles(ch);
