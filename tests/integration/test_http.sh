@@ -262,7 +262,9 @@ t_http_refuses_ambiguous_and_chunked_bodies() {
   conf
   start_http
   # Content-Length and Transfer-Encoding together: request smuggling's door.
-  expect_contains "$(raw 'POST /api/jobs/manual/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' | head -1)" " 400 " "both"
+  # (headers only: the answer comes at the headers, and body bytes the engine never
+  # reads could make its close a reset that loses the answer)
+  expect_contains "$(raw 'POST /api/jobs/manual/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n' | head -1)" " 400 " "both"
   head -c 100000 /dev/zero | tr '\0' x >big
   expect_eq "$(code POST /api/jobs/manual/run -H 'Transfer-Encoding: chunked' --data-binary @big)" 411 \
     "a chunked body over the limit"
