@@ -13,8 +13,8 @@
 /* One watched directory of the module tree. */
 typedef struct watch_lib {
     uv_fs_event_t h; /* first: the close callback frees through it */
-    struct watch_lib *next;
-    int seen; /* found by the current scan */
+    list_t link;     /* on watch_t.libs */
+    int seen;        /* found by the current scan */
     char path[];
 } watch_lib_t;
 
@@ -40,23 +40,27 @@ static void free_lib(uv_handle_t *h) { free((watch_lib_t *)h); }
 
 /* Drops the watches the last scan did not find (every one with all). */
 static void unwatch_libs(watch_t *w, int all) {
-    for (watch_lib_t **pp = &w->libs; *pp;) {
-        watch_lib_t *l = *pp;
-        if (!all && l->seen) {
-            pp = &l->next;
-            continue;
-        }
-        *pp = l->next;
+    list_each_safe(it, tmp, &w->libs) {
+        watch_lib_t *l = list_entry(it, watch_lib_t, link);
+        if (!all && l->seen) continue;
+        list_remove(&l->link);
         uv_close((uv_handle_t *)&l->h, free_lib);
     }
+}
+
+static watch_lib_t *find_lib(watch_t *w, const char *dir) {
+    list_each(it, &w->libs) {
+        watch_lib_t *l = list_entry(it, watch_lib_t, link);
+        if (strcmp(l->path, dir) == 0) return l;
+    }
+    return NULL;
 }
 
 /* Marks dir and the directories below it as seen, watching the new ones.
  * Returns how many watches were added. */
 static int watch_lib_tree(watch_t *w, const char *dir, int depth) {
     int added = 0;
-    watch_lib_t *l = w->libs;
-    while (l && strcmp(l->path, dir) != 0) l = l->next;
+    watch_lib_t *l = find_lib(w, dir);
     if (!l) {
         size_t n = strlen(dir) + 1;
         l = malloc(sizeof *l + n);
@@ -64,8 +68,7 @@ static int watch_lib_tree(watch_t *w, const char *dir, int depth) {
         memcpy(l->path, dir, n);
         uv_fs_event_init(w->loop, &l->h);
         l->h.data = w;
-        l->next = w->libs;
-        w->libs = l;
+        list_push_front(&w->libs, &l->link);
         if (uv_fs_event_start(&l->h, on_fs_event, dir, 0) < 0) log_debug("cannot watch %s", dir);
         added++;
     }
@@ -88,6 +91,7 @@ void watch_init(watch_t *w, uv_loop_t *loop, const char *dir, watch_fn on_change
     w->dir = dir;
     w->on_change = on_change;
     w->ud = ud;
+    list_init(&w->libs);
     uv_timer_init(loop, &w->settle);
     w->settle.data = w;
 }
@@ -106,7 +110,7 @@ void watch_scan(watch_t *w) {
                      uv_strerror(rc));
     }
     snprintf(lib, sizeof lib, "%s/lib", w->dir);
-    for (watch_lib_t *l = w->libs; l; l = l->next) l->seen = 0;
+    list_each(it, &w->libs) list_entry(it, watch_lib_t, link)->seen = 0;
     int added = stat(lib, &st) == 0 && S_ISDIR(st.st_mode) ? watch_lib_tree(w, lib, 0) : 0;
     unwatch_libs(w, 0);
     if (added && w->scanned) uv_timer_start(&w->settle, on_settle, WATCH_SETTLE_MS, 0);

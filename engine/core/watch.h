@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "base/list.h"
+
 /* Told once a change has settled (the owner reloads, then calls watch_scan). */
 typedef void (*watch_fn)(void *ud);
 
@@ -19,8 +21,8 @@ typedef struct watch {
     uv_timer_t settle;
     uv_fs_event_t dir_event;
     int watching_dir;
-    struct watch_lib *libs; /* scripts/lib/ and the directories below it */
-    int scanned;            /* the first scan is done */
+    list_t libs; /* scripts/lib/ and the directories below it */
+    int scanned; /* the first scan is done */
     int stopped;
 } watch_t;
 
