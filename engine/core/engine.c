@@ -95,7 +95,15 @@ static int teardown(engine_t *e) {
  * auto offsets stored by the engine. */
 static int open_store(engine_t *e, const engine_opts_t *o, char *err, size_t errlen) {
     const char *db = o->database ? o->database : e->conf->database;
-    if (e->mode != ENGINE_PLAN) return store_open(&e->store, db, 0, err, errlen);
+    if (e->mode != ENGINE_PLAN) {
+        int rc = store_open(&e->store, db, 0, err, errlen);
+        if (rc == 0 && store_recovered(e->store) > 0)
+            log_warn("store: %lld run(s) were in flight when the engine last stopped; recorded "
+                     "as %s (%s)",
+                     (long long)store_recovered(e->store), STORE_CRASHED_STATUS,
+                     STORE_CRASHED_KIND);
+        return rc;
+    }
     char msg[1024] = "", line[1200];
     if (strcmp(db, ":memory:") != 0 && store_open(&e->store, db, 1, msg, sizeof msg) < 0 &&
         msg[0]) {

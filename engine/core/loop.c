@@ -49,26 +49,33 @@ typedef struct loop {
     http_t *http;
     console_t *console; /* the console socket */
     double started_at;
-    int lock_fd; /* <database>.lock, held while the engine runs */
+    int lock_fd; /* the database file, flocked while the engine runs */
     int handles; /* signals and uv timers initialised */
     int closed;
 } loop_t;
 
 /* One engine per database: sqlite alone only notices a second writer while
- * the first holds a transaction, so hold an flock for the engine's life. */
+ * the first holds a transaction, so hold an flock for the engine's life. The
+ * lock is on the database file itself (created here when missing), so it
+ * follows the file's identity: a second engine reaching the same file by a
+ * symlink, a hard link or another spelling of its path is refused too. An
+ * flock does not touch sqlite's POSIX locks; the descriptor stays open until
+ * the store is closed, so closing it cannot drop them. */
 static int lock_database(loop_t *l, const char *db) {
-    char path[4200];
     l->lock_fd = -1;
     if (strcmp(db, ":memory:") == 0) return 0;
-    snprintf(path, sizeof path, "%s.lock", db);
-    l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    l->lock_fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (l->lock_fd < 0) l->lock_fd = open(db, O_RDONLY | O_CLOEXEC);
     if (l->lock_fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS) return 0;
-        log_error("%s: %s", path, strerror(errno));
+        /* sqlite says what is wrong with the file or its directory */
+        if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS ||
+            errno == EPERM || errno == EISDIR)
+            return 0;
+        log_error("%s: %s", db, strerror(errno));
         return -1;
     }
     if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        log_error("%s: in use by another baton (%s is locked)", db, path);
+        log_error("%s: in use by another baton (the database file is locked)", db);
         close(l->lock_fd);
         l->lock_fd = -1;
         return -1;
@@ -96,8 +103,12 @@ static void beside_conf(const conf_t *conf, const char *name, char *out, size_t 
 static void on_flush(uv_timer_t *t) {
     loop_t *l = t->data;
     sched_save(l->engine->sched);
-    if (store_dirty(l->engine->store) && store_flush(l->engine->store) < 0)
-        log_error("store: cannot write: %s", store_errmsg(l->engine->store));
+    store_t *st = l->engine->store;
+    /* Idle, the file is still checked, so that health sees a deleted or
+     * read-only database before the next write is lost. */
+    int was_failing = store_write_error(st) != NULL;
+    int rc = store_dirty(st) ? store_flush(st) : store_check(st);
+    if (rc < 0 && !was_failing) log_error("store: cannot write: %s", store_errmsg(st));
 }
 
 static void on_prune(vtimer_t *t) {

@@ -30,6 +30,10 @@ health_status_t health_rule(const health_inputs_t *in, char reasons[][160], size
         REASON("the store cannot be read");
         st = HEALTH_FAILING;
     }
+    if (in->store_write_error) {
+        REASON("the store cannot write: %.120s", in->store_write_error);
+        st = HEALTH_FAILING;
+    }
     if (in->jobs_with_runs > 0 && in->jobs_all_failed == in->jobs_with_runs) {
         REASON("every run of the last hour failed");
         st = HEALTH_FAILING;
@@ -358,6 +362,7 @@ cJSON *health_report(const health_src_t *src) {
     cJSON_AddStringToObject(doc, "version", src->version ? src->version : "");
     cJSON_AddNumberToObject(doc, "now", now);
     cJSON_AddItemToObject(doc, "jobs", jobs_array(src, &in));
+    in.store_write_error = src->store ? store_write_error(src->store) : NULL;
 
     obs_pool(src->obs, &pool);
     cJSON_AddItemToObject(doc, "browser_pool", pool_object(&pool));

@@ -68,6 +68,9 @@ static void finish(run_t *run, const char *status, double ended_at) {
         r->ok_total++;
     else if (strcmp(status, "skipped") != 0)
         r->failed_total++;
+    if (r->store && store_inflight_end(r->store, st->run_id) < 0)
+        log_emit(LOG_ERROR, run->job->name, st->run_id, "cannot record the end: %s",
+                 store_errmsg(r->store));
     st->run = NULL;
     free(run);
     r->live--;
@@ -135,8 +138,24 @@ static void breaker_outcome(run_t *run, const script_outcome_t *out, double now)
         breaker_record(run->breaker, now, out->ok, now - run->started_at);
 }
 
+/* The durable "in flight" record of the start: a crash before its last row
+ * is committed leaves it, and the next open records the run as crashed. */
+static void mark_in_flight(run_t *run) {
+    runner_t *r = run->r;
+    if (!r->store) return;
+    store_run_t row = {.run_id = run->start->run_id,
+                       .job = run->job->name,
+                       .attempt = run->attempt,
+                       .scheduled_at = run->start->scheduled_at,
+                       .started_at = run->started_at};
+    if (store_inflight_begin(r->store, &row) < 0)
+        log_emit(LOG_ERROR, run->job->name, run->start->run_id, "cannot record the start: %s",
+                 store_errmsg(r->store));
+}
+
 static void attempt_begin(run_t *run) {
     run->started_at = vclock_now(run->r->clock);
+    mark_in_flight(run);
     if (run->r->budget) retry_budget_call(run->r->budget, run->started_at);
     if (run->breaker) {
         if (!breaker_allow(run->breaker, run->started_at)) {
