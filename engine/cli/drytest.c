@@ -236,6 +236,13 @@ static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
         fake_backend(w->fake, &w->page_env.browser);
     }
     snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
+    /* Uploads read the project's own files/, as baton run does. */
+    const char *slash = strrchr(conf->path, '/');
+    if (conf->path[0] && slash)
+        snprintf(w->page_env.upload_dir, sizeof w->page_env.upload_dir, "%.*s/files",
+                 (int)(slash - conf->path), conf->path);
+    else
+        snprintf(w->page_env.upload_dir, sizeof w->page_env.upload_dir, "files");
     w->host = (script_host_t){.clock = &t->clock,
                               .circuits = w->circuits,
                               .budget = &w->budget,

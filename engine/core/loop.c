@@ -473,6 +473,7 @@ int loop_run(const conf_t *conf) {
     pool_on_acquire(e->pool, on_acquire, e);
     e->page_env.clock = &e->clock;
     beside_conf(conf, "files", e->page_env.files_dir, sizeof e->page_env.files_dir);
+    beside_conf(conf, "files", e->page_env.upload_dir, sizeof e->page_env.upload_dir);
     beside_conf(conf, "demo", e->demo_dir, sizeof e->demo_dir);
     retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
                       conf->retry_budget.window);
