@@ -1,11 +1,13 @@
 /* page.c — the C primitives under lua/page.lua: lease a page from the
  * browser backend for the running co (page_open), send raw CDP on it
  * (page_send), and the page's recent events (page_mark, page_wait,
- * page_events), each wait yielding the run's coroutine. The lease goes back
- * when the co ends. Only the backend's operations table is known here. */
+ * page_events), each wait yielding the run's coroutine; the files a script may
+ * write (page_save) or upload (page_file). The lease goes back when the co ends. Only the backend's
+ * operations table is known here. */
 #include "page.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <libwebsockets.h>
 #include <stdio.h>
@@ -42,7 +44,7 @@ typedef struct page {
     /* what the waiting co waits for */
     enum { W_NONE, W_ACQUIRE, W_CALL, W_EVENT } waiting;
     uint64_t call_id;
-    char wait_method[64];
+    char wait_method[256]; /* one method, or several separated by spaces */
     uint64_t wait_after;
     vtimer_t timer;
     /* recent events */
@@ -71,6 +73,14 @@ static void page_maybe_free(page_t *pg) {
 
 /* ---- events ---- */
 
+/* Whether method is one of the space-separated names of list. */
+static int method_listed(const char *list, const char *method) {
+    size_t n = strlen(method);
+    for (const char *s = list; (s = strstr(s, method)); s += n)
+        if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0)) return 1;
+    return 0;
+}
+
 static void on_event(void *ud, const char *method, const cJSON *params) {
     page_t *pg = ud;
     event_t *e = &pg->ring[++pg->seq % RING];
@@ -78,7 +88,7 @@ static void on_event(void *ud, const char *method, const cJSON *params) {
     e->seq = pg->seq;
     snprintf(e->method, sizeof e->method, "%s", method);
     e->params = cJSON_PrintUnformatted(params);
-    if (pg->waiting == W_EVENT && e->params && strcmp(pg->wait_method, method) == 0 &&
+    if (pg->waiting == W_EVENT && e->params && method_listed(pg->wait_method, method) &&
         e->seq > pg->wait_after) {
         script_co_t *co = pg->co;
         lua_State *T = script_co_thread(co);
@@ -87,7 +97,8 @@ static void on_event(void *ud, const char *method, const cJSON *params) {
         vtimer_stop(pg->env->clock, &pg->timer);
         if (json_decode(T, e->params, err, sizeof err) < 0) lua_pushnil(T);
         lua_pushinteger(T, (lua_Integer)e->seq);
-        script_co_wake(co, 2);
+        lua_pushstring(T, e->method);
+        script_co_wake(co, 3);
     }
 }
 
@@ -324,7 +335,7 @@ static const event_t *find_event(page_t *pg, const char *method, uint64_t after)
     if (after + 1 > first) first = after + 1;
     for (uint64_t s = first; s <= pg->seq; s++) {
         const event_t *e = &pg->ring[s % RING];
-        if (e->seq == s && e->params && strcmp(e->method, method) == 0) return e;
+        if (e->seq == s && e->params && method_listed(method, e->method)) return e;
     }
     return NULL;
 }
@@ -339,7 +350,9 @@ static void on_wait_timeout(vtimer_t *t) {
     script_co_wake(co, 2);
 }
 
-/* page_wait(page, method, after_seq, timeout) → params, seq; or nil on timeout. */
+/* page_wait(page, methods, after_seq, timeout) → params, seq, method of the first
+ * event after after_seq whose method is one of methods (names separated by
+ * spaces); nil on timeout; nil and an error when the page is lost. */
 static int l_page_wait(lua_State *L) {
     page_t *pg = check_page(L, 1);
     const char *method = luaL_checkstring(L, 2);
@@ -350,7 +363,8 @@ static int l_page_wait(lua_State *L) {
         char err[128];
         if (json_decode(L, e->params, err, sizeof err) < 0) lua_pushnil(L);
         lua_pushinteger(L, (lua_Integer)e->seq);
-        return 2;
+        lua_pushstring(L, e->method);
+        return 3;
     }
     script_co_t *co = running_co(L, "page: waiting for an event");
     pg->co = co;
@@ -434,18 +448,48 @@ static int l_page_save(lua_State *L) {
     return 2;
 }
 
+/* page_file(path) → the absolute path of a file under the running job's own
+ * folder of the files directory (files/JOB/path), for page:upload. The path
+ * must resolve (symlinks followed) to an existing file inside that folder;
+ * anything else is a script error naming it. */
+static int l_page_file(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    const char *rel = luaL_checkstring(L, 1);
+    script_co_t *co = script_co_running(L);
+    const char *job = co ? script_co_job(co) : NULL;
+    const char *files = env->upload_dir[0] ? env->upload_dir : env->files_dir;
+    if (!job || !job[0] || strchr(job, '/') || strcmp(job, ".") == 0 || strcmp(job, "..") == 0 ||
+        !files[0])
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': this run has no folder in files/", rel);
+    char dir[PATH_MAX + 1], want[PATH_MAX * 2 + 2], root[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", files, job);
+    if (rel[0] == '/')
+        snprintf(want, sizeof want, "%s", rel);
+    else
+        snprintf(want, sizeof want, "%s/%s", dir, rel);
+    if (!realpath(dir, root))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': there is no folder files/%s/", rel,
+                         job);
+    if (!realpath(want, real))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': %s", rel, strerror(errno));
+    size_t n = strlen(root);
+    struct stat st;
+    if (strncmp(real, root, n) != 0 || real[n] != '/' || stat(real, &st) < 0 ||
+        !S_ISREG(st.st_mode))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s' is not a file under files/%s/", rel,
+                         job);
+    lua_pushstring(L, real);
+    return 1;
+}
+
 void page_open_prims(lua_State *L, void *ud) {
     page_env_t *env = ud;
     static const luaL_Reg fns[] = {
-        {"page_new", l_page_new},
-        {"page_open", l_page_open},
-        {"page_send", l_page_send},
-        {"page_mark", l_page_mark},
-        {"page_wait", l_page_wait},
-        {"page_events", l_page_events},
-        {"page_context", l_page_context},
-        {"page_save", l_page_save},
-        {NULL, NULL},
+        {"page_new", l_page_new},         {"page_open", l_page_open},
+        {"page_send", l_page_send},       {"page_mark", l_page_mark},
+        {"page_wait", l_page_wait},       {"page_events", l_page_events},
+        {"page_context", l_page_context}, {"page_save", l_page_save},
+        {"page_file", l_page_file},       {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {
         lua_pushcfunction(L, l_gc);

@@ -15,7 +15,9 @@ typedef struct page_env {
     browser_backend_t browser; /* ops NULL: no browser (check, plan) */
     int busy;                  /* pages whose run waits on the browser right now */
     vclock_t *clock;
-    char files_dir[4096]; /* where screenshot(path) writes */
+    char files_dir[4096];  /* where screenshot(path) writes */
+    char upload_dir[4096]; /* JOB/ under it: what a run of JOB may upload (files/ beside
+                              engine.conf, also in a dry run); files_dir when empty */
 } page_env_t;
 
 /* A script_host_t.open_prims function; ud is a page_env_t (or NULL). */

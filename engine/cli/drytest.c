@@ -47,10 +47,11 @@ typedef struct drytest {
     size_t njob_paths;
     char *test_files[MAX_FILES];
     size_t ntest_files;
-    char files_dir[64]; /* where page:screenshot() writes; removed at the end */
-    vclock_t clock;     /* re-initialised for each world */
-    uv_loop_t loop;     /* --browser real: the browsers' I/O */
-    uv_timer_t poke;    /* wakes the loop while waiting on the browser */
+    char files_dir[64];    /* where page:screenshot() writes; removed at the end */
+    char upload_dir[4096]; /* what page:upload reads: the project's own files/ */
+    vclock_t clock;        /* re-initialised for each world */
+    uv_loop_t loop;        /* --browser real: the browsers' I/O */
+    uv_timer_t poke;       /* wakes the loop while waiting on the browser */
     int loop_open;
     engine_t *w;     /* the world of the running test */
     int load_errors; /* job script errors while building the world */
@@ -189,6 +190,7 @@ static int world_new(drytest_t *t, char *err, size_t errlen) {
                         .database = ":memory:",
                         .browser = t->o->real ? ENGINE_BROWSER_POOL : ENGINE_BROWSER_FAKE,
                         .files_dir = t->files_dir,
+                        .upload_dir = t->upload_dir,
                         .paths = t->job_paths,
                         .npaths = t->njob_paths,
                         .report = load_report,
@@ -569,6 +571,13 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     if (!t) return 1;
     t->conf = conf;
     t->o = o;
+    /* Uploads read the project's own files/, beside engine.conf, as baton run's do. */
+    const char *slash = strrchr(conf->path, '/');
+    if (conf->path[0] && slash)
+        snprintf(t->upload_dir, sizeof t->upload_dir, "%.*s/files", (int)(slash - conf->path),
+                 conf->path);
+    else
+        snprintf(t->upload_dir, sizeof t->upload_dir, "files");
     /* The jobs' own log lines would bury the report; BATON_TEST_LOG=1 shows them. */
     log_setup(getenv("BATON_TEST_LOG") && strcmp(getenv("BATON_TEST_LOG"), "1") == 0 ? LOG_DEBUG
                                                                                      : LOG_OFF,

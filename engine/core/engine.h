@@ -45,7 +45,8 @@ typedef struct engine_opts {
      * for stored auto offsets, and not at all when it is ":memory:". */
     const char *database;
     engine_browser_t browser;
-    const char *files_dir; /* where page screenshots go; NULL: "files" */
+    const char *files_dir;  /* where page screenshots go; NULL: "files" */
+    const char *upload_dir; /* what page:upload may read; NULL: files_dir */
     /* The scripts: these paths (files or directories), or conf->scripts. */
     char *const *paths;
     size_t npaths;

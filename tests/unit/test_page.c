@@ -2,10 +2,14 @@
  * backend of the test's own: an operations table that counts its calls and
  * answers on the virtual clock. It proves the page layer needs nothing but
  * the table: one acquire and one release per lease, cancel for a withdrawn
- * wait, calls, refusals, events and losses all through the table. */
+ * wait, calls, refusals, events and losses all through the table; and the
+ * files a run may upload. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "browser/page.h"
 #include "scriptkit.h"
@@ -381,5 +385,56 @@ TEST(page_an_acquire_that_fails_fails_the_run_and_releases_nothing) {
     CHECK_INT(x.tb.releases, 0);
     CHECK_INT(x.tb.cancels, 0);
     CHECK_INT(x.env.busy, 0);
+    pfx_free(&x);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(page_upload_takes_only_files_under_the_jobs_folder) {
+    pfx_t x;
+    char path[8300], target[8300];
+    pfx_init(&x,
+             "  local p = ctx:page()\n"
+             "  local said = {}\n"
+             "  for _, f in ipairs({ '../other.txt', 'out.txt', 'nope.txt', '/etc/hostname',\n"
+             "      'sub' }) do\n"
+             "    local ok, e = pcall(function() p:upload('#f', f) end)\n"
+             "    said[#said + 1] = ok and 'no error' or tostring(e)\n"
+             "  end\n"
+             "  local ok, e = pcall(function() p:upload('#f', 'a.txt', 'sub/../a.txt') end)\n"
+             "  return { said = said, valid = e.kind }",
+             1);
+    snprintf(path, sizeof path, "%s/files", x.k.dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/files/j", x.k.dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/files/j/sub", x.k.dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/files/j/a.txt", x.k.dir);
+    write_file(path, "a");
+    snprintf(path, sizeof path, "%s/files/other.txt", x.k.dir);
+    write_file(path, "other");
+    snprintf(target, sizeof target, "%s/secret.txt", x.k.dir);
+    write_file(target, "secret");
+    snprintf(path, sizeof path, "%s/files/j/out.txt", x.k.dir);
+    CHECK_INT(symlink(target, path), 0);
+    CHECK(pfx_run(&x, 10));
+    CHECK(x.k.out.ok);
+    CHECK_HAS(x.k.result, "p.lua:6: page:upload: '../other.txt' is not a file under files/j/");
+    CHECK_HAS(x.k.result, "p.lua:6: page:upload: 'out.txt' is not a file under files/j/");
+    CHECK_HAS(x.k.result, "p.lua:6: page:upload: 'nope.txt': No such file or directory");
+    CHECK_HAS(x.k.result, "p.lua:6: page:upload: '/etc/hostname' is not a file under files/j/");
+    CHECK_HAS(x.k.result, "p.lua:6: page:upload: 'sub' is not a file under files/j/");
+    CHECK(strstr(x.k.result, "no error") == NULL);
+    /* the good paths pass, and only then does the page look for the input */
+    CHECK_INT(x.tb.sends, 1);
+    CHECK_STR(x.tb.last_method, "Runtime.evaluate");
+    CHECK_HAS(x.k.result, "\"valid\":\"not_found\"");
     pfx_free(&x);
 }
