@@ -180,7 +180,7 @@ job "hog" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page()
   baton.trigger("boss")
   ctx:sleep("2s")
-  return { ctx = ctx:page():page() }
+  return { ctx = ctx:page():number() }
 end }
 job "boss" { priority = "critical", browser = true, run = function(ctx)
   local t0 = baton.now()
@@ -205,7 +205,7 @@ t_idle_pages_are_disposed_and_used_ones_recycled() {
   conf "max_pages = 2, warm = 0, idle_timeout = '1s', max_uses = 2"
   cat >scripts/r.lua <<EOF
 job "r" { every = "1s", browser = true, run = function(ctx)
-  return { ctx = ctx:page():page() }
+  return { ctx = ctx:page():number() }
 end }
 EOF
   start_engine
@@ -219,7 +219,7 @@ EOF
   conf "max_pages = 2, warm = 0, idle_timeout = '1s'"
   cat >scripts/r.lua <<EOF
 job "r" { cron = "*/3 * * * * *", browser = true, run = function(ctx)
-  return { ctx = ctx:page():page() }
+  return { ctx = ctx:page():number() }
 end }
 EOF
   rm -f t.db*
