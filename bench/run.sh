@@ -36,6 +36,10 @@ else
   browser_section=$(sed -n '/^## Browser pool/,$p' "$out" 2>/dev/null || true)
 fi
 
+# Sections headed "## Side by side" are comparisons of commits measured by
+# hand (their command is in them): kept as they are.
+side_by_side=$(awk '/^## Side by side/ {p = 1} /^## / && !/^## Side by side/ {p = 0} p' "$out" 2>/dev/null || true)
+
 # 1. per-run overhead with 10,000 jobs
 runs10k=$(build/bench_runs 10000 100 5 "$work/r10k")
 runs16=$(build/bench_runs 16 1 60 "$work/r16")
@@ -207,6 +211,10 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "chunk, median of 21: $console_e ms (start, config, connect, answer). On one"
   echo "connection (bench/console_rt.py, newline-delimited JSON): \`1+1\` $console_add µs"
   echo "a round trip, \`jobs()\` (a table of the 1,000 jobs) $console_jobs µs."
+  if [ -n "$side_by_side" ]; then
+    echo
+    printf '%s\n' "$side_by_side"
+  fi
   if [ -n "$browser_section" ]; then
     echo
     echo "$browser_section"
