@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "base/units.h"
+#include "pattern.h"
 #include "script_int.h"
 
 enum { HOOK_COUNT = 1000 };
@@ -42,6 +43,10 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static void l_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
+    script_slice_check(L);
+}
+
+void script_slice_check(lua_State *L) {
     script_t *s = script_of(L);
     if (!s->in_slice) return;
     if (!s->doom && s->host.cpu_slice > 0 && uv_hrtime() > s->slice_deadline)
@@ -129,6 +134,9 @@ static int setup_p(lua_State *L) {
     open_lib(L, "os", luaopen_os);
     trim_os(L);
     remove_field(L, "string", "dump");
+    lua_getglobal(L, "string");
+    pattern_open(L); /* the matcher that keeps to the CPU slice */
+    lua_pop(L, 1);
     lua_pushnil(L);
     lua_setglobal(L, "dofile");
     lua_pushnil(L);

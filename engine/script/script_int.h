@@ -67,6 +67,11 @@ static inline script_t *script_of(lua_State *L) { return *(script_t **)lua_getex
 void script_slice_begin(script_t *s, double seconds);
 void script_slice_end(script_t *s);
 
+/* For C functions whose work is the script's (the pattern matcher, the
+ * bounded library functions): raises the `limit` error, as the count hook
+ * does, when the running slice is spent or doomed; returns otherwise. */
+void script_slice_check(lua_State *L);
+
 /* Pushes onto L the pre-built limit error for doom (SCRIPT_DOOM_CPU or
  * SCRIPT_DOOM_MEMORY); allocates nothing. */
 void script_push_doom(script_t *s, lua_State *L, int doom);
