@@ -206,11 +206,22 @@ _ENV.setmetatable = function(t, mt) -- the global: `setmetatable` here is a loca
   return setmetatable(t, mt)
 end
 
+-- A full collection in one C call takes as long as the heap is large, out of
+-- reach of the CPU slice: "collect" is done here in basic steps, each short,
+-- until two cycles have ended (the one under way may keep garbage made before
+-- it started); "step" is one basic step.
 local raw_collect = collectgarbage
 local GC_ALLOWED = { collect = true, count = true, step = true, isrunning = true }
 function collectgarbage(opt, ...)
   opt = opt or "collect"
   if not GC_ALLOWED[opt] then error("collectgarbage: option '" .. tostring(opt) .. "' is not allowed", 2) end
+  if opt == "collect" then
+    for _ = 1, 2 do
+      repeat until raw_collect("step", 0)
+    end
+    return 0
+  end
+  if opt == "step" then return raw_collect("step", 0) end
   return raw_collect(opt, ...)
 end
 

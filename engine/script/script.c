@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "base/units.h"
+#include "bounded.h"
 #include "pattern.h"
 #include "script_int.h"
 
@@ -137,6 +138,7 @@ static int setup_p(lua_State *L) {
     lua_getglobal(L, "string");
     pattern_open(L); /* the matcher that keeps to the CPU slice */
     lua_pop(L, 1);
+    bounded_open(L); /* the library functions that keep to the CPU slice */
     lua_pushnil(L);
     lua_setglobal(L, "dofile");
     lua_pushnil(L);
