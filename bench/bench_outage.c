@@ -1,20 +1,15 @@
 /* bench_outage.c — how many requests reach a dead site during an outage: 16
  * jobs (periods 5 to 60 minutes, offset auto, the engine's default retries and
  * retry budget) whose every attempt fails with `network`, run on the virtual
- * clock through the real scheduler and runner, with and without a shared
- * circuit breaker (failures 5, cooldown 5m).
+ * clock through the engine as every mode opens it (core/engine.c), with and
+ * without a shared circuit breaker (failures 5, cooldown 5m).
  * usage: bench_outage MINUTES DIR [social|1m] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "run/circuit.h"
 #include "base/log.h"
-#include "core/reload.h"
-#include "run/retry.h"
-#include "run/run.h"
-#include "run/run_lua.h"
-#include "sched/sched.h"
+#include "core/engine.h"
 
 static const int social[16] = {5, 5, 10, 10, 10, 15, 15, 15, 20, 20, 30, 30, 30, 60, 60, 60};
 static const int *periods = social;
@@ -60,40 +55,20 @@ static long outage(const char *dir, int minutes, int with_breaker, long *skipped
 
     vclock_t clock;
     vclock_init(&clock, NULL, 1, 1704067200.0);
-    store_t *store;
-    if (store_open(&store, ":memory:", 0, err, sizeof err) < 0) return -1;
-    circuits_t *circuits;
-    circuits_new(&circuits, &conf, store, vclock_now(&clock), err, sizeof err);
-    retry_budget_t budget;
-    retry_budget_init(&budget, conf.retry_budget.percent, conf.retry_budget.floor,
-                      conf.retry_budget.window);
-    script_host_t host = {.clock = &clock,
-                          .store = store,
-                          .lua_dir = conf.lua_dir,
-                          .circuits = circuits,
-                          .budget = &budget};
-    reload_set_t set;
-    if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return -1;
-    runner_t runner = {
-        .clock = &clock, .store = store, .rng = 1, .budget = &budget, .circuits = circuits};
-    sched_t *sched;
-    sched_hooks_t hooks = {run_launch, run_cancel, &runner};
-    sched_new(&sched, &clock, store, &conf, hooks, 1);
-    runner.sched = sched;
-    sched_set_jobs(sched, set.jobs, set.njobs, err, sizeof err);
-    sched_place_offsets(sched, 1);
-    sched_start(sched);
+    engine_t *e;
+    engine_opts_t eo = {
+        .mode = ENGINE_BENCH, .clock = &clock, .database = ":memory:", .report = report};
+    if (engine_open(&e, &conf, &eo, err, sizeof err) < 0 || e->set.errors) return -1;
+    store_t *store = e->store;
+    engine_start(e);
     vclock_advance(&clock, vclock_now(&clock) + minutes * 60.0);
 
     long attempts = 0, all = 0;
     store_runs(store, NULL, 0, count_attempt, &attempts);
     store_runs(store, NULL, 0, count_attempt, &all);
-    sched_stop(sched);
-    sched_free(sched);
-    reload_free(&set);
-    circuits_free(circuits);
-    *skipped = (long)runner.ok_total; /* none succeed: reuse as a zero check */
-    store_close(store);
+    *skipped = (long)e->runner.ok_total; /* none succeed: reuse as a zero check */
+    engine_stop(e);
+    engine_close(e);
     vclock_close(&clock);
     return attempts;
 }
@@ -110,7 +85,6 @@ int main(int argc, char **argv) {
     }
     int minutes = atoi(argv[1]);
     long ok_a = 0, ok_b = 0;
-    run_lua_lend();
     log_setup(LOG_OFF, 0);
     long without = outage(argv[2], minutes, 0, &ok_a);
     long with = outage(argv[2], minutes, 1, &ok_b);

@@ -1,7 +1,8 @@
 /* bench_runs.c — engine overhead per no-op run: N jobs in real script states,
- * the real scheduler, runner and a real sqlite file, driven on the virtual
- * clock so only the engine's own work is measured (schedule, start, resume,
- * record). Also reports memory per script state.
+ * the real scheduler, runner and a real sqlite file (the engine opened as
+ * every mode opens it, core/engine.c), driven on the virtual clock so only
+ * the engine's own work is measured (schedule, start, resume, record). Also
+ * reports memory per script state.
  * usage: bench_runs JOBS JOBS_PER_SCRIPT MINUTES DIR */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,14 +10,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "conf/conf.h"
 #include "base/log.h"
-#include "core/reload.h"
-#include "run/run.h"
-#include "run/run_lua.h"
-#include "sched/sched.h"
-#include "store/store.h"
 #include "base/vclock.h"
+#include "conf/conf.h"
+#include "core/engine.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -43,7 +40,6 @@ int main(int argc, char **argv) {
     }
     int njobs = atoi(argv[1]), per = atoi(argv[2]), minutes = atoi(argv[3]);
     const char *dir = argv[4];
-    run_lua_lend();
     char path[4096], err[1024];
     conf_t conf;
     conf_defaults(&conf);
@@ -69,20 +65,16 @@ int main(int argc, char **argv) {
     long rss0 = rss_kb();
     vclock_t clock;
     vclock_init(&clock, NULL, 1, 1704067200.0);
-    store_t *store;
-    if (store_open(&store, conf.database, 0, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
+    engine_t *e;
+    engine_opts_t eo = {.mode = ENGINE_BENCH, .clock = &clock, .report = report};
+    if (engine_open(&e, &conf, &eo, err, sizeof err) < 0) {
+        if (err[0]) fprintf(stderr, "%s\n", err);
         return 1;
     }
-    script_host_t host = {.clock = &clock,
-                          .store = store,
-                          .lua_dir = conf.lua_dir,
-                          .memory_limit = conf.sandbox_memory,
-                          .cpu_slice = conf.cpu_slice};
-    reload_set_t set;
-    double t0 = now_s();
-    if (reload_load(&conf, &host, NULL, 0, &set, report, NULL) < 0 || set.errors) return 1;
-    double t_load = now_s() - t0;
+    if (e->set.errors) return 1;
+    const scripts_set_t set = e->set;
+    store_t *store = e->store;
+    double t_load = e->load_seconds;
     long rss_loaded = rss_kb();
     size_t state_bytes = 0;
     for (size_t i = 0; i < set.nscripts; i++) {
@@ -90,17 +82,10 @@ int main(int argc, char **argv) {
         state_bytes += script_memory(set.scripts[i]);
     }
 
-    runner_t runner = {.clock = &clock, .store = store, .rng = 1};
-    sched_t *sched;
-    sched_hooks_t hooks = {run_launch, run_cancel, &runner};
-    sched_new(&sched, &clock, store, &conf, hooks, 1);
-    runner.sched = sched;
-    if (sched_set_jobs(sched, set.jobs, set.njobs, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    sched_start(sched);
-    t0 = now_s();
+    sched_t *sched = e->sched;
+    const runner_t *runner = &e->runner;
+    engine_start(e);
+    double t0 = now_s();
     double end = vclock_now(&clock) + minutes * 60.0;
     /* flush like the engine does, every 200 ms of (virtual) time */
     for (double t = vclock_now(&clock); t < end; t += 0.2) {
@@ -109,22 +94,20 @@ int main(int argc, char **argv) {
         if (store_dirty(store)) store_flush(store);
     }
     double t_run = now_s() - t0;
-    long runs = (long)(runner.ok_total + runner.failed_total);
+    long runs = (long)(runner->ok_total + runner->failed_total);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
 
     printf("jobs=%d scripts=%zu runs=%ld failed=%lld\n", njobs, set.nscripts, runs,
-           (long long)runner.failed_total);
+           (long long)runner->failed_total);
     printf("load_s=%.3f per_run_us=%.2f runs_per_s=%.0f\n", t_load, t_run / runs * 1e6,
            runs / t_run);
     printf("rss_start_mb=%.1f rss_loaded_mb=%.1f rss_end_mb=%.1f maxrss_mb=%.1f\n", rss0 / 1024.0,
            rss_loaded / 1024.0, rss_kb() / 1024.0, ru.ru_maxrss / 1024.0);
     printf("lua_bytes_per_state=%.0f\n", (double)state_bytes / (double)set.nscripts);
 
-    sched_stop(sched);
-    sched_free(sched);
-    reload_free(&set);
-    store_close(store);
+    engine_stop(e);
+    engine_close(e);
     vclock_close(&clock);
     return 0;
 }

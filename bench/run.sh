@@ -145,7 +145,7 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo
   echo "| what | median ms |"
   echo "|---|---|"
-  echo "| examples/social: its 4 tests (a virtual day of 16 browser jobs, 2 h of a dead site, …) | $test16 |"
+  echo "| examples/social: its tests (a virtual day of 16 browser jobs, 2 h of a dead site, posting through a form, …) | $test16 |"
   echo "| the 1,000-job set, no test files: a simulated day ($sim1000_runs runs) | $sim1000 |"
   echo
   echo "## Resilience"

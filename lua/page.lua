@@ -133,6 +133,7 @@ function Page:navigate(url, opts)
     error(res, 0)
   end
   local loader = res.loaderId
+  if type(res.frameId) == "string" then self._frame = res.frameId end
 
   local function response()
     if not loader then return nil end
@@ -171,11 +172,43 @@ function Page:navigate(url, opts)
     end
   end
   dispatch(self)
+  self._since = prim.page_mark(h)
   local r = response()
   if r and r.status >= 400 and opts.status ~= "any" then raise_status(url, r) end
   return { status = r and r.status or nil, url = r and r.url or url }
 end
 Page["goto"] = Page.navigate
+
+-- ---- documents that go away under a call ----
+
+-- CDP errors that mean the document went away under the call (a navigation,
+-- a reload, a crash): the page's doing, not a mistake of the script.
+local GONE = { "Execution context was destroyed", "Inspected target navigated or closed",
+  "Cannot find default execution context", "Cannot find context with specified id",
+  "Promise was collected" }
+
+local function gone(err)
+  if type(err) ~= "table" or err.kind ~= "script" or err.code == nil then return false end
+  local msg = tostring(err.message)
+  for _, s in ipairs(GONE) do
+    if msg:find(s, 1, true) then return true end
+  end
+  return false
+end
+
+-- The first sign of a document in the main frame, or of the page itself moving on.
+local DOC_EVENTS = "Page.frameNavigated Page.domContentEventFired Page.loadEventFired "
+  .. "Page.navigatedWithinDocument"
+
+-- After the document went away under a call: waits (half a second at most,
+-- within the deadline) for the next document's first event after `after`.
+-- A page that was lost meanwhile raises its own kind (browser_crashed …).
+local function settle(self, after, deadline)
+  local left = deadline - prim.now()
+  if left <= 0 then return end
+  local ev, err = prim.page_wait(self._h, DOC_EVENTS, after, left < 0.5 and left or 0.5)
+  if not ev and err then error(err, 0) end
+end
 
 -- ---- script in the page ----
 
@@ -190,69 +223,512 @@ local function evaluate(self, expr, timeout, group)
   return r.result and r.result.value
 end
 
+-- A read of the document that outlives navigations: when the document goes
+-- away under it, it waits for the next one and reads again.
+local function read(self, what, expr)
+  local deadline = prim.now() + self._timeout
+  while true do
+    local mark = prim.page_mark(self._h)
+    local left = deadline - prim.now()
+    local ok, v = pcall(evaluate, self, expr, left > 1 and left or 1)
+    if ok then return v end
+    if not gone(v) then error(v, 0) end
+    if prim.now() >= deadline then
+      raise("timeout", format("page:%s: the page kept navigating for %gs", what, self._timeout))
+    end
+    settle(self, mark, deadline)
+  end
+end
+
 -- page:eval(js, ...): the JSON value of an expression; with arguments, js is a
--- function expression called with them ("(a, b) => a + b", 1, 2).
+-- function expression called with them ("(a, b) => a + b", 1, 2). The page's
+-- own navigation under it is network (retryable), never script: the script
+-- asked for nothing wrong, but its code may already have run.
 function Page:eval(js, ...)
   if type(js) ~= "string" then usage(2, "page:eval: expected JavaScript text") end
   if select("#", ...) > 0 then
     js = "(" .. js .. ").apply(null, " .. json_encode({ ... }) .. ")"
   end
-  return evaluate(self, js)
+  self._since = prim.page_mark(self._h)
+  local ok, v = pcall(evaluate, self, js)
+  if ok then return v end
+  if gone(v) then
+    prim.page_mark(self._h) -- a page lost meanwhile raises browser_crashed
+    raise("network", format("page:eval: the document navigated away during the call (%s)",
+      tostring(v.message)), { navigated = true })
+  end
+  error(v, 0)
 end
 
--- One round trip: poll for the element every 50 ms inside the page, then act.
+-- One round trip: poll for the element every 50 ms inside the page, then act
+-- on it in the document it was found in. Actions: "" (wait), "text",
+-- "focus" (arg: clear it), "jsclick" (a JavaScript click), "click" and
+-- "hover" (scroll into view and answer the visible centre, when nothing
+-- covers it), "check" (arg: the state wanted; a centre when it differs),
+-- "select" (arg: the values), "file". The text has no "})(" before its arguments: the fake browser finds
+-- them by it.
 local FIND = [[
 (async (sel, timeout, visible, action, arg) => {
   const shown = (el) => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
     return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const name = (el) => { let s = el.tagName.toLowerCase(); if (el.id) s += '#' + el.id;
+    if (typeof el.className === 'string' && el.className.trim())
+      s += '.' + el.className.trim().split(/\s+/).join('.');
+    return s; };
+  const point = (el) => {
+    el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
+    const r = el.getBoundingClientRect(), w = el.ownerDocument.defaultView;
+    const x0 = Math.max(r.left, 0), x1 = Math.min(r.right, w.innerWidth);
+    const y0 = Math.max(r.top, 0), y1 = Math.min(r.bottom, w.innerHeight);
+    if (x1 <= x0 || y1 <= y0) return {covered: 'the edge of the window'};
+    const x = (x0 + x1) / 2, y = (y0 + y1) / 2;
+    const hit = el.ownerDocument.elementFromPoint(x, y);
+    if (hit && (hit === el || el.contains(hit))) return {x: x, y: y};
+    if (hit && el.labels && Array.prototype.includes.call(el.labels, hit)) return {x: x, y: y};
+    return {covered: hit ? name(hit) : 'nothing'};
+  };
+  const pointed = action === 'click' || action === 'hover' || action === 'check';
   const t0 = performance.now();
+  let covered = null, missing = null;
   for (;;) {
     const el = document.querySelector(sel);
-    if (el && (!visible || shown(el))) {
-      if (action === 'click') { el.scrollIntoView({block: 'center'}); el.click(); return {ok: true}; }
+    let target = el;
+    if (el && action === 'check' && !shown(el) && el.labels && el.labels.length) target = el.labels[0];
+    if (el && ((!visible && !pointed) || shown(target))) {
+      if (action === 'jsclick') { el.scrollIntoView({block: 'center'}); el.click(); return {ok: true}; }
       if (action === 'focus') { el.focus(); if ('value' in el && arg) el.value = ''; return {ok: true}; }
       if (action === 'text') return {ok: true, value: el.innerText};
-      return {ok: true};
+      if (action === 'file') return el.tagName === 'INPUT' && el.type === 'file' ? {ok: true}
+        : {ok: true, bad: 'is not an <input type=file>'};
+      if (action === 'select') {
+        if (el.tagName !== 'SELECT') return {ok: true, bad: 'is not a <select>'};
+        const opts = Array.prototype.slice.call(el.options);
+        missing = arg.find((v) => !opts.some((o) => o.value === v || o.label === v));
+        if (missing === undefined) {
+          const want = el.multiple ? arg : arg.slice(0, 1);
+          for (const o of opts) o.selected = want.some((v) => o.value === v || o.label === v);
+          el.dispatchEvent(new Event('input', {bubbles: true}));
+          el.dispatchEvent(new Event('change', {bubbles: true}));
+          return {ok: true, value: opts.filter((o) => o.selected).map((o) => o.value)};
+        }
+      } else if (pointed) {
+        if (action === 'check' && !('checked' in el)) return {ok: true, bad: 'is not a checkbox'};
+        if (action === 'check' && el.checked === arg) return {ok: true, done: true};
+        const p = point(target);
+        if (p.covered === undefined) return {ok: true, x: p.x, y: p.y};
+        covered = p.covered;
+      } else {
+        return {ok: true};
+      }
     }
-    if (performance.now() - t0 >= timeout) return {ok: false};
+    if (performance.now() - t0 >= timeout)
+      return {ok: false, covered: covered || undefined, option: missing || undefined};
     await new Promise((r) => setTimeout(r, 50));
   }
 })]]
 
+-- Finds sel (waiting up to the timeout, across navigations) and acts on it;
+-- answers what the page said, and the event mark taken just before.
 local function find(self, what, sel, opts, action, arg)
   if type(sel) ~= "string" then usage(3, "page:%s: expected a CSS selector", what) end
   opts = opts or {}
   local timeout = seconds(opts.timeout, what == "wait_for" and self._timeout or ELEMENT_TIMEOUT,
     "page:" .. what .. ": timeout", 3)
-  local expr = FIND .. "(" .. json_encode(sel) .. ", " .. (timeout * 1000) .. ", "
-    .. (opts.visible and "true" or "false") .. ", " .. json_encode(action or "")
-    .. ", " .. (arg and "true" or "false") .. ")"
-  -- The group names the call for the dry run's fake browser.
-  local r = evaluate(self, expr, timeout + 5, "baton.find")
-  if not r or not r.ok then
-    raise("not_found", format("page:%s: no element matches %s within %gs", what, sel, timeout),
-      { selector = sel })
+  local deadline = prim.now() + timeout
+  local r
+  while true do
+    local left = deadline - prim.now()
+    if left < 0 then left = 0 end
+    local expr = FIND .. "(" .. json_encode(sel) .. ", " .. format("%.0f", left * 1000) .. ", "
+      .. (opts.visible and "true" or "false") .. ", " .. json_encode(action or "")
+      .. ", " .. json_encode(arg == nil and false or arg) .. ")"
+    local mark = prim.page_mark(self._h)
+    -- The group names the call for the dry run's fake browser.
+    local ok, res = pcall(evaluate, self, expr, left + 5, "baton.find")
+    if ok then
+      r = res
+      if r and r.ok then
+        if r.bad then raise("script", format("page:%s: %s %s", what, sel, r.bad), { selector = sel }) end
+        r.mark = mark
+        return r
+      end
+      break
+    end
+    if not gone(res) then error(res, 0) end
+    if prim.now() >= deadline then break end
+    settle(self, mark, deadline)
   end
+  if r and r.covered then
+    raise("not_found", format("page:%s: %s is covered by %s (still after %gs)", what, sel,
+      tostring(r.covered), timeout), { selector = sel, covered = r.covered })
+  end
+  if r and r.option then
+    raise("not_found", format("page:%s: %s has no option %s within %gs", what, sel,
+      tostring(r.option), timeout), { selector = sel, option = r.option })
+  end
+  raise("not_found", format("page:%s: no element matches %s within %gs", what, sel, timeout),
+    { selector = sel })
+end
+
+-- ---- navigations a page call starts ----
+
+local function main_frame(self, id, parent)
+  if self._frame then return id == self._frame end
+  return parent == nil
+end
+
+local function response_for(h, after, loader)
+  if not loader then return nil end
+  for _, e in ipairs(prim.page_events(h, after, "Network.responseReceived")) do
+    if e.params.requestId == loader and e.params.type == "Document" then
+      return e.params.response
+    end
+  end
+  return nil
+end
+
+local NAV_WAITS = { load = true, domcontentloaded = true, networkidle = true }
+
+local function nav_wait_opt(what, wait, level)
+  wait = wait or "load"
+  if not NAV_WAITS[wait] then
+    usage(level + 1, "%s: wait must be load, domcontentloaded or networkidle, got %s", what,
+      tostring(wait))
+  end
+  return wait
+end
+
+-- Waits for the next document in the main frame after event `after` (whose
+-- URL matches opts.url, a Lua pattern, when given) to reach opts.wait; answers
+-- { status, url } and raises like page:navigate for its HTTP status or network
+-- error. A same-document navigation (an #anchor, history.pushState) answers
+-- { url } at once.
+local function await_navigation(self, after, opts, what, timeout)
+  local h = self._h
+  local wait = opts.wait or "load"
+  local deadline = prim.now() + timeout
+  local pattern = opts.url
+  local doc, seq, cursor = nil, nil, after
+  while not doc do
+    local ev, s, method = prim.page_wait(h, "Page.frameNavigated Page.navigatedWithinDocument",
+      cursor, deadline - prim.now())
+    if not ev then
+      if s then error(s, 0) end
+      raise("timeout", format("%s: no navigation%s within %gs", what,
+        pattern and (" to " .. pattern) or "", timeout), { url = pattern })
+    end
+    cursor = s
+    local frame = method == "Page.frameNavigated" and ev.frame or ev
+    if type(frame) == "table" and main_frame(self, frame.id or frame.frameId, frame.parentId) then
+      local url = frame.unreachableUrl or frame.url
+      if not pattern or (type(url) == "string" and url:find(pattern)) then
+        if method == "Page.navigatedWithinDocument" then
+          dispatch(self)
+          return { url = url }
+        end
+        doc, seq = frame, s
+      end
+    end
+  end
+  local url = doc.unreachableUrl or doc.url
+  local r = response_for(h, after, doc.loaderId)
+  if doc.unreachableUrl then
+    if r and r.status >= 400 and opts.status ~= "any" then raise_status(url, r) end
+    local text = "net::ERR_FAILED"
+    for _, e in ipairs(prim.page_events(h, after, "Network.loadingFailed")) do
+      if e.params.type == "Document" and type(e.params.errorText) == "string" then
+        text = e.params.errorText
+      end
+    end
+    raise("network", format("%s: %s", url, text), { url = url, net_error = text })
+  end
+  if wait == "networkidle" then
+    local at = seq
+    while true do
+      local ev, s = prim.page_wait(h, "Page.lifecycleEvent", at, deadline - prim.now())
+      if not ev then
+        if s then error(s, 0) end
+        raise("timeout", format("%s: no network idle within %gs", url, timeout), { url = url })
+      end
+      at = s
+      if ev.name == "networkIdle" and ev.loaderId == doc.loaderId then break end
+    end
+  else
+    local ev, s = prim.page_wait(h, WAIT_EVENTS[wait], seq, deadline - prim.now())
+    if not ev then
+      if s then error(s, 0) end
+      raise("timeout", format("%s: not loaded within %gs", url, timeout), { url = url })
+    end
+  end
+  dispatch(self)
+  r = response_for(h, after, doc.loaderId)
+  if r and r.status >= 400 and opts.status ~= "any" then raise_status(url, r) end
+  return { status = r and r.status or nil, url = r and r.url or url }
+end
+
+-- What starts a navigation of a frame (or moves it within its document).
+local NAV_STARTS = { ["Page.frameRequestedNavigation"] = true,
+  ["Page.frameStartedLoading"] = true, ["Page.navigatedWithinDocument"] = true,
+  ["Page.frameNavigated"] = true }
+
+-- After an input that may navigate (a click, Enter): gives the page a tenth
+-- of a second to start a navigation, then, when the main frame started one,
+-- waits for it (page:navigate's rules, the page's timeout). Answers
+-- { status, url } of the navigation, or nil when there was none.
+local function after_input(self, mark, opts, what)
+  if opts.navigation == false then return nil end
+  local ok, err = pcall(evaluate, self, "new Promise((r) => setTimeout(() => r(true), 100))", 5,
+    "baton.settle")
+  local started = not ok
+  if not ok and not gone(err) then error(err, 0) end
+  if not started then
+    for _, e in ipairs(prim.page_events(self._h, mark)) do
+      local p = e.params or {}
+      local frame = e.method == "Page.frameNavigated" and p.frame or p
+      if NAV_STARTS[e.method] and type(frame) == "table"
+        and main_frame(self, frame.frameId or frame.id, frame.parentId) then
+        started = true
+        break
+      end
+    end
+  end
+  if not started then return nil end
+  local r = await_navigation(self, mark, opts, what, self._timeout)
+  self._since = prim.page_mark(self._h)
+  return r
+end
+
+-- Validates the navigation options of an input call.
+local function input_opts(what, opts, level)
+  opts = opts or {}
+  if type(opts) ~= "table" then usage(level + 1, "%s: options must be a table", what) end
+  nav_wait_opt(what, opts.wait, level + 1)
+  return opts
+end
+
+-- ---- trusted input ----
+
+local function mouse(self, kind, x, y, extra)
+  local p = { type = kind, x = x, y = y, modifiers = 0 }
+  if extra then
+    for k, v in pairs(extra) do p[k] = v end
+  end
+  call(self, "Input.dispatchMouseEvent", p)
+end
+
+local function click_at(self, x, y)
+  mouse(self, "mouseMoved", x, y)
+  mouse(self, "mousePressed", x, y, { button = "left", buttons = 1, clickCount = 1 })
+  mouse(self, "mouseReleased", x, y, { button = "left", buttons = 0, clickCount = 1 })
+end
+
+function Page:wait_for(sel, opts)
+  self._since = prim.page_mark(self._h)
+  find(self, "wait_for", sel, opts)
+  return true
+end
+
+-- page:click(sel [, {timeout, js, navigation, wait}]): real mouse events at
+-- the element's visible centre ({ js = true }: a JavaScript click); when the
+-- click starts a navigation, returns once it reached `wait` and answers
+-- { status, url }.
+function Page:click(sel, opts)
+  opts = input_opts("page:click", opts, 2)
+  self._since = prim.page_mark(self._h)
+  local mark
+  if opts.js then
+    mark = find(self, "click", sel, opts, "jsclick").mark
+  else
+    local r = find(self, "click", sel, opts, "click")
+    mark = prim.page_mark(self._h)
+    click_at(self, r.x, r.y)
+  end
+  self._since = mark
+  local nav = after_input(self, mark, opts, "page:click " .. sel)
+  return nav
+end
+
+-- page:hover(sel [, {timeout}]): moves the mouse to the element's visible centre.
+function Page:hover(sel, opts)
+  self._since = prim.page_mark(self._h)
+  local r = find(self, "hover", sel, opts, "hover")
+  mouse(self, "mouseMoved", r.x, r.y)
+end
+
+function Page:text(sel, opts)
+  self._since = prim.page_mark(self._h)
+  local r = find(self, "text", sel, opts, "text") -- not a tail call: errors name the caller
   return r.value
 end
 
-function Page:wait_for(sel, opts) find(self, "wait_for", sel, opts) return true end
-function Page:click(sel, opts) find(self, "click", sel, opts, "click") end
-function Page:text(sel, opts)
-  local text = find(self, "text", sel, opts, "text") -- not a tail call: errors name the caller
-  return text
+-- ---- keys ----
+
+local MODIFIERS = { Alt = 1, Control = 2, Ctrl = 2, Meta = 4, Command = 4, Shift = 8 }
+
+local KEYS = {
+  Enter = { "Enter", 13, "\r" }, Tab = { "Tab", 9 }, Escape = { "Escape", 27 },
+  Backspace = { "Backspace", 8 }, Delete = { "Delete", 46 }, Space = { "Space", 32, " ", " " },
+  ArrowUp = { "ArrowUp", 38 }, ArrowDown = { "ArrowDown", 40 },
+  ArrowLeft = { "ArrowLeft", 37 }, ArrowRight = { "ArrowRight", 39 },
+  Home = { "Home", 36 }, End = { "End", 35 }, PageUp = { "PageUp", 33 },
+  PageDown = { "PageDown", 34 },
+}
+
+-- "Shift+Tab" → the key's Input.dispatchKeyEvent fields and the modifier mask.
+local function key_event(what, spec, level)
+  if type(spec) ~= "string" or spec == "" then
+    usage(level + 1, "%s: expected a key name (\"Enter\", \"Shift+Tab\", \"a\" …)", what)
+  end
+  local mods, name = 0, spec
+  while true do
+    local m, rest = name:match("^(%a+)%+(.+)$")
+    if not m or not MODIFIERS[m] then break end
+    mods, name = mods | MODIFIERS[m], rest
+  end
+  local k = KEYS[name]
+  local ev = { modifiers = mods }
+  if k then
+    ev.key, ev.code, ev.windowsVirtualKeyCode, ev.text = k[4] or k[1], k[1], k[2], k[3]
+  elseif utf8.len(name) == 1 then
+    ev.key, ev.text = name, name
+    local up = name:upper()
+    if up:match("^%u$") then
+      ev.code, ev.windowsVirtualKeyCode = "Key" .. up, up:byte()
+    elseif name:match("^%d$") then
+      ev.code, ev.windowsVirtualKeyCode = "Digit" .. name, name:byte()
+    end
+  else
+    usage(level + 1, "%s: unknown key %s", what, spec)
+  end
+  -- With Control, Alt or Meta a key is a command, not text.
+  if mods & 7 ~= 0 then ev.text = nil end
+  ev.nativeVirtualKeyCode = ev.windowsVirtualKeyCode
+  return ev
 end
 
--- page:type(sel, text [, {clear = true}]): focuses the element and types text.
+local function key(self, ev)
+  local down = {}
+  for k, v in pairs(ev) do down[k] = v end
+  down.type = ev.text and "keyDown" or "rawKeyDown"
+  down.unmodifiedText = ev.text
+  call(self, "Input.dispatchKeyEvent", down)
+  local up = {}
+  for k, v in pairs(ev) do up[k] = v end
+  up.type, up.text = "keyUp", nil
+  call(self, "Input.dispatchKeyEvent", up)
+end
+
+-- page:press(key [, {sel, timeout, navigation, wait}]): a real key press
+-- (focusing sel first); Enter that submits a form waits for the navigation
+-- and answers { status, url }.
+function Page:press(spec, opts)
+  local ev = key_event("page:press", spec, 2)
+  opts = input_opts("page:press", opts, 2)
+  self._since = prim.page_mark(self._h)
+  if opts.sel ~= nil then find(self, "press", opts.sel, opts, "focus", false) end
+  local mark = prim.page_mark(self._h)
+  self._since = mark
+  key(self, ev)
+  local nav = after_input(self, mark, opts, "page:press " .. spec)
+  return nav
+end
+
+-- page:type(sel, text [, {clear = true, enter, timeout, navigation, wait}]):
+-- focuses the element (clearing it) and types text; enter = true presses
+-- Enter after it (and waits for the navigation it starts).
 function Page:type(sel, text, opts)
-  opts = opts or {}
+  opts = input_opts("page:type", opts, 2)
+  self._since = prim.page_mark(self._h)
   find(self, "type", sel, opts, "focus", opts.clear ~= false)
   call(self, "Input.insertText", { text = tostring(text) })
+  if not opts.enter then return nil end
+  local mark = prim.page_mark(self._h)
+  self._since = mark
+  key(self, key_event("page:type", "Enter", 2))
+  local nav = after_input(self, mark, opts, "page:type " .. sel)
+  return nav
 end
 
-function Page:html() return evaluate(self, "document.documentElement.outerHTML") end
-function Page:title() return evaluate(self, "document.title") end
-function Page:url() return evaluate(self, "location.href") end
+-- ---- form controls ----
+
+-- page:select(sel, value, ...): selects the options of a <select> by value or
+-- label (one, or several for a multiple select) and fires input and change;
+-- answers the selected values.
+function Page:select(sel, ...)
+  local values = { ... }
+  local opts
+  if type(values[#values]) == "table" then opts = table.remove(values) end
+  if #values == 0 then usage(2, "page:select: expected at least one value") end
+  for i, v in ipairs(values) do
+    if type(v) ~= "string" then usage(2, "page:select: value %d is not a string", i) end
+  end
+  self._since = prim.page_mark(self._h)
+  local r = find(self, "select", sel, opts, "select", values)
+  return r.value
+end
+
+-- page:check(sel [, on = true [, {timeout}]]): clicks a checkbox or radio
+-- (or its label) with the mouse until it is `on`; answers its state.
+function Page:check(sel, on, opts)
+  if type(on) == "table" then on, opts = nil, on end
+  if on == nil then on = true end
+  if type(on) ~= "boolean" then usage(2, "page:check: expected true or false") end
+  self._since = prim.page_mark(self._h)
+  local r = find(self, "check", sel, opts, "check", on)
+  if r.done then return on end
+  click_at(self, r.x, r.y)
+  r = find(self, "check", sel, opts, "check", on)
+  if not r.done then
+    raise("script", format("page:check: clicking %s did not make it %s", sel, tostring(on)),
+      { selector = sel })
+  end
+  return on
+end
+
+-- page:upload(sel, path, ...): sets the files of an <input type=file>; each
+-- path is under the job's own folder files/JOB/ (relative to it) and must be
+-- a file there. Answers the number of files.
+function Page:upload(sel, ...)
+  local paths = { ... }
+  if #paths == 0 then usage(2, "page:upload: expected at least one file") end
+  local files = {}
+  for i, p in ipairs(paths) do
+    if type(p) ~= "string" or p == "" then usage(2, "page:upload: path %d is not a string", i) end
+    local ok, abs = pcall(prim.page_file, p)
+    if not ok then usage(2, "%s", type(abs) == "table" and tostring(abs.message) or tostring(abs)) end
+    files[i] = abs
+  end
+  self._since = prim.page_mark(self._h)
+  find(self, "upload", sel, nil, "file")
+  local r = call(self, "Runtime.evaluate",
+    { expression = "document.querySelector(" .. json_encode(sel) .. ")", objectGroup = "baton.node" })
+  local id = r.result and r.result.objectId
+  if not id then raise("not_found", format("page:upload: %s is gone", sel), { selector = sel }) end
+  call(self, "DOM.setFileInputFiles", { files = files, objectId = id })
+  return #files
+end
+
+-- page:wait_navigation([{wait, timeout, url}]): waits for the next navigation
+-- of the page — one that began after the previous page call began — to reach
+-- `wait`; with url, for one whose URL matches that Lua pattern. Answers
+-- { status, url }.
+function Page:wait_navigation(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then usage(2, "page:wait_navigation: options must be a table") end
+  nav_wait_opt("page:wait_navigation", opts.wait, 2)
+  if opts.url ~= nil and type(opts.url) ~= "string" then
+    usage(2, "page:wait_navigation: url must be a Lua pattern (a string)")
+  end
+  local timeout = seconds(opts.timeout, self._timeout, "page:wait_navigation: timeout", 2)
+  local since = self._since or prim.page_mark(self._h)
+  local r = await_navigation(self, since, opts, "page:wait_navigation", timeout)
+  self._since = prim.page_mark(self._h)
+  return r
+end
+
+function Page:html() return read(self, "html", "document.documentElement.outerHTML") end
+function Page:title() return read(self, "title", "document.title") end
+function Page:url() return read(self, "url", "location.href") end
 
 -- page:screenshot(path [, {full = true}]): PNG (or JPEG for .jpg/.jpeg) under
 -- the engine's files directory; answers the number of bytes written.
@@ -298,12 +774,13 @@ function Page:send(method, params)
   return call(self, method, params)
 end
 
--- page:context(): the pooled context's number (the N of "using pooled context
+-- page:number(): the pooled page's number (the N of "using pooled page
 -- #N": one per page) and the CDP browserContextId it is in, which concurrent
 -- runs without a session share.
-function Page:context() return prim.page_context(self._h) end
+function Page:number() return prim.page_number(self._h) end
+Page.context = Page.number -- its old name, kept for existing scripts
 
--- Opens a page for the running co: waits for a pooled context.
+-- Opens a page for the running co: waits for a pooled page.
 return function(opts)
   opts = opts or {}
   local timeout = seconds(opts.timeout, DEFAULT_TIMEOUT, "ctx:page: timeout", 3)

@@ -8,12 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/log.h"
 
 enum { MAX_MESSAGE = 256 << 20 };
 
 typedef struct call {
-    struct call *next, *prev;
+    list_t link; /* on cdp_t.calls */
     cdp_t *c;
     uint64_t id;
     char session[64];
@@ -29,7 +30,7 @@ struct cdp {
     const cdp_transport_t *tp;
     void *tp_state;
     uint64_t next_id;
-    call_t calls; /* circular list head of pending calls */
+    list_t calls; /* pending calls, oldest first */
     size_t npending;
     int dropped, closed;
     unsigned garbage; /* malformed messages seen (logged, survived) */
@@ -45,7 +46,7 @@ cdp_t *cdp_alloc(uv_loop_t *loop, vclock_t *clock, const cdp_hooks_t *hooks,
     c->tp = tp;
     c->tp_state = tp_state;
     c->next_id = 1;
-    c->calls.next = c->calls.prev = &c->calls;
+    list_init(&c->calls);
     return c;
 }
 
@@ -54,15 +55,16 @@ uv_loop_t *cdp_loop(cdp_t *c) { return c->loop; }
 size_t cdp_pending(const cdp_t *c) { return c->npending; }
 
 static void call_unlink(call_t *k) {
-    k->prev->next = k->next;
-    k->next->prev = k->prev;
+    list_remove(&k->link);
     k->c->npending--;
     vtimer_stop(k->c->clock, &k->timer);
 }
 
 static call_t *call_find(cdp_t *c, uint64_t id) {
-    for (call_t *k = c->calls.next; k != &c->calls; k = k->next)
+    list_each(it, &c->calls) {
+        call_t *k = list_entry(it, call_t, link);
         if (k->id == id) return k;
+    }
     return NULL;
 }
 
@@ -80,7 +82,8 @@ static void on_call_timeout(vtimer_t *t) {
 
 /* Fails every pending call; callbacks may send (they get -EPIPE) or close. */
 static void fail_all(cdp_t *c, const char *message) {
-    while (c->calls.next != &c->calls) call_fail(c->calls.next, ERR_BROWSER_CRASHED, message);
+    while (!list_empty(&c->calls))
+        call_fail(list_entry(c->calls.next, call_t, link), ERR_BROWSER_CRASHED, message);
 }
 
 int cdp_send(cdp_t *c, const char *session, const char *method, cJSON *params, double timeout,
@@ -112,10 +115,7 @@ int cdp_send(cdp_t *c, const char *session, const char *method, cJSON *params, d
         free(k);
         return rc;
     }
-    k->prev = c->calls.prev;
-    k->next = &c->calls;
-    k->prev->next = k;
-    c->calls.prev = k;
+    list_push_back(&c->calls, &k->link);
     c->npending++;
     k->timer.data = k;
     if (timeout > 0)
@@ -137,14 +137,14 @@ void cdp_forget(cdp_t *c, uint64_t id) {
 }
 
 void cdp_fail_session(cdp_t *c, const char *session, err_kind_t kind, const char *message) {
-    call_t *k = c->calls.next;
-    while (k != &c->calls) {
-        call_t *next = k->next;
+    list_t *it = c->calls.next;
+    while (it != &c->calls) {
+        call_t *k = list_entry(it, call_t, link);
+        it = it->next;
         if (strcmp(k->session, session) == 0) {
             call_fail(k, kind, message);
-            next = c->calls.next; /* the callback may have changed the list */
+            it = c->calls.next; /* the callback may have changed the list */
         }
-        k = next;
     }
 }
 

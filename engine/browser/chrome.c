@@ -3,6 +3,7 @@
  * drained, and collection of the renderer zombies a dead browser leaves. */
 #include "chrome.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/list.h"
 #include "base/log.h"
 
 enum { TAIL = 2048, MAX_ARGV = 64 };
@@ -29,7 +31,7 @@ struct chrome {
     chrome_exit_cb on_exit;
     void *ud;
     char dir[256];
-    struct chrome *live_prev, *live_next; /* while libuv waits for it */
+    list_t live_link; /* on `live` while libuv waits for it */
     char tail[TAIL];
     size_t tail_len;
 };
@@ -37,27 +39,12 @@ struct chrome {
 /* Browsers libuv spawned and still waits for (a list through chrome_t, so
  * no count is too many): chrome_reap must leave their pids alone, and the
  * helpers that carry their profile directory. */
-static chrome_t *live;
-
-static void live_add(chrome_t *ch) {
-    ch->live_prev = NULL;
-    ch->live_next = live;
-    if (live) live->live_prev = ch;
-    live = ch;
-}
-
-static void live_del(chrome_t *ch) {
-    if (ch->live_prev)
-        ch->live_prev->live_next = ch->live_next;
-    else if (live == ch)
-        live = ch->live_next;
-    if (ch->live_next) ch->live_next->live_prev = ch->live_prev;
-    ch->live_prev = ch->live_next = NULL;
-}
+static list_t live = {&live, &live};
 
 static int is_live(int pid) {
-    for (const chrome_t *ch = live; ch; ch = ch->live_next)
-        if (ch->pid == pid) return 1;
+    list_each(it, &live) {
+        if (list_entry(it, chrome_t, live_link)->pid == pid) return 1;
+    }
     return 0;
 }
 
@@ -70,14 +57,17 @@ const char *chrome_executable(const chrome_opts_t *opts) {
 
 static void on_handle_closed(uv_handle_t *h) {
     chrome_t *ch = h->data;
+    assert(ch->closing && ch->open_handles > 0);
     if (--ch->open_handles > 0) return;
-    live_del(ch); /* a no-op unless it never reported its exit */
+    list_remove(&ch->live_link); /* a no-op unless it never reported its exit */
     fs_remove_tree(ch->dir);
     free(ch);
 }
 
 static void close_handles(chrome_t *ch) {
     if (ch->closing) return;
+    /* Its handles close only once its exit and the end of stderr are in. */
+    assert(ch->exited && ch->err_eof && ch->reported);
     ch->closing = 1;
     ch->open_handles = 2;
     uv_close((uv_handle_t *)&ch->proc, on_handle_closed);
@@ -87,6 +77,7 @@ static void close_handles(chrome_t *ch) {
 /* Both the exit status and the end of stderr are needed before reporting. */
 static void maybe_report(chrome_t *ch) {
     if (!ch->exited || !ch->err_eof || ch->reported) return;
+    assert(!ch->closing);
     ch->reported = 1;
     if (ch->freeing) {
         close_handles(ch);
@@ -97,7 +88,8 @@ static void maybe_report(chrome_t *ch) {
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
     chrome_t *ch = p->data;
-    live_del(ch);
+    assert(!ch->exited);
+    list_remove(&ch->live_link);
     ch->exited = 1;
     ch->status = status;
     ch->term_signal = term_signal;
@@ -115,6 +107,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     chrome_t *ch = s->data;
     if (n < 0) {
+        assert(!ch->err_eof);
         uv_read_stop(s);
         ch->err_eof = 1;
         maybe_report(ch);
@@ -156,6 +149,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    list_init(&ch->live_link);
     const char *tmp = getenv("TMPDIR");
     /* The engine's pid in the name lets a later engine remove what a killed
      * one left behind (chrome_sweep). */
@@ -256,7 +250,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return rc;
     }
     ch->pid = ch->proc.pid;
-    live_add(ch);
+    list_push_front(&live, &ch->live_link);
     uv_read_start((uv_stream_t *)&ch->err, on_alloc, on_stderr);
     *out = ch;
     return 0;
@@ -274,6 +268,7 @@ void chrome_kill(chrome_t *ch, int sig) {
 
 void chrome_free(chrome_t *ch) {
     if (!ch || ch->freeing) return;
+    assert(!ch->closing);
     ch->freeing = 1;
     if (ch->reported) {
         close_handles(ch);
@@ -330,8 +325,10 @@ static int orphaned_helper(int pid, int me) {
         size_t len = read_proc(pid, part ? "environ" : "cmdline", blob, sizeof blob);
         const char *hit = memmem(blob, len, mark, (size_t)n);
         if (!hit) continue;
-        for (const chrome_t *ch = live; ch; ch = ch->live_next)
+        list_each(it, &live) {
+            const chrome_t *ch = list_entry(it, chrome_t, live_link);
             if (memmem(blob, len, ch->dir, strlen(ch->dir))) return 0;
+        }
         return 1;
     }
     return 0;

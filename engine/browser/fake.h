@@ -1,17 +1,18 @@
 /* fake.h — the dry-run fake browser (baton test): leases handed out at once,
  * CDP calls answered on the virtual clock from fixtures the tests serve,
- * failures injected per job, and a record of every call. It stands where
- * the pool stands for page.c, so lua/page.lua runs unchanged on top of it:
- * error mapping, waits and timeouts are exercised as in a real run. */
+ * failures injected per job, and a record of every call. Its operations
+ * table (backend.h) stands where the pool's does for page.c, so lua/page.lua
+ * runs unchanged on top of it: error mapping, waits and timeouts are
+ * exercised as in a real run. */
 #ifndef BATON_FAKE_H
 #define BATON_FAKE_H
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "cdp.h"
 #include "script/err.h"
-#include "pool.h"
 #include "base/vclock.h"
 
 typedef struct fake fake_t;
@@ -65,8 +66,13 @@ void fake_release(fake_lease_t *l);
 int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout, cdp_reply_cb cb,
               void *ud, uint64_t *id);
 void fake_forget(fake_lease_t *l, uint64_t id);
-void fake_set_hooks(fake_lease_t *l, const pool_lease_hooks_t *hooks);
-/* The fake context's number (one per lease). */
-int fake_lease_context(const fake_lease_t *l);
+void fake_set_hooks(fake_lease_t *l, const browser_hooks_t *hooks);
+/* The fake page's number (one per lease). */
+int fake_lease_page_no(const fake_lease_t *l);
+
+/* Fills *out with the fake's table: acquire, send, forget and release as
+ * above; a lease's browser context is "fake" and its uses 0 (not pooled).
+ * The fake must outlive every page using it. */
+void fake_backend(fake_t *f, browser_backend_t *out);
 
 #endif

@@ -1,10 +1,13 @@
-/* page.c — the C primitives under lua/page.lua: lease a pooled context for
- * the running co (page_open), send raw CDP on its page (page_send), and the
- * page's recent events (page_mark, page_wait, page_events), each wait
- * yielding the run's coroutine. The lease goes back when the co ends. */
+/* page.c — the C primitives under lua/page.lua: lease a page from the
+ * browser backend for the running co (page_open), send raw CDP on it
+ * (page_send), and the page's recent events (page_mark, page_wait,
+ * page_events), each wait yielding the run's coroutine; the files a script may
+ * write (page_save) or upload (page_file). The lease goes back when the co ends. Only the backend's
+ * operations table is known here. */
 #include "page.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <libwebsockets.h>
 #include <stdio.h>
@@ -13,8 +16,8 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <uv.h>
 
-#include "fake.h"
 #include "script/json.h"
 #include "base/log.h"
 #include "script/script.h"
@@ -31,24 +34,23 @@ typedef struct event {
 
 typedef struct page {
     page_env_t *env;
-    pool_lease_t *lease;    /* NULL until leased, and after release */
-    fake_lease_t *flease;   /* the same from the fake browser (baton test) */
-    pool_waiter_t *waiter;  /* while acquiring */
-    script_co_t *co;        /* the co waiting on this page, if any */
-    int ud_alive, released; /* freed when both the userdata and the lease are done */
+    browser_lease_t *lease;   /* NULL until leased, and after release */
+    browser_waiter_t *waiter; /* while acquiring */
+    script_co_t *co;          /* the co waiting on this page, if any */
+    int ud_alive, released;   /* freed when both the userdata and the lease are done */
     int lost;
     err_kind_t lost_kind;
     char lost_msg[256];
     /* what the waiting co waits for */
     enum { W_NONE, W_ACQUIRE, W_CALL, W_EVENT } waiting;
     uint64_t call_id;
-    char wait_method[64];
+    char wait_method[256]; /* one method, or several separated by spaces */
     uint64_t wait_after;
     vtimer_t timer;
     /* recent events */
     event_t ring[RING];
     uint64_t seq; /* seq of the newest event; ring holds the last RING */
-    int context_no;
+    int page_no;
     char browser_context[64]; /* the CDP browserContextId of the page */
     double asked_at;          /* when page_open began waiting */
 } page_t;
@@ -71,17 +73,22 @@ static void page_maybe_free(page_t *pg) {
 
 /* ---- events ---- */
 
+/* Whether method is one of the space-separated names of list. */
+static int method_listed(const char *list, const char *method) {
+    size_t n = strlen(method);
+    for (const char *s = list; (s = strstr(s, method)); s += n)
+        if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0)) return 1;
+    return 0;
+}
+
 static void on_event(void *ud, const char *method, const cJSON *params) {
     page_t *pg = ud;
-    if (pg->env->on_event && pg->lease &&
-        pg->env->on_event(pg->env->hooks_ud, pg->lease, method, params))
-        return;
     event_t *e = &pg->ring[++pg->seq % RING];
     free(e->params);
     e->seq = pg->seq;
     snprintf(e->method, sizeof e->method, "%s", method);
     e->params = cJSON_PrintUnformatted(params);
-    if (pg->waiting == W_EVENT && e->params && strcmp(pg->wait_method, method) == 0 &&
+    if (pg->waiting == W_EVENT && e->params && method_listed(pg->wait_method, method) &&
         e->seq > pg->wait_after) {
         script_co_t *co = pg->co;
         lua_State *T = script_co_thread(co);
@@ -90,7 +97,8 @@ static void on_event(void *ud, const char *method, const cJSON *params) {
         vtimer_stop(pg->env->clock, &pg->timer);
         if (json_decode(T, e->params, err, sizeof err) < 0) lua_pushnil(T);
         lua_pushinteger(T, (lua_Integer)e->seq);
-        script_co_wake(co, 2);
+        lua_pushstring(T, e->method);
+        script_co_wake(co, 3);
     }
 }
 
@@ -124,19 +132,16 @@ static int lease_discard(const script_outcome_t *out) {
 
 static void on_co_end(void *ud, const script_outcome_t *out) {
     page_t *pg = ud;
+    const browser_backend_t *b = &pg->env->browser;
     vtimer_stop(pg->env->clock, &pg->timer);
     if (pg->waiter) {
-        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        b->ops->cancel(b->self, pg->waiter);
         pg->waiter = NULL;
     }
     if (pg->lease) {
-        if (pg->waiting == W_CALL) pool_lease_forget(pg->lease, pg->call_id);
-        pool_release(pg->env->pool, pg->lease, lease_discard(out));
+        if (pg->waiting == W_CALL) b->ops->forget(b->self, pg->lease, pg->call_id);
+        b->ops->release(b->self, pg->lease, lease_discard(out));
         pg->lease = NULL;
-    }
-    if (pg->flease) {
-        fake_release(pg->flease);
-        pg->flease = NULL;
     }
     set_waiting(pg, W_NONE);
     pg->co = NULL;
@@ -147,7 +152,7 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
 static page_t *check_page(lua_State *L, int idx) {
     page_ref_t *ref = luaL_checkudata(L, idx, PAGE_MT);
     page_t *pg = ref->pg;
-    if (!pg || pg->released || (!pg->lease && !pg->flease))
+    if (!pg || pg->released || !pg->lease)
         err_raise(L, ERR_SCRIPT, "this page belongs to a run that has ended");
     if (pg->lost) err_raise(L, pg->lost_kind, "%s", pg->lost_msg);
     return pg;
@@ -173,8 +178,9 @@ static int l_gc(lua_State *L) {
 
 /* ---- page_open(): waits for a lease ---- */
 
-static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const char *msg) {
+static void on_acquired(void *ud, browser_lease_t *lease, err_kind_t kind, const char *msg) {
     page_t *pg = ud;
+    const browser_backend_t *b = &pg->env->browser;
     script_co_t *co = pg->co;
     lua_State *T = script_co_thread(co);
     pg->waiter = NULL;
@@ -185,41 +191,29 @@ static void on_acquired(void *ud, pool_lease_t *lease, err_kind_t kind, const ch
         script_co_wake(co, 2);
         return;
     }
+    browser_lease_info_t info;
     pg->lease = lease;
-    pg->context_no = pool_lease_context(lease);
-    snprintf(pg->browser_context, sizeof pg->browser_context, "%s",
-             pool_lease_browser_context(lease));
-    script_co_set_context(co, pg->context_no);
-    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
-    pool_lease_set_hooks(lease, &hooks);
-    if (pg->env->on_lease) pg->env->on_lease(pg->env->hooks_ud, lease);
-    log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
-             "using pooled context #%d (use %d) after %.2f ms", pg->context_no,
-             pool_lease_uses(lease), (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
+    b->ops->describe(b->self, lease, &info);
+    pg->page_no = info.page_no;
+    snprintf(pg->browser_context, sizeof pg->browser_context, "%s", info.browser_context);
+    script_co_set_page(co, pg->page_no);
+    browser_hooks_t hooks = {on_event, on_lost, pg};
+    b->ops->set_hooks(b->self, lease, &hooks);
+    if (info.uses > 0)
+        log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
+                 "using pooled page #%d (use %d) after %.2f ms", pg->page_no, info.uses,
+                 (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
     lua_pushboolean(T, 1);
-    script_co_wake(co, 1);
-}
-
-static void on_fake_acquired(void *ud, fake_lease_t *lease) {
-    page_t *pg = ud;
-    script_co_t *co = pg->co;
-    set_waiting(pg, W_NONE);
-    pg->context_no = fake_lease_context(lease);
-    snprintf(pg->browser_context, sizeof pg->browser_context, "fake");
-    script_co_set_context(co, pg->context_no);
-    pool_lease_hooks_t hooks = {on_event, on_lost, pg};
-    fake_set_hooks(lease, &hooks);
-    lua_pushboolean(script_co_thread(co), 1);
     script_co_wake(co, 1);
 }
 
 static void cancel_wait(void *op) {
     page_t *pg = op;
+    const browser_backend_t *b = &pg->env->browser;
     /* The co is going away: on_co_end releases everything just after. */
-    if (pg->waiting == W_CALL && pg->lease) pool_lease_forget(pg->lease, pg->call_id);
-    if (pg->waiting == W_CALL && pg->flease) fake_forget(pg->flease, pg->call_id);
+    if (pg->waiting == W_CALL && pg->lease) b->ops->forget(b->self, pg->lease, pg->call_id);
     if (pg->waiter) {
-        pool_acquire_cancel(pg->env->pool, pg->waiter);
+        b->ops->cancel(b->self, pg->waiter);
         pg->waiter = NULL;
     }
     vtimer_stop(pg->env->clock, &pg->timer);
@@ -251,19 +245,17 @@ static int l_page_open(lua_State *L) {
     page_ref_t *ref = luaL_checkudata(L, 1, PAGE_MT);
     page_t *pg = ref->pg;
     script_co_t *co = running_co(L, "ctx:page()");
-    if (!pg || pg->released || pg->lease || pg->flease || pg->waiter)
+    if (!pg || pg->released || pg->lease || pg->waiter)
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
+    const browser_backend_t *b = &pg->env->browser;
+    browser_ask_t ask = {.priority = script_co_priority(co),
+                         .session = script_co_session(co),
+                         .job = script_co_job(co),
+                         .run_id = script_co_run_id(co)};
     pg->co = co;
     set_waiting(pg, W_ACQUIRE);
     pg->asked_at = vclock_now(pg->env->clock);
-    if (pg->env->fake) {
-        pg->flease = fake_acquire(pg->env->fake, script_co_job(co), script_co_run_id(co),
-                                  on_fake_acquired, pg);
-        if (!pg->flease) return err_raise(L, ERR_LIMIT, "out of memory");
-        return script_co_wait(L, co, cancel_wait, pg);
-    }
-    pg->waiter = pool_acquire(pg->env->pool, script_co_priority(co), script_co_session(co),
-                              script_co_job(co), on_acquired, pg);
+    pg->waiter = b->ops->acquire(b->self, &ask, on_acquired, pg);
     if (!pg->waiter) return err_raise(L, ERR_LIMIT, "out of memory");
     return script_co_wait(L, co, cancel_wait, pg);
 }
@@ -317,18 +309,12 @@ static int l_page_send(lua_State *L) {
         free(text);
         if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
     }
-    if (pg->lease && pg->env->on_send) {
-        err_kind_t kind = ERR_NONE;
-        char msg[300];
-        if (pg->env->on_send(pg->env->hooks_ud, script_co_job(co), script_co_run_id(co), method,
-                             params, &kind, msg, sizeof msg)) {
-            cJSON_Delete(params);
-            return err_raise(L, kind, "%s: %s", method, msg);
-        }
-    }
-    int rc = pg->flease
-                 ? fake_send(pg->flease, method, params, timeout, on_reply, pg, &pg->call_id)
-                 : pool_lease_send(pg->lease, method, params, timeout, on_reply, pg, &pg->call_id);
+    const browser_backend_t *b = &pg->env->browser;
+    browser_refusal_t why = {ERR_NONE, ""};
+    int rc =
+        b->ops->send(b->self, pg->lease, method, params, timeout, on_reply, pg, &pg->call_id, &why);
+    if (rc < 0 && why.kind != ERR_NONE)
+        return err_raise(L, why.kind, "%s: %s", method, why.message);
     if (rc == -EPIPE) return err_raise(L, ERR_BROWSER_CRASHED, "the browser of this page is gone");
     if (rc < 0) return err_raise(L, ERR_LIMIT, "cannot send %s: %s", method, uv_strerror(rc));
     pg->co = co;
@@ -349,7 +335,7 @@ static const event_t *find_event(page_t *pg, const char *method, uint64_t after)
     if (after + 1 > first) first = after + 1;
     for (uint64_t s = first; s <= pg->seq; s++) {
         const event_t *e = &pg->ring[s % RING];
-        if (e->seq == s && e->params && strcmp(e->method, method) == 0) return e;
+        if (e->seq == s && e->params && method_listed(method, e->method)) return e;
     }
     return NULL;
 }
@@ -364,7 +350,9 @@ static void on_wait_timeout(vtimer_t *t) {
     script_co_wake(co, 2);
 }
 
-/* page_wait(page, method, after_seq, timeout) → params, seq; or nil on timeout. */
+/* page_wait(page, methods, after_seq, timeout) → params, seq, method of the first
+ * event after after_seq whose method is one of methods (names separated by
+ * spaces); nil on timeout; nil and an error when the page is lost. */
 static int l_page_wait(lua_State *L) {
     page_t *pg = check_page(L, 1);
     const char *method = luaL_checkstring(L, 2);
@@ -375,7 +363,8 @@ static int l_page_wait(lua_State *L) {
         char err[128];
         if (json_decode(L, e->params, err, sizeof err) < 0) lua_pushnil(L);
         lua_pushinteger(L, (lua_Integer)e->seq);
-        return 2;
+        lua_pushstring(L, e->method);
+        return 3;
     }
     script_co_t *co = running_co(L, "page: waiting for an event");
     pg->co = co;
@@ -412,10 +401,10 @@ static int l_page_events(lua_State *L) {
     return 2;
 }
 
-/* page_context(page) → the pooled context's number, its browserContextId. */
-static int l_page_context(lua_State *L) {
+/* page_context(page) → the pooled page's number, its browserContextId. */
+static int l_page_number(lua_State *L) {
     page_t *pg = check_page(L, 1);
-    lua_pushinteger(L, pg->context_no);
+    lua_pushinteger(L, pg->page_no);
     lua_pushstring(L, pg->browser_context);
     return 2;
 }
@@ -459,18 +448,48 @@ static int l_page_save(lua_State *L) {
     return 2;
 }
 
+/* page_file(path) → the absolute path of a file under the running job's own
+ * folder of the files directory (files/JOB/path), for page:upload. The path
+ * must resolve (symlinks followed) to an existing file inside that folder;
+ * anything else is a script error naming it. */
+static int l_page_file(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    const char *rel = luaL_checkstring(L, 1);
+    script_co_t *co = script_co_running(L);
+    const char *job = co ? script_co_job(co) : NULL;
+    const char *files = env->upload_dir[0] ? env->upload_dir : env->files_dir;
+    if (!job || !job[0] || strchr(job, '/') || strcmp(job, ".") == 0 || strcmp(job, "..") == 0 ||
+        !files[0])
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': this run has no folder in files/", rel);
+    char dir[PATH_MAX + 1], want[PATH_MAX * 2 + 2], root[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", files, job);
+    if (rel[0] == '/')
+        snprintf(want, sizeof want, "%s", rel);
+    else
+        snprintf(want, sizeof want, "%s/%s", dir, rel);
+    if (!realpath(dir, root))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': there is no folder files/%s/", rel,
+                         job);
+    if (!realpath(want, real))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s': %s", rel, strerror(errno));
+    size_t n = strlen(root);
+    struct stat st;
+    if (strncmp(real, root, n) != 0 || real[n] != '/' || stat(real, &st) < 0 ||
+        !S_ISREG(st.st_mode))
+        return err_raise(L, ERR_SCRIPT, "page:upload: '%s' is not a file under files/%s/", rel,
+                         job);
+    lua_pushstring(L, real);
+    return 1;
+}
+
 void page_open_prims(lua_State *L, void *ud) {
     page_env_t *env = ud;
     static const luaL_Reg fns[] = {
-        {"page_new", l_page_new},
-        {"page_open", l_page_open},
-        {"page_send", l_page_send},
-        {"page_mark", l_page_mark},
-        {"page_wait", l_page_wait},
-        {"page_events", l_page_events},
-        {"page_context", l_page_context},
-        {"page_save", l_page_save},
-        {NULL, NULL},
+        {"page_new", l_page_new},       {"page_open", l_page_open},
+        {"page_send", l_page_send},     {"page_mark", l_page_mark},
+        {"page_wait", l_page_wait},     {"page_events", l_page_events},
+        {"page_number", l_page_number}, {"page_save", l_page_save},
+        {"page_file", l_page_file},     {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {
         lua_pushcfunction(L, l_gc);
@@ -481,7 +500,7 @@ void page_open_prims(lua_State *L, void *ud) {
         lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
-    if (!env || (!env->pool && !env->fake)) return; /* check/plan: ctx:page() says so */
+    if (!env || !env->browser.ops) return; /* check/plan: ctx:page() says so */
     lua_pushlightuserdata(L, env);
     luaL_setfuncs(L, fns, 1);
 }

@@ -1,16 +1,15 @@
-/* drytest.c — see drytest.h. A "world" is one engine as `baton run` builds
- * it, minus the loop, the HTTP server and the pool: the clock is virtual,
- * the store is in memory and pages come from the fake browser. The test
- * files' states live across their tests; each test gets a world of its own. */
+/* drytest.c — see drytest.h. A "world" is one engine opened as `baton run`
+ * opens it (core/engine.c), minus the loop, the HTTP server and the pool: the
+ * clock is virtual, the store is in memory and pages come from the fake
+ * browser. The test files' states live across their tests; each test gets a
+ * world of its own. */
 #include "drytest.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <strings.h>
 #include <lauxlib.h>
-#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,17 +18,16 @@
 
 #include "browser/cdp.h"
 #include "browser/chrome.h"
-#include "run/circuit.h"
 #include "script/err.h"
 #include "browser/fake.h"
+#include "browser/fixture_backend.h"
 #include "script/json.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "browser/page.h"
 #include "browser/pool.h"
-#include "core/reload.h"
-#include "run/retry.h"
-#include "run/run.h"
+#include "core/engine.h"
+#include "sched/busiest.h"
 #include "sched/sched.h"
 #include "script/script.h"
 #include "store/store.h"
@@ -42,20 +40,6 @@ enum { MAX_FILES = 256, MAX_TESTS = 1024 };
  * changing before virtual time moves on anyway (so its timeout can fire). */
 static const double STUCK_S = 10;
 
-typedef struct world {
-    store_t *store;
-    circuits_t *circuits;
-    retry_budget_t budget;
-    fake_t *fake; /* the fake browser, or (real) just its fixtures */
-    pool_t *pool; /* --browser real */
-    page_env_t page_env;
-    script_host_t host;
-    reload_set_t set;
-    sched_t *sched;
-    runner_t runner;
-    int loaded;
-} world_t;
-
 typedef struct drytest {
     const conf_t *conf;
     const drytest_opts_t *o;
@@ -63,12 +47,13 @@ typedef struct drytest {
     size_t njob_paths;
     char *test_files[MAX_FILES];
     size_t ntest_files;
-    char files_dir[64]; /* where page:screenshot() writes; removed at the end */
-    vclock_t clock;     /* re-initialised for each world */
-    uv_loop_t loop;     /* --browser real: the browsers' I/O */
-    uv_timer_t poke;    /* wakes the loop while waiting on the browser */
+    char files_dir[64];    /* where page:screenshot() writes; removed at the end */
+    char upload_dir[4096]; /* what page:upload reads: the project's own files/ */
+    vclock_t clock;        /* re-initialised for each world */
+    uv_loop_t loop;        /* --browser real: the browsers' I/O */
+    uv_timer_t poke;       /* wakes the loop while waiting on the browser */
     int loop_open;
-    world_t *w;      /* the world of the running test */
+    engine_t *w;     /* the world of the running test */
     int load_errors; /* job script errors while building the world */
     char first_error[1024];
     /* tests registered by the file being loaded */
@@ -158,103 +143,6 @@ static void load_report(void *ud, const char *line) {
     if (!t->first_error[0]) snprintf(t->first_error, sizeof t->first_error, "%s", line);
 }
 
-static int host_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
-    drytest_t *t = ud;
-    return sched_trigger(t->w->sched, job, args, err, len);
-}
-
-static void world_free(drytest_t *t, world_t *w);
-
-/* ---- --browser real: requests answered from the fixtures ---- */
-
-static void real_lease(void *ud, pool_lease_t *lease) {
-    (void)ud;
-    cJSON *p = cJSON_Parse("{\"patterns\":[{\"urlPattern\":\"*\"}]}");
-    pool_lease_send(lease, "Fetch.enable", p, 10, NULL, NULL, NULL);
-}
-
-/* net::ERR_* of a fixture's error as Fetch.failRequest's reason. */
-static const char *fail_reason(const char *error) {
-    static const char *const map[][2] = {
-        {"CONNECTION_REFUSED", "ConnectionRefused"},
-        {"NAME_NOT_RESOLVED", "NameNotResolved"},
-        {"TIMED_OUT", "TimedOut"},
-        {"CONNECTION_RESET", "ConnectionReset"},
-        {"CONNECTION_CLOSED", "ConnectionClosed"},
-        {"ADDRESS_UNREACHABLE", "AddressUnreachable"},
-        {"INTERNET_DISCONNECTED", "InternetDisconnected"},
-        {"ACCESS_DENIED", "AccessDenied"},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-        if (strstr(error, map[i][0])) return map[i][1];
-    return "Failed";
-}
-
-static int real_event(void *ud, pool_lease_t *lease, const char *method, const cJSON *params) {
-    world_t *w = ud;
-    if (strcmp(method, "Fetch.requestPaused") != 0) return 0;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "requestId");
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(params, "request");
-    const cJSON *url = cJSON_GetObjectItemCaseSensitive(req, "url");
-    if (!cJSON_IsString(id) || !cJSON_IsString(url)) return 1;
-    const cJSON *fx = fake_fixture(w->fake, url->valuestring);
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive(fx, "error");
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "requestId", id->valuestring);
-    if (!fx || cJSON_IsString(error)) {
-        /* Nothing real is reached: a URL no fixture serves is blocked. */
-        cJSON_AddStringToObject(p, "errorReason",
-                                fx ? fail_reason(error->valuestring) : "BlockedByClient");
-        pool_lease_send(lease, "Fetch.failRequest", p, 10, NULL, NULL, NULL);
-        return 1;
-    }
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(fx, "status");
-    const cJSON *html = cJSON_GetObjectItemCaseSensitive(fx, "html");
-    const cJSON *title = cJSON_GetObjectItemCaseSensitive(fx, "title");
-    char page[1024];
-    const char *body = cJSON_IsString(html) ? html->valuestring : page;
-    if (!cJSON_IsString(html))
-        snprintf(page, sizeof page, "<html><head><title>%.900s</title></head><body></body></html>",
-                 cJSON_IsString(title) ? title->valuestring : "");
-    size_t n = strlen(body), cap = n / 3 * 4 + 8;
-    char *b64 = malloc(cap);
-    if (!b64 || lws_b64_encode_string(body, (int)n, b64, (int)cap) < 0) {
-        free(b64);
-        cJSON_Delete(p);
-        return 1;
-    }
-    cJSON_AddNumberToObject(p, "responseCode", cJSON_IsNumber(status) ? status->valuedouble : 200);
-    cJSON *headers = cJSON_AddArrayToObject(p, "responseHeaders");
-    const cJSON *h, *given = cJSON_GetObjectItemCaseSensitive(fx, "headers");
-    int typed = 0;
-    cJSON_ArrayForEach(h, given) {
-        if (!cJSON_IsString(h)) continue;
-        cJSON *pair = cJSON_CreateObject();
-        cJSON_AddStringToObject(pair, "name", h->string);
-        cJSON_AddStringToObject(pair, "value", h->valuestring);
-        cJSON_AddItemToArray(headers, pair);
-        typed |= strcasecmp(h->string, "content-type") == 0;
-    }
-    if (!typed) {
-        cJSON *pair = cJSON_CreateObject();
-        cJSON_AddStringToObject(pair, "name", "Content-Type");
-        cJSON_AddStringToObject(pair, "value", "text/html; charset=utf-8");
-        cJSON_AddItemToArray(headers, pair);
-    }
-    cJSON_AddStringToObject(p, "body", b64);
-    free(b64);
-    pool_lease_send(lease, "Fetch.fulfillRequest", p, 10, NULL, NULL, NULL);
-    return 1;
-}
-
-/* Records the call as the fake would; fails it when the test asked to. */
-static int real_send(void *ud, const char *job, int64_t run_id, const char *method,
-                     const cJSON *params, err_kind_t *kind, char *msg, size_t msglen) {
-    world_t *w = ud;
-    fake_record(w->fake, job, run_id, method, params);
-    return fake_take_failure(w->fake, job, kind, msg, msglen);
-}
-
 static void on_poke(uv_timer_t *h) { (void)h; }
 
 /* Waits on the browser while a page's run does; answers 1 when the wait
@@ -294,97 +182,44 @@ static void pump(drytest_t *t, double until) {
     vclock_advance(&t->clock, until);
 }
 
-/* Builds a fresh engine at o->start. Returns 0, or -1 with the reason in err. */
-static int world_new(drytest_t *t, world_t *w, char *err, size_t errlen) {
-    const conf_t *conf = t->conf;
-    memset(w, 0, sizeof *w);
-    t->w = w;
+/* Opens a fresh engine at o->start into t->w. Returns 0, or -1 with the
+ * reason in err. */
+static int world_new(drytest_t *t, char *err, size_t errlen) {
+    engine_opts_t eo = {.mode = ENGINE_TEST,
+                        .clock = &t->clock,
+                        .database = ":memory:",
+                        .browser = t->o->real ? ENGINE_BROWSER_POOL : ENGINE_BROWSER_FAKE,
+                        .files_dir = t->files_dir,
+                        .upload_dir = t->upload_dir,
+                        .paths = t->job_paths,
+                        .npaths = t->njob_paths,
+                        .report = load_report,
+                        .report_ud = t};
+    if (t->o->real) eo.loop = &t->loop;
     vclock_init(&t->clock, NULL, 1, t->o->start);
     t->load_errors = 0;
     t->first_error[0] = 0;
-    if (store_open(&w->store, ":memory:", 0, err, errlen) < 0) return -1;
-    if (circuits_new(&w->circuits, conf, w->store, t->o->start, err, errlen) < 0) return -1;
-    if (fake_new(&w->fake, &t->clock) < 0) {
-        snprintf(err, errlen, "out of memory");
+    if (engine_open(&t->w, t->conf, &eo, err, errlen) < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "%s",
+                     t->first_error[0] ? t->first_error : "cannot load the scripts");
         return -1;
     }
-    retry_budget_init(&w->budget, conf->retry_budget.percent, conf->retry_budget.floor,
-                      conf->retry_budget.window);
-    w->page_env.clock = &t->clock;
-    if (t->o->real) {
-        if (pool_new(&w->pool, &t->loop, &t->clock, w->store, conf) < 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        w->page_env.pool = w->pool;
-        w->page_env.on_lease = real_lease;
-        w->page_env.on_event = real_event;
-        w->page_env.on_send = real_send;
-        w->page_env.hooks_ud = w;
-    } else {
-        w->page_env.fake = w->fake;
-    }
-    snprintf(w->page_env.files_dir, sizeof w->page_env.files_dir, "%s", t->files_dir);
-    w->host = (script_host_t){.clock = &t->clock,
-                              .circuits = w->circuits,
-                              .budget = &w->budget,
-                              .store = w->store,
-                              .lua_dir = conf->lua_dir,
-                              .memory_limit = conf->sandbox_memory,
-                              .cpu_slice = conf->cpu_slice,
-                              .dry_run = 1,
-                              .trigger = host_trigger,
-                              .ud = t,
-                              .open_prims = page_open_prims,
-                              .prims_ud = &w->page_env};
-    if (reload_load(conf, &w->host, t->job_paths, t->njob_paths, &w->set, load_report, t) < 0) {
-        snprintf(err, errlen, "%s", t->first_error[0] ? t->first_error : "cannot load the scripts");
-        return -1;
-    }
-    w->loaded = 1;
-    w->runner = (runner_t){.clock = &t->clock,
-                           .store = w->store,
-                           .budget = &w->budget,
-                           .circuits = w->circuits,
-                           .rng = 0x9e3779b97f4a7c15ull};
-    sched_hooks_t hooks = {run_launch, run_cancel, &w->runner};
-    if (sched_new(&w->sched, &t->clock, w->store, conf, hooks, 1) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    w->runner.sched = w->sched;
-    if (sched_set_jobs(w->sched, w->set.jobs, w->set.njobs, err, errlen) < 0) return -1;
-    sched_place_offsets(w->sched, 1);
-    sched_start(w->sched);
-    if (w->pool) {
-        for (size_t i = 0; i < w->set.njobs; i++)
-            if (w->set.jobs[i]->browser) {
-                pool_start(w->pool);
-                break;
-            }
-    }
+    engine_start(t->w);
     return 0;
 }
 
-static void cancel_one(void *ud, sched_start_t *st) { run_cancel(ud, st, "the test ended"); }
-
-static void world_free(drytest_t *t, world_t *w) {
-    if (w->sched) {
-        sched_stop(w->sched);
-        sched_each_running(w->sched, cancel_one, &w->runner);
+static void world_free(drytest_t *t) {
+    engine_t *w = t->w;
+    if (w) {
+        engine_stop(w);
+        engine_cancel_runs(w, "the test ended");
         /* Cancelled runs end on the clock (their attempts are recorded). */
         for (int i = 0; i < 100 && w->runner.live; i++) pump(t, vclock_now(&t->clock) + 1);
-        sched_free(w->sched);
+        engine_shutdown(w);
+        if (w->pool) uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */
+        engine_close(w);
     }
-    if (w->loaded) reload_free(&w->set);
-    if (w->pool) {
-        pool_shutdown(w->pool);
-        uv_run(&t->loop, UV_RUN_DEFAULT); /* the browsers exit, their handles close */
-        pool_free(w->pool);
-    }
-    circuits_free(w->circuits);
-    fake_free(w->fake);
-    store_close(w->store);
     vclock_close(&t->clock);
     t->w = NULL;
 }
@@ -455,35 +290,33 @@ typedef struct rows {
     int n;
 } rows_t;
 
-static void set_num(lua_State *L, const char *k, double v) {
-    if (v <= 0) return;
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_str(lua_State *L, const char *k, const char *v) {
-    if (!v) return;
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
+/* Pushes a run row as a table; a null field is left out (nil). */
 static int on_row(void *ud, const store_run_t *r) {
     rows_t *rows = ud;
     lua_State *L = rows->L;
+    store_field_t f[STORE_RUN_FIELDS];
     char err[128];
-    lua_createtable(L, 0, 10);
-    lua_pushinteger(L, r->run_id);
-    lua_setfield(L, -2, "run_id");
-    set_str(L, "job", r->job);
-    lua_pushinteger(L, r->attempt);
-    lua_setfield(L, -2, "attempt");
-    set_num(L, "scheduled_at", r->scheduled_at);
-    set_num(L, "started_at", r->started_at);
-    set_num(L, "ended_at", r->ended_at);
-    set_str(L, "status", r->status);
-    set_str(L, "error_kind", r->error_kind);
-    set_str(L, "error", r->error);
-    if (r->result && json_decode(L, r->result, err, sizeof err) == 0) lua_setfield(L, -2, "result");
+    store_run_fields(r, f);
+    lua_createtable(L, 0, STORE_RUN_FIELDS);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) {
+        switch (f[i].kind) {
+        case STORE_FIELD_INT:
+            lua_pushinteger(L, f[i].integer);
+            break;
+        case STORE_FIELD_TIME:
+            lua_pushnumber(L, f[i].time);
+            break;
+        case STORE_FIELD_TEXT:
+            lua_pushstring(L, f[i].text);
+            break;
+        case STORE_FIELD_JSON:
+            if (json_decode(L, f[i].text, err, sizeof err) < 0) continue;
+            break;
+        case STORE_FIELD_NULL:
+            continue;
+        }
+        lua_setfield(L, -2, f[i].key);
+    }
     lua_rawseti(L, -2, ++rows->n);
     return 0;
 }
@@ -620,9 +453,8 @@ static void run_file(drytest_t *t, const char *path) {
     }
     if (t->ntests == 0) result(t, 0, path, "no test(name, fn) in this file");
     for (size_t i = 0; i < t->ntests; i++) {
-        world_t w;
         snprintf(what, sizeof what, "%s: %s", path, t->tests[i].name);
-        if (world_new(t, &w, err, sizeof err) < 0) {
+        if (world_new(t, err, sizeof err) < 0) {
             result(t, 0, what, err);
         } else if (t->load_errors) {
             result(t, 0, what, t->first_error);
@@ -637,7 +469,7 @@ static void run_file(drytest_t *t, const char *path) {
                 result(t, 0, what, err);
             }
         }
-        world_free(t, &w);
+        world_free(t);
         luaL_unref(script_state(s), LUA_REGISTRYINDEX, t->tests[i].ref);
     }
     script_unref(s);
@@ -685,55 +517,42 @@ static int on_start_row(void *ud, const store_run_t *r) {
     return 0;
 }
 
-static int dbl_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The most starts within any window of `span` seconds. */
-static size_t most_within(const starts_t *st, double span) {
-    size_t best = 0;
-    for (size_t i = 0, j = 0; i < st->n; i++) {
-        while (st->at[i] - st->at[j] >= span) j++;
-        if (i - j + 1 > best) best = i - j + 1;
-    }
-    return best;
-}
-
 static void simulate(drytest_t *t) {
-    world_t w;
     char err[2048], from[40], to[40], span[32];
-    if (world_new(t, &w, err, sizeof err) < 0) {
+    if (world_new(t, err, sizeof err) < 0) {
         result(t, 0, "loading the scripts", err);
-        world_free(t, &w);
+        world_free(t);
         return;
     }
+    engine_t *w = t->w;
     units_format_time(t->o->start, from, sizeof from);
     units_format_time(t->o->start + t->o->window, to, sizeof to);
     units_format_duration(t->o->window, span, sizeof span);
     printf("no *_test.lua files: simulating %s (%s to %s) with the fake browser\n", span, from, to);
     pump(t, t->o->start + t->o->window);
-    store_flush(w.store);
+    store_flush(w->store);
     printf("%-28s %6s %6s %6s\n", "job", "ok", "failed", "other");
-    for (size_t i = 0; i < w.set.njobs; i++) {
-        const char *name = w.set.jobs[i]->name;
+    for (size_t i = 0; i < w->set.njobs; i++) {
+        const char *name = w->set.jobs[i]->name;
         tally_t tl = {0};
-        store_runs(w.store, name, 0, on_sim_row, &tl);
+        store_runs(w->store, name, 0, on_sim_row, &tl);
         printf("%-28s %6d %6d %6d\n", name, tl.ok, tl.failed, tl.other);
     }
     starts_t st = {0};
-    store_runs(w.store, NULL, 0, on_start_row, &st);
-    qsort(st.at, st.n, sizeof *st.at, dbl_cmp);
-    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_within(&st, 1),
-           most_within(&st, 60));
+    busiest_t most_sec = {0, 0}, most_min = {0, 0};
+    store_runs(w->store, NULL, 0, on_start_row, &st);
+    busiest_find(st.at, st.n, 1, &most_sec);
+    busiest_find(st.at, st.n, 60, &most_min);
+    printf("%zu starts; most in one second %zu, in one minute %zu\n", st.n, most_sec.count,
+           most_min.count);
     free(st.at);
     if (t->load_errors) result(t, 0, "scripts load", t->first_error);
     int failed_before = t->failed;
-    for (size_t i = 0; i < w.set.njobs; i++) {
-        const char *name = w.set.jobs[i]->name;
+    for (size_t i = 0; i < w->set.njobs; i++) {
+        const char *name = w->set.jobs[i]->name;
         tally_t tl = {0};
         char what[300];
-        store_runs(w.store, name, 0, on_sim_row, &tl);
+        store_runs(w->store, name, 0, on_sim_row, &tl);
         snprintf(what, sizeof what, "%s: no script errors in %d run(s)", name,
                  tl.ok + tl.failed + tl.other);
         result(t, tl.bugs == 0, what, tl.bug);
@@ -741,7 +560,7 @@ static void simulate(drytest_t *t) {
     if (t->failed > failed_before)
         printf("(with no fixture the fake browser answers page:eval with nil: serve the pages "
                "your jobs read in a *_test.lua file)\n");
-    world_free(t, &w);
+    world_free(t);
 }
 
 static double log_now(void *ud) { return vclock_now(&((drytest_t *)ud)->clock); }
@@ -752,6 +571,13 @@ int drytest_main(const conf_t *conf, const drytest_opts_t *o) {
     if (!t) return 1;
     t->conf = conf;
     t->o = o;
+    /* Uploads read the project's own files/, beside engine.conf, as baton run's do. */
+    const char *slash = strrchr(conf->path, '/');
+    if (conf->path[0] && slash)
+        snprintf(t->upload_dir, sizeof t->upload_dir, "%.*s/files", (int)(slash - conf->path),
+                 conf->path);
+    else
+        snprintf(t->upload_dir, sizeof t->upload_dir, "files");
     /* The jobs' own log lines would bury the report; BATON_TEST_LOG=1 shows them. */
     log_setup(getenv("BATON_TEST_LOG") && strcmp(getenv("BATON_TEST_LOG"), "1") == 0 ? LOG_DEBUG
                                                                                      : LOG_OFF,

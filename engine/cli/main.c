@@ -1,5 +1,5 @@
 /* main.c — the command line: parses arguments, loads engine.conf, finds the
- * engine's Lua library and dispatches to run, check, plan and version. */
+ * engine's Lua library and runs the command of the table below. */
 #include <errno.h>
 #include <lua.h>
 #include <sqlite3.h>
@@ -19,8 +19,6 @@
 #include "base/log.h"
 #include "core/loop.h"
 #include "plan.h"
-#include "core/reload.h"
-#include "run/run_lua.h"
 #include "status.h"
 #include "base/units.h"
 #include "base/vclock.h"
@@ -37,28 +35,6 @@ typedef struct args {
     char *paths[256];
     size_t npaths;
 } args_t;
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: baton COMMAND [-c FILE] [options]\n"
-            "\n"
-            "  run                         start the engine in the foreground\n"
-            "  check [PATH...] [--json] [--start TIME]\n"
-            "                              load and validate scripts, show next starts\n"
-            "  plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]\n"
-            "                              start timeline and collision report\n"
-            "  test [PATH...] [--for DUR] [--start TIME] [--browser fake|real]\n"
-            "                              dry run: *_test.lua tests, or a simulated --for\n"
-            "                              of the schedule, on a virtual clock and a fake browser\n"
-            "  console [-e CHUNK]          Lua REPL attached to the running engine\n"
-            "  status                      summary of the running engine (jobs, pool, errors)\n"
-            "  reload                      reload the running engine's scripts now\n"
-            "  version                     versions of baton and its libraries\n"
-            "\n"
-            "  -c FILE    configuration (default ./engine.conf)\n"
-            "  TIME       ISO 8601 UTC (2026-01-05T00:00:00Z) or epoch seconds; default now\n"
-            "             (test: 2024-01-01T00:00:00Z, so tests are reproducible)\n");
-}
 
 static int usage_error(const char *fmt, const char *what) {
     fprintf(stderr, "baton: ");
@@ -153,11 +129,6 @@ static int load_conf(const args_t *a, conf_t *conf) {
     return 0;
 }
 
-static void report_stderr(void *ud, const char *line) {
-    (void)ud;
-    fprintf(stderr, "%s\n", line);
-}
-
 /* check and plan: load the scripts on a virtual clock at --start. */
 static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
     plan_opts_t o = {.json = a->json};
@@ -176,24 +147,9 @@ static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
         if (errno || *end || end == a->seed) return usage_error("--seed: bad number '%s'", a->seed);
         o.jitter = 1;
     }
-    vclock_t clock;
-    vclock_init(&clock, NULL, 1, o.start);
-    script_host_t host = {.clock = &clock,
-                          .lua_dir = conf->lua_dir,
-                          .memory_limit = conf->sandbox_memory,
-                          .cpu_slice = conf->cpu_slice,
-                          .dry_run = 1};
-    reload_set_t set;
     log_setup(LOG_WARN, 0);
-    if (reload_load(conf, &host, a->paths, a->npaths, &set, report_stderr, NULL) < 0) {
-        vclock_close(&clock);
-        return EXIT_USER;
-    }
-    int rc = is_plan ? plan_print(conf, &set, &o) : plan_check(conf, &set, &o);
-    if (set.errors && rc == 0) rc = EXIT_USER;
-    reload_free(&set);
-    vclock_close(&clock);
-    return rc;
+    return is_plan ? plan_print(conf, a->paths, a->npaths, &o)
+                   : plan_check(conf, a->paths, a->npaths, &o);
 }
 
 /* test: the dry run on a virtual clock from --start (2024-01-01, a Monday, by
@@ -213,7 +169,7 @@ static int cmd_test(const args_t *a, const conf_t *conf) {
     return drytest_main(conf, &o);
 }
 
-static int cmd_version(void) {
+static int print_versions(void) {
     printf("baton %s\n", BATON_VERSION);
     printf("%s\n", LUA_RELEASE);
     printf("libuv %s\n", uv_version_string());
@@ -223,54 +179,106 @@ static int cmd_version(void) {
     return 0;
 }
 
+static int cmd_run(const args_t *a, const conf_t *conf) { return loop_run(conf); }
+
+static int cmd_look(const args_t *a, const conf_t *conf) { return cmd_look_ahead(a, conf, 0); }
+
+static int cmd_plan(const args_t *a, const conf_t *conf) { return cmd_look_ahead(a, conf, 1); }
+
+static int cmd_console(const args_t *a, const conf_t *conf) {
+    return console_client(conf, a->chunk);
+}
+
+static int cmd_status(const args_t *a, const conf_t *conf) { return status_print(conf, stdout); }
+
+static int cmd_reload(const args_t *a, const conf_t *conf) { return status_reload(conf, stdout); }
+
+static int cmd_version(const args_t *a, const conf_t *conf) { return print_versions(); }
+
+static int cmd_help(const args_t *a, const conf_t *conf);
+
+enum {
+    CMD_CONF = 1,     /* reads engine.conf first */
+    CMD_NO_PATHS = 2, /* refuses PATH arguments */
+};
+
+/* Every command: its name, what runs it, and its lines in `baton help`
+ * (synopsis, then what it does; NULL: not listed). */
+typedef struct command {
+    const char *name;
+    int (*handler)(const args_t *a, const conf_t *conf);
+    int flags;
+    const char *synopsis;
+    const char *what;
+} command_t;
+
+static const command_t commands[] = {
+    {"run", cmd_run, CMD_CONF | CMD_NO_PATHS, "run", "start the engine in the foreground"},
+    {"check", cmd_look, CMD_CONF, "check [PATH...] [--json] [--start TIME]",
+     "load and validate scripts, show next starts"},
+    {"plan", cmd_plan, CMD_CONF, "plan [PATH...] [--for DUR] [--start TIME] [--seed N] [--json]",
+     "start timeline and collision report"},
+    {"test", cmd_test, CMD_CONF, "test [PATH...] [--for DUR] [--start TIME] [--browser fake|real]",
+     "dry run: *_test.lua tests, or a simulated --for\n"
+     "of the schedule, on a virtual clock and a fake browser"},
+    {"console", cmd_console, CMD_CONF | CMD_NO_PATHS, "console [-e CHUNK]",
+     "Lua REPL attached to the running engine"},
+    {"status", cmd_status, CMD_CONF | CMD_NO_PATHS, "status",
+     "summary of the running engine (jobs, pool, errors)"},
+    {"reload", cmd_reload, CMD_CONF | CMD_NO_PATHS, "reload",
+     "reload the running engine's scripts now"},
+    {"version", cmd_version, 0, "version", "versions of baton and its libraries"},
+    {"help", cmd_help, 0, NULL, NULL},
+};
+
+enum { USAGE_COLUMN = 30 }; /* where what a command does begins */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: baton COMMAND [-c FILE] [options]\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        const command_t *c = &commands[i];
+        if (!c->synopsis) continue;
+        int n = fprintf(f, "  %s", c->synopsis);
+        if (n >= USAGE_COLUMN) n = fprintf(f, "\n") - 1;
+        for (const char *w = c->what; *w;) {
+            size_t k = strcspn(w, "\n");
+            fprintf(f, "%*s%.*s\n", USAGE_COLUMN - n, "", (int)k, w);
+            w += k + (w[k] == '\n');
+            n = 0;
+        }
+    }
+    fprintf(f, "\n"
+               "  -c FILE    configuration (default ./engine.conf)\n"
+               "  TIME       ISO 8601 UTC (2026-01-05T00:00:00Z) or epoch seconds; default now\n"
+               "             (test: 2024-01-01T00:00:00Z, so tests are reproducible)\n");
+}
+
+static int cmd_help(const args_t *a, const conf_t *conf) {
+    usage(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     args_t a;
     conf_t conf;
-    run_lua_lend(); /* baton.breaker and baton.retry, for every command's scripts */
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc;
-    if (!a.command || strcmp(a.command, "help") == 0) {
-        usage(a.command ? stdout : stderr);
-        return a.command ? 0 : EXIT_USAGE;
+    if (!a.command) {
+        usage(stderr);
+        return EXIT_USAGE;
     }
-    if (strcmp(a.command, "version") == 0) return cmd_version();
-    if (strcmp(a.command, "run") == 0 || strcmp(a.command, "check") == 0 ||
-        strcmp(a.command, "plan") == 0) {
-        if ((rc = load_conf(&a, &conf)) != 0) return rc;
-        if (strcmp(a.command, "run") == 0)
-            rc = a.npaths ? usage_error("run takes no paths (got '%s')", a.paths[0])
-                          : loop_run(&conf);
-        else
-            rc = cmd_look_ahead(&a, &conf, strcmp(a.command, "plan") == 0);
-        conf_free(&conf);
-        return rc;
+    const command_t *c = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands && !c; i++)
+        if (strcmp(a.command, commands[i].name) == 0) c = &commands[i];
+    if (!c) return usage_error("unknown command '%s'", a.command);
+    if ((c->flags & CMD_NO_PATHS) && a.npaths) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s takes no paths (got '%.500s')", c->name, a.paths[0]);
+        return usage_error("%s", msg);
     }
-    if (strcmp(a.command, "status") == 0) {
-        if (a.npaths) return usage_error("status takes no paths (got '%s')", a.paths[0]);
-        if ((rc = load_conf(&a, &conf)) != 0) return rc;
-        rc = status_print(&conf, stdout);
-        conf_free(&conf);
-        return rc;
-    }
-    if (strcmp(a.command, "reload") == 0) {
-        if (a.npaths) return usage_error("reload takes no paths (got '%s')", a.paths[0]);
-        if ((rc = load_conf(&a, &conf)) != 0) return rc;
-        rc = status_reload(&conf, stdout);
-        conf_free(&conf);
-        return rc;
-    }
-    if (strcmp(a.command, "test") == 0) {
-        if ((rc = load_conf(&a, &conf)) != 0) return rc;
-        rc = cmd_test(&a, &conf);
-        conf_free(&conf);
-        return rc;
-    }
-    if (strcmp(a.command, "console") == 0) {
-        if (a.npaths) return usage_error("console takes no paths (got '%s')", a.paths[0]);
-        if ((rc = load_conf(&a, &conf)) != 0) return rc;
-        rc = console_client(&conf, a.chunk);
-        conf_free(&conf);
-        return rc;
-    }
-    return usage_error("unknown command '%s'", a.command);
+    if (!(c->flags & CMD_CONF)) return c->handler(&a, NULL);
+    if ((rc = load_conf(&a, &conf)) != 0) return rc;
+    rc = c->handler(&a, &conf);
+    conf_free(&conf);
+    return rc;
 }

@@ -1,6 +1,6 @@
-/* plan.c — check and plan: loads nothing itself; takes a loaded set, runs the
- * scheduler in plan mode on a virtual clock (every run "succeeds" at once),
- * and reports what it saw. */
+/* plan.c — check and plan: opens the engine in plan mode on a virtual clock
+ * (the scripts loaded as everywhere, the scheduler in plan mode; every start
+ * "succeeds" at once) and reports what it saw. */
 #include "plan.h"
 
 #include <cJSON.h>
@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "core/engine.h"
+#include "sched/busiest.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "base/units.h"
@@ -23,6 +25,7 @@ typedef struct plan_start {
 
 typedef struct plan {
     vclock_t clock;
+    engine_t *engine;
     sched_t *sched;
     plan_start_t *starts;
     size_t n, cap;
@@ -48,44 +51,46 @@ static void plan_launch(void *ud, sched_start_t *st) {
 
 static void plan_cancel(void *ud, sched_start_t *st, const char *why) {}
 
-/* Sets up the scheduler for the set on a virtual clock at o->start. */
-static int plan_setup(plan_t *p, const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+static void report_stderr(void *ud, const char *line) {
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Opens the engine in plan mode on a virtual clock at o->start. */
+static int plan_setup(plan_t *p, const conf_t *conf, char *const *paths, size_t npaths,
+                      const plan_opts_t *o) {
     char err[1024] = "";
-    store_t *store = NULL;
     memset(p, 0, sizeof *p);
     vclock_init(&p->clock, NULL, 1, o->start);
-    if (strcmp(conf->database, ":memory:") != 0 &&
-        store_open(&store, conf->database, 1, err, sizeof err) < 0 && err[0])
-        fprintf(stderr, "warning: %s (auto offsets computed afresh)\n", err);
-    sched_hooks_t hooks = {plan_launch, plan_cancel, p};
-    if (sched_new(&p->sched, &p->clock, store, conf, hooks, o->seed) < 0) {
-        store_close(store);
-        return -ENOMEM;
-    }
-    sched_plan_mode(p->sched);
-    if (!o->jitter)
-        for (size_t i = 0; i < set->njobs; i++) set->jobs[i]->jitter = 0;
-    int rc = sched_set_jobs(p->sched, set->jobs, set->njobs, err, sizeof err);
-    if (rc < 0) fprintf(stderr, "%s\n", err);
-    if (rc == 0) rc = sched_place_offsets(p->sched, 0);
-    store_close(store);
+    engine_opts_t eo = {.mode = ENGINE_PLAN,
+                        .clock = &p->clock,
+                        .paths = paths,
+                        .npaths = npaths,
+                        .report = report_stderr,
+                        .launcher = {plan_launch, plan_cancel, p},
+                        .jitter = o->jitter,
+                        .seed = o->seed};
+    int rc = engine_open(&p->engine, conf, &eo, err, sizeof err);
+    if (rc < 0 && err[0]) fprintf(stderr, "%s\n", err);
+    if (rc == 0) p->sched = p->engine->sched;
     return rc;
 }
 
 static void plan_teardown(plan_t *p) {
-    sched_free(p->sched);
+    engine_close(p->engine);
     vclock_close(&p->clock);
     free(p->starts);
 }
 
 static void fmt_time(double t, char *buf, size_t len) { units_format_time(t, buf, len); }
 
-int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+int plan_check(const conf_t *conf, char *const *paths, size_t npaths, const plan_opts_t *o) {
     plan_t p;
-    if (plan_setup(&p, conf, set, o) < 0) {
+    if (plan_setup(&p, conf, paths, npaths, o) < 0) {
         plan_teardown(&p);
         return 1;
     }
+    const scripts_set_t *set = &p.engine->set;
     cJSON *root = o->json ? cJSON_CreateObject() : NULL;
     cJSON *arr = root ? cJSON_AddArrayToObject(root, "jobs") : NULL;
     if (!o->json)
@@ -130,8 +135,9 @@ int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
         free(text);
         cJSON_Delete(root);
     }
+    int rc = set->errors ? 1 : 0;
     plan_teardown(&p);
-    return set->errors ? 1 : 0;
+    return rc;
 }
 
 static int cmp_start(const void *a, const void *b) {
@@ -140,14 +146,26 @@ static int cmp_start(const void *a, const void *b) {
     return strcmp(x->job->name, y->job->name);
 }
 
-int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
+/* The busiest second and minute of the plan's starts. Returns 0 or -ENOMEM. */
+static int busiest_of(const plan_t *p, busiest_t *sec, busiest_t *min) {
+    double *at = p->n ? malloc(p->n * sizeof *at) : NULL;
+    if (p->n && !at) return -ENOMEM;
+    for (size_t i = 0; i < p->n; i++) at[i] = p->starts[i].at;
+    int rc = busiest_find(at, p->n, 1, sec);
+    if (rc == 0) rc = busiest_find(at, p->n, 60, min);
+    free(at);
+    return rc;
+}
+
+int plan_print(const conf_t *conf, char *const *paths, size_t npaths, const plan_opts_t *o) {
     plan_t p;
     char a[40], b[40];
-    if (plan_setup(&p, conf, set, o) < 0) {
+    if (plan_setup(&p, conf, paths, npaths, o) < 0) {
         plan_teardown(&p);
         return 1;
     }
-    sched_start(p.sched);
+    const scripts_set_t *set = &p.engine->set;
+    engine_start(p.engine);
     /* The window is [start, end): a start exactly at `end` belongs to the next one. */
     vclock_advance(&p.clock, nextafter(o->end, -INFINITY));
     if (p.oom) {
@@ -157,21 +175,20 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
     }
     if (p.n) qsort(p.starts, p.n, sizeof *p.starts, cmp_start);
 
-    /* Busiest second and minute; collisions = seconds with more than one start. */
-    size_t max_sec = 0, max_min = 0, ncoll = 0;
-    double max_sec_at = 0, max_min_at = 0;
-    for (size_t i = 0, k; i < p.n; i = k) {
-        double sec = floor(p.starts[i].at);
-        for (k = i; k < p.n && floor(p.starts[k].at) == sec; k++) {
-        }
-        if (k - i > max_sec) max_sec = k - i, max_sec_at = sec;
-        if (k - i > 1) ncoll++;
+    /* Busiest second and minute (sliding windows, as `baton test` counts);
+     * collisions = calendar seconds with more than one start. */
+    busiest_t most_sec = {0, 0}, most_min = {0, 0};
+    size_t ncoll = 0;
+    if (busiest_of(&p, &most_sec, &most_min) < 0) {
+        fprintf(stderr, "out of memory recording the plan\n");
+        plan_teardown(&p);
+        return 1;
     }
     for (size_t i = 0, k; i < p.n; i = k) {
-        double min = floor(p.starts[i].at / 60);
-        for (k = i; k < p.n && floor(p.starts[k].at / 60) == min; k++) {
+        double at = floor(p.starts[i].at);
+        for (k = i; k < p.n && floor(p.starts[k].at) == at; k++) {
         }
-        if (k - i > max_min) max_min = k - i, max_min_at = min * 60;
+        if (k - i > 1) ncoll++;
     }
 
     if (o->json) {
@@ -185,8 +202,8 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             cJSON_AddStringToObject(s, "job", p.starts[i].job->name);
             cJSON_AddItemToArray(starts, s);
         }
-        cJSON_AddNumberToObject(root, "max_per_second", (double)max_sec);
-        cJSON_AddNumberToObject(root, "max_per_minute", (double)max_min);
+        cJSON_AddNumberToObject(root, "max_per_second", (double)most_sec.count);
+        cJSON_AddNumberToObject(root, "max_per_minute", (double)most_min.count);
         cJSON *coll = cJSON_AddArrayToObject(root, "collisions");
         for (size_t i = 0, k; i < p.n; i = k) {
             double sec = floor(p.starts[i].at);
@@ -212,10 +229,12 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             fmt_time(p.starts[i].at, a, sizeof a);
             printf("  %s  %s\n", a, p.starts[i].job->name);
         }
-        fmt_time(max_sec_at, a, sizeof a);
-        fmt_time(max_min_at, b, sizeof b);
-        printf("\nmost starts in one second: %zu%s%s\n", max_sec, p.n ? " at " : "", p.n ? a : "");
-        printf("most starts in one minute: %zu%s%s\n", max_min, p.n ? " from " : "", p.n ? b : "");
+        fmt_time(most_sec.from, a, sizeof a);
+        fmt_time(most_min.from, b, sizeof b);
+        printf("\nmost starts in one second: %zu%s%s\n", most_sec.count, p.n ? " at " : "",
+               p.n ? a : "");
+        printf("most starts in one minute: %zu%s%s\n", most_min.count, p.n ? " from " : "",
+               p.n ? b : "");
         if (ncoll == 0) {
             printf("collisions: none\n");
         } else {
@@ -235,6 +254,7 @@ int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o) {
             if (ncoll > shown) printf("  … and %zu more (see --json)\n", ncoll - shown);
         }
     }
+    int rc = set->errors ? 1 : 0;
     plan_teardown(&p);
-    return set->errors ? 1 : 0;
+    return rc;
 }

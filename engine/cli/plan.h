@@ -6,8 +6,9 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "conf/conf.h"
-#include "core/reload.h"
 
 typedef struct plan_opts {
     double start, end; /* the window, epoch seconds */
@@ -16,11 +17,13 @@ typedef struct plan_opts {
     uint64_t seed;
 } plan_opts_t;
 
-/* Prints the check table (or JSON) for the loaded set. Auto offsets are read
- * from the store when it exists (never written). Returns the exit code. */
-int plan_check(const conf_t *conf, reload_set_t *set, const plan_opts_t *o);
+/* Loads the scripts of paths (none: conf->scripts) at o->start, errors to
+ * stderr, and prints the check table (or JSON). Auto offsets are read from
+ * the store when it exists (never written). Returns the exit code: 1 when a
+ * script failed or the set was refused. */
+int plan_check(const conf_t *conf, char *const *paths, size_t npaths, const plan_opts_t *o);
 
-/* Prints the plan for the window. Returns the exit code. */
-int plan_print(const conf_t *conf, reload_set_t *set, const plan_opts_t *o);
+/* The same, and prints the plan for the window. Returns the exit code. */
+int plan_print(const conf_t *conf, char *const *paths, size_t npaths, const plan_opts_t *o);
 
 #endif

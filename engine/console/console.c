@@ -17,6 +17,7 @@
 
 #include <editline/readline.h>
 
+#include "base/list.h"
 #include "base/log.h"
 
 enum {
@@ -32,8 +33,8 @@ typedef struct session {
     uv_pipe_t pipe;
     uv_shutdown_t shutdown;
     console_t *con;
-    struct session *next, *prev;
-    char *in; /* bytes received, not yet a whole line */
+    list_t link; /* on console_t.sessions until closed */
+    char *in;    /* bytes received, not yet a whole line */
     size_t in_len, in_cap, scanned;
     console_eval_t *ev; /* made at the first request */
     int reading, paused, eof, ending, closing;
@@ -51,8 +52,8 @@ struct console {
     console_env_t env;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     dev_t dev;
-    ino_t ino; /* of the socket file we made: removed at stop only if still ours */
-    session_t *sessions;
+    ino_t ino;       /* of the socket file we made: removed at stop only if still ours */
+    list_t sessions; /* open ones, newest first */
     size_t nsessions;
     int listening;    /* listener initialised */
     int open_handles; /* handles whose close callback has not run */
@@ -134,11 +135,7 @@ static void session_close(session_t *s) {
     if (s->closing) return;
     s->closing = 1;
     console_t *c = s->con;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->sessions = s->next;
-    if (s->next) s->next->prev = s->prev;
+    list_remove(&s->link);
     c->nsessions--;
     uv_close((uv_handle_t *)&s->pipe, on_session_closed);
 }
@@ -311,9 +308,7 @@ static void on_connection(uv_stream_t *server, int status) {
     s->pipe.data = s;
     s->con = c;
     c->open_handles++;
-    s->next = c->sessions;
-    if (c->sessions) c->sessions->prev = s;
-    c->sessions = s;
+    list_push_front(&c->sessions, &s->link);
     c->nsessions++;
     if (uv_accept(server, (uv_stream_t *)&s->pipe) < 0) {
         session_close(s);
@@ -426,6 +421,7 @@ int console_start(console_t **out, uv_loop_t *loop, const char *path, const cons
         return -ENOMEM;
     }
     c->loop = loop;
+    list_init(&c->sessions);
     c->env = *env;
     memcpy(c->path, sa.sun_path, sizeof c->path);
     if (stat(path, &st) == 0) {
@@ -452,7 +448,7 @@ void console_stop(console_t *c) {
     struct stat st;
     if (!c || c->stopped) return;
     c->stopped = 1;
-    while (c->sessions) session_close(c->sessions);
+    while (!list_empty(&c->sessions)) session_close(list_entry(c->sessions.next, session_t, link));
     if (c->listening) uv_close((uv_handle_t *)&c->listener, on_listener_closed);
     c->listening = 0;
     /* Another engine may have taken the path since (after a stale check): leave its socket. */

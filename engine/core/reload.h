@@ -1,63 +1,23 @@
-/* reload.h — bringing scripts/ into the engine: finding the script files,
- * loading each into its own state, reading their job definitions; and, on a
- * reload, loading again only the files that changed. A file that fails is
- * reported and skipped (on a reload its previous version is kept). */
+/* reload.h — a live reload of the running engine's scripts (the watcher,
+ * SIGHUP, POST /api/reload, the console's reload()): loads what changed,
+ * hands the scheduler the new set or, on any error, keeps the previous
+ * scripts running; keeps the scripts' load state in obs up to date, and
+ * answers in JSON. */
 #ifndef BATON_RELOAD_H
 #define BATON_RELOAD_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include <cJSON.h>
 
-#include "conf/conf.h"
-#include "sched/job.h"
-#include "script/script.h"
+#include "engine.h"
+#include "obs/obs.h"
 
-enum {
-    RELOAD_LOADED,     /* loaded by this call */
-    RELOAD_KEPT,       /* unchanged: kept from the previous set */
-    RELOAD_KEPT_FAILED /* changed but failed to load: the previous version kept */
-};
-
-typedef struct reload_set {
-    script_t **scripts;
-    uint64_t *hashes;   /* of each script file's bytes as loaded */
-    unsigned char *how; /* each script: RELOAD_LOADED, _KEPT or _KEPT_FAILED */
-    size_t nscripts;
-    job_t **jobs;
-    size_t njobs;
-    uint64_t lib_hash; /* of scripts/lib/ (modules for require) */
-    int errors;        /* files or definitions that failed */
-} reload_set_t;
-
-/* Called with each error line ("file:line: message"). */
-typedef void (*reload_report_fn)(void *ud, const char *line);
-
-/* Loads the given paths (files, or directories whose *.lua files are taken,
- * *_test.lua excluded, in name order); with npaths == 0 loads conf->scripts.
- * A job name defined in two files is an error naming both places; the later
- * definition is dropped. Returns 0 (check set->errors), or a negative code
- * when nothing could be loaded (a missing directory: reported). */
-int reload_load(const conf_t *conf, const script_host_t *host, char *const *paths, size_t npaths,
-                reload_set_t *set, reload_report_fn report, void *ud);
-
-/* What a reload found. */
-typedef struct reload_changes {
-    int loaded;    /* new or changed files that loaded */
-    int failed;    /* new or changed files that did not (a previous version is kept) */
-    int removed;   /* files that are gone */
-    int unchanged; /* files kept as they were */
-} reload_changes_t;
-
-/* Builds the next set from conf->scripts and the current one, `old`: a file
- * whose bytes are unchanged (and scripts/lib/ too) keeps its state and job
- * definitions; a new or changed file is loaded into a fresh state, and when
- * that fails the error is reported and its previous version kept. Checks
- * across files (duplicate names, dependencies) are the scheduler's. Returns
- * 0, or < 0 when the directory cannot be read (reported; set is empty). */
-int reload_update(const conf_t *conf, const script_host_t *host, const reload_set_t *old,
-                  reload_set_t *set, reload_changes_t *changes, reload_report_fn report, void *ud);
-
-/* Frees the jobs and drops the loader's references to the scripts. */
-void reload_free(reload_set_t *set);
+/* Reloads e's scripts from conf->scripts; `why` names the cause in the log.
+ * quiet: say nothing when no script changed (a watcher event for a file that
+ * is not a script). Error lines go to e's report and, when answer is not
+ * NULL, into answer, which gets {"reloaded", "error" (when refused),
+ * "loaded", "removed", "unchanged", "failed", "jobs", "errors"}. Returns 0
+ * when applied or unchanged, -1 when refused, -ESHUTDOWN while the engine
+ * stops. */
+int reload_apply(engine_t *e, obs_t *obs, const char *why, int quiet, cJSON *answer);
 
 #endif

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "obs/metrics.h"
 
@@ -30,6 +32,8 @@ enum {
     RUNS_LIMIT_MAX = 1000,
     JOB_RUNS = 20 /* runs shown with GET /api/jobs/NAME */
 };
+
+#define EVENTS_PATH "/api/events" /* the WebSocket's one path */
 
 typedef struct ws_msg {
     struct ws_msg *next;
@@ -51,7 +55,7 @@ typedef struct session {
     int close_after;
     /* WebSocket */
     struct lws *wsi;
-    struct session *ws_next, *ws_prev;
+    list_t ws_link; /* on http_t.ws while is_ws */
     ws_msg_t *q_head, *q_tail;
     int q_len;
     int is_ws;
@@ -63,7 +67,7 @@ struct http {
     char token[256];
     char host[256];
     int port;
-    session_t *ws; /* WebSocket clients */
+    list_t ws; /* WebSocket clients, newest first */
     int stopping;
 };
 
@@ -171,11 +175,23 @@ static int write_body(struct lws *wsi, session_t *s) {
 
 /* ---- routes ---- */
 
-/* Copies the path segment after prefix into name when path is
- * prefix NAME suffix; 1 on a match. */
-static int match(const char *path, const char *prefix, const char *suffix, char *name, size_t len) {
-    size_t pl = strlen(prefix), sl = strlen(suffix), n = strlen(path);
-    if (n <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + n - sl, suffix) != 0)
+int http_path_match(const char *pattern, const char *path, char *name, size_t len) {
+    size_t pat = strlen(pattern), n = strlen(path);
+    if (pat >= 3 && strcmp(pattern + pat - 3, "/**") == 0) {
+        size_t pl = pat - 3;
+        if (strncmp(path, pattern, pl) != 0 || (path[pl] && path[pl] != '/')) return 0;
+        if (name && len) name[0] = 0;
+        return 1;
+    }
+    const char *star = strchr(pattern, '*');
+    if (!star) {
+        if (strcmp(path, pattern) != 0) return 0;
+        if (name && len) name[0] = 0;
+        return 1;
+    }
+    const char *suffix = star + 1;
+    size_t pl = (size_t)(star - pattern), sl = strlen(suffix);
+    if (n <= pl + sl || strncmp(path, pattern, pl) != 0 || strcmp(path + n - sl, suffix) != 0)
         return 0;
     size_t nl = n - pl - sl;
     if (nl >= len || memchr(path + pl, '/', nl)) return 0;
@@ -204,7 +220,37 @@ static int cross_site(struct lws *wsi) {
     return !o || strcmp(o + 3, host) != 0;
 }
 
-/* Mutating endpoints: the token when one is set, else loopback peers only. */
+/* Whether a Host header (name or address, with or without ":port") names this
+ * server the way a client on this machine does: a loopback name or address, or
+ * the listen address itself. A page that made its own name resolve to
+ * 127.0.0.1 (DNS rebinding) sends that name, so without a token its POSTs are
+ * refused even though they come from loopback. */
+int http_host_is_ours(const char *host, const char *listen_host) {
+    char name[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof name) return 0;
+    memcpy(name, host, n + 1);
+    if (name[0] == '[') { /* [v6]:port */
+        char *close = strchr(name, ']');
+        if (!close || (close[1] && close[1] != ':')) return 0;
+        *close = '\0';
+        memmove(name, name + 1, strlen(name + 1) + 1);
+    } else {
+        char *colon = strchr(name, ':');
+        if (colon) {
+            if (strchr(colon + 1, ':')) return 0; /* a bare v6 address needs brackets */
+            *colon = '\0';
+        }
+    }
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "::1") == 0) return 1;
+    struct in_addr a;
+    if (inet_pton(AF_INET, name, &a) == 1)
+        return (ntohl(a.s_addr) >> 24) == 127 || (listen_host[0] && strcmp(name, listen_host) == 0);
+    return listen_host[0] && strcasecmp(name, listen_host) == 0;
+}
+
+/* Mutating endpoints: the token when one is set, else loopback peers only,
+ * that name this server as such (see http_host_is_ours). */
 static int authorise(http_t *h, struct lws *wsi, session_t *s) {
     char got[512];
     if (cross_site(wsi))
@@ -226,136 +272,135 @@ static int authorise(http_t *h, struct lws *wsi, session_t *s) {
         return respond_error(wsi, s, 403, NULL,
                              "no http.token is set: changes are only accepted from loopback"),
                1;
+    char host[256];
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
+        !http_host_is_ours(host, h->host))
+        return respond_error(wsi, s, 403, NULL,
+                             "no http.token is set: changes need a Host that names this "
+                             "machine (localhost, 127.0.0.1 or the listen address)"),
+               1;
     return 0;
 }
 
-static int handle_action(http_t *h, struct lws *wsi, session_t *s, const char *path) {
-    char name[256];
+/* A route's handler: answers the request (name is the path's NAME segment,
+ * "" when the pattern has none). Returns 0, or -1 to close the connection. */
+typedef int (*route_fn)(http_t *h, struct lws *wsi, session_t *s, const char *name);
+
+static int route_job_run(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    char err[256];
+    int rc = sched_trigger(h->opts.src.sched, name, NULL, err, sizeof err);
+    if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "%s", err);
+    if (rc < 0) return respond_error(wsi, s, 409, NULL, "%s", err);
+    log_emit(LOG_INFO, name, 0, "run requested over HTTP");
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "job", name);
+    cJSON_AddBoolToObject(doc, "triggered", 1);
+    return respond_json(wsi, s, 202, doc, NULL);
+}
+
+static int job_pause(http_t *h, struct lws *wsi, session_t *s, const char *name, int paused) {
+    int rc = sched_pause(h->opts.src.sched, name, paused);
+    if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "job", name);
+    cJSON_AddBoolToObject(doc, "paused", paused);
+    cJSON_AddBoolToObject(doc, "changed", rc == 1);
+    return respond_json(wsi, s, 200, doc, NULL);
+}
+
+static int route_job_pause(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    return job_pause(h, wsi, s, name, 1);
+}
+
+static int route_job_resume(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    return job_pause(h, wsi, s, name, 0);
+}
+
+static int route_breaker_reset(http_t *h, struct lws *wsi, session_t *s, const char *name) {
     const health_src_t *src = &h->opts.src;
-    const char *actions[] = {"/run", "/pause", "/resume"};
-    for (int a = 0; a < 3; a++) {
-        if (!match(path, "/api/jobs/", actions[a], name, sizeof name)) continue;
-        if (authorise(h, wsi, s)) return 0;
-        if (a == 0) {
-            char err[256];
-            int rc = sched_trigger(src->sched, name, NULL, err, sizeof err);
-            if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "%s", err);
-            if (rc < 0) return respond_error(wsi, s, 409, NULL, "%s", err);
-            log_emit(LOG_INFO, name, 0, "run requested over HTTP");
-            cJSON *doc = cJSON_CreateObject();
-            cJSON_AddStringToObject(doc, "job", name);
-            cJSON_AddBoolToObject(doc, "triggered", 1);
-            return respond_json(wsi, s, 202, doc, NULL);
-        }
-        int rc = sched_pause(src->sched, name, a == 1);
-        if (rc == -ENOENT) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "job", name);
-        cJSON_AddBoolToObject(doc, "paused", a == 1);
-        cJSON_AddBoolToObject(doc, "changed", rc == 1);
-        return respond_json(wsi, s, 200, doc, NULL);
-    }
-    if (match(path, "/api/breakers/", "/reset", name, sizeof name)) {
-        if (authorise(h, wsi, s)) return 0;
-        if (!src->circuits ||
-            circuits_reset(src->circuits, name, vclock_now(src->clock)) == -ENOENT)
-            return respond_error(wsi, s, 404, NULL, "no breaker named '%s'", name);
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "breaker", name);
-        cJSON_AddStringToObject(doc, "state", "closed");
-        return respond_json(wsi, s, 200, doc, NULL);
-    }
-    if (strcmp(path, "/api/reload") == 0) {
-        if (authorise(h, wsi, s)) return 0;
-        if (!h->opts.reload)
-            return respond_error(wsi, s, 501, NULL, "this engine cannot reload its scripts");
-        cJSON *doc = cJSON_CreateObject();
-        if (!doc) return -1;
-        int rc = h->opts.reload(h->opts.reload_ud, doc);
-        return respond_json(wsi, s, rc == -ESHUTDOWN ? 503 : rc < 0 ? 422 : 200, doc, NULL);
-    }
-    return 1; /* not an action path */
+    if (!src->circuits || circuits_reset(src->circuits, name, vclock_now(src->clock)) == -ENOENT)
+        return respond_error(wsi, s, 404, NULL, "no breaker named '%s'", name);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "breaker", name);
+    cJSON_AddStringToObject(doc, "state", "closed");
+    return respond_json(wsi, s, 200, doc, NULL);
 }
 
-static int is_action_path(const char *path) {
-    char name[256];
-    return match(path, "/api/jobs/", "/run", name, sizeof name) ||
-           match(path, "/api/jobs/", "/pause", name, sizeof name) ||
-           match(path, "/api/jobs/", "/resume", name, sizeof name) ||
-           match(path, "/api/breakers/", "/reset", name, sizeof name) ||
-           strcmp(path, "/api/reload") == 0;
+static int route_reload(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    if (!h->opts.reload)
+        return respond_error(wsi, s, 501, NULL, "this engine cannot reload its scripts");
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc) return -1;
+    int rc = h->opts.reload(h->opts.reload_ud, doc);
+    return respond_json(wsi, s, rc == -ESHUTDOWN ? 503 : rc < 0 ? 422 : 200, doc, NULL);
 }
 
-static int is_read_path(const char *path) {
-    char name[256];
-    return strcmp(path, "/") == 0 || strcmp(path, "/api/system/health") == 0 ||
-           strcmp(path, "/metrics") == 0 || strcmp(path, "/api/jobs") == 0 ||
-           strcmp(path, "/api/runs") == 0 || strcmp(path, "/api/events") == 0 ||
-           (match(path, "/api/jobs/", "", name, sizeof name));
+static int route_dashboard(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    return respond(wsi, s, 200, "text/html; charset=utf-8", (const char *)dashboard_html,
+                   dashboard_html_len, NULL);
 }
 
-static int handle_read(http_t *h, struct lws *wsi, session_t *s, const char *path) {
-    const health_src_t *src = &h->opts.src;
-    char name[256];
-    if (strcmp(path, "/") == 0)
-        return respond(wsi, s, 200, "text/html; charset=utf-8", (const char *)dashboard_html,
-                       dashboard_html_len, NULL);
-    if (strcmp(path, "/api/system/health") == 0)
-        return respond_json(wsi, s, 200, health_report(src), NULL);
-    if (strcmp(path, "/metrics") == 0) {
-        size_t len;
-        char *text = metrics_render(src, &len);
-        if (!text) return -1;
-        int rc = respond(wsi, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
-        free(text);
-        return rc;
+static int route_health(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    return respond_json(wsi, s, 200, health_report(&h->opts.src), NULL);
+}
+
+static int route_metrics(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    size_t len;
+    char *text = metrics_render(&h->opts.src, &len);
+    if (!text) return -1;
+    int rc = respond(wsi, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+    free(text);
+    return rc;
+}
+
+static int route_jobs(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    cJSON *doc = cJSON_CreateObject();
+    if (doc) cJSON_AddItemToObject(doc, "jobs", health_jobs(&h->opts.src));
+    return respond_json(wsi, s, 200, doc, NULL);
+}
+
+static int route_job(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    cJSON *doc = health_job(&h->opts.src, name, JOB_RUNS);
+    if (!doc) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
+    return respond_json(wsi, s, 200, doc, NULL);
+}
+
+static int route_runs(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    char job[256], lim[32];
+    const char *j = lws_get_urlarg_by_name(wsi, "job=", job, sizeof job);
+    const char *l = lws_get_urlarg_by_name(wsi, "limit=", lim, sizeof lim);
+    long limit = RUNS_LIMIT_DEFAULT;
+    if (l) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (end == l || *end || limit < 1 || limit > RUNS_LIMIT_MAX)
+            return respond_error(wsi, s, 400, NULL, "limit must be a number from 1 to %d",
+                                 RUNS_LIMIT_MAX);
     }
-    if (strcmp(path, "/api/jobs") == 0) {
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) cJSON_AddItemToObject(doc, "jobs", health_jobs(src));
-        return respond_json(wsi, s, 200, doc, NULL);
-    }
-    if (strcmp(path, "/api/runs") == 0) {
-        char job[256], lim[32];
-        const char *j = lws_get_urlarg_by_name(wsi, "job=", job, sizeof job);
-        const char *l = lws_get_urlarg_by_name(wsi, "limit=", lim, sizeof lim);
-        long limit = RUNS_LIMIT_DEFAULT;
-        if (l) {
-            char *end;
-            limit = strtol(l, &end, 10);
-            if (end == l || *end || limit < 1 || limit > RUNS_LIMIT_MAX)
-                return respond_error(wsi, s, 400, NULL, "limit must be a number from 1 to %d",
-                                     RUNS_LIMIT_MAX);
-        }
-        if (j && !*j) j = NULL; /* a job no longer loaded may still have history */
-        cJSON *runs = health_runs(src, j, (int)limit);
-        if (!runs) return respond_error(wsi, s, 500, NULL, "the store cannot be read");
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) cJSON_AddItemToObject(doc, "runs", runs);
-        return respond_json(wsi, s, 200, doc, NULL);
-    }
-    if (strcmp(path, "/api/events") == 0)
-        return respond_error(wsi, s, 400, NULL,
-                             "/api/events is a WebSocket: connect with Upgrade: websocket");
-    if (match(path, "/api/jobs/", "", name, sizeof name)) {
-        cJSON *doc = health_job(src, name, JOB_RUNS);
-        if (!doc) return respond_error(wsi, s, 404, NULL, "no job named '%s'", name);
-        return respond_json(wsi, s, 200, doc, NULL);
-    }
-    return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
+    if (j && !*j) j = NULL; /* a job no longer loaded may still have history */
+    cJSON *runs = health_runs(&h->opts.src, j, (int)limit);
+    if (!runs) return respond_error(wsi, s, 500, NULL, "the store cannot be read");
+    cJSON *doc = cJSON_CreateObject();
+    if (doc) cJSON_AddItemToObject(doc, "runs", runs);
+    return respond_json(wsi, s, 200, doc, NULL);
+}
+
+/* A plain GET of the WebSocket's path (the upgrade is filtered in callback). */
+static int route_events(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    return respond_error(wsi, s, 400, NULL, "%s is a WebSocket: connect with Upgrade: websocket",
+                         EVENTS_PATH);
 }
 
 /* GET /demo/NAME: demo/NAME, demo/NAME.html, or demo/NAME/index.html. */
-static int handle_demo(http_t *h, struct lws *wsi, session_t *s, const char *path) {
+static int route_demo(http_t *h, struct lws *wsi, session_t *s, const char *name) {
     static const struct {
         const char *ext, *type;
     } types[] = {
         {".html", "text/html; charset=utf-8"}, {".css", "text/css"},  {".js", "text/javascript"},
         {".json", "application/json"},         {".png", "image/png"}, {".svg", "image/svg+xml"},
     };
-    const char *rest = path + 5; /* after "/demo" */
+    const char *path = s->path, *rest = path + 5; /* after "/demo" */
     char file[4096];
-    if (s->method != M_GET) return respond_error(wsi, s, 405, "GET", "use GET");
     if (!h->opts.demo_dir || strstr(rest, "..") || strlen(rest) > 200)
         return respond_error(wsi, s, 404, NULL, "no such page: %s", path);
     if (!*rest || rest[strlen(rest) - 1] == '/')
@@ -383,23 +428,53 @@ static int handle_demo(http_t *h, struct lws *wsi, session_t *s, const char *pat
     return rc;
 }
 
+/* Every endpoint, once: the routing (404, 405 with Allow, the token and
+ * loopback rules for the mutating ones) and the dispatch both read this. */
+typedef struct route {
+    method_t method;
+    const char *pattern; /* as http_path_match reads it */
+    route_fn handler;
+    int mutates; /* changes engine state: authorise() first */
+} route_t;
+
+static const route_t routes[] = {
+    {M_GET, "/", route_dashboard, 0},
+    {M_GET, "/api/system/health", route_health, 0},
+    {M_GET, "/metrics", route_metrics, 0},
+    {M_GET, "/api/jobs", route_jobs, 0},
+    {M_GET, "/api/jobs/*", route_job, 0},
+    {M_GET, "/api/runs", route_runs, 0},
+    {M_GET, EVENTS_PATH, route_events, 0},
+    {M_POST, "/api/jobs/*/run", route_job_run, 1},
+    {M_POST, "/api/jobs/*/pause", route_job_pause, 1},
+    {M_POST, "/api/jobs/*/resume", route_job_resume, 1},
+    {M_POST, "/api/breakers/*/reset", route_breaker_reset, 1},
+    {M_POST, "/api/reload", route_reload, 1},
+    {M_GET, "/demo/**", route_demo, 0},
+};
+
+static const char *method_name(method_t m) { return m == M_GET ? "GET" : "POST"; }
+
 /* Routes a complete request. Returns 0, or -1 to close the connection. */
 static int handle(http_t *h, struct lws *wsi, session_t *s) {
     const char *path = s->path;
+    char name[256], allow[64] = "";
     if (h->stopping) {
         s->close_after = 1;
         return respond_error(wsi, s, 503, NULL, "the engine is stopping");
     }
-    if (is_action_path(path)) {
-        if (s->method != M_POST) return respond_error(wsi, s, 405, "POST", "use POST");
-        return handle_action(h, wsi, s, path) < 0 ? -1 : 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const route_t *r = &routes[i];
+        if (!http_path_match(r->pattern, path, name, sizeof name)) continue;
+        if (r->method != s->method) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", method_name(r->method));
+            continue;
+        }
+        if (r->mutates && authorise(h, wsi, s)) return 0;
+        return r->handler(h, wsi, s, name) < 0 ? -1 : 0;
     }
-    if (is_read_path(path)) {
-        if (s->method != M_GET) return respond_error(wsi, s, 405, "GET", "use GET");
-        return handle_read(h, wsi, s, path);
-    }
-    if (strncmp(path, "/demo", 5) == 0 && (path[5] == 0 || path[5] == '/'))
-        return handle_demo(h, wsi, s, path);
+    if (allow[0]) return respond_error(wsi, s, 405, allow, "use %s", allow);
     return respond_error(wsi, s, 404, NULL, "no such endpoint: %s", path);
 }
 
@@ -440,25 +515,18 @@ static void ws_push(session_t *s, const char *text, size_t len) {
 static void on_event(void *ud, const char *json) {
     http_t *h = ud;
     size_t len = strlen(json);
-    for (session_t *s = h->ws; s; s = s->ws_next) ws_push(s, json, len);
+    list_each(it, &h->ws) ws_push(list_entry(it, session_t, ws_link), json, len);
 }
 
 static void ws_add(http_t *h, session_t *s, struct lws *wsi) {
     s->is_ws = 1;
     s->wsi = wsi;
-    s->ws_prev = NULL;
-    s->ws_next = h->ws;
-    if (h->ws) h->ws->ws_prev = s;
-    h->ws = s;
+    list_push_front(&h->ws, &s->ws_link);
 }
 
 static void ws_remove(http_t *h, session_t *s) {
     if (!s->is_ws) return;
-    if (s->ws_prev)
-        s->ws_prev->ws_next = s->ws_next;
-    else if (h->ws == s)
-        h->ws = s->ws_next;
-    if (s->ws_next) s->ws_next->ws_prev = s->ws_prev;
+    list_remove(&s->ws_link);
     s->is_ws = 0;
     ws_queue_free(s);
 }
@@ -491,6 +559,20 @@ static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
     s->body_rx = 0;
     s->close_after = 0;
     snprintf(s->path, sizeof s->path, "%s", uri ? uri : "/");
+    int has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    int has_coding = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (has_length && has_coding) {
+        /* Which one frames the body is where request smuggling lives: neither. */
+        s->close_after = 1;
+        return respond_error(wsi, s, 400, NULL, "both Content-Length and Transfer-Encoding");
+    }
+    if (has_coding) {
+        /* libwebsockets 4.1 never completes a chunked request body, and no
+         * endpoint needs one: bodies are small and sized. */
+        s->close_after = 1;
+        return respond_error(wsi, s, 411, NULL,
+                             "send Content-Length: chunked request bodies are not accepted");
+    }
     if (lws_hdr_copy(wsi, len_text, sizeof len_text, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
         unsigned long long n = strtoull(len_text, &end, 10);
@@ -546,8 +628,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char uri[128];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
-            strcmp(uri, "/api/events") != 0 || (h && h->stopping))
-            return 1; /* refused: WebSocket only on /api/events */
+            strcmp(uri, EVENTS_PATH) != 0 || (h && h->stopping))
+            return 1;                  /* refused: WebSocket only on /api/events */
+        if (cross_site(wsi)) return 1; /* a page of another site reading the events */
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
@@ -612,6 +695,7 @@ int http_start(http_t **out, uv_loop_t *loop, const http_opts_t *opts, char *err
     http_t *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
     h->opts = *opts;
+    list_init(&h->ws);
     snprintf(h->token, sizeof h->token, "%s", opts->token ? opts->token : "");
     if (http_parse_listen(opts->listen, h->host, sizeof h->host, &h->port) < 0) {
         snprintf(err, errlen, "http.listen: '%s' is not HOST:PORT",
@@ -682,7 +766,7 @@ void http_stop(http_t *h) {
     h->stopping = 1;
     if (h->opts.src.obs) obs_on_event(h->opts.src.obs, NULL, NULL);
     /* queued events are dropped with their clients */
-    for (session_t *s = h->ws; s; s = s->ws_next) ws_queue_free(s);
+    list_each(it, &h->ws) ws_queue_free(list_entry(it, session_t, ws_link));
     if (h->ctx) lws_context_destroy(h->ctx); /* phase one: lws closes its uv handles */
 }
 

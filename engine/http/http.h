@@ -43,6 +43,18 @@ typedef struct http http_t;
  * or -EINVAL. host gets "" for every address. */
 int http_parse_listen(const char *listen, char *host, size_t hostlen, int *port);
 
+/* 1 when the Host header value host ("name", "name:port", "[v6]:port") names
+ * this server as a local client would: localhost, a 127.0.0.0/8 address, ::1,
+ * or listen_host (the HOST of http.listen; "" for every address). */
+int http_host_is_ours(const char *host, const char *listen_host);
+
+/* Whether path matches a route pattern. A pattern is a path, where one '*'
+ * stands for one non-empty segment (no '/', shorter than len), copied into
+ * name ("/api/jobs/" "*" "/run"); a pattern ending in "/" "**" matches the
+ * path before it and every path beneath it. name gets "" when the pattern has
+ * no single '*'. Returns 1 on a match, else 0. */
+int http_path_match(const char *pattern, const char *path, char *name, size_t len);
+
 /* Creates the server on loop and starts listening; logs
  * "http: listening on HOST:PORT" with the port actually bound. Returns 0, or
  * a negative code with a one-line message in err (bad address, port in use). */

@@ -30,6 +30,10 @@ health_status_t health_rule(const health_inputs_t *in, char reasons[][160], size
         REASON("the store cannot be read");
         st = HEALTH_FAILING;
     }
+    if (in->store_write_error) {
+        REASON("the store cannot write: %.120s", in->store_write_error);
+        st = HEALTH_FAILING;
+    }
     if (in->jobs_with_runs > 0 && in->jobs_all_failed == in->jobs_with_runs) {
         REASON("every run of the last hour failed");
         st = HEALTH_FAILING;
@@ -264,12 +268,12 @@ static cJSON *pool_object(const obs_pool_t *p) {
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "browsers", p->browsers);
     cJSON_AddNumberToObject(o, "browser_contexts", p->browser_contexts);
-    cJSON *c = cJSON_AddObjectToObject(o, "contexts");
-    cJSON_AddNumberToObject(c, "total", p->contexts_total);
-    cJSON_AddNumberToObject(c, "busy", p->contexts_busy);
-    cJSON_AddNumberToObject(c, "idle", p->contexts_idle);
-    cJSON_AddNumberToObject(c, "reserved", p->contexts_reserved);
-    cJSON_AddNumberToObject(c, "max", p->contexts_max);
+    cJSON *c = cJSON_AddObjectToObject(o, "pages");
+    cJSON_AddNumberToObject(c, "total", p->pages_total);
+    cJSON_AddNumberToObject(c, "busy", p->pages_busy);
+    cJSON_AddNumberToObject(c, "idle", p->pages_idle);
+    cJSON_AddNumberToObject(c, "reserved", p->pages_reserved);
+    cJSON_AddNumberToObject(c, "max", p->pages_max);
     cJSON_AddNumberToObject(o, "waiters", p->waiters);
     cJSON_AddNumberToObject(o, "created_total", (double)p->created_total);
     cJSON_AddNumberToObject(o, "reused_total", (double)p->reused_total);
@@ -358,6 +362,7 @@ cJSON *health_report(const health_src_t *src) {
     cJSON_AddStringToObject(doc, "version", src->version ? src->version : "");
     cJSON_AddNumberToObject(doc, "now", now);
     cJSON_AddItemToObject(doc, "jobs", jobs_array(src, &in));
+    in.store_write_error = src->store ? store_write_error(src->store) : NULL;
 
     obs_pool(src->obs, &pool);
     cJSON_AddItemToObject(doc, "browser_pool", pool_object(&pool));
@@ -391,22 +396,30 @@ cJSON *health_report(const health_src_t *src) {
 cJSON *health_jobs(const health_src_t *src) { return jobs_array(src, NULL); }
 
 static cJSON *run_object(const store_run_t *r) {
+    store_field_t f[STORE_RUN_FIELDS];
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddNumberToObject(o, "run_id", (double)r->run_id);
-    cJSON_AddStringToObject(o, "job", r->job);
-    cJSON_AddNumberToObject(o, "attempt", r->attempt);
-    add_time(o, "scheduled_at", r->scheduled_at);
-    add_time(o, "started_at", r->started_at);
-    add_time(o, "ended_at", r->ended_at);
-    cJSON_AddStringToObject(o, "status", r->status);
-    add_str(o, "error_kind", r->error_kind);
-    add_str(o, "error", r->error);
-    cJSON *result = r->result ? cJSON_Parse(r->result) : NULL;
-    if (result)
-        cJSON_AddItemToObject(o, "result", result);
-    else
-        cJSON_AddNullToObject(o, "result");
+    store_run_fields(r, f);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) {
+        cJSON *v = NULL;
+        switch (f[i].kind) {
+        case STORE_FIELD_INT:
+            v = cJSON_CreateNumber((double)f[i].integer);
+            break;
+        case STORE_FIELD_TIME:
+            v = cJSON_CreateNumber(f[i].time);
+            break;
+        case STORE_FIELD_TEXT:
+            v = cJSON_CreateString(f[i].text);
+            break;
+        case STORE_FIELD_JSON:
+            v = cJSON_Parse(f[i].text);
+            break;
+        case STORE_FIELD_NULL:
+            break;
+        }
+        cJSON_AddItemToObject(o, f[i].key, v ? v : cJSON_CreateNull());
+    }
     return o;
 }
 

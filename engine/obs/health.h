@@ -43,11 +43,12 @@ const char *health_status_name(health_status_t st);
 
 /* Inputs of the rule, gathered by health_report; exposed for tests. */
 typedef struct health_inputs {
-    int store_error;     /* the store could not be read */
-    int jobs_with_runs;  /* jobs with a finished run in the last hour */
-    int jobs_all_failed; /* ... of which every finished run failed */
-    int jobs_below_90;   /* ... of which success_rate < 0.9 */
-    int breakers_open;   /* open or half_open */
+    int store_error;               /* the store could not be read */
+    const char *store_write_error; /* why the store cannot write; NULL when it can */
+    int jobs_with_runs;            /* jobs with a finished run in the last hour */
+    int jobs_all_failed;           /* ... of which every finished run failed */
+    int jobs_below_90;             /* ... of which success_rate < 0.9 */
+    int breakers_open;             /* open or half_open */
     int scripts_failed;
     double lag_p99_ms;
     int pool_waiters;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "browser/pool.h"
+
 const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS] = {1,   5,    10,   25,   50,    100,  250,
                                                            500, 1000, 2500, 5000, 10000, 30000};
 const double obs_duration_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -26,6 +28,11 @@ struct obs {
     void *event_ud;
     obs_pool_fn pool;
     void *pool_ud;
+    pool_t *watched; /* obs_watch_pool */
+    int max_pages;
+    uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
+    double acquire_sum_ms;
+    uint64_t acquire_count;
     sched_t *sched;
     store_t *store;
     circuits_t *circuits;
@@ -248,6 +255,45 @@ void obs_set_pool(obs_t *o, obs_pool_fn fn, void *ud) {
 void obs_pool(const obs_t *o, obs_pool_t *out) {
     memset(out, 0, sizeof *out);
     if (o->pool) o->pool(o->pool_ud, out);
+}
+
+static void on_acquire(void *ud, double ms) {
+    obs_t *o = ud;
+    size_t b = 0;
+    while (b < OBS_ACQUIRE_BUCKETS && ms > obs_acquire_bounds_ms[b]) b++;
+    o->acquire_buckets[b]++;
+    o->acquire_sum_ms += ms;
+    o->acquire_count++;
+}
+
+/* The watched pool's figures as health and metrics read them. */
+static void read_pool(void *ud, obs_pool_t *out) {
+    obs_t *o = ud;
+    pool_figures_t f;
+    pool_figures(o->watched, &f);
+    out->browsers = f.browsers;
+    out->pages_total = f.pages;
+    out->browser_contexts = f.browser_contexts;
+    out->pages_busy = f.busy;
+    out->pages_idle = f.idle;
+    out->pages_reserved = f.reserved;
+    out->pages_max = o->max_pages;
+    out->waiters = f.waiters;
+    out->created_total = (uint64_t)f.created_total;
+    out->reused_total = (uint64_t)f.reused_total;
+    out->recycled_total = (uint64_t)f.recycled_total;
+    out->crashes_total = (uint64_t)f.crashes_total;
+    out->acquire_p95_ms = f.acquire_p95_ms;
+    memcpy(out->acquire_buckets, o->acquire_buckets, sizeof out->acquire_buckets);
+    out->acquire_sum_ms = o->acquire_sum_ms;
+    out->acquire_count = o->acquire_count;
+}
+
+void obs_watch_pool(obs_t *o, pool_t *pool, int max_pages) {
+    o->watched = pool;
+    o->max_pages = max_pages;
+    obs_set_pool(o, pool ? read_pool : NULL, o);
+    if (pool) pool_on_acquire(pool, on_acquire, o);
 }
 
 void obs_script(obs_t *o, const char *file, double at, const char *error) {

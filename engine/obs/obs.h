@@ -1,8 +1,9 @@
 /* obs.h — what the engine has done since it started, for health, metrics and
  * the live event feed: counters fed by the scheduler, the store and the
  * breakers; the last errors; the load state of each script; and the browser
- * pool's figures, supplied by whoever owns the pool. obs owns its counters and
- * copies; it reads nothing on its own and never calls back into the engine. */
+ * pool's figures, read from the pool it is shown (with the histogram of its
+ * acquire times kept here) or supplied by a callback. obs owns its counters
+ * and copies, and never calls back into the engine. */
 #ifndef BATON_OBS_H
 #define BATON_OBS_H
 
@@ -24,8 +25,8 @@ extern const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS];
  * pool registered every figure is zero. */
 typedef struct obs_pool {
     int browsers;
-    int contexts_total, contexts_busy, contexts_idle, contexts_reserved;
-    int contexts_max;     /* browser.max_contexts */
+    int pages_total, pages_busy, pages_idle, pages_reserved;
+    int pages_max;        /* browser.max_pages */
     int browser_contexts; /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;
@@ -102,6 +103,12 @@ void obs_on_event(obs_t *o, obs_event_fn fn, void *ud);
 /* Sets where pool figures come from (NULL: zeros), and reads them. */
 void obs_set_pool(obs_t *o, obs_pool_fn fn, void *ud);
 void obs_pool(const obs_t *o, obs_pool_t *out);
+
+/* Takes the pool figures from pool (NULL: zeros), with max_pages
+ * (browser.max_pages) as their ceiling; counts the pool's acquire times
+ * into obs's own histogram. Replaces any obs_set_pool callback. */
+struct pool;
+void obs_watch_pool(obs_t *o, struct pool *pool, int max_pages);
 
 /* Notes that a script loaded at `at` (error NULL) or failed with `error`
  * ("file:line: message"; the file is taken from it when file is NULL). */

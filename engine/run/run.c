@@ -28,7 +28,7 @@ typedef struct run {
     char cancel_why[128];
     breaker_t *breaker;   /* the job's breaker, NULL when it names none */
     int probing;          /* breaker_allow said yes for the current attempt */
-    int context_no;       /* the pooled browser context the attempt used; 0 = none */
+    int page_no;          /* the pooled page the attempt used; 0 = none */
     err_kind_t last_kind; /* the failure the fallback answers */
     char last_error[1024];
 } run_t;
@@ -68,6 +68,9 @@ static void finish(run_t *run, const char *status, double ended_at) {
         r->ok_total++;
     else if (strcmp(status, "skipped") != 0)
         r->failed_total++;
+    if (r->store && store_inflight_end(r->store, st->run_id) < 0)
+        log_emit(LOG_ERROR, run->job->name, st->run_id, "cannot record the end: %s",
+                 store_errmsg(r->store));
     st->run = NULL;
     free(run);
     r->live--;
@@ -135,8 +138,24 @@ static void breaker_outcome(run_t *run, const script_outcome_t *out, double now)
         breaker_record(run->breaker, now, out->ok, now - run->started_at);
 }
 
+/* The durable "in flight" record of the start: a crash before its last row
+ * is committed leaves it, and the next open records the run as crashed. */
+static void mark_in_flight(run_t *run) {
+    runner_t *r = run->r;
+    if (!r->store) return;
+    store_run_t row = {.run_id = run->start->run_id,
+                       .job = run->job->name,
+                       .attempt = run->attempt,
+                       .scheduled_at = run->start->scheduled_at,
+                       .started_at = run->started_at};
+    if (store_inflight_begin(r->store, &row) < 0)
+        log_emit(LOG_ERROR, run->job->name, run->start->run_id, "cannot record the start: %s",
+                 store_errmsg(r->store));
+}
+
 static void attempt_begin(run_t *run) {
     run->started_at = vclock_now(run->r->clock);
+    mark_in_flight(run);
     if (run->r->budget) retry_budget_call(run->r->budget, run->started_at);
     if (run->breaker) {
         if (!breaker_allow(run->breaker, run->started_at)) {
@@ -163,9 +182,9 @@ static void log_end(run_t *run, log_level_t level, const char *what, double ende
         snprintf(took, sizeof took, "%.1fs", secs);
     else
         units_format_duration(secs, took, sizeof took);
-    if (run->context_no) {
+    if (run->page_no) {
         size_t n = strlen(took);
-        snprintf(took + n, sizeof took - n, " using pooled context #%d", run->context_no);
+        snprintf(took + n, sizeof took - n, " using pooled page #%d", run->page_no);
     }
     if (detail && detail[0])
         log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what, took,
@@ -181,7 +200,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
     double now = vclock_now(r->clock);
     (void)co;
     run->co = NULL;
-    run->context_no = out->context_no;
+    run->page_no = out->page_no;
     vtimer_stop(r->clock, &run->deadline_timer);
     if (!run->in_fallback) breaker_outcome(run, out, now);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long a statement waits on another connection's lock before it fails.
@@ -55,7 +56,7 @@ static const char *const migrations[] = {
     " opened_at REAL,"
     " failures  INTEGER NOT NULL DEFAULT 0,"
     " changed_at REAL) WITHOUT ROWID;",
-    /* v3: cookies of named browser sessions, restored into any new context. */
+    /* v3: cookies of named browser sessions, restored into any new page's browser context. */
     "CREATE TABLE sessions ("
     " name     TEXT PRIMARY KEY,"
     " cookies  TEXT NOT NULL,"
@@ -65,7 +66,28 @@ static const char *const migrations[] = {
     "CREATE TABLE meta ("
     " key   TEXT PRIMARY KEY,"
     " value INTEGER NOT NULL) WITHOUT ROWID;",
+    /* v5: runs in flight, one row per start while it runs, committed when an
+     * attempt begins; a row left at open is a run the engine died during. */
+    "CREATE TABLE inflight ("
+    " run_id       INTEGER PRIMARY KEY,"
+    " job          TEXT NOT NULL,"
+    " attempt      INTEGER NOT NULL,"
+    " scheduled_at REAL,"
+    " started_at   REAL);",
 };
+
+/* Run ids are reserved this many at a time: the high-water mark is committed
+ * before an id past it is handed out, so a crash skips ids, never repeats one.
+ * A clean close gives the unused ones back. */
+static const int64_t RUN_ID_BLOCK = 100;
+
+/* What a run left in flight by a dead engine becomes at the next open. */
+static const char RECOVER_SQL[] =
+    "INSERT INTO runs (run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
+    "error_kind, error) SELECT run_id, job, attempt, scheduled_at, started_at, %.6f, "
+    "'" STORE_CRASHED_STATUS "', '" STORE_CRASHED_KIND "', "
+    "'the engine stopped while this run was in flight' FROM inflight ORDER BY run_id;"
+    "DELETE FROM inflight;";
 
 /* The next run id: past every run row, and past what pruning deleted. */
 static const char NEXT_RUN_ID[] =
@@ -94,6 +116,10 @@ typedef enum {
     STMT_BREAKER_PUT,
     STMT_SESSION_GET,
     STMT_SESSION_PUT,
+    STMT_INFLIGHT_PUT,
+    STMT_INFLIGHT_DELETE,
+    STMT_RESERVE,
+    STMT_ROLLBACK,
     STMT_COUNT
 } stmt_id_t;
 
@@ -143,12 +169,29 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_SESSION_PUT] = "INSERT INTO sessions (name, cookies, saved_at) VALUES (?1, ?2, ?3) "
                          "ON CONFLICT (name) DO UPDATE SET cookies = excluded.cookies, "
                          "saved_at = excluded.saved_at",
+    [STMT_INFLIGHT_PUT] = "INSERT INTO inflight (run_id, job, attempt, scheduled_at, started_at) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id) DO UPDATE SET "
+                          "attempt = excluded.attempt, started_at = excluded.started_at",
+    [STMT_INFLIGHT_DELETE] = "DELETE FROM inflight WHERE run_id = ?1",
+    /* ?2 = 1 lowers the mark (a clean close), otherwise it only rises. */
+    [STMT_RESERVE] = "INSERT INTO meta (key, value) VALUES ('next_run_id', ?1) "
+                     "ON CONFLICT (key) DO UPDATE SET value = "
+                     "CASE WHEN ?2 THEN excluded.value ELSE max(value, excluded.value) END",
+    [STMT_ROLLBACK] = "ROLLBACK",
 };
 
 struct store {
     sqlite3 *db;
     int read_only;
+    int memory;
     int64_t next_run_id;
+    int64_t reserved;  /* ids below this are committed as used (meta.next_run_id) */
+    int64_t recovered; /* in-flight runs recorded as crashed at open */
+    char path[4096];
+    dev_t dev; /* the database file's identity at open */
+    ino_t ino;
+    char write_error[512]; /* why the last write could not be committed; "" when it could */
+    uint64_t write_errors;
     sqlite3_stmt *stmts[STMT_COUNT];
     char errmsg[512];
     void (*on_run)(void *ud, const store_run_t *r);
@@ -241,11 +284,19 @@ static void stmt_done(sqlite3_stmt *st) {
     sqlite3_clear_bindings(st);
 }
 
-/* Steps a statement that returns no rows, then resets it. */
+/* Remembers that a write failed, for store_write_error (health). */
+static void write_failed(store_t *s) {
+    snprintf(s->write_error, sizeof s->write_error, "%s", s->errmsg);
+    s->write_errors++;
+}
+
+/* Steps a statement that returns no rows (every such statement writes), then
+ * resets it. */
 static int stmt_exec(store_t *s, sqlite3_stmt *st) {
     int rc = sqlite3_step(st);
     int code = rc == SQLITE_DONE ? 0 : fail(s, rc);
     stmt_done(st);
+    if (code < 0) write_failed(s);
     return code;
 }
 
@@ -377,7 +428,7 @@ static int copy_text(void *buf, int ncols, char **values, char **names) {
  * holds the write lock. */
 static int migrate(store_t *s, const char *path, char *err, size_t errlen) {
     sqlite3 *db = s->db;
-    char sql[64], mode[16] = "";
+    char sql[64], mode[16] = "", recover[sizeof RECOVER_SQL + 64];
     int version, rc, code;
 
     rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", copy_text, mode, NULL);
@@ -398,7 +449,12 @@ static int migrate(store_t *s, const char *path, char *err, size_t errlen) {
         if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
     }
     if (code == 0) {
-        rc = query_int(db, NEXT_RUN_ID, &s->next_run_id);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        snprintf(recover, sizeof recover, RECOVER_SQL, (double)now.tv_sec + now.tv_nsec / 1e9);
+        rc = sqlite3_exec(db, recover, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) s->recovered = sqlite3_changes(db);
+        if (rc == SQLITE_OK) rc = query_int(db, NEXT_RUN_ID, &s->next_run_id);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) code = open_error(db, rc, path, 0, err, errlen);
     }
@@ -452,6 +508,15 @@ int store_open(store_t **out, const char *path, int read_only, char *err, size_t
         code = migrate(s, path, err, errlen);
         if (code < 0) goto fail;
     }
+    s->reserved = s->next_run_id;
+    s->memory = memory;
+    if (!memory && !read_only) {
+        if (!realpath(path, s->path)) snprintf(s->path, sizeof s->path, "%s", path);
+        if (stat(s->path, &sb) == 0) {
+            s->dev = sb.st_dev;
+            s->ino = sb.st_ino;
+        }
+    }
     *out = s;
     return 0;
 
@@ -462,29 +527,146 @@ fail:
 }
 
 /* A failed final commit loses the batch: sqlite rolls it back on close. The
- * engine calls store_flush first to report such a failure. */
+ * engine calls store_flush first to report such a failure. A clean close
+ * gives back the reserved run ids it did not use. */
 void store_close(store_t *s) {
+    sqlite3_stmt *st;
     if (!s) return;
+    if (!s->read_only && !s->memory && s->reserved > s->next_run_id && begin_write(s) == 0 &&
+        stmt_get(s, STMT_RESERVE, &st) == 0) {
+        sqlite3_bind_int64(st, 1, s->next_run_id);
+        sqlite3_bind_int(st, 2, 1);
+        stmt_exec(s, st);
+    }
     store_flush(s);
     for (int i = 0; i < STMT_COUNT; i++) sqlite3_finalize(s->stmts[i]);
     sqlite3_close_v2(s->db);
     sqlite3_free(s);
 }
 
+int store_check(store_t *s) {
+    struct stat sb;
+    if (!s || s->memory || s->read_only || !s->ino) return 0;
+    if (stat(s->path, &sb) < 0) {
+        failf(s, -errno, "the database file %s is gone (%s): nothing more can be stored", s->path,
+              strerror(errno));
+    } else if (sb.st_dev != s->dev || sb.st_ino != s->ino) {
+        failf(s, -ESTALE, "the database file %s was replaced by another file", s->path);
+    } else if (sb.st_nlink == 0) {
+        failf(s, -ENOENT, "the database file %s was deleted", s->path);
+    } else if (access(s->path, W_OK) < 0) {
+        failf(s, -errno, "the database file %s cannot be written: %s", s->path, strerror(errno));
+    } else {
+        return 0;
+    }
+    write_failed(s);
+    return -EIO;
+}
+
+/* A batch that cannot reach the file is rolled back, so that no read on this
+ * connection shows what was never stored. */
 int store_flush(store_t *s) {
     sqlite3_stmt *st;
     if (!s || sqlite3_get_autocommit(s->db)) return 0;
-    int code = stmt_get(s, STMT_COMMIT, &st);
-    return code < 0 ? code : stmt_exec(s, st);
+    int code = store_check(s);
+    if (code == 0) code = stmt_get(s, STMT_COMMIT, &st);
+    if (code == 0) code = stmt_exec(s, st);
+    if (code == 0) {
+        s->write_error[0] = '\0';
+        return 0;
+    }
+    if (!sqlite3_get_autocommit(s->db)) {
+        char why[sizeof s->errmsg];
+        snprintf(why, sizeof why, "%s", s->errmsg);
+        if (stmt_get(s, STMT_ROLLBACK, &st) == 0) {
+            sqlite3_step(st);
+            stmt_done(st);
+        }
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", why);
+    }
+    write_failed(s);
+    return code;
 }
 
 int store_dirty(const store_t *s) { return s && !sqlite3_get_autocommit(s->db); }
 
 const char *store_errmsg(const store_t *s) { return s ? s->errmsg : "no store"; }
 
+const char *store_write_error(const store_t *s) {
+    return s && s->write_error[0] ? s->write_error : NULL;
+}
+
+uint64_t store_write_errors(const store_t *s) { return s ? s->write_errors : 0; }
+
+int64_t store_recovered(const store_t *s) { return s ? s->recovered : 0; }
+
 /* ---- runs ---- */
 
-int64_t store_run_id_next(store_t *s) { return s->next_run_id++; }
+static store_field_t field_int(const char *key, int64_t v) {
+    return (store_field_t){.key = key, .kind = STORE_FIELD_INT, .integer = v};
+}
+
+static store_field_t field_time(const char *key, double t) {
+    return (store_field_t){
+        .key = key, .kind = t > 0 ? STORE_FIELD_TIME : STORE_FIELD_NULL, .time = t > 0 ? t : 0};
+}
+
+static store_field_t field_text(const char *key, const char *v, store_field_kind_t kind) {
+    return (store_field_t){.key = key, .kind = v ? kind : STORE_FIELD_NULL, .text = v};
+}
+
+void store_run_fields(const store_run_t *r, store_field_t f[STORE_RUN_FIELDS]) {
+    f[0] = field_int("run_id", r->run_id);
+    f[1] = field_text("job", r->job, STORE_FIELD_TEXT);
+    f[2] = field_int("attempt", r->attempt);
+    f[3] = field_time("scheduled_at", r->scheduled_at);
+    f[4] = field_time("started_at", r->started_at);
+    f[5] = field_time("ended_at", r->ended_at);
+    f[6] = field_text("status", r->status, STORE_FIELD_TEXT);
+    f[7] = field_text("error_kind", r->error_kind, STORE_FIELD_TEXT);
+    f[8] = field_text("error", r->error, STORE_FIELD_TEXT);
+    f[9] = field_text("result", r->result, STORE_FIELD_JSON);
+}
+
+/* The reservation commits the batch with it; when it cannot, the id is still
+ * handed out (ids stay increasing in this process) and the failure is the
+ * store's write error. */
+int64_t store_run_id_next(store_t *s) {
+    sqlite3_stmt *st;
+    int64_t id = s->next_run_id++;
+    if (s->read_only || s->next_run_id <= s->reserved) return id;
+    int64_t mark = id + RUN_ID_BLOCK;
+    if (begin_write(s) == 0 && stmt_get(s, STMT_RESERVE, &st) == 0) {
+        sqlite3_bind_int64(st, 1, mark);
+        sqlite3_bind_int(st, 2, 0);
+        if (stmt_exec(s, st) == 0 && store_flush(s) == 0) s->reserved = mark;
+    }
+    return id;
+}
+
+int store_inflight_begin(store_t *s, const store_run_t *r) {
+    sqlite3_stmt *st;
+    if (!r || !r->job) return failf(s, -EINVAL, "an in-flight run needs a job");
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_INFLIGHT_PUT, &st);
+    if (code < 0) return code;
+    sqlite3_bind_int64(st, 1, r->run_id);
+    bind_text(st, 2, r->job);
+    sqlite3_bind_int(st, 3, r->attempt);
+    bind_time(st, 4, r->scheduled_at);
+    bind_time(st, 5, r->started_at);
+    code = stmt_exec(s, st);
+    return code < 0 ? code : store_flush(s);
+}
+
+int store_inflight_end(store_t *s, int64_t run_id) {
+    sqlite3_stmt *st;
+    int code = begin_write(s);
+    if (code == 0) code = stmt_get(s, STMT_INFLIGHT_DELETE, &st);
+    if (code < 0) return code;
+    sqlite3_bind_int64(st, 1, run_id);
+    return stmt_exec(s, st);
+}
 
 int store_run_add(store_t *s, const store_run_t *r) {
     sqlite3_stmt *st;
@@ -657,9 +839,9 @@ int store_kv_set(store_t *s, const char *key, const char *json) {
     bind_text(st, 2, json);
     code = stmt_exec(s, st);
     if (code == 0 && sqlite3_changes(s->db) == 0)
-        code = failf(s, -EINVAL, "the value is not valid JSON: %s",
+        return failf(s, -EINVAL, "the value is not valid JSON: %s",
                      excerpt(json, shown, sizeof shown));
-    return code;
+    return code < 0 ? code : store_flush(s);
 }
 
 int store_kv_delete(store_t *s, const char *key) {
@@ -669,7 +851,8 @@ int store_kv_delete(store_t *s, const char *key) {
     if (code == 0) code = stmt_get(s, STMT_KV_DELETE, &st);
     if (code < 0) return code;
     bind_text(st, 1, key);
-    return stmt_exec(s, st);
+    code = stmt_exec(s, st);
+    return code < 0 ? code : store_flush(s);
 }
 
 /* A JSON number: the value, and whether it is written as an integer that fits

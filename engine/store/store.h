@@ -6,7 +6,12 @@
  * Writes are batched: the first write opens a transaction and store_flush()
  * commits it (the engine calls it on a short timer and at shutdown), so the
  * loop never waits on an fsync per run. Reads on the same connection see the
- * pending writes. WAL mode, synchronous=NORMAL. */
+ * pending writes. WAL mode, synchronous=NORMAL. What a script writes (the
+ * key/value calls) and the record of a run starting are committed before the
+ * call returns, so a script is never told a value is stored that is not. A
+ * batch that cannot be committed (disk full, file read-only, deleted or
+ * replaced) is rolled back and the reason kept for health
+ * (store_write_error). */
 #ifndef BATON_STORE_H
 #define BATON_STORE_H
 
@@ -27,9 +32,23 @@ int store_open(store_t **out, const char *path, int read_only, char *err, size_t
 /* Commits pending writes and closes. NULL is a no-op. */
 void store_close(store_t *s);
 
-/* Commits the pending transaction, if any. Returns 0 or a negative code (the
- * message is available from store_errmsg). */
+/* Commits the pending transaction, if any, after store_check. Returns 0 or a
+ * negative code (the message is available from store_errmsg); on failure the
+ * pending writes are rolled back and the store's write error is set. A
+ * successful commit clears it. */
 int store_flush(store_t *s);
+
+/* Checks that the database file is still the one opened (same device and
+ * inode at its resolved path, not deleted) and writable. 0, or < 0 with the
+ * reason in store_errmsg and as the store's write error. Cheap (two system
+ * calls); a no-op for ":memory:" and read-only stores. */
+int store_check(store_t *s);
+
+/* Why the last commit or check failed, or NULL when the last commit worked. */
+const char *store_write_error(const store_t *s);
+
+/* How many writes, commits and checks have failed since open. */
+uint64_t store_write_errors(const store_t *s);
 
 /* 1 when writes are pending (a transaction is open). */
 int store_dirty(const store_t *s);
@@ -52,8 +71,53 @@ typedef struct store_run {
     const char *result;     /* JSON text or NULL */
 } store_run_t;
 
-/* A new run id, greater than every run id in the database. */
+/* A run row as its readers show it (the HTTP API's JSON, the test kit's
+ * t:runs), field by field in this order: run_id, job, attempt, scheduled_at,
+ * started_at, ended_at, status, error_kind, error, result. The one null rule:
+ * a time of 0 (or less), a NULL string and a NULL result are
+ * STORE_FIELD_NULL; a reader shows a result that does not parse as null too. */
+typedef enum {
+    STORE_FIELD_NULL,
+    STORE_FIELD_INT,  /* integer */
+    STORE_FIELD_TIME, /* number: epoch seconds */
+    STORE_FIELD_TEXT, /* text */
+    STORE_FIELD_JSON  /* text: a JSON document */
+} store_field_kind_t;
+
+typedef struct store_field {
+    const char *key;
+    store_field_kind_t kind;
+    int64_t integer;
+    double time;
+    const char *text; /* valid as long as the row's strings */
+} store_field_t;
+
+enum { STORE_RUN_FIELDS = 10 };
+
+/* Fills f with r's STORE_RUN_FIELDS fields, in the order above. */
+void store_run_fields(const store_run_t *r, store_field_t f[STORE_RUN_FIELDS]);
+
+/* A new run id, greater than every run id the database has ever handed out:
+ * ids are reserved in blocks whose high-water mark is committed before use,
+ * so an engine killed mid-run skips ids at its next start but never repeats
+ * one. A clean close gives the unused ids of the block back. */
 int64_t store_run_id_next(store_t *s);
+
+/* How a run the engine died during is recorded at the next open. */
+#define STORE_CRASHED_STATUS "failed"
+#define STORE_CRASHED_KIND "crashed"
+
+/* Records that attempt r->attempt of run r->run_id (job, scheduled_at,
+ * started_at) is in flight, and commits it with the pending batch. At open,
+ * every such record left behind becomes a run row of status
+ * STORE_CRASHED_STATUS and kind STORE_CRASHED_KIND (ended_at: the time of
+ * that open). Returns 0 or < 0. */
+int store_inflight_begin(store_t *s, const store_run_t *r);
+/* The run has ended: drops its in-flight record, in the same batch as its
+ * last row, so a crash loses both or neither. */
+int store_inflight_end(store_t *s, int64_t run_id);
+/* How many in-flight records the open turned into crashed rows. */
+int64_t store_recovered(const store_t *s);
 
 /* Appends one attempt row (strings are copied by sqlite). Returns 0 or < 0. */
 int store_run_add(store_t *s, const store_run_t *r);

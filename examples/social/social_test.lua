@@ -15,7 +15,11 @@ local function healthy(t)
       [".follower"] = 120, [".logged-in"] = 1 }) do
     eval[count(selector)] = n
   end
+  eval[require("site").IDEAS] = { "Ship notes", "A thread on retries" }
   t.browser:serve(SITE .. "/*", { title = "Demo site", eval = eval })
+  -- The compose form POSTs; its answer is the page that shows the post.
+  t.browser:serve(SITE .. "/compose", { eval = eval, missing = { ".published" },
+    click = { ["#publish"] = SITE .. "/posted" } })
 end
 
 local JOBS = { "trending", "hashtags", "competitor_watch", "content_ideas", "follower_stats",
@@ -74,4 +78,41 @@ test("429 with Retry-After: the retry waits as long as the site asks", function(
   t:expect(runs[1].error_kind == "rate_limited", "first attempt: %s", tostring(runs[1].error_kind))
   local waited = runs[2].started_at - runs[1].ended_at
   t:expect(waited >= 90, "the retry came after %.1fs", waited)
+end)
+
+test("posting: the compose form's answer is a new page, and the wait finds the post there",
+  function(t)
+  healthy(t)
+  t:advance("3h")
+  local posted = 0
+  for _, r in ipairs(t:runs("post_queue")) do
+    t:expect(r.status == "ok", "post_queue run %d: %s %s", r.run_id, r.status, r.error or "")
+    posted = posted + (r.result and r.result.posted or 0)
+  end
+  t:expect(posted >= 2, "post_queue posted %d ideas", posted)
+  local clicks, landed = 0, 0
+  for _, call in ipairs(t.browser:calls("post_queue")) do
+    if call.params.action == "click" and call.params.selector == "#publish" then
+      clicks = clicks + 1
+    end
+    -- the mouse event that the fixture says navigates carries where it went
+    if call.method == "Input.dispatchMouseEvent" and call.params.navigates == SITE .. "/posted" then
+      landed = landed + 1
+    end
+  end
+  t:expect(clicks == posted and landed == posted, "%d clicks on #publish, %d navigated, %d posts",
+    clicks, landed, posted)
+end)
+
+test("posting: a refused post (403) fails post_queue with auth, never counted as posted", function(t)
+  healthy(t)
+  t.browser:serve(SITE .. "/posted", { status = 403 })
+  t:advance("3h")
+  local runs = t:runs("post_queue")
+  local refused = 0
+  for _, r in ipairs(runs) do
+    if r.error_kind == "auth" then refused = refused + 1 end
+    t:expect(not (r.result and r.result.posted == 1), "run %d posted past a 403", r.run_id)
+  end
+  t:expect(refused > 0, "no post_queue run failed with auth (%d runs)", #runs)
 end)

@@ -116,7 +116,7 @@ t_check_reports_bad_config_with_line() {
 }
 
 t_check_reports_bad_pages_per_context_in_one_line() {
-  printf 'scripts = "scripts"\nbrowser = {\n  max_contexts = 4,\n  pages_per_context = 0,\n}\n' \
+  printf 'scripts = "scripts"\nbrowser = {\n  max_pages = 4,\n  pages_per_context = 0,\n}\n' \
     >engine.conf
   mkdir scripts
   "$BATON" check -c engine.conf >/dev/null 2>err
@@ -145,6 +145,32 @@ t_plan_with_offset_zero_shows_all_16_colliding_at_midnight() {
   "$BATON" plan --start $START -c social/engine.conf >text
   grep -q "most starts in one second: 16 at 2026-01-05T00:00:00Z" text ||
     fail "text report: $(grep 'most starts' text)"
+}
+
+# Busiest second and minute are sliding windows [t, t+1s) and [t, t+60s), the
+# same in plan and test: 00:00:30 and 00:01:10 share no calendar minute but are
+# 40 s apart; 00:02:59.5 and 00:03:00.2 share no calendar second.
+t_plan_and_test_count_the_busiest_second_and_minute_in_sliding_windows() {
+  mkdir scripts
+  cat >scripts/a.lua <<'EOF'
+job "a" { every = "1h", offset = "30s", run = function() end }
+job "b" { every = "1h", offset = "70s", run = function() end }
+job "c" { every = "1h", offset = 179.5, run = function() end }
+job "d" { every = "1h", offset = 180.2, run = function() end }
+EOF
+  "$BATON" plan --json --start $START --for 1h -c /dev/null scripts >out 2>err
+  expect_eq $? 0 "exit: $(cat err)"
+  expect_eq "$(jq '.max_per_second' out)" 2
+  expect_eq "$(jq '.max_per_minute' out)" 2
+  expect_eq "$(jq '.collisions | length' out)" 0 "collisions are calendar seconds"
+  "$BATON" plan --start $START --for 1h -c /dev/null scripts >text
+  grep -q "most starts in one second: 2 at 2026-01-05T00:02:59" text ||
+    fail "text report: $(grep 'most starts' text)"
+  grep -q "most starts in one minute: 2 from 2026-01-05T00:00:30Z" text ||
+    fail "text report: $(grep 'most starts' text)"
+  printf 'database = "t.db"\n' >engine.conf
+  "$BATON" test --start $START --for 1h -c engine.conf scripts >out 2>err
+  expect_contains "$(cat out)" "4 starts; most in one second 2, in one minute 2"
 }
 
 t_plan_jitter_only_with_seed_and_reproducible() {

@@ -121,7 +121,7 @@ t_console_pause_and_resume_show_in_the_health_endpoint() {
 t_console_health_breakers_and_runs_read_live_state() {
   conf 'breakers = { site = { failures = 2, cooldown = "1h" } }'
   start
-  out=$(con -e 'local h = health() return h.status, h.version, #h.jobs, h.jobs[1].name, h.browser_pool.contexts.busy')
+  out=$(con -e 'local h = health() return h.status, h.version, #h.jobs, h.jobs[1].name, h.browser_pool.pages.busy')
   expect_eq "$out" "$(printf '"ok"\t"%s"\t1\t"tick"\t0' "$("$BATON" version | head -1 | cut -d' ' -f2)")"
   expect_eq "$(con -e 'breakers()[1].name, breakers()[1].state')" "$(printf '"site"\t"closed"')"
   expect_eq "$(con -e 'reset("site")')" '{ breaker = "site", state = "closed" }'
@@ -177,7 +177,10 @@ t_console_a_finalizer_that_never_returns_cannot_stall_the_engine() {
 }
 
 t_console_memory_bomb_gets_a_limit_error_and_the_session_recovers() {
-  conf
+  # The CPU slice is wall time: on a loaded machine (or under sanitizers) 200 ms
+  # can pass before 16 MB is allocated, so give the slice room to let the memory
+  # limit be the one that stops the chunk.
+  conf 'sandbox = { memory = "16MB", cpu_slice = "10s" }'
   start
   printf '%s\n' 't = {}' 'for i = 1, 1e9 do t[i] = ("x"):rep(100000) .. i end' 't = nil' '40 + 2' |
     con >out 2>err

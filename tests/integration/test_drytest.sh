@@ -323,14 +323,14 @@ t_test_files_require_the_scripts_modules() {
 t_browser_real_answers_chromium_from_the_fixtures() {
   project
   mkdir tmp
-  echo 'browser = { max_contexts = 2 }' >>engine.conf
+  echo 'browser = { max_pages = 2 }' >>engine.conf
   cat >scripts/site.lua <<'EOF'
 job "count" { every = "1m", offset = "0s", browser = true, timeout = "30s",
   retry = { attempts = 1 }, run = function(ctx)
   local page = ctx:page()
   page:navigate("http://site.test/list")
   return { n = page:eval("document.querySelectorAll('li').length"), title = page:title(),
-           text = page:text("h1"), ctx = page:context() }
+           text = page:text("h1"), ctx = page:number() }
 end }
 EOF
   cat >site_test.lua <<'EOF'
@@ -345,7 +345,7 @@ test("the page is the fixture's html, in a real DOM", function(t)
     local v = r.result
     t:expect(v.n == 3 and v.title == "L" and v.text == "Items", "%s", baton.json.encode(v))
   end
-  t:expect(runs[2].result.ctx == 1, "the pool reuses its context")
+  t:expect(runs[2].result.ctx == 1, "the pool reuses its page")
 end)
 test("statuses and refused connections map as in real runs", function(t)
   t.browser:serve("http://site.test/list", { status = 429, headers = { ["Retry-After"] = "5" } })
@@ -384,6 +384,103 @@ EOF
   expect_contains "$(cat out)" "ok   site_test.lua: injected failures and the record of calls"
   expect_eq "$(tail -1 out)" "4 passed, 0 failed"
   expect_eq "$(ls tmp)" "" "profiles and temporary files removed"
+}
+
+t_the_fake_models_input_and_the_navigations_it_starts() {
+  project
+  mkdir -p files/post/docs
+  echo hi >files/post/docs/a.txt
+  cat >scripts/post.lua <<'EOF'
+local S = "http://site.test"
+job "post" { every = "1h", offset = "0s", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    local out = {}
+    page:navigate(S .. "/compose")
+    page:type("#text", "hello")
+    local nav = page:click("#publish")
+    out.status, out.url = nav.status, nav.url
+    page:wait_for(".published")
+    out.sent = page:text(".published")
+    page:navigate(S .. "/redirect")
+    page:wait_for(".landed")          -- found in the document the redirect loads
+    out.landed = page:url()
+    page:navigate(S .. "/search")
+    page:type("#q", "baton")
+    out.enter = page:press("Enter").url
+    page:navigate(S .. "/controls")
+    out.selected = page:select("#color", "g")[1]
+    out.checked = page:check("#agree")
+    out.files = page:upload("#file", "docs/a.txt")
+    page:hover("#h")
+    out.nonav = page:click("#h") == nil
+    local ok, err = pcall(page.click, page, "#buy", { timeout = "1s" })
+    out.covered = not ok and err.kind .. "|" .. tostring(err.covered) or "no error"
+    ok, err = pcall(function() page:upload("#file", "../../engine.conf") end)
+    out.refused = not ok and tostring(err) or "no error"
+    for _, sel in ipairs({ "#forbidden", "#limited" }) do
+      page:navigate(S .. "/controls")
+      ok, err = pcall(page.click, page, sel)
+      out[sel:sub(2)] = not ok and err.kind .. "|" .. tostring(err.status) .. "|" ..
+        tostring(err.retry_after) or "no error"
+    end
+    return out
+  end }
+EOF
+  cat >post_test.lua <<'EOF'
+local S = "http://site.test"
+test("clicks, Enter and redirects navigate between fixtures; input is recorded", function(t)
+  t.browser:serve(S .. "/compose", { click = { ["#publish"] = "/posted" } })
+  t.browser:serve(S .. "/posted", { title = "Posted", text = { [".published"] = "text=hello" } })
+  t.browser:serve(S .. "/redirect", { missing = { ".landed" }, redirect = { url = "/landed", after = 0.3 } })
+  t.browser:serve(S .. "/landed", {})
+  t.browser:serve(S .. "/search", { submit = { ["#q"] = "/found?q=baton" } })
+  t.browser:serve(S .. "/found?q=baton", {})
+  t.browser:serve(S .. "/controls", { covered = { ["#buy"] = "div#modal" },
+    click = { ["#forbidden"] = "/403", ["#limited"] = "/429" } })
+  t.browser:serve(S .. "/403", { status = 403 })
+  t.browser:serve(S .. "/429", { status = 429, headers = { ["Retry-After"] = "7" } })
+  t:advance("1m")
+  local r = t:runs("post")[1]
+  t:expect(r.status == "ok", "%s %s", r.status, r.error or "")
+  local v = r.result
+  t:expect(v.status == 200 and v.url == S .. "/posted", "the click's navigation: %s %s",
+    tostring(v.status), tostring(v.url))
+  t:expect(v.sent == "text=hello", "the answer page: %s", tostring(v.sent))
+  t:expect(v.landed == S .. "/landed", "wait_for across the redirect: %s", tostring(v.landed))
+  t:expect(v.enter == S .. "/found?q=baton", "Enter: %s", tostring(v.enter))
+  t:expect(v.selected == "g" and v.checked == true and v.files == 1, "controls")
+  t:expect(v.nonav, "a click the fixture does not send anywhere")
+  t:expect(v.covered == "not_found|div#modal", "covered: %s", v.covered)
+  t:expect(v.refused:find("page:upload: '../../engine.conf' is not a file under files/post/", 1, true),
+    "refused: %s", v.refused)
+  t:expect(v.forbidden == "auth|403|nil", "403: %s", v.forbidden)
+  t:expect(v.limited == "rate_limited|429|7", "429: %s", v.limited)
+  local presses, navigates, keys, files = 0, {}, 0, nil
+  for _, c in ipairs(t.browser:calls("post")) do
+    if c.method == "Input.dispatchMouseEvent" and c.params.type == "mousePressed" then
+      presses = presses + 1
+    end
+    if c.method == "Input.dispatchKeyEvent" and c.params.key == "Enter" then keys = keys + 1 end
+    if c.method == "DOM.setFileInputFiles" then files = c.params.files end
+    if c.params.navigates then navigates[#navigates + 1] = c.params.navigates end
+  end
+  t:expect(presses == 4, "real mouse presses: %d", presses)
+  t:expect(keys == 2, "Enter down and up: %d", keys)
+  t:expect(files and files[1]:find("/files/post/docs/a.txt$"), "the file's path")
+  t:expect(table.concat(navigates, " ") ==
+    S .. "/posted " .. S .. "/found?q=baton " .. S .. "/403 " .. S .. "/429",
+    "the calls that navigated: %s", table.concat(navigates, " "))
+end)
+test("a fixture's click map is checked", function(t)
+  local ok, err = pcall(t.browser.serve, t.browser, S .. "/x", { click = { ["#a"] = 3 } })
+  t:expect(not ok and tostring(err):find("click must be a table of selector = string", 1, true),
+    "%s", tostring(err))
+end)
+EOF
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out err))"
+  expect_eq "$(tail -1 out)" "2 passed, 0 failed"
 }
 
 t_the_shipped_scripts_and_examples_pass_their_tests() {

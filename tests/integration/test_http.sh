@@ -47,7 +47,7 @@ raw() {
   local answer
   exec 5<>"/dev/tcp/127.0.0.1/$PORT" || return 1
   printf '%b' "$1" >&5
-  answer=$(timeout 5 cat <&5)
+  answer=$(timeout 5 cat <&5 | tr -d '\0')
   exec 5>&-
   printf '%s' "$answer"
 }
@@ -91,9 +91,9 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.jobs[] | select(.name=="flaky") | .success_rate_1h')" 0
   expect_eq "$(j '.jobs[] | select(.name=="manual") | [.last_run, .next_run_at, .success_rate_1h] | map(. == null) | all')" true
   expect_eq "$(j '.browser_pool | keys | sort | join(",")')" \
-    "acquire_p95_ms,browser_contexts,browsers,contexts,crashes_total,created_total,recycled_total,reused_total,waiters"
-  expect_eq "$(j '.browser_pool.contexts | keys | sort | join(",")')" "busy,idle,max,reserved,total"
-  expect_eq "$(j .browser_pool.contexts.max)" 4 "browser.max_contexts"
+    "acquire_p95_ms,browser_contexts,browsers,crashes_total,created_total,pages,recycled_total,reused_total,waiters"
+  expect_eq "$(j '.browser_pool.pages | keys | sort | join(",")')" "busy,idle,max,reserved,total"
+  expect_eq "$(j .browser_pool.pages.max)" 4 "browser.max_pages"
   expect_eq "$(j '.breakers[0] | [.name, .state] | join(" ")')" "site open" "breaker opened by flaky"
   expect_eq "$(j '.breakers[0] | keys | sort | join(",")')" "failures,name,opened_at,state"
   expect_eq "$(j '.recent_errors | length <= 10 and length >= 2')" true
@@ -231,6 +231,64 @@ t_http_refuses_cross_site_posts_from_browsers() {
   stop_engine TERM
 }
 
+t_http_without_token_refuses_changes_that_name_another_host() {
+  conf
+  start_http
+  # DNS rebinding: a page on evil.example made its name resolve to 127.0.0.1, so
+  # its requests come from loopback but name evil.example.
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: evil.example')" 403 "a foreign Host"
+  is_json_error
+  expect_contains "$(jq -r .error body)" "Host"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: evil.example:$PORT")" 403 "with the port"
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: 127.0.0.1.evil.example')" 403 "a prefix"
+  expect_contains "$(raw 'POST /api/jobs/tick/pause HTTP/1.0\r\n\r\n' | head -1)" " 403 " "no Host"
+  expect_eq "$(curl -s "$URL/api/jobs/tick" | jq .paused)" false "nothing was paused"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: localhost:$PORT")" 200 "localhost"
+  expect_eq "$(code POST /api/jobs/tick/resume -H "Host: 127.0.0.2")" 200 "a loopback address"
+  expect_eq "$(code POST /api/jobs/tick/pause -H "Host: [::1]:$PORT")" 200 "::1"
+  expect_eq "$(code POST /api/jobs/tick/resume)" 200 "the listen address"
+  expect_eq "$(code GET /api/system/health -H 'Host: evil.example')" 200 "reads are not changes"
+  stop_engine TERM
+  # With a token, the token is what counts: a rebinding page cannot know it.
+  conf 'http = { listen = "127.0.0.1:0", token = "s3cret" }'
+  start_http
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: evil.example')" 401 "token rules first"
+  expect_eq "$(code POST /api/jobs/tick/pause -H 'Host: baton.internal' \
+    -H 'Authorization: Bearer s3cret')" 200 "any Host with the token"
+  stop_engine TERM
+}
+
+t_http_refuses_ambiguous_and_chunked_bodies() {
+  conf
+  start_http
+  # Content-Length and Transfer-Encoding together: request smuggling's door.
+  # (headers only: the answer comes at the headers, and body bytes the engine never
+  # reads could make its close a reset that loses the answer)
+  expect_contains "$(raw 'POST /api/jobs/manual/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n' | head -1)" " 400 " "both"
+  head -c 100000 /dev/zero | tr '\0' x >big
+  expect_eq "$(code POST /api/jobs/manual/run -H 'Transfer-Encoding: chunked' --data-binary @big)" 411 \
+    "a chunked body over the limit"
+  expect_eq "$(code POST /api/jobs/manual/run -H 'Transfer-Encoding: chunked' --data-binary '{}')" 411 \
+    "any chunked body"
+  is_json_error
+  expect_eq "$(curl -s "$URL/api/runs?job=manual" | jq '.runs | length')" 0 "nothing ran"
+  expect_eq "$(code GET /api/system/health)" 200 "and the engine still answers"
+  stop_engine TERM
+  expect_eq "$ENGINE_RC" 0
+}
+
+t_http_events_refuse_a_websocket_from_another_site() {
+  conf
+  start_http
+  local upgrade='GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:'"$PORT"'\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+  local answer
+  answer=$(raw "${upgrade}Origin: http://evil.example\r\n\r\n")
+  case "$answer" in *"101 Switching"*) fail "a WebSocket from another origin was accepted" ;; esac
+  answer=$(raw "${upgrade}Origin: http://127.0.0.1:$PORT\r\n\r\n" | head -c 300)
+  expect_contains "$answer" "101 Switching" "the dashboard's own origin"
+  stop_engine TERM
+}
+
 t_http_without_token_refuses_changes_from_non_loopback_peers() {
   local ip
   ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
@@ -261,6 +319,8 @@ t_http_bad_requests_get_their_status_and_a_json_error() {
   expect_eq "$(code GET /api/jobs/tick/run)" 405
   expect_eq "$(code DELETE /api/jobs/tick)" 405
   expect_eq "$(code PUT /api/reload)" 405
+  expect_contains "$(curl -s -i -X POST "$URL/demo/feed" | tr -d '\r')" "allow: GET"
+  expect_eq "$(code GET /demox)" 404 "/demo is a folder, not a prefix"
   head -c 100000 /dev/zero | tr '\0' x >big
   expect_eq "$(code POST /api/jobs/tick/run --data-binary @big)" 413
   is_json_error
@@ -307,9 +367,9 @@ t_http_metrics_pass_promtool_and_count_runs() {
   expect_ge "$(m 'baton_errors_total\{job="flaky",kind="network"\}')" 2
   expect_ge "$(m 'baton_retries_total\{job="flaky"\}')" 1
   expect_eq "$(m 'baton_breaker_state\{breaker="site"\}')" 1 "open"
-  for name in baton_runs_running baton_runs_waiting baton_pool_waiters baton_pool_contexts_created_total \
-    baton_pool_contexts_reused_total baton_pool_contexts_recycled_total baton_browser_crashes_total \
-    baton_event_loop_lag_max_seconds 'baton_pool_contexts\{state="busy"\}' 'baton_pool_contexts\{state="idle"\}' \
+  for name in baton_runs_running baton_runs_waiting baton_pool_waiters baton_pool_pages_created_total \
+    baton_pool_pages_reused_total baton_pool_pages_recycled_total baton_browser_crashes_total \
+    baton_event_loop_lag_max_seconds 'baton_pool_pages\{state="busy"\}' 'baton_pool_pages\{state="idle"\}' \
     'baton_event_loop_lag_seconds\{quantile="0.99"\}' 'baton_pool_acquire_seconds_bucket\{le="\+Inf"\}' \
     'baton_run_duration_seconds_count\{job="tick"\}'; do
     [ -n "$(m "$name")" ] || fail "no sample $name"
@@ -322,15 +382,22 @@ t_http_events_websocket_pushes_runs_pauses_and_breakers() {
   start_http
   exec 3<>"/dev/tcp/127.0.0.1/$PORT"
   printf 'GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' >&3
-  timeout 4 cat <&3 >ws.out &
+  timeout 10 cat <&3 >ws.out &
   local reader=$!
-  sleep 0.5
+  local i
+  for i in $(seq 100); do grep -q '"type":"hello"' ws.out 2>/dev/null && break; sleep 0.05; done
   code POST /api/jobs/manual/run >/dev/null
   code POST /api/jobs/tick/pause >/dev/null
   code POST /api/breakers/site/reset >/dev/null
   echo 'job "late" { run = function() end }' >scripts/late.lua
   code POST /api/reload >/dev/null
-  wait $reader
+  for i in $(seq 200); do
+    grep -q '"type":"scripts_reloaded"' ws.out 2>/dev/null && grep -q '"type":"run_ended"' ws.out &&
+      grep -q '"type":"breaker"' ws.out && break
+    sleep 0.05
+  done
+  kill $reader 2>/dev/null
+  wait $reader 2>/dev/null
   exec 3>&-
   local events
   events=$(tr -c '[:print:]' '\n' <ws.out)
@@ -407,7 +474,7 @@ t_status_prints_a_summary_and_exits_3_when_no_engine_answers() {
   expect_contains "$(cat out)" "tick"
   expect_contains "$(cat out)" "flaky"
   expect_match "$(grep '^pool:' out)" \
-    '^pool: [0-9]+ browser\(s\); [0-9]+ of 4 contexts open \([0-9]+ busy, [0-9]+ idle\), [0-9]+ free held in reserve; 0 waiting'
+    '^pool: [0-9]+ browser\(s\); [0-9]+ of 4 pages open \([0-9]+ busy, [0-9]+ idle\), [0-9]+ free held in reserve; 0 waiting'
   expect_contains "$(cat out)" "breakers:"
   expect_contains "$(cat out)" "recent errors"
   expect_contains "$(cat out)" "network"

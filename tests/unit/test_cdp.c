@@ -412,6 +412,34 @@ TEST(cdp_pipe_versions_sessions_events_big_results_and_errors) {
         CHECK_INT(slow.kind, ERR_TIMEOUT);
         CHECK(waited >= 0.19 && waited < 1.5);
         reply_clear(&slow);
+
+        /* Failing a session fails each of its pending calls at once and
+         * leaves the browser's own calls pending. */
+        reply_t s1 = {0}, s2 = {0}, browser = {0};
+        const char *wait2s = "{\"expression\":\"new Promise(r => setTimeout(r, 2000))\","
+                             "\"awaitPromise\":true}";
+        CHECK_INT(cdp_send(p.c, session, "Runtime.evaluate", cJSON_Parse(wait2s), 10, on_reply, &s1,
+                           NULL),
+                  0);
+        CHECK_INT(cdp_send(p.c, NULL, "Browser.getVersion", NULL, 10, on_reply, &browser, NULL), 0);
+        CHECK_INT(cdp_send(p.c, session, "Runtime.evaluate", cJSON_Parse(wait2s), 10, on_reply, &s2,
+                           NULL),
+                  0);
+        CHECK_INT(cdp_pending(p.c), 3);
+        cdp_fail_session(p.c, session, ERR_NOT_FOUND, "the page went away");
+        CHECK_INT(s1.done, 1);
+        CHECK_INT(s1.kind, ERR_NOT_FOUND);
+        CHECK_STR(s1.message, "the page went away");
+        CHECK_INT(s2.done, 1);
+        CHECK_INT(s2.kind, ERR_NOT_FOUND);
+        CHECK_INT(browser.done, 0);
+        CHECK_INT(cdp_pending(p.c), 1);
+        WAIT(&f, browser.done, 5);
+        CHECK_INT(browser.done, 1);
+        CHECK_INT(browser.kind, ERR_NONE);
+        reply_clear(&s1);
+        reply_clear(&s2);
+        reply_clear(&browser);
         close_piped(&f, &p);
         CHECK_INT(p.cn.closes, 0); /* cdp_close never fires on_close */
     }

@@ -1,7 +1,9 @@
 /* test_fake.c — the dry run's fake browser on its own: fixtures (exact beats
  * prefix, longest prefix), answers on the virtual clock, a navigation's
  * events after its reply, eval answers in order, timeouts, injected
- * failures, forgetting a call, releasing with calls pending, the record. */
+ * failures, forgetting a call, releasing with calls pending, the record,
+ * clicks and Enter that a fixture says navigate, a document that redirects
+ * under a waiting find, and the same through its operations table (backend.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 typedef struct got {
     int replies, events, lost;
     err_kind_t kind;
+    int code;          /* of a CDP error */
     char *result;      /* JSON of the last result */
     char methods[512]; /* events and replies in arrival order */
 } got_t;
@@ -19,6 +22,7 @@ static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
     got_t *g = ud;
     g->replies++;
     g->kind = e ? e->kind : ERR_NONE;
+    g->code = e ? e->code : 0;
     free(g->result);
     g->result = result ? cJSON_PrintUnformatted(result) : NULL;
     strcat(g->methods, "reply ");
@@ -57,7 +61,7 @@ static void fx_init(fx_t *x) {
     CHECK(ready == NULL); /* never from inside fake_acquire */
     vclock_advance(&x->clock, 1000);
     CHECK(ready == x->l);
-    pool_lease_hooks_t hooks = {on_event, on_lost, &x->g};
+    browser_hooks_t hooks = {on_event, on_lost, &x->g};
     fake_set_hooks(x->l, &hooks);
 }
 
@@ -100,8 +104,9 @@ TEST(fake_navigation_answers_on_the_clock_then_fires_its_events) {
     CHECK_INT(x.g.replies, 0);
     vclock_advance(&x.clock, 1000 + FAKE_LATENCY);
     CHECK_INT(x.g.replies, 1);
-    CHECK_STR(x.g.methods, "Network.responseReceived reply Page.domContentEventFired "
-                           "Page.loadEventFired Page.lifecycleEvent ");
+    CHECK_STR(x.g.methods,
+              "Network.responseReceived reply Page.frameNavigated Page.domContentEventFired "
+              "Page.loadEventFired Page.lifecycleEvent ");
     eval(&x, "document.title");
     CHECK_HAS(x.g.result, "\"value\":\"exact\""); /* the exact URL beats the prefix */
     fx_free(&x);
@@ -187,7 +192,7 @@ TEST(fake_forget_and_release_drop_pending_calls) {
     fake_forget(x.l, id);
     vclock_advance(&x.clock, 1010);
     CHECK_INT(x.g.replies, 0);
-    CHECK_INT(x.g.events, 4); /* the page still loads */
+    CHECK_INT(x.g.events, 5); /* the page still loads */
     call(&x, "Page.navigate", "{\"url\":\"http://a/\"}", 30);
     fake_release(x.l);
     x.l = NULL;
@@ -223,12 +228,122 @@ TEST(fake_records_calls_and_finds_by_what_they_look_for) {
     fx_free(&x);
 }
 
+/* A find of lua/page.lua: what the fake reads of it. */
+static void find(fx_t *x, const char *sel, int timeout_ms, const char *action) {
+    char params[512];
+    snprintf(params, sizeof params,
+             "{\"objectGroup\":\"baton.find\",\"expression\":\"(async (sel) => {\\n})"
+             "(\\\"%s\\\", %d, false, \\\"%s\\\", false)\"}",
+             sel, timeout_ms, action);
+    call(x, "Runtime.evaluate", params, 30);
+}
+
+TEST(fake_a_click_the_fixture_maps_navigates_and_is_recorded) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/form", "{\"click\":{\"#publish\":\"/posted\"}}");
+    serve(&x, "http://a/posted", "{\"title\":\"Posted\",\"status\":201}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/form\"}", 30);
+    vclock_advance(&x.clock, 1001);
+    find(&x, "#publish", 5000, "click");
+    vclock_advance(&x.clock, 1002);
+    CHECK_HAS(x.g.result, "\"x\":100");
+    x.g.methods[0] = 0;
+    call(&x, "Input.dispatchMouseEvent", "{\"type\":\"mousePressed\"}", 30);
+    vclock_advance(&x.clock, 1003);
+    CHECK_STR(x.g.methods, "reply "); /* a press alone goes nowhere */
+    x.g.methods[0] = 0;
+    call(&x, "Input.dispatchMouseEvent", "{\"type\":\"mouseReleased\"}", 30);
+    vclock_advance(&x.clock, 1003 + FAKE_LATENCY);
+    CHECK_STR(x.g.methods, "Page.frameRequestedNavigation reply ");
+    vclock_advance(&x.clock, 1004);
+    CHECK_STR(x.g.methods, "Page.frameRequestedNavigation reply Network.responseReceived "
+                           "Page.frameNavigated Page.domContentEventFired Page.loadEventFired "
+                           "Page.lifecycleEvent ");
+    eval(&x, "document.title");
+    CHECK_HAS(x.g.result, "\"value\":\"Posted\"");
+    eval(&x, "location.href");
+    CHECK_HAS(x.g.result, "\"value\":\"http://a/posted\"");
+    cJSON *calls = fake_calls(x.f, "job");
+    char *text = cJSON_PrintUnformatted(calls);
+    CHECK_HAS(text, "\"type\":\"mouseReleased\",\"navigates\":\"http://a/posted\"");
+    CHECK(strstr(text, "\"type\":\"mousePressed\",\"navigates\"") == NULL);
+    free(text);
+    cJSON_Delete(calls);
+    /* the new page has no click map: the same click stays */
+    find(&x, "#publish", 5000, "click");
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 1);
+    x.g.methods[0] = 0;
+    call(&x, "Input.dispatchMouseEvent", "{\"type\":\"mouseReleased\"}", 30);
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 5);
+    CHECK_STR(x.g.methods, "reply ");
+    fx_free(&x);
+}
+
+TEST(fake_enter_in_a_focused_field_submits_and_a_js_click_navigates_at_once) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/s", "{\"submit\":{\"#q\":\"found\"},\"click\":{\"#go\":\"http://b/\"}}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/s\"}", 30);
+    vclock_advance(&x.clock, 1001);
+    find(&x, "#q", 5000, "focus");
+    call(&x, "Input.dispatchKeyEvent", "{\"type\":\"keyDown\",\"key\":\"Enter\"}", 30);
+    vclock_advance(&x.clock, 1002);
+    eval(&x, "location.href");
+    CHECK_HAS(x.g.result, "\"value\":\"http://a/found\""); /* relative to the page */
+    call(&x, "Page.navigate", "{\"url\":\"http://a/s\"}", 30);
+    vclock_advance(&x.clock, 1004);
+    find(&x, "#go", 5000, "jsclick");
+    vclock_advance(&x.clock, 1005);
+    eval(&x, "location.href");
+    CHECK_HAS(x.g.result, "\"value\":\"http://b/\"");
+    fx_free(&x);
+}
+
+TEST(fake_a_redirect_ends_a_waiting_find_with_the_documents_cdp_error) {
+    fx_t x;
+    fx_init(&x);
+    serve(&x, "http://a/r", "{\"missing\":[\".x\"],\"redirect\":{\"url\":\"/l\",\"after\":1}}");
+    serve(&x, "http://a/l", "{}");
+    call(&x, "Page.navigate", "{\"url\":\"http://a/r\"}", 30);
+    vclock_advance(&x.clock, 1000.1); /* loaded at 1000.05: the redirect is due at 1001.05 */
+    find(&x, ".x", 100, "");          /* gives up before the redirect */
+    vclock_advance(&x.clock, 1000.2);
+    CHECK_HAS(x.g.result, "\"ok\":false");
+    x.g.replies = 0;
+    find(&x, ".x", 5000, "");
+    vclock_advance(&x.clock, 1001.05);
+    CHECK_INT(x.g.replies, 0); /* still waiting in the page */
+    vclock_advance(&x.clock, 1001.2);
+    CHECK_INT(x.g.replies, 1);
+    CHECK_INT(x.g.kind, ERR_NONE);
+    CHECK_INT(x.g.code, -32000);
+    eval(&x, "location.href");
+    CHECK_HAS(x.g.result, "\"value\":\"http://a/l\"");
+    /* a page that navigated elsewhere first never redirects */
+    call(&x, "Page.navigate", "{\"url\":\"http://a/r\"}", 30);
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 0.5);
+    call(&x, "Page.navigate", "{\"url\":\"http://a/l\"}", 30);
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 0.1);
+    serve(&x, "http://a/l", "{\"title\":\"stayed\"}");
+    vclock_advance(&x.clock, vclock_now(&x.clock) + 3);
+    eval(&x, "location.href");
+    CHECK_HAS(x.g.result, "\"value\":\"http://a/l\"");
+    fx_free(&x);
+}
+
 TEST(fake_serve_refuses_bad_fixtures) {
     fx_t x;
     char err[256];
     fx_init(&x);
-    const char *bad[] = {"{\"status\":99}", "{\"delay\":-1}", "{\"title\":3}", "[1]"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *bad[] = {"{\"status\":99}",
+                         "{\"delay\":-1}",
+                         "{\"title\":3}",
+                         "[1]",
+                         "{\"click\":{\"#a\":1}}",
+                         "{\"covered\":[\"x\"]}",
+                         "{\"redirect\":{\"after\":1}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cJSON *fx = cJSON_Parse(bad[i]);
         CHECK_INT(fake_serve(x.f, "http://a/", fx, err, sizeof err), -1);
         CHECK_HAS(err, "serve(http://a/)");
@@ -236,4 +351,54 @@ TEST(fake_serve_refuses_bad_fixtures) {
     }
     CHECK_INT(fake_serve(x.f, "", cJSON_GetArrayItem(NULL, 0), err, sizeof err), -1);
     fx_free(&x);
+}
+
+static void on_granted(void *ud, browser_lease_t *lease, err_kind_t kind, const char *msg) {
+    *(browser_lease_t **)ud = lease;
+}
+
+TEST(fake_table_leases_on_the_clock_sends_and_withdraws_like_the_functions) {
+    vclock_t clock;
+    fake_t *f;
+    browser_backend_t b;
+    browser_lease_t *l = NULL, *never = NULL;
+    got_t g = {0};
+    vclock_init(&clock, NULL, 1, 1000);
+    CHECK_INT(fake_new(&f, &clock), 0);
+    fake_backend(f, &b);
+    browser_ask_t ask = {.priority = 1, .job = "job", .run_id = 3};
+    CHECK(b.ops->acquire(b.self, &ask, on_granted, &l) != NULL);
+    browser_waiter_t *w = b.ops->acquire(b.self, &ask, on_granted, &never);
+    CHECK(l == NULL); /* never from inside acquire */
+    b.ops->cancel(b.self, w);
+    vclock_advance(&clock, 1000);
+    CHECK(l != NULL);
+    CHECK(never == NULL); /* a withdrawn wait never fires */
+    browser_lease_info_t info;
+    b.ops->describe(b.self, l, &info);
+    CHECK_INT(info.page_no, 1);
+    CHECK_STR(info.browser_context, "fake");
+    CHECK_INT(info.uses, 0);
+    browser_hooks_t hooks = {on_event, on_lost, &g};
+    b.ops->set_hooks(b.self, l, &hooks);
+    browser_refusal_t why = {ERR_NONE, ""};
+    uint64_t id = 0;
+    CHECK_INT(b.ops->send(b.self, l, "Page.navigate", cJSON_Parse("{\"url\":\"http://a/\"}"), 30,
+                          on_reply, &g, &id, &why),
+              0);
+    CHECK(id != 0);
+    vclock_advance(&clock, 1001);
+    CHECK_INT(g.replies, 1);
+    CHECK_INT(g.events, 5); /* the response, DOMContentLoaded, load, network idle */
+    CHECK_INT(b.ops->send(b.self, l, "Runtime.evaluate", NULL, 30, on_reply, &g, &id, &why), 0);
+    b.ops->forget(b.self, l, id);
+    vclock_advance(&clock, 1002);
+    CHECK_INT(g.replies, 1);
+    cJSON *calls = fake_calls(f, "job");
+    CHECK_INT(cJSON_GetArraySize(calls), 2);
+    cJSON_Delete(calls);
+    b.ops->release(b.self, l, 1);
+    fake_free(f);
+    vclock_close(&clock);
+    free(g.result);
 }

@@ -1,6 +1,6 @@
 /* test_http.c — the pure parts behind the HTTP server: percentiles,
  * histograms, the loop-lag ring, the health status rule, http.listen
- * parsing, and obs counters fed through the store's row hook. */
+ * parsing, route patterns, and obs counters fed through the store's row hook. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +119,54 @@ static void count_event(void *ud, const char *json) {
     if (strstr(json, "\"type\":\"attempt_failed\"")) events_seen++;
 }
 
+TEST(http_host_is_ours_takes_loopback_names_and_the_listen_address_only) {
+    CHECK(http_host_is_ours("localhost", "127.0.0.1"));
+    CHECK(http_host_is_ours("LocalHost:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("127.0.0.1:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("127.9.9.9", ""));
+    CHECK(http_host_is_ours("[::1]:8080", "127.0.0.1"));
+    CHECK(http_host_is_ours("::1", "127.0.0.1") ==
+          0); /* a bare v6 address with a port is ambiguous */
+    CHECK(http_host_is_ours("10.1.2.3:8080", "10.1.2.3"));
+    CHECK(http_host_is_ours("baton.lan", "baton.lan"));
+    CHECK(!http_host_is_ours("10.1.2.3:8080", ""));
+    CHECK(!http_host_is_ours("evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("evil.example:8080", ""));
+    CHECK(!http_host_is_ours("127.0.0.1.evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("localhost.evil.example", "127.0.0.1"));
+    CHECK(!http_host_is_ours("128.0.0.1", "127.0.0.1"));
+    CHECK(!http_host_is_ours("", "127.0.0.1"));
+    CHECK(!http_host_is_ours("[::1", "127.0.0.1"));
+    CHECK(!http_host_is_ours("[::1]x", "127.0.0.1"));
+}
+
+TEST(http_path_match_reads_exact_segment_and_folder_patterns) {
+    char name[8];
+    CHECK(http_path_match("/api/jobs", "/api/jobs", name, sizeof name));
+    CHECK_STR(name, "");
+    CHECK(!http_path_match("/api/jobs", "/api/jobs/", name, sizeof name));
+    CHECK(!http_path_match("/", "/x", name, sizeof name));
+    /* one non-empty segment for '*', copied out */
+    CHECK(http_path_match("/api/jobs/*/run", "/api/jobs/tick/run", name, sizeof name));
+    CHECK_STR(name, "tick");
+    CHECK(http_path_match("/api/jobs/*", "/api/jobs/tick", name, sizeof name));
+    CHECK_STR(name, "tick");
+    CHECK(!http_path_match("/api/jobs/*", "/api/jobs/", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*", "/api/jobs/tick/run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs//run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs/a/b/run", name, sizeof name));
+    CHECK(!http_path_match("/api/jobs/*/run", "/api/jobs/tick/pause", name, sizeof name));
+    /* a NAME that does not fit is no match (a 404), never a truncated name */
+    CHECK(http_path_match("/j/*", "/j/1234567", name, sizeof name));
+    CHECK(!http_path_match("/j/*", "/j/12345678", name, sizeof name));
+    /* a folder: itself and everything beneath, not a longer name */
+    CHECK(http_path_match("/demo/**", "/demo", name, sizeof name));
+    CHECK(http_path_match("/demo/**", "/demo/", name, sizeof name));
+    CHECK(http_path_match("/demo/**", "/demo/a/b.css", name, sizeof name));
+    CHECK(!http_path_match("/demo/**", "/demox", name, sizeof name));
+    CHECK(!http_path_match("/demo/**", "/dem", name, sizeof name));
+}
+
 TEST(obs_counts_attempts_errors_and_retries_from_store_rows) {
     store_t *st;
     char err[256];
@@ -215,16 +263,16 @@ TEST(obs_script_state_tracks_versions_and_errors) {
     CHECK(obs_script_at(o, 0)->error == NULL);
     obs_pool_t pool;
     obs_pool(o, &pool);
-    CHECK_INT(pool.contexts_total, 0); /* no pool registered: zeros */
+    CHECK_INT(pool.pages_total, 0); /* no pool registered: zeros */
     obs_free(o);
 }
 
 static void fake_pool(void *ud, obs_pool_t *out) {
     (void)ud;
     out->browsers = 2;
-    out->contexts_total = 4;
-    out->contexts_busy = 3;
-    out->contexts_idle = 1;
+    out->pages_total = 4;
+    out->pages_busy = 3;
+    out->pages_idle = 1;
     out->waiters = 5;
     out->created_total = 7;
     out->acquire_buckets[0] = 2;                   /* <= 1 ms */
@@ -260,9 +308,9 @@ TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
     char *text = metrics_render(&src, &len);
     CHECK(text != NULL);
     CHECK_INT(strlen(text), len);
-    CHECK_HAS(text, "baton_pool_contexts{state=\"busy\"} 3\n");
+    CHECK_HAS(text, "baton_pool_pages{state=\"busy\"} 3\n");
     CHECK_HAS(text, "baton_pool_waiters 5\n");
-    CHECK_HAS(text, "baton_pool_contexts_created_total 7\n");
+    CHECK_HAS(text, "baton_pool_pages_created_total 7\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"0.001\"} 2\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"+Inf\"} 3\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_sum 40.000000\n");
@@ -271,7 +319,7 @@ TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
 
     cJSON *doc = health_report(&src);
     cJSON *pool = cJSON_GetObjectItem(doc, "browser_pool");
-    CHECK_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(pool, "contexts"), "busy")->valueint, 3);
+    CHECK_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(pool, "pages"), "busy")->valueint, 3);
     CHECK_INT(cJSON_GetObjectItem(pool, "browsers")->valueint, 2);
     /* waiters with a slow acquire degrade the engine */
     CHECK_STR(cJSON_GetObjectItem(doc, "status")->valuestring, "degraded");

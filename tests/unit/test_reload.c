@@ -1,164 +1,117 @@
-/* test_reload.c — building the next script set on a reload: unchanged files
- * keep their state and definitions, changed ones get a fresh state, a file
- * that fails keeps its previous version, a change in lib/ reloads every file,
- * removed files are counted, and an unreadable directory loses nothing. */
+/* test_reload.c — a live reload of an open engine (core/reload.c): a change
+ * is applied and answered in JSON, a set the scheduler refuses leaves the
+ * previous scripts running, nothing changed applies nothing, and a stopping
+ * engine refuses. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/reload.h"
 #include "scriptkit.h"
 #include "test.h"
 
-typedef struct errs {
-    int n;
-    char last[1024];
-} errs_t;
-
-static void collect(void *ud, const char *line) {
-    errs_t *e = ud;
-    e->n++;
-    snprintf(e->last, sizeof e->last, "%s", line);
-}
-
-static void kit_scripts(kit_t *k) {
-    snprintf(k->conf.scripts, sizeof k->conf.scripts, "%s", k->dir);
-}
-
-/* The script of `old` loaded from file name (under the kit's dir), or NULL. */
-static script_t *script_named(kit_t *k, const reload_set_t *set, const char *name) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", k->dir, name);
-    for (size_t i = 0; i < set->nscripts; i++)
-        if (strcmp(script_path(set->scripts[i]), path) == 0) return set->scripts[i];
-    return NULL;
-}
-
-static job_t *job_named(const reload_set_t *set, const char *name) {
-    for (size_t i = 0; i < set->njobs; i++)
-        if (strcmp(set->jobs[i]->name, name) == 0) return set->jobs[i];
-    return NULL;
-}
-
-TEST(reload_keeps_unchanged_files_and_loads_changed_ones_fresh) {
+typedef struct fixture {
     kit_t k;
-    errs_t e = {0};
-    reload_set_t a, b;
-    reload_changes_t ch;
-    kit_init(&k);
-    kit_scripts(&k);
-    kit_write(&k, "one.lua", "job 'one' { run = function() end }\n");
-    kit_write(&k, "two.lua",
-              "job 'two' { run = function() end }\njob 'deux' { run = function() end }\n");
-    kit_write(&k, "gone.lua", "job 'gone' { run = function() end }\n");
-    kit_write(&k, "x_test.lua", "this is not loaded");
-    CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
-    CHECK_INT((int)a.nscripts, 3);
-    CHECK_INT((int)a.njobs, 4);
-    kit_write(&k, "two.lua", "job 'two' { every = '1m', run = function() end }\n");
-    unlink(script_path(script_named(&k, &a, "gone.lua")));
-    kit_write(&k, "new.lua", "job 'new' { run = function() end }\n");
-    CHECK_INT(reload_update(&k.conf, &k.host, &a, &b, &ch, collect, &e), 0);
-    CHECK_INT(e.n, 0);
-    CHECK_INT(ch.loaded, 2);
-    CHECK_INT(ch.unchanged, 1);
-    CHECK_INT(ch.removed, 1);
-    CHECK_INT(ch.failed, 0);
-    CHECK_INT((int)b.nscripts, 3);
-    CHECK_INT((int)b.njobs, 3);
-    /* the same state and the same definition objects for the unchanged file */
-    CHECK(script_named(&k, &b, "one.lua") == script_named(&k, &a, "one.lua"));
-    CHECK(job_named(&b, "one") == job_named(&a, "one"));
-    CHECK(script_named(&k, &b, "two.lua") != script_named(&k, &a, "two.lua"));
-    CHECK(job_named(&b, "two")->every == 60);
-    CHECK(job_named(&b, "deux") == NULL);
-    CHECK(job_named(&b, "new") != NULL);
-    for (size_t i = 0; i < b.nscripts; i++) {
-        const char *p = script_path(b.scripts[i]);
-        int kept = strstr(p, "/one.lua") != NULL;
-        CHECK_INT(b.how[i], kept ? RELOAD_KEPT : RELOAD_LOADED);
-    }
-    /* the old set goes; what the new one shares lives on */
-    reload_free(&a);
-    CHECK_STR(job_named(&b, "one")->name, "one");
-    reload_free(&b);
-    kit_free(&k);
+    engine_t *e;
+    obs_t *obs;
+    int reported;
+} fixture_t;
+
+static void count_line(void *ud, const char *line) { ((fixture_t *)ud)->reported++; }
+
+static void open_engine(fixture_t *f, const char *text) {
+    char err[1024];
+    memset(f, 0, sizeof *f);
+    kit_init(&f->k);
+    snprintf(f->k.conf.scripts, sizeof f->k.conf.scripts, "%s", f->k.dir);
+    kit_write(&f->k, "a.lua", text);
+    engine_opts_t o = {.mode = ENGINE_BENCH,
+                       .clock = &f->k.clock,
+                       .database = ":memory:",
+                       .report = count_line,
+                       .report_ud = f};
+    CHECK_INT(engine_open(&f->e, &f->k.conf, &o, err, sizeof err), 0);
+    f->obs = obs_new();
+    engine_start(f->e);
 }
 
-TEST(reload_keeps_the_previous_version_of_a_file_that_fails) {
-    kit_t k;
-    errs_t e = {0};
-    reload_set_t a, b, c;
-    reload_changes_t ch;
-    kit_init(&k);
-    kit_scripts(&k);
-    kit_write(&k, "a.lua", "job 'a' { run = function() return 1 end }\n");
-    CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
-    kit_write(&k, "a.lua", "job 'a' { run = function( end }\n");
-    kit_write(&k, "b.lua", "error('top-level failure')\n");
-    kit_write(&k, "c.lua", "job 'c' { priority = 'urgent', run = function() end }\n");
-    CHECK_INT(reload_update(&k.conf, &k.host, &a, &b, &ch, collect, &e), 0);
-    CHECK_INT(e.n, 3);
-    CHECK_HAS(e.last, "c.lua:1: job 'c': unknown priority 'urgent'");
-    CHECK_INT(ch.failed, 3);
-    CHECK_INT(ch.loaded, 0);
-    CHECK_INT((int)b.nscripts, 1);
-    CHECK(b.scripts[0] == a.scripts[0]);
-    CHECK_INT(b.how[0], RELOAD_KEPT_FAILED);
-    CHECK(job_named(&b, "a") == job_named(&a, "a"));
-    /* still changed on disk: the next reload tries (and reports) it again */
-    e.n = 0;
-    CHECK_INT(reload_update(&k.conf, &k.host, &b, &c, &ch, collect, &e), 0);
-    CHECK_INT(ch.failed, 3);
-    CHECK_INT(e.n, 3);
-    reload_free(&c);
-    reload_free(&b);
-    reload_free(&a);
-    kit_free(&k);
+static void close_engine(fixture_t *f) {
+    engine_stop(f->e);
+    engine_close(f->e);
+    obs_free(f->obs);
+    kit_free(&f->k);
 }
 
-TEST(reload_of_a_changed_lib_module_loads_every_file_again) {
-    kit_t k;
-    errs_t e = {0};
-    reload_set_t a, b, c;
-    reload_changes_t ch;
-    kit_init(&k);
-    kit_scripts(&k);
-    kit_write(&k, "lib/word.lua", "return 'hello'\n");
-    kit_write(&k, "a.lua",
-              "local w = require('word')\njob 'a' { run = function() return w end }\n");
-    kit_write(&k, "b.lua", "job 'b' { run = function() end }\n");
-    CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
-    CHECK_INT(reload_update(&k.conf, &k.host, &a, &b, &ch, collect, &e), 0);
-    CHECK_INT(ch.unchanged, 2); /* nothing changed yet */
-    kit_write(&k, "lib/word.lua", "return 'bonjour'\n");
-    CHECK_INT(reload_update(&k.conf, &k.host, &b, &c, &ch, collect, &e), 0);
-    CHECK_INT(ch.loaded, 2);
-    CHECK_INT(ch.unchanged, 0);
-    CHECK(script_named(&k, &c, "a.lua") != script_named(&k, &b, "a.lua"));
-    CHECK_INT(e.n, 0);
-    reload_free(&c);
-    reload_free(&b);
-    reload_free(&a);
-    kit_free(&k);
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
-TEST(reload_of_a_missing_directory_is_reported_and_returns_nothing) {
-    kit_t k;
-    errs_t e = {0};
-    reload_set_t a, b;
-    reload_changes_t ch;
-    kit_init(&k);
-    kit_scripts(&k);
-    kit_write(&k, "a.lua", "job 'a' { run = function() end }\n");
-    CHECK_INT(reload_load(&k.conf, &k.host, NULL, 0, &a, collect, &e), 0);
-    snprintf(k.conf.scripts, sizeof k.conf.scripts, "%s/nope", k.dir);
-    CHECK(reload_update(&k.conf, &k.host, &a, &b, &ch, collect, &e) < 0);
-    CHECK_INT(e.n, 1);
-    CHECK_HAS(e.last, "nope: cannot read the scripts directory");
-    CHECK_INT((int)b.nscripts, 0);
-    CHECK_INT((int)a.njobs, 1); /* the current set is untouched */
-    reload_free(&a);
-    kit_free(&k);
+static int is_true(const cJSON *o, const char *k) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+TEST(reload_apply_hands_the_scheduler_a_changed_set_and_answers) {
+    fixture_t f;
+    open_engine(&f, "job 'a' { every = '1m', run = function() end }\n");
+    kit_write(&f.k, "a.lua",
+              "job 'a' { every = '1m', run = function() end }\n"
+              "job 'b' { every = '1m', run = function() end }\n");
+    cJSON *answer = cJSON_CreateObject();
+    CHECK_INT(reload_apply(f.e, f.obs, "test", 0, answer), 0);
+    CHECK(is_true(answer, "reloaded"));
+    CHECK_NUM(num(answer, "loaded"), 1);
+    CHECK_NUM(num(answer, "jobs"), 2);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(answer, "errors")), 0);
+    CHECK(cJSON_GetObjectItemCaseSensitive(answer, "error") == NULL);
+    CHECK(sched_find(f.e->sched, "b") != NULL);
+    CHECK_INT((int)f.e->set.njobs, 2);
+    CHECK_INT((int)obs_nscripts(f.obs), 1);
+    cJSON_Delete(answer);
+    close_engine(&f);
+}
+
+TEST(reload_apply_keeps_the_previous_scripts_when_the_scheduler_refuses) {
+    fixture_t f;
+    open_engine(&f, "job 'a' { every = '1m', run = function() end }\n");
+    kit_write(&f.k, "a.lua", "job 'a' { requires = { nope = '1h' }, run = function() end }\n");
+    cJSON *answer = cJSON_CreateObject();
+    CHECK_INT(reload_apply(f.e, f.obs, "test", 0, answer), -1);
+    CHECK(!is_true(answer, "reloaded"));
+    CHECK_HAS(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(answer, "error")), "nope");
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(answer, "errors");
+    CHECK_INT(cJSON_GetArraySize(errors), 1);
+    CHECK_HAS(cJSON_GetStringValue(cJSON_GetArrayItem(errors, 0)), "reload refused");
+    CHECK_INT(f.reported, 1); /* the engine's report heard it too */
+    CHECK(sched_find(f.e->sched, "a")->requires == NULL);
+    cJSON_Delete(answer);
+    close_engine(&f);
+}
+
+TEST(reload_apply_with_nothing_changed_applies_nothing) {
+    fixture_t f;
+    open_engine(&f, "job 'a' { every = '1m', run = function() end }\n");
+    cJSON *answer = cJSON_CreateObject();
+    CHECK_INT(reload_apply(f.e, f.obs, "test", 1, answer), 0);
+    CHECK(!is_true(answer, "reloaded"));
+    CHECK_NUM(num(answer, "unchanged"), 1);
+    CHECK_NUM(num(answer, "loaded"), 0);
+    CHECK_INT(reload_apply(f.e, f.obs, "test", 1, NULL), 0);
+    cJSON_Delete(answer);
+    close_engine(&f);
+}
+
+TEST(reload_apply_refuses_while_the_engine_stops) {
+    fixture_t f;
+    open_engine(&f, "job 'a' { every = '1m', run = function() end }\n");
+    kit_write(&f.k, "a.lua", "job 'b' { every = '1m', run = function() end }\n");
+    engine_stop(f.e);
+    cJSON *answer = cJSON_CreateObject();
+    CHECK_INT(reload_apply(f.e, f.obs, "test", 0, answer), -ESHUTDOWN);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(answer, "error")),
+              "the engine is shutting down");
+    CHECK(sched_find(f.e->sched, "a") != NULL);
+    cJSON_Delete(answer);
+    close_engine(&f);
 }

@@ -182,7 +182,7 @@ TEST(store_creates_the_current_schema_in_wal_mode) {
     CHECK(s != NULL);
     CHECK_INT(store_dirty(s), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 5);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
               1);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
@@ -207,7 +207,7 @@ TEST(store_migrates_an_empty_file) {
     CHECK(s != NULL);
     CHECK_INT(store_kv_set(s, "k", "1"), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 5);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 1);
     tmp_done(&t);
 }
@@ -219,8 +219,9 @@ TEST(store_migrates_v1_to_the_current_schema_keeping_data_and_keeps_breakers) {
     CHECK_INT(store_kv_set(s, "k", "7"), 0);
     store_close(s);
     /* make it a v1 database again, as the first release wrote it */
-    raw_exec(t.db, "DROP TABLE breakers; DROP TABLE sessions; DROP TABLE meta; "
-                   "PRAGMA user_version = 1;");
+    raw_exec(t.db,
+             "DROP TABLE breakers; DROP TABLE sessions; DROP TABLE meta; DROP TABLE inflight; "
+             "PRAGMA user_version = 1;");
     CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 1);
     s = open_ok(t.db);
     store_breaker_t b = {.state = "open", .opened_at = 1000.5, .failures = 5, .changed_at = 1000.5};
@@ -228,7 +229,7 @@ TEST(store_migrates_v1_to_the_current_schema_keeping_data_and_keeps_breakers) {
     CHECK_INT(store_breaker_get(s, "site", &back), 1);
     CHECK_INT(store_breaker_put(s, "site", &b), 0);
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 5);
     s = open_ok(t.db);
     CHECK_INT(store_breaker_get(s, "site", &back), 0);
     CHECK_STR(back.state, "open");
@@ -573,6 +574,145 @@ TEST(store_run_ids_increase_across_reopen) {
     tmp_done(&t);
 }
 
+/* A child that opens the store, starts a run and dies without closing (as
+ * kill -9 would): what it committed is all that is left. */
+static void crash_mid_run(const char *path, int64_t *id) {
+    int ids[2];
+    if (pipe(ids) < 0) abort();
+    pid_t pid = fork();
+    if (pid == 0) {
+        store_t *s = NULL;
+        char err[256];
+        if (store_open(&s, path, 0, err, sizeof err) < 0) _exit(1);
+        int64_t run_id = store_run_id_next(s);
+        store_run_t r = {
+            .run_id = run_id, .job = "a", .attempt = 2, .scheduled_at = 10, .started_at = 11};
+        if (store_inflight_begin(s, &r) < 0) _exit(1);
+        store_job_put(s, "a", &(store_job_state_t){.paused = 1}); /* batched: lost */
+        if (write(ids[1], &run_id, sizeof run_id) != sizeof run_id) _exit(1);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK_INT(read(ids[0], id, sizeof *id), sizeof *id);
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ids[0]);
+    close(ids[1]);
+}
+
+typedef struct crash_rows {
+    int n;
+    int64_t run_id;
+    int attempt;
+    char status[16], kind[16];
+    double started_at, ended_at;
+} crash_rows_t;
+
+static int take_crash_row(void *ud, const store_run_t *r) {
+    crash_rows_t *c = ud;
+    c->n++;
+    c->run_id = r->run_id;
+    c->attempt = r->attempt;
+    snprintf(c->status, sizeof c->status, "%s", r->status);
+    snprintf(c->kind, sizeof c->kind, "%s", r->error_kind ? r->error_kind : "");
+    c->started_at = r->started_at;
+    c->ended_at = r->ended_at;
+    return 0;
+}
+
+TEST(store_a_run_in_flight_when_the_engine_died_is_a_crashed_row_and_its_id_is_not_reused) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    CHECK_INT(store_run_id_next(s), 1);
+    store_close(s);
+
+    int64_t id = 0;
+    crash_mid_run(t.db, &id);
+    CHECK_INT(id, 2);
+    s = open_ok(t.db);
+    CHECK_INT(store_recovered(s), 1);
+    crash_rows_t c = {0};
+    CHECK_INT(store_runs(s, "a", 0, take_crash_row, &c), 0);
+    CHECK_INT(c.n, 1);
+    CHECK_INT(c.run_id, 2);
+    CHECK_INT(c.attempt, 2);
+    CHECK_STR(c.status, STORE_CRASHED_STATUS);
+    CHECK_STR(c.kind, STORE_CRASHED_KIND);
+    CHECK_NUM(c.started_at, 11);
+    CHECK(c.ended_at > 11);
+    /* The id of the dead run, and any reserved with it, are never handed out again. */
+    int64_t next = store_run_id_next(s);
+    CHECK(next > 2);
+    store_close(s);
+
+    s = open_ok(t.db);
+    CHECK_INT(store_recovered(s), 0); /* recorded once */
+    CHECK(store_run_id_next(s) > next);
+    /* A run that ended leaves no in-flight record. */
+    store_run_t r = {.run_id = next + 1, .job = "b", .attempt = 1, .started_at = 5};
+    CHECK_INT(store_inflight_begin(s, &r), 0);
+    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM inflight"), 1);
+    r.status = "ok";
+    r.ended_at = 6;
+    CHECK_INT(store_run_add(s, &r), 0);
+    CHECK_INT(store_inflight_end(s, r.run_id), 0);
+    store_close(s);
+    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM inflight"), 0);
+    tmp_done(&t);
+}
+
+TEST(store_a_deleted_database_fails_writes_and_says_why) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    CHECK_INT(store_kv_set(s, "k", "1"), 0);
+    CHECK(store_write_error(s) == NULL);
+    CHECK_INT(store_check(s), 0);
+    CHECK_INT(unlink(t.db), 0);
+    CHECK(store_check(s) < 0);
+    CHECK_HAS(store_write_error(s), "baton.db is gone");
+    /* The script's write is refused, and not shown as stored afterwards. */
+    CHECK(store_kv_set(s, "k", "2") < 0);
+    CHECK_HAS(store_errmsg(s), "is gone");
+    check_kv(s, "k", "1");
+    /* Batched writes are rolled back with the failed commit. */
+    CHECK_INT(store_job_put(s, "j", &(store_job_state_t){.paused = 1}), 0);
+    CHECK(store_flush(s) < 0);
+    CHECK_INT(store_dirty(s), 0);
+    CHECK(store_write_errors(s) >= 3);
+    store_close(s);
+    tmp_done(&t);
+}
+
+TEST(store_a_read_only_database_fails_writes_and_recovers_when_writable) {
+    tmp_t t;
+    tmp_init(&t);
+    store_t *s = open_ok(t.db);
+    CHECK_INT(store_kv_set(s, "k", "1"), 0);
+    /* An immutable file is read-only even for root; without chattr (or on
+     * a file system without it) a non-root user's chmod 0444 does. */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "chattr +i %s 2>/dev/null", t.db);
+    if (system(cmd) == 0) {
+        CHECK(store_kv_set(s, "k", "2") < 0);
+        CHECK_HAS(store_write_error(s), "cannot be written");
+        check_kv(s, "k", "1");
+        snprintf(cmd, sizeof cmd, "chattr -i %s", t.db);
+        CHECK_INT(system(cmd), 0);
+    } else if (geteuid() != 0) {
+        CHECK_INT(chmod(t.db, 0444), 0);
+        CHECK(store_kv_set(s, "k", "2") < 0);
+        CHECK_HAS(store_write_error(s), "cannot be written");
+        check_kv(s, "k", "1");
+        CHECK_INT(chmod(t.db, 0644), 0);
+    }
+    CHECK_INT(store_kv_set(s, "k", "3"), 0);
+    CHECK(store_write_error(s) == NULL);
+    store_close(s);
+    tmp_done(&t);
+}
+
 /* ---- batching ---- */
 
 TEST(store_pending_writes_are_visible_before_flush_and_durable_after) {
@@ -580,18 +720,21 @@ TEST(store_pending_writes_are_visible_before_flush_and_durable_after) {
     tmp_init(&t);
     store_t *s = open_ok(t.db);
     store_run_t r = run_row(store_run_id_next(s), "a", 1, "ok", 10);
-    CHECK_INT(store_dirty(s), 0);
+    CHECK_INT(store_dirty(s), 0); /* the id's reservation is committed at once */
     CHECK_INT(store_run_add(s, &r), 0);
-    CHECK_INT(store_kv_set(s, "k", "1"), 0);
+    CHECK_INT(store_job_put(s, "k", &(store_job_state_t){.paused = 1}), 0);
     CHECK_INT(store_dirty(s), 1);
     /* This connection sees the batch; another one does not, yet. */
     CHECK_INT(count_runs(s, NULL), 1);
-    check_kv(s, "k", "1");
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM runs"), 0);
-    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 0);
+    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM job_state"), 0);
     CHECK_INT(store_flush(s), 0);
     CHECK_INT(store_dirty(s), 0);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM runs"), 1);
+    CHECK_INT(raw_int(t.db, "SELECT count(*) FROM job_state"), 1);
+    /* What a script writes is committed before the call returns. */
+    CHECK_INT(store_kv_set(s, "k", "1"), 0);
+    CHECK_INT(store_dirty(s), 0);
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM kv"), 1);
     CHECK_INT(store_flush(s), 0); /* nothing pending */
 
@@ -706,7 +849,7 @@ static pid_t hold_lock(const char *path, const char *raw_sql, int *release_fd) {
                  sqlite3_exec(db, raw_sql, NULL, NULL, NULL) == SQLITE_OK;
         else
             ok = store_open(&s, path, 0, err, sizeof err) == 0 &&
-                 store_kv_set(s, "held", "true") == 0;
+                 store_job_put(s, "held", &(store_job_state_t){.paused = 1}) == 0;
         if (write(ready[1], ok ? "y" : "n", 1) != 1) _exit(2);
         wait_byte(release[0]);
         /* The store commits its batch on close; the raw holder rolls back. */
@@ -761,7 +904,10 @@ TEST(store_open_reports_another_baton_holding_the_write_lock) {
     s = open_ok(t.db);
     CHECK_INT(count_runs(s, NULL), 1);
     check_kv(s, "keep", "42");
-    check_kv(s, "held", "true"); /* the other baton's batch, committed after ours failed */
+    store_job_state_t held;
+    /* the other baton's batch, committed after ours failed */
+    CHECK_INT(store_job_get(s, "held", &held), 0);
+    CHECK_INT(held.paused, 1);
     store_close(s);
     tmp_done(&t);
 }
@@ -782,7 +928,7 @@ TEST(store_open_reports_an_exclusive_lock_on_a_rollback_journal_db) {
     CHECK_INT(raw_int(t.db, "SELECT count(*) FROM sqlite_master"), 0);
     s = open_ok(t.db); /* the holder rolled back: an empty file again */
     store_close(s);
-    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(t.db, "PRAGMA user_version"), 5);
     tmp_done(&t);
 }
 
@@ -1096,4 +1242,49 @@ TEST(store_sessions_keep_cookies_across_a_reopen) {
     CHECK(store_session_get(s, NULL, &cookies) < 0);
     store_close(s);
     tmp_done(&t);
+}
+
+/* The one null rule every reader of a run row follows (the HTTP API, t:runs). */
+TEST(store_run_fields_name_every_field_in_order_and_null_what_is_missing) {
+    static const char *const keys[STORE_RUN_FIELDS] = {
+        "run_id",   "job",    "attempt",    "scheduled_at", "started_at",
+        "ended_at", "status", "error_kind", "error",        "result"};
+    store_field_t f[STORE_RUN_FIELDS];
+    store_run_t done = {.run_id = 42,
+                        .job = "a",
+                        .attempt = 2,
+                        .scheduled_at = 100.5,
+                        .started_at = 101,
+                        .ended_at = 102.25,
+                        .status = "failed",
+                        .error_kind = "timeout",
+                        .error = "took too long",
+                        .result = "{\"n\":1}"};
+    store_run_fields(&done, f);
+    for (int i = 0; i < STORE_RUN_FIELDS; i++) CHECK_STR(f[i].key, keys[i]);
+    CHECK_INT(f[0].kind, STORE_FIELD_INT);
+    CHECK_INT(f[0].integer, 42);
+    CHECK_INT(f[1].kind, STORE_FIELD_TEXT);
+    CHECK_STR(f[1].text, "a");
+    CHECK_INT(f[2].kind, STORE_FIELD_INT);
+    CHECK_INT(f[2].integer, 2);
+    CHECK_INT(f[3].kind, STORE_FIELD_TIME);
+    CHECK_NUM(f[3].time, 100.5);
+    CHECK_INT(f[5].kind, STORE_FIELD_TIME);
+    CHECK_NUM(f[5].time, 102.25);
+    CHECK_STR(f[6].text, "failed");
+    CHECK_STR(f[7].text, "timeout");
+    CHECK_STR(f[8].text, "took too long");
+    CHECK_INT(f[9].kind, STORE_FIELD_JSON);
+    CHECK_STR(f[9].text, "{\"n\":1}");
+
+    /* A skipped start: never started, no error text, no result. */
+    store_run_t skipped = {
+        .run_id = 7, .job = "b", .attempt = 1, .status = "skipped", .error_kind = "overlap"};
+    store_run_fields(&skipped, f);
+    for (int i = 3; i <= 5; i++) CHECK_INT(f[i].kind, STORE_FIELD_NULL);
+    CHECK_INT(f[6].kind, STORE_FIELD_TEXT);
+    CHECK_INT(f[7].kind, STORE_FIELD_TEXT);
+    CHECK_INT(f[8].kind, STORE_FIELD_NULL);
+    CHECK_INT(f[9].kind, STORE_FIELD_NULL);
 }

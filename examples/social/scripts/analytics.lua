@@ -17,8 +17,20 @@ job "hashtags"         { every = "30m", offset = "auto", priority = "low", brows
                          run = scrape("/tags", ".tag") }
 job "competitor_watch" { every = "30m", offset = "auto", priority = "low", browser = true,
                          run = scrape("/competitors", ".post") }
-job "content_ideas"    { every = "30m", offset = "auto", priority = "low", browser = true,
-                         run = scrape("/ideas", ".idea") }
+-- The ideas page's texts feed the posting queue (posting.lua's schedule_sync).
+job "content_ideas" {
+  every = "30m", offset = "auto", priority = "low", browser = true,
+  run = function(ctx)
+    local page = site.open(ctx, "/ideas")
+    local found = page:eval(site.IDEAS) or {}
+    local ideas = ctx.store:get("content.ideas") or {}
+    for _, text in ipairs(found) do
+      if #ideas < 20 then ideas[#ideas + 1] = text end
+    end
+    ctx.store:set("content.ideas", ideas)
+    return { count = #found }
+  end,
+}
 job "follower_stats"   { every = "60m", offset = "auto", priority = "low", browser = true,
                          run = scrape("/followers", ".follower") }
 

@@ -10,6 +10,9 @@ job "post_queue" {
     if #queue == 0 then return { posted = 0 } end
     local page = site.open(ctx, "/compose")
     page:type("#text", queue[1])
+    -- The form POSTs and the answer is a new page: the click is a real mouse
+    -- click, returns once that page has loaded, and fails like a navigation
+    -- (auth, rate_limited, http) when the site refuses the post.
     page:click("#publish")
     page:wait_for(".published")
     table.remove(queue, 1)

@@ -12,6 +12,9 @@ function M.open(ctx, path)
   return page
 end
 
+-- The texts of the ideas page's ideas, as a list.
+M.IDEAS = "[...document.querySelectorAll('.idea')].map(e => e.textContent.trim())"
+
 -- Counts elements matching a CSS selector on the page.
 function M.count(page, selector)
   return page:eval("document.querySelectorAll(" .. baton.json.encode(selector) .. ").length")
