@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out=bench/RESULTS.md
 
-make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_http >/dev/null
+make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_http build/bench_stall >/dev/null
 
 rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -64,6 +64,7 @@ sim1000_runs=$("$BATON" test --for 24h -c "$work/p1000/engine.conf" | awk '/star
 
 # 3. resilience: primitives, and requests reaching a dead site during an outage
 prims=$(build/bench_primitives)
+stall=$(build/bench_stall || true) # each library call a script could stretch, in a run
 outage_social=$(build/bench_outage 10 "$work/o1" social)
 outage_1m=$(build/bench_outage 10 "$work/o2" 1m)
 outage_sparse=$(build/bench_outage 10 "$work/o3" social 2 600)
@@ -175,6 +176,17 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "breaker (5 failures, 5m) that is about 5x, under the 10x goal; with jobs polling"
   echo "every minute it is far above it. Sized for jobs that run rarely (2 failures,"
   echo "10m: one failed run's retries open it), the same sparse set gets past 10x."
+  echo
+  echo "## One C call against the loop"
+  echo
+  echo "bench/bench_stall.c: each library call a script could make work for minutes"
+  echo "inside C (backtracking patterns, huge counts and ranges, big sorts and chunks)"
+  echo "as the first resume of a run, default limits; the time it held the loop, state"
+  echo "closing included. Bound: cpu_slice + 100 ms."
+  echo
+  echo '```'
+  echo "$stall"
+  echo '```'
   echo
   echo "## Idle engine"
   echo

@@ -32,6 +32,7 @@ end
 local Page = {}
 Page.__index = Page
 Page.__name = "page"
+Page.__metatable = false -- out of the scripts' reach (a __gc added to it would run unbounded)
 
 local function dispatch(self)
   local handlers = self._handlers

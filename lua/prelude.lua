@@ -56,7 +56,7 @@ for name, level in pairs(LEVELS) do
     return prim.log(level, self.job, self.run_id, message(fmt, ...))
   end
 end
-local log_mt = { __index = log_methods }
+local log_mt = { __index = log_methods, __metatable = false }
 
 local function make_log(job, run_id)
   return setmetatable({ job = job, run_id = run_id }, log_mt)
@@ -100,6 +100,7 @@ function breaker_methods:reset()
   prim.breaker_reset(rawget(self, "name"))
 end
 local breaker_mt = {
+  __metatable = false,
   __index = function(self, key)
     if key == "state" then return prim.breaker_state(rawget(self, "name")) end
     return breaker_methods[key]
@@ -198,7 +199,10 @@ end
 -- Lua runs finalizers with hooks off, out of reach of the CPU slice: a __gc
 -- that never returns would stop the whole engine. Scripts may not set one.
 -- (A metatable marks an object for finalization only if it has __gc when it
--- is set, so checking here is enough.)
+-- is set, so checking here is enough for the scripts' own metatables.) The
+-- metatables the engine makes (errors, ctx, ctx.log, breakers, pages, the
+-- test kit) are out of reach: each has __metatable, and getmetatable answers
+-- false for every userdata, all of them the engine's.
 _ENV.setmetatable = function(t, mt) -- the global: `setmetatable` here is a local
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("setmetatable: __gc finalizers are not allowed in scripts", 2)
@@ -206,11 +210,28 @@ _ENV.setmetatable = function(t, mt) -- the global: `setmetatable` here is a loca
   return setmetatable(t, mt)
 end
 
+-- A full collection in one C call takes as long as the heap is large, out of
+-- reach of the CPU slice: "collect" is done here in basic steps, each short,
+-- until two cycles have ended (the one under way may keep garbage made before
+-- it started); "step" is one basic step.
+local raw_getmetatable = getmetatable
+function getmetatable(v)
+  if type(v) == "userdata" and raw_getmetatable(v) ~= nil then return false end
+  return raw_getmetatable(v)
+end
+
 local raw_collect = collectgarbage
 local GC_ALLOWED = { collect = true, count = true, step = true, isrunning = true }
 function collectgarbage(opt, ...)
   opt = opt or "collect"
   if not GC_ALLOWED[opt] then error("collectgarbage: option '" .. tostring(opt) .. "' is not allowed", 2) end
+  if opt == "collect" then
+    for _ = 1, 2 do
+      repeat until raw_collect("step", 0)
+    end
+    return 0
+  end
+  if opt == "step" then return raw_collect("step", 0) end
   return raw_collect(opt, ...)
 end
 
@@ -245,7 +266,7 @@ local ctx_methods = {
     return page
   end,
 }
-local ctx_mt = { __index = ctx_methods }
+local ctx_mt = { __index = ctx_methods, __metatable = false }
 
 -- The body of every run's coroutine: build ctx, call the job's function.
 local function start_run(fn, job, run_id, attempt, scheduled_at, deadline, dry_run, args, err)

@@ -34,6 +34,7 @@ end
 
 local T = {}
 T.__index = T
+T.__metatable = false -- out of the tests' reach, as every engine metatable
 
 function T:now() return prim.now() end
 
@@ -93,6 +94,7 @@ end
 
 local Browser = {}
 Browser.__index = Browser
+Browser.__metatable = false
 
 -- eval = { 1, 2, ["expr"] = 3 } mixes answers in order with answers by
 -- expression; JSON cannot, so the list's positions become "1", "2".

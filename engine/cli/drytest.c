@@ -464,7 +464,7 @@ static void run_file(drytest_t *t, const char *path) {
             if (script_pcall(s, 0, 0) == LUA_OK) {
                 result(t, 1, what, NULL);
             } else {
-                err_read(L, -1, err, sizeof err, NULL);
+                script_error_read(s, L, -1, err, sizeof err, NULL, NULL);
                 lua_pop(L, 1);
                 result(t, 0, what, err);
             }

@@ -95,6 +95,8 @@ static cJSON **doc_box(lua_State *L) {
     if (luaL_newmetatable(L, DOC_MT)) {
         lua_pushcfunction(L, doc_gc);
         lua_setfield(L, -2, "__gc");
+        lua_pushboolean(L, 0); /* out of the console's reach */
+        lua_setfield(L, -2, "__metatable");
     }
     lua_setmetatable(L, -2);
     return box;
@@ -226,16 +228,17 @@ static int setup_p(lua_State *L) {
     return 0;
 }
 
-/* The text of the error value at idx without calling into Lua (safe outside
- * protected mode): strings as they are, error values as "kind: message". */
-static void error_text(lua_State *L, int idx, char *out, size_t len) {
+/* The text of the error value at idx, safe outside protected mode: strings as
+ * they are, error values as "kind: message" (read protected and bounded, as
+ * the value may be a script's table with metamethods). */
+static void error_text(script_t *s, lua_State *L, int idx, char *out, size_t len) {
     if (lua_type(L, idx) == LUA_TSTRING) {
         snprintf(out, len, "%s", lua_tostring(L, idx));
         return;
     }
     if (lua_type(L, idx) == LUA_TTABLE) {
         char msg[1024];
-        err_kind_t kind = err_read(L, idx, msg, sizeof msg, NULL);
+        err_kind_t kind = script_error_read(s, L, idx, msg, sizeof msg, NULL, NULL);
         snprintf(out, len, "%s: %s", err_kind_name(kind), msg);
         return;
     }
@@ -263,7 +266,7 @@ int console_eval_new(console_eval_t **out, const console_env_t *env, char *err, 
     lua_pushlightuserdata(L, ev);
     if (script_pcall(ev->script, 1, 0) != LUA_OK) {
         char msg[1024];
-        error_text(L, -1, msg, sizeof msg);
+        error_text(ev->script, L, -1, msg, sizeof msg);
         lua_pop(L, 1);
         snprintf(err, errlen, "console: %s", msg);
         console_eval_free(ev);
@@ -343,7 +346,7 @@ cJSON *console_eval_chunk(console_eval_t *ev, const char *chunk, size_t len) {
         const char *s = lua_tolstring(L, -1, &n);
         text = s ? strndup(s, n) : NULL;
     } else {
-        error_text(L, -1, msg, sizeof msg);
+        error_text(ev->script, L, -1, msg, sizeof msg);
         text = strdup(msg);
         ev->collect = 1;
     }

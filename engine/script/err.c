@@ -119,6 +119,10 @@ void err_open(lua_State *L) {
     if (luaL_newmetatable(L, ERR_MT)) {
         lua_pushcfunction(L, err_tostring);
         lua_setfield(L, -2, "__tostring");
+        /* getmetatable(err) answers false: a __gc (or __index) a script
+         * added here would run for every error the engine makes */
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
 }

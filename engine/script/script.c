@@ -13,6 +13,8 @@
 #include <uv.h>
 
 #include "base/units.h"
+#include "bounded.h"
+#include "pattern.h"
 #include "script_int.h"
 
 enum { HOOK_COUNT = 1000 };
@@ -42,6 +44,10 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static void l_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
+    script_slice_check(L);
+}
+
+void script_slice_check(lua_State *L) {
     script_t *s = script_of(L);
     if (!s->in_slice) return;
     if (!s->doom && s->host.cpu_slice > 0 && uv_hrtime() > s->slice_deadline)
@@ -63,6 +69,11 @@ void script_slice_end(script_t *s) {
     s->in_slice = 0;
     s->doom = SCRIPT_DOOM_NONE;
     lua_sethook(s->L, l_hook, LUA_MASKCOUNT, HOOK_COUNT);
+}
+
+void script_hook_thread(script_t *s, lua_State *T) {
+    (void)s;
+    lua_sethook(T, l_hook, LUA_MASKCOUNT, HOOK_COUNT);
 }
 
 void script_push_doom(script_t *s, lua_State *L, int doom) {
@@ -129,6 +140,10 @@ static int setup_p(lua_State *L) {
     open_lib(L, "os", luaopen_os);
     trim_os(L);
     remove_field(L, "string", "dump");
+    lua_getglobal(L, "string");
+    pattern_open(L); /* the matcher that keeps to the CPU slice */
+    lua_pop(L, 1);
+    bounded_open(L); /* the library functions that keep to the CPU slice */
     lua_pushnil(L);
     lua_setglobal(L, "dofile");
     lua_pushnil(L);
@@ -164,6 +179,21 @@ static int setup_p(lua_State *L) {
     return 0;
 }
 
+/* The message handler of the load: a value raised without a position (an
+ * error table) gets the file:line of the script code that raised it. */
+static int load_msgh(lua_State *L) {
+    char *where = script_of(L)->load_where;
+    lua_Debug ar;
+    if (lua_type(L, 1) == LUA_TSTRING) return 1;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 && strcmp(ar.what, "C") != 0) {
+            snprintf(where, SCRIPT_WHERE_MAX, "%s:%d", ar.short_src, ar.currentline);
+            break;
+        }
+    }
+    return 1;
+}
+
 static char *lib_dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : 1;
@@ -194,22 +224,32 @@ static int create(script_t **out, const char *path, const script_host_t *host, i
     lua_sethook(s->L, l_hook, LUA_MASKCOUNT, HOOK_COUNT);
 
     /* Loading gets a longer slice than a resume: top-level code may build tables. */
+    char where[SCRIPT_WHERE_MAX] = "";
     script_slice_begin(s, s->host.cpu_slice > 1.0 ? s->host.cpu_slice : 1.0);
+    s->load_where = where;
+    lua_pushcfunction(s->L, load_msgh); /* a light function: allocates nothing */
     lua_pushcfunction(s->L, setup_p);
     lua_pushlightuserdata(s->L, s);
-    int rc = lua_pcall(s->L, 1, 0, 0);
+    int rc = lua_pcall(s->L, 1, 0, 1);
     int doomed = s->doom;
     script_slice_end(s);
+    s->load_where = NULL;
+    if (rc == LUA_OK) lua_pop(s->L, 1); /* the message handler */
     if (rc != LUA_OK) {
         char msg[1024];
         if (rc == LUA_ERRMEM && !doomed)
             snprintf(msg, sizeof msg, "%s: out of memory while loading (limit %zu KB)", path,
                      s->host.memory_limit / 1024);
+        else if (doomed)
+            err_read(s->L, -1, msg, sizeof msg, NULL); /* our own limit error */
         else
-            err_read(s->L, -1, msg, sizeof msg, NULL);
-        /* Errors raised as tables (limits) carry no position: add the file. */
+            script_error_read(s, s->L, -1, msg, sizeof msg, NULL, NULL);
+        /* Errors raised as tables (limits, baton.error) carry no position:
+         * add where the script raised it, else the file. */
         if (strncmp(msg, path, strlen(path)) == 0)
             snprintf(err, errlen, "%s", msg);
+        else if (where[0])
+            snprintf(err, errlen, "%s: %s", where, msg);
         else
             snprintf(err, errlen, "%s: %s", path, msg);
         script_unref(s);
@@ -249,6 +289,73 @@ int script_pcall(script_t *s, int nargs, int nresults) {
         return LUA_ERRRUN;
     }
     return rc;
+}
+
+typedef struct error_read {
+    char *msg;
+    size_t len;
+    err_kind_t kind;
+    int retryable;
+    double retry_after;
+} error_read_t;
+
+/* Under lua_pcall: (value, error_read_t *). */
+static int error_read_p(lua_State *L) {
+    error_read_t *a = lua_touserdata(L, 2);
+    a->kind = err_read(L, 1, a->msg, a->len, &a->retryable);
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "retry_after");
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
+            a->retry_after = lua_tonumber(L, -1);
+    }
+    return 0;
+}
+
+err_kind_t script_error_read(script_t *s, lua_State *L, int idx, char *msg, size_t len,
+                             int *retryable, double *retry_after) {
+    lua_State *M = s->L;
+    error_read_t a = {msg, len, ERR_SCRIPT, 0, 0};
+    /* What a slice running around this call had; restored after. */
+    int in_slice = s->in_slice, doom = s->doom, calling = s->calling;
+    uint64_t deadline = s->slice_deadline;
+    idx = lua_absindex(L, idx);
+    if (!lua_checkstack(M, 4) || !lua_checkstack(L, 1)) {
+        snprintf(msg, len, "out of memory reading the error");
+        a.kind = ERR_LIMIT;
+        goto done;
+    }
+    lua_pushcfunction(M, error_read_p);
+    lua_pushvalue(L, idx);
+    if (L != M) lua_xmove(L, M, 1);
+    lua_pushlightuserdata(M, &a);
+    s->calling = 1;
+    script_slice_begin(s, s->host.cpu_slice > 0 ? s->host.cpu_slice : 1.0);
+    int rc = lua_pcall(M, 2, 0, 0);
+    int doomed = s->doom;
+    script_slice_end(s);
+    if (rc != LUA_OK) {
+        lua_pop(M, 1);
+        a.retryable = 0;
+        a.retry_after = 0;
+        if (doomed) {
+            script_push_doom(s, M, doomed);
+            a.kind = err_read(M, -1, msg, len, NULL); /* our own value: plain fields */
+            lua_pop(M, 1);
+        } else {
+            a.kind = ERR_SCRIPT;
+            snprintf(msg, len,
+                     "the error value could not be read: its metamethods raised an "
+                     "error");
+        }
+    }
+done:
+    s->in_slice = in_slice;
+    s->doom = doom;
+    s->calling = calling;
+    s->slice_deadline = deadline;
+    if (retryable) *retryable = a.retryable;
+    if (retry_after) *retry_after = a.retry_after;
+    return a.kind;
 }
 
 void script_slice_renew(lua_State *L) {

@@ -95,6 +95,15 @@ int script_open(script_t **out, const char *name, const script_host_t *host, cha
  * never from inside the same state's Lua. */
 int script_pcall(script_t *s, int nargs, int nresults);
 
+/* Reads the error value at idx of L (s's state or one of its threads) as
+ * err_read does — kind, message, retryable and a positive retry_after (either
+ * may be NULL) — but in protected mode, on the state's main thread, under a
+ * CPU slice of its own: a script's error value whose metamethods raise reads
+ * as a `script` error, one whose metamethods loop as `limit`. Never raises;
+ * leaves L's stack as it was. */
+err_kind_t script_error_read(script_t *s, lua_State *L, int idx, char *msg, size_t len,
+                             int *retryable, double *retry_after);
+
 /* Restarts the CPU slice of the script_pcall or resume running in L: for
  * primitives whose time is the engine's (a reload, a test's advance), not
  * the script's. */

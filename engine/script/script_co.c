@@ -49,9 +49,30 @@ static void co_free(script_co_t *co) {
     script_unref(s);
 }
 
+/* Closes the pending to-be-closed variables of a run that did not return
+ * (it failed, was cancelled or doomed) by resetting its thread — under a CPU
+ * slice of its own and the memory limit, so a __close that loops or bloats
+ * ends with `limit`, which then is the run's outcome. */
+static void co_reset(script_co_t *co, script_outcome_t *out) {
+    script_t *s = co->s;
+    s->calling = 1;
+    script_slice_begin(s, s->host.cpu_slice > 0 ? s->host.cpu_slice : 1e9);
+    script_hook_thread(s, co->T);
+    lua_resetthread(co->T);
+    int doomed = s->doom;
+    s->calling = 0;
+    script_slice_end(s);
+    if (!doomed) return;
+    script_push_doom(s, co->T, doomed);
+    out->ok = 0;
+    out->kind = err_read(co->T, -1, out->message, sizeof out->message, &out->retryable);
+    out->retry_after = 0;
+    lua_settop(co->T, 0);
+}
+
 /* Ends a co: reports the outcome, then releases its thread. */
 static void co_finish(script_co_t *co, script_outcome_t *out, int reset) {
-    if (reset && co->T) lua_resetthread(co->T);
+    if (reset && co->T) co_reset(co, out);
     /* Resources the run holds (browser leases) go back first, latest first. */
     while (co->ndefer > 0) {
         co->ndefer--;
@@ -100,6 +121,7 @@ static int co_resume(script_co_t *co, int nargs) {
         co->waiting = 0;
         script_push_doom(s, co->T, doomed);
         out.kind = err_read(co->T, -1, out.message, sizeof out.message, &out.retryable);
+        lua_pop(co->T, 1); /* our own limit error: plain fields */
         co_finish(co, &out, 1);
         return 0;
     }
@@ -122,13 +144,9 @@ static int co_resume(script_co_t *co, int nargs) {
         out.kind = ERR_LIMIT;
         snprintf(out.message, sizeof out.message, "out of memory");
     } else {
-        out.kind = err_read(co->T, -1, out.message, sizeof out.message, &out.retryable);
-        if (lua_istable(co->T, -1)) {
-            lua_getfield(co->T, -1, "retry_after");
-            if (lua_type(co->T, -1) == LUA_TNUMBER && lua_tonumber(co->T, -1) > 0)
-                out.retry_after = lua_tonumber(co->T, -1);
-            lua_pop(co->T, 1);
-        }
+        /* a script's value: its metamethods run protected and bounded */
+        out.kind = script_error_read(s, co->T, -1, out.message, sizeof out.message, &out.retryable,
+                                     &out.retry_after);
     }
     co_finish(co, &out, 1);
     return 0;

@@ -13,6 +13,8 @@
 /* Why the running code must stop with the `limit` error, even if it catches it. */
 enum { SCRIPT_DOOM_NONE, SCRIPT_DOOM_MEMORY, SCRIPT_DOOM_CPU };
 
+enum { SCRIPT_WHERE_MAX = 512 }; /* bytes of script_t.load_where */
+
 struct script {
     lua_State *L;
     char *path;
@@ -28,6 +30,7 @@ struct script {
     int no_file;             /* script_open: the prelude only */
     uint64_t slice_deadline; /* uv_hrtime() */
     int doom;                /* SCRIPT_DOOM_*: the running code must stop with `limit` */
+    char *load_where;        /* while loading: file:line of a raise without one */
     script_co_t *running;
     int defs_ref, start_run_ref;
     int doom_mem_ref, doom_cpu_ref; /* pre-built limit errors: raising them allocates nothing */
@@ -66,6 +69,15 @@ static inline script_t *script_of(lua_State *L) { return *(script_t **)lua_getex
  * doom); script_slice_end closes it and re-arms the sparse count hook. */
 void script_slice_begin(script_t *s, double seconds);
 void script_slice_end(script_t *s);
+
+/* For C functions whose work is the script's (the pattern matcher, the
+ * bounded library functions): raises the `limit` error, as the count hook
+ * does, when the running slice is spent or doomed; returns otherwise. */
+void script_slice_check(lua_State *L);
+
+/* Gives thread T (of s) the count hook every state's code runs under: for a
+ * thread about to run code outside a resume (closing it). */
+void script_hook_thread(script_t *s, lua_State *T);
 
 /* Pushes onto L the pre-built limit error for doom (SCRIPT_DOOM_CPU or
  * SCRIPT_DOOM_MEMORY); allocates nothing. */
