@@ -47,8 +47,8 @@ local function dispatch(self)
   end
 end
 
-local function call(self, method, params, timeout)
-  local res, err = prim.page_send(self._h, method, params, timeout or self._timeout)
+local function call(self, method, params, timeout, raw)
+  local res, err = prim.page_send(self._h, method, params, timeout or self._timeout, raw)
   if err then error(err, 0) end
   dispatch(self)
   return res
@@ -116,6 +116,8 @@ local WAIT_EVENTS = {
 function Page:navigate(url, opts)
   opts = opts or {}
   if type(url) ~= "string" then usage(2, "page:goto: url must be a string") end
+  local allowed, why = prim.page_url_allowed(url)
+  if not allowed then usage(2, "page:goto: %s", why) end
   local wait = opts.wait or "load"
   if wait ~= "networkidle" and not WAIT_EVENTS[wait] then
     usage(2, "page:goto: wait must be load, domcontentloaded or networkidle, got %s",
@@ -771,7 +773,10 @@ end
 -- page:send(method, params): a raw CDP command on this page's session.
 function Page:send(method, params)
   if type(method) ~= "string" then usage(2, "page:send: expected a CDP method name") end
-  return call(self, method, params)
+  -- only the page's own domains (docs/jobs.md); the engine checks again in C
+  local allowed, why = prim.page_allowed(method)
+  if not allowed then usage(2, "page:send: %s", why) end
+  return call(self, method, params, nil, true)
 end
 
 -- page:number(): the pooled page's number (the N of "using pooled page

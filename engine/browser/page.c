@@ -5,6 +5,7 @@
  * write (page_save) or upload (page_file). The lease goes back when the co ends. Only the backend's
  * operations table is known here. */
 #include "page.h"
+#include "page_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -309,6 +310,22 @@ static int l_page_send(lua_State *L) {
         free(text);
         if (!params) return err_raise(L, ERR_LIMIT, "out of memory");
     }
+    /* The page API's own calls and a script's raw ones (raw: page:send) alike
+     * load only the schemes allowed; raw ones reach only the page itself. */
+    char refused[512];
+    int raw = lua_toboolean(L, 5);
+    if (raw && !pg->env->raw_any && !page_policy_method(method, refused, sizeof refused)) {
+        cJSON_Delete(params);
+        return err_raise(L, ERR_SCRIPT, "page:send: %s", refused);
+    }
+    if (strcmp(method, "Page.navigate") == 0) {
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(params, "url");
+        if (!page_policy_url(cJSON_IsString(url) ? url->valuestring : "", pg->env->schemes,
+                             pg->env->nschemes, refused, sizeof refused)) {
+            cJSON_Delete(params);
+            return err_raise(L, ERR_SCRIPT, "page:goto: %s", refused);
+        }
+    }
     const browser_backend_t *b = &pg->env->browser;
     browser_refusal_t why = {ERR_NONE, ""};
     int rc =
@@ -323,6 +340,32 @@ static int l_page_send(lua_State *L) {
 }
 
 /* ---- events ---- */
+
+/* page_allowed(method) → true, or nil and why: what raw page:send may call. */
+static int l_page_allowed(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    char why[512];
+    if (env->raw_any || page_policy_method(luaL_checkstring(L, 1), why, sizeof why)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+}
+
+/* page_url_allowed(url) → true, or nil and why: browser.schemes. */
+static int l_page_url_allowed(lua_State *L) {
+    page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
+    char why[512];
+    if (page_policy_url(luaL_checkstring(L, 1), env->schemes, env->nschemes, why, sizeof why)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+}
 
 static int l_page_mark(lua_State *L) {
     page_t *pg = check_page(L, 1);
@@ -485,11 +528,18 @@ static int l_page_file(lua_State *L) {
 void page_open_prims(lua_State *L, void *ud) {
     page_env_t *env = ud;
     static const luaL_Reg fns[] = {
-        {"page_new", l_page_new},       {"page_open", l_page_open},
-        {"page_send", l_page_send},     {"page_mark", l_page_mark},
-        {"page_wait", l_page_wait},     {"page_events", l_page_events},
-        {"page_number", l_page_number}, {"page_save", l_page_save},
-        {"page_file", l_page_file},     {NULL, NULL},
+        {"page_new", l_page_new},
+        {"page_open", l_page_open},
+        {"page_send", l_page_send},
+        {"page_mark", l_page_mark},
+        {"page_wait", l_page_wait},
+        {"page_events", l_page_events},
+        {"page_number", l_page_number},
+        {"page_save", l_page_save},
+        {"page_file", l_page_file},
+        {"page_allowed", l_page_allowed},
+        {"page_url_allowed", l_page_url_allowed},
+        {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {
         lua_pushcfunction(L, l_gc);

@@ -18,6 +18,9 @@ typedef struct page_env {
     char files_dir[4096];  /* where screenshot(path) writes */
     char upload_dir[4096]; /* JOB/ under it: what a run of JOB may upload (files/ beside
                               engine.conf, also in a dry run); files_dir when empty */
+    char *const *schemes;  /* browser.schemes: what pages may load (page_policy_url) */
+    int nschemes;
+    int raw_any; /* browser.raw_cdp = "any": page:send unchecked (trusted scripts only) */
 } page_env_t;
 
 /* A script_host_t.open_prims function; ud is a page_env_t (or NULL). */

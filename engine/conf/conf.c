@@ -1,6 +1,6 @@
 /* conf.c — loads engine.conf: evaluates it in a Lua state with no libraries, a capped
  * allocator and an instruction limit, then validates what it assigned against one schema
- * table. Owns the copies of browser.args and browser.endpoints it hands out. */
+ * table. Owns the copies of browser.args, .endpoints and .schemes it hands out. */
 #include "conf.h"
 
 #include <errno.h>
@@ -44,7 +44,8 @@ enum {
     F_ZERO_OK = 4,  /* 0 allowed below min (means "no limit") */
     F_MEMORY = 8,   /* ":memory:" kept as is */
     F_LISTEN = 16,  /* HOST:PORT */
-    F_URL = 32      /* list items are ws(s):// or http(s):// URLs */
+    F_URL = 32,     /* list items are ws(s):// or http(s):// URLs */
+    F_SCHEME = 64   /* list items are URL scheme names, lower case ("https") */
 };
 
 typedef struct conf_field {
@@ -68,6 +69,7 @@ typedef struct conf_field {
 static const char *const conf_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const conf_formats[] = {"text", "json", NULL};
 static const char *const conf_backoffs[] = {"exponential", "linear", "constant", NULL};
+static const char *const conf_raw_cdp[] = {"page", "any", NULL};
 static const char *const conf_jitters[] = {"none", "full", "equal", "decorrelated", NULL};
 
 static const conf_field_t conf_log[] = {
@@ -126,6 +128,16 @@ static const conf_field_t conf_browser[] = {
      .offset = C_(browser.endpoints),
      .size = C_(browser.nendpoints),
      .flags = F_URL},
+    {.name = "raw_cdp",
+     .kind = K_ENUM_NAME,
+     .offset = C_(browser.raw_cdp),
+     .size = CSZ(browser.raw_cdp),
+     .choices = conf_raw_cdp},
+    {.name = "schemes",
+     .kind = K_LIST,
+     .offset = C_(browser.schemes),
+     .size = C_(browser.nschemes),
+     .flags = F_SCHEME},
     {.name = "browsers", .kind = K_INT, .offset = C_(browser.browsers), .min = 1, .max = 64},
     {.name = "max_pages", .kind = K_INT, .offset = C_(browser.max_pages), .min = 1, .max = 1024},
     /* max_contexts: the old name of max_pages, kept for existing files */
@@ -543,6 +555,16 @@ static int valid_listen(const char *s) {
     return port <= 65535;
 }
 
+/* A URL scheme name: a lower-case letter, then letters, digits, + - or . */
+static int valid_scheme(const char *s) {
+    if (!(s[0] >= 'a' && s[0] <= 'z') || strlen(s) > 32) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '+' || *s == '-' ||
+              *s == '.'))
+            return 0;
+    return 1;
+}
+
 static int valid_url(const char *s) {
     static const char *const schemes[] = {"ws://", "wss://", "http://", "https://"};
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
@@ -732,6 +754,9 @@ static void read_list(conf_loader_t *ld, int idx, const conf_field_t *f, char *b
                  luaL_typename(L, -1));
         else if (strlen(s) != len || len == 0)
             fail(ld, "%s[%zu]: must be a non-empty string without NUL bytes", key_name(ld), i + 1);
+        else if ((f->flags & F_SCHEME) && !valid_scheme(s))
+            fail(ld, "%s[%zu]: expected a URL scheme in lower case (\"https\", \"file\"), got '%s'",
+                 key_name(ld), i + 1, clip(s, len, shown, sizeof shown));
         else if ((f->flags & F_URL) && !valid_url(s))
             fail(ld, "%s[%zu]: expected a ws://, wss://, http:// or https:// URL, got '%s'",
                  key_name(ld), i + 1, clip(s, len, shown, sizeof shown));
@@ -1097,6 +1122,7 @@ void conf_defaults(conf_t *c) {
     c->cpu_slice = 0.2;
     c->browser.browsers = 1;
     c->browser.max_pages = 4;
+    snprintf(c->browser.raw_cdp, sizeof c->browser.raw_cdp, "page");
     c->browser.reserve_critical = 1;
     c->browser.reserve_high = 0;
     c->browser.burst = 1;
@@ -1169,11 +1195,15 @@ out:
         free_unshared(c->browser.args, c->browser.nargs, next->browser.args, next->browser.nargs);
         free_unshared(c->browser.endpoints, c->browser.nendpoints, next->browser.endpoints,
                       next->browser.nendpoints);
+        free_unshared(c->browser.schemes, c->browser.nschemes, next->browser.schemes,
+                      next->browser.nschemes);
         *c = *next;
     } else {
         free_unshared(next->browser.args, next->browser.nargs, c->browser.args, c->browser.nargs);
         free_unshared(next->browser.endpoints, next->browser.nendpoints, c->browser.endpoints,
                       c->browser.nendpoints);
+        free_unshared(next->browser.schemes, next->browser.nschemes, c->browser.schemes,
+                      c->browser.nschemes);
         copy_message(ld->msg, err, errlen);
     }
     free(ld->src);
@@ -1186,8 +1216,11 @@ out:
 void conf_free(conf_t *c) {
     for (int i = 0; i < c->browser.nargs; i++) free(c->browser.args[i]);
     for (int i = 0; i < c->browser.nendpoints; i++) free(c->browser.endpoints[i]);
+    for (int i = 0; i < c->browser.nschemes; i++) free(c->browser.schemes[i]);
     memset(c->browser.args, 0, sizeof c->browser.args);
     memset(c->browser.endpoints, 0, sizeof c->browser.endpoints);
+    memset(c->browser.schemes, 0, sizeof c->browser.schemes);
+    c->browser.nschemes = 0;
     c->browser.nargs = 0;
     c->browser.nendpoints = 0;
 }

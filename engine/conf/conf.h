@@ -57,6 +57,9 @@ typedef struct conf {
         int nargs;
         char *endpoints[CONF_MAX_LIST];
         int nendpoints;
+        char *schemes[CONF_MAX_LIST]; /* what pages may load; none: http, https, data */
+        char raw_cdp[8];              /* "page": page:send's allowlist; "any": none (trusted) */
+        int nschemes;
         int browsers;           /* 1 */
         int max_pages;          /* 4 */
         int reserve_critical;   /* reserve.critical = 1 */

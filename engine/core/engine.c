@@ -41,6 +41,9 @@ static int browser_open(engine_t *e, const engine_opts_t *o) {
     snprintf(env->files_dir, sizeof env->files_dir, "%s", o->files_dir ? o->files_dir : "files");
     snprintf(env->upload_dir, sizeof env->upload_dir, "%s",
              o->upload_dir ? o->upload_dir : env->files_dir);
+    env->schemes = e->conf->browser.schemes;
+    env->nschemes = e->conf->browser.nschemes;
+    env->raw_any = strcmp(e->conf->browser.raw_cdp, "any") == 0;
     if ((e->mode == ENGINE_TEST || o->browser == ENGINE_BROWSER_FAKE) &&
         fake_new(&e->fake, e->clock) < 0)
         return -ENOMEM;

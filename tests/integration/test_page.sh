@@ -56,7 +56,8 @@ job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
       msg = msg, cookies = table.concat(cookies, ";"), echoed = page:text("#c"),
       url = page:url(), html = page:html():find("<pre", 1, true) ~= nil,
       sum = page:eval("(a, b) => a + b", 2, 3), navigated = navigated,
-      version = page:send("Browser.getVersion").product ~= nil, bytes = bytes,
+      version = page:send("Runtime.evaluate", { expression = "6 * 7" }).result.value == 42,
+      bytes = bytes,
     }
   end }
 EOF
@@ -118,6 +119,57 @@ EOF
   expect_contains "$(sql t.db "select error_kind || '|' || error from runs where job='k'")" \
     "script|scripts/j.lua:20: ctx:page: timeout: expected a duration"
   expect_eq "$(ls files 2>/dev/null | wc -l)" 0 "nothing written outside files/"
+  teardown
+}
+
+# Issue 11: a page is not a way out of the sandbox. Raw CDP reaches only the
+# page; file:, chrome: and the like are refused to page:goto and, from web
+# content, by Chromium itself (a redirect, location =, window.open, a link).
+t_a_page_reaches_neither_local_files_nor_the_browser() {
+  setup
+  cat >scripts/j.lua <<EOF
+job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page, r = ctx:page(), {}
+    local function try(name, f)
+      local ok, e = pcall(f)
+      r[name] = ok and "ok" or (type(e) == "table" and e.kind .. ": " .. e.message or tostring(e))
+    end
+    try("goto", function() page:navigate("file:///etc/passwd") end)
+    try("raw_goto", function() page:send("Page.navigate", { url = "file:///etc/passwd" }) end)
+    try("download", function()
+      page:send("Browser.setDownloadBehavior", { behavior = "allow", downloadPath = "/" })
+    end)
+    try("targets", function() page:send("Target.getTargets") end)
+    try("attach", function() page:send("Target.attachToTarget", { targetId = "x", flatten = true }) end)
+    try("redirect", function() page:navigate("$FX/to-file") end)
+    r.after_redirect = page:url()
+    page:navigate("$FX/links-out")
+    try("link", function() page:click("#file", { timeout = "2s" }) end)
+    try("chrome_link", function() page:click("#chrome", { timeout = "2s" }) end)
+    page:eval("location.href = 'file:///etc/passwd'; 1")
+    try("location", function() page:wait_navigation({ timeout = "2s" }) end)
+    r.popup = page:eval([[(() => { const w = window.open('file:///etc/passwd');
+      try { return w ? (w.document.body ? w.document.body.innerText : '') : 'blocked' }
+      catch (e) { return 'cross-origin: ' + e.name } })()]])
+    r.url, r.body = page:url(), page:text("body")
+    return r
+  end }
+EOF
+  run_until 'j run [0-9]+: ok'
+  local r
+  r=$(sql t.db "select result from runs where job='j'")
+  expect_contains "$(jq -r .goto <<<"$r")" "scripts/j.lua:8: page:goto: file: URLs are not allowed"
+  expect_contains "$(jq -r .raw_goto <<<"$r")" "script: page:goto: file: URLs are not allowed"
+  expect_contains "$(jq -r .download <<<"$r")" "Browser.setDownloadBehavior is not allowed"
+  expect_contains "$(jq -r .targets <<<"$r")" "Target.getTargets is not allowed"
+  expect_contains "$(jq -r .attach <<<"$r")" "Target.attachToTarget is not allowed"
+  expect_contains "$(jq -r .redirect <<<"$r")" "network: "
+  expect_eq "$(jq -r '.after_redirect | startswith("file:")' <<<"$r")" "false" "no page at file: after a 302"
+  expect_eq "$(jq -r '.url' <<<"$r")" "$FX/links-out" "still the web page"
+  expect_eq "$(jq -r '[.body, .popup, .link, .chrome_link, .location] | map(tostring | contains("root:")) | any' <<<"$r")" \
+    "false" "the file's text is out of reach"
+  expect_eq "$(jq -r '.popup | startswith("cross-origin") | not' <<<"$r")" "true" "pop-up: $(jq -r .popup <<<"$r")"
   teardown
 }
 

@@ -23,6 +23,8 @@ teardown() {
 }
 
 # HTTP on a port of its own: other test runs on this machine may hold 8080.
+# raw_cdp = "any": these tests look at the browser's targets (Target.*) and
+# crash pages (Page.crash) through page:send, which scripts may not.
 conf() { # extra browser keys
   cat >engine.conf <<EOF
 scripts = "scripts"
@@ -30,7 +32,7 @@ database = "t.db"
 log = { level = "debug" }
 http = { listen = "127.0.0.1:0" }
 limits = { max_concurrent_runs = 64, shutdown_timeout = "5s" }
-browser = { $1 }
+browser = { raw_cdp = "any", $1 }
 EOF
 }
 

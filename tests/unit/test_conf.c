@@ -112,6 +112,8 @@ TEST(defaults_are_the_documented_values) {
     CHECK_INT(c.sandbox_memory, 64 << 20);
     CHECK_NUM(c.cpu_slice, 0.2);
     CHECK_STR(c.browser.executable, "");
+    CHECK_STR(c.browser.raw_cdp, "page");
+    CHECK_INT(c.browser.nschemes, 0); /* http, https, data (page_policy_url) */
     CHECK_INT(c.browser.nargs, 0);
     CHECK_INT(c.browser.nendpoints, 0);
     CHECK_INT(c.browser.browsers, 1);
@@ -303,6 +305,25 @@ TEST(max_contexts_is_the_old_name_of_max_pages) {
     const char *bad = "browser = { max_contexts = 0 }\n";                           /* old name */
     const char *why = "1: browser.max_contexts: must be between 1 and 1024, got 0"; /* old name */
     CHECK_CONF_ERROR(bad, why);
+    tmp_done();
+}
+
+TEST(browser_schemes_and_raw_cdp_are_checked) {
+    tmp_init();
+    conf_t c;
+    char err[256];
+    CHECK_INT(load_text(&c, "browser = { schemes = { 'https', 'file' }, raw_cdp = 'any' }\n", err,
+                        sizeof err),
+              0);
+    CHECK_INT(c.browser.nschemes, 2);
+    CHECK_STR(c.browser.schemes[1], "file");
+    CHECK_STR(c.browser.raw_cdp, "any");
+    conf_free(&c);
+    CHECK_CONF_ERROR("browser = { schemes = { 'https', 'File:' } }\n",
+                     "1: browser.schemes[2]: expected a URL scheme in lower case (\"https\", "
+                     "\"file\"), got 'File:'");
+    CHECK_CONF_ERROR("browser = { raw_cdp = 'all' }\n",
+                     "1: browser.raw_cdp: expected one of page, any");
     tmp_done();
 }
 

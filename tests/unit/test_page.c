@@ -237,14 +237,14 @@ TEST(page_leases_once_per_run_through_the_table_and_sends_go_to_it) {
     pfx_init(&x,
              "  local p = ctx:page()\n"
              "  local same = ctx:page() == p\n"
-             "  local r = p:send('Test.echo', { a = 1 })\n"
+             "  local r = p:send('Runtime.test_echo', { a = 1 })\n"
              "  local n, bc = p:number()\n"
              "  local n2 = p:context() -- its old name\n"
              "  return { echo = r.echo, n = n, bc = bc, same = same, old = n2 == n }",
              1);
     CHECK(pfx_run(&x, 10));
     CHECK(x.k.out.ok);
-    CHECK_HAS(x.k.result, "\"echo\":\"Test.echo\"");
+    CHECK_HAS(x.k.result, "\"echo\":\"Runtime.test_echo\"");
     CHECK_HAS(x.k.result, "\"n\":3");
     CHECK_HAS(x.k.result, "\"bc\":\"TB-CONTEXT\"");
     CHECK_HAS(x.k.result, "\"same\":true");
@@ -258,7 +258,7 @@ TEST(page_leases_once_per_run_through_the_table_and_sends_go_to_it) {
     CHECK_INT(x.tb.set_hooks, 1);
     CHECK_INT(x.tb.describes, 1);
     CHECK_INT(x.tb.sends, 1);
-    CHECK_STR(x.tb.last_method, "Test.echo");
+    CHECK_STR(x.tb.last_method, "Runtime.test_echo");
     CHECK_STR(x.tb.last_params, "{\"a\":1}");
     /* The ask carries the run's priority, session and names. */
     CHECK_INT(x.tb.ask_priority, 1);
@@ -289,7 +289,7 @@ TEST(page_a_run_cancelled_while_acquiring_calls_cancel_and_never_release) {
 
 TEST(page_a_run_cancelled_during_a_call_forgets_it_then_discards_the_page) {
     pfx_t x;
-    pfx_init(&x, "  local p = ctx:page()\n  p:send('Test.hang')\n  return 1", 1);
+    pfx_init(&x, "  local p = ctx:page()\n  p:send('Runtime.test_hang')\n  return 1", 1);
     x.tb.hold_replies = 1;
     CHECK(!pfx_run(&x, 5));
     CHECK_INT(x.tb.sends, 1);
@@ -308,7 +308,7 @@ TEST(page_a_refusal_of_the_table_fails_the_call_with_its_kind_and_message) {
     pfx_t x;
     pfx_init(&x,
              "  local p = ctx:page()\n"
-             "  local ok, e = pcall(p.send, p, 'Test.no')\n"
+             "  local ok, e = pcall(p.send, p, 'Runtime.test_no')\n"
              "  return { ok = ok, kind = e.kind, msg = e.message }",
              1);
     x.tb.refuse = 1;
@@ -316,14 +316,43 @@ TEST(page_a_refusal_of_the_table_fails_the_call_with_its_kind_and_message) {
     CHECK(x.k.out.ok);
     CHECK_HAS(x.k.result, "\"ok\":false");
     CHECK_HAS(x.k.result, "\"kind\":\"network\"");
-    CHECK_HAS(x.k.result, "Test.no: refused by the test");
+    CHECK_HAS(x.k.result, "Runtime.test_no: refused by the test");
     CHECK_INT(x.tb.releases, 1);
+    pfx_free(&x);
+}
+
+TEST(page_raw_send_reaches_only_the_page_and_loads_only_allowed_schemes) {
+    pfx_t x;
+    pfx_init(&x,
+             "  local p = ctx:page()\n"
+             "  local r = {}\n"
+             "  for _, m in ipairs({ 'Browser.setDownloadBehavior', 'Target.getTargets',\n"
+             "      'Target.attachToTarget', 'Target.sendMessageToTarget', 'Storage.getCookies',\n"
+             "      'DOM.setFileInputFiles' }) do\n"
+             "    local ok, e = pcall(function() p:send(m, {}) end)\n"
+             "    r[#r + 1] = tostring(ok) .. ' ' .. tostring(e)\n"
+             "  end\n"
+             "  local ok1, e1 = pcall(function() p:navigate('file:///etc/passwd') end)\n"
+             "  local ok2, e2 = pcall(p.send, p, 'Page.navigate', { url = 'chrome://settings' })\n"
+             "  return { r = table.concat(r, '|'), nav = tostring(e1), raw = e2.kind .. ' ' ..\n"
+             "    e2.message }",
+             1);
+    CHECK(pfx_run(&x, 10));
+    CHECK(x.k.out.ok);
+    CHECK_HAS(x.k.result, "p.lua:7: page:send: Browser.setDownloadBehavior is not allowed");
+    CHECK_HAS(x.k.result, "Target.getTargets is not allowed");
+    CHECK_HAS(x.k.result, "Target.sendMessageToTarget is not allowed");
+    CHECK_HAS(x.k.result, "Storage.getCookies is not allowed");
+    CHECK_HAS(x.k.result, "DOM.setFileInputFiles is not allowed: use page:upload");
+    CHECK_HAS(x.k.result, "p.lua:10: page:goto: file: URLs are not allowed");
+    CHECK_HAS(x.k.result, "script page:goto: chrome: URLs are not allowed");
+    CHECK_INT(x.tb.sends, 0); /* nothing reached the browser */
     pfx_free(&x);
 }
 
 TEST(page_a_gone_browser_fails_the_call_as_browser_crashed_and_discards_the_page) {
     pfx_t x;
-    pfx_init(&x, "  local p = ctx:page()\n  p:send('Test.x')\n  return 1", 1);
+    pfx_init(&x, "  local p = ctx:page()\n  p:send('Runtime.test_x')\n  return 1", 1);
     x.tb.gone = 1;
     CHECK(pfx_run(&x, 10));
     CHECK(!x.k.out.ok);
@@ -340,7 +369,7 @@ TEST(page_events_and_losses_come_through_the_hooks_the_page_sets) {
              "  local p = ctx:page()\n"
              "  local got\n"
              "  p:on('Test.ev', function(e) got = e.v end)\n"
-             "  p:send('Test.one')\n"
+             "  p:send('Runtime.test_one')\n"
              "  return { got = got }",
              1);
     x.tb.event_first = 1;
@@ -352,8 +381,8 @@ TEST(page_events_and_losses_come_through_the_hooks_the_page_sets) {
     /* The page lost: the call fails, and the page stays lost. */
     pfx_init(&x,
              "  local p = ctx:page()\n"
-             "  local ok, e = pcall(p.send, p, 'Test.crash')\n"
-             "  local ok2, e2 = pcall(p.send, p, 'Test.after')\n"
+             "  local ok, e = pcall(p.send, p, 'Runtime.test_crash')\n"
+             "  local ok2, e2 = pcall(p.send, p, 'Runtime.test_after')\n"
              "  return { k = e.kind, k2 = e2.kind }",
              1);
     x.tb.crash_on_send = 1;
