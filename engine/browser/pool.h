@@ -57,7 +57,9 @@ void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
 
 /* Gives a lease back. discard: the context is disposed rather than reused
  * (the run timed out, or its page crashed): its page and the targets it opened
- * are closed, and its browser context too when no other page is in it. The
+ * are closed, and its browser context too when no other page is in it. A
+ * lease one of whose calls timed out is disposed so too, discard or not (its
+ * page may be stuck in an endless script the run caught the error of). The
  * lease is invalid afterwards. */
 void pool_release(pool_t *p, pool_lease_t *l, int discard);
 

@@ -134,7 +134,7 @@ static void on_ready(void *ud, const cJSON *res, const cdp_error_t *err) {
 
 void pool_browser_launch(browser_t *b) {
     pool_t *p = b->p;
-    cdp_hooks_t hooks = {pool_on_cdp_event, on_cdp_close, b};
+    cdp_hooks_t hooks = {pool_on_cdp_event, on_cdp_close, b, pool_on_cdp_timeout};
     char err[600];
     int rc;
     browser_set(b, POOL_BROWSER_STARTING);

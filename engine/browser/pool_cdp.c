@@ -553,6 +553,12 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
     }
 }
 
+void pool_on_cdp_timeout(void *ud, const char *session) {
+    browser_t *b = ud;
+    context_t *c = session ? ctx_by_session(b->p, b, session) : NULL;
+    if (c && c->pol.state == POOL_PAGE_LEASED) c->lease.timed_out = 1;
+}
+
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params) {
     browser_t *b = ud;
     if (!session) {

@@ -51,6 +51,8 @@ struct pool_lease {
     context_t *c;
     pool_lease_hooks_t hooks;
     int lost;
+    int timed_out; /* a call of the lease got no answer in time: its page may be
+                    * hung (an endless script), so it is discarded at release */
 };
 
 struct pool_waiter {
@@ -168,6 +170,8 @@ int pool_close_target(context_t *c, const char *target, step_fn fn);
 void pool_ignore_step(context_t *c, const cJSON *res, const cdp_error_t *err);
 /* The CDP events of browser ud (a browser_t): targets, crashes, page events. */
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params);
+/* A call on session of browser ud timed out: a lease there is marked timed_out. */
+void pool_on_cdp_timeout(void *ud, const char *session);
 
 /* ---- pool_lease.c ---- */
 

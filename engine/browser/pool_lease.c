@@ -75,7 +75,9 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     assert(l == &c->lease);
     l->c = NULL;
     l->hooks = (pool_lease_hooks_t){0};
-    switch (pool_policy_release(&p->pol, &c->pol, discard, l->lost)) {
+    if (l->timed_out && !discard && !l->lost)
+        log_info("context #%d discarded: a call of its lease timed out", c->pol.no);
+    switch (pool_policy_release(&p->pol, &c->pol, discard || l->timed_out, l->lost)) {
     case POOL_RELEASE_FREE:
         pool_ctx_free(c);
         break;

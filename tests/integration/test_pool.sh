@@ -369,6 +369,38 @@ EOF
   teardown
 }
 
+t_page_whose_call_timed_out_is_discarded_even_when_the_run_caught_it() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/s.lua <<EOF
+job "spin" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout = "30s",
+  run = function(ctx)
+  local page = ctx:page({ timeout = 2 })
+  page:navigate("$FX/page/1")
+  local ok, e = pcall(page.eval, page, "while (true) {}")
+  baton.trigger("after")
+  return { ctx = page:context(), ok = ok, kind = type(e) == "table" and e.kind or tostring(e) }
+end }
+job "after" { browser = true, retry = { attempts = 1 }, timeout = "30s", run = function(ctx)
+  local page = ctx:page({ timeout = 5 })
+  page:navigate("$FX/page/2")
+  return { ctx = page:context(), sum = page:eval("1 + 1"), title = page:title() }
+end }
+EOF
+  start_engine
+  wait_for_log 'after run [0-9]+: (ok|failed)'
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.ok') || '|' ||
+    json_extract(result, '$.kind') || '|' || json_extract(result, '$.ctx') from runs
+    where job='spin'")" "ok|0|timeout|1" "the spinning run caught its timeout"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.ctx') || '|' ||
+    json_extract(result, '$.sum') || '|' || json_extract(result, '$.title') from runs
+    where job='after'")" "ok|2|2|Page 2" "the next run gets a fresh, working context"
+  expect_contains "$(cat engine.out)" "context #1 discarded: a call of its lease timed out"
+  teardown
+}
+
 # ---- pages of one browser context: runs without a session share it ----
 
 # A Lua expression: the page targets of browser context ID (a Lua expression),
