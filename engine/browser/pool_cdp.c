@@ -67,6 +67,14 @@ int pool_close_target(context_t *c, const char *target, step_fn fn) {
     return step(c, 0, "Target.closeTarget", params, fn);
 }
 
+void pool_track_target(context_t *c, const char *tid) {
+    int was = c->pol.overflow;
+    if (pool_policy_extra_add(&c->pol, tid) < 0 && !was)
+        log_warn("browser %d: context #%d: its runs opened more than %d targets; it and its "
+                 "browser context are disposed of at its release",
+                 c->b->index, c->pol.no, POOL_POLICY_MAX_EXTRA);
+}
+
 /* ---- browser contexts ---- */
 
 typedef void (*xstep_fn)(bctx_t *x, const cJSON *result, const cdp_error_t *err);
@@ -544,7 +552,7 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
         pool_policy_page_t *pg =
             x && tid ? pool_policy_popup_owner(&p->pol, &x->pol, str_field(info, "openerId"))
                      : NULL;
-        if (pg) pool_policy_extra_add(pg, tid);
+        if (pg) pool_track_target(CTX_OF(pg), tid);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
         pool_policy_extra_drop(&p->pol, &b->pol, str_field(params, "targetId"));
     } else if (strcmp(method, "Target.targetCrashed") == 0) {

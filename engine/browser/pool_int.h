@@ -167,6 +167,9 @@ void pool_ctx_free(context_t *c);
 void pool_ctx_unlink_free(context_t *c);
 /* Target.closeTarget for one of c's targets; fn hears the answer. */
 int pool_close_target(context_t *c, const char *target, step_fn fn);
+/* Records tid as a target c's runs opened (pool_policy_extra_add), saying so
+ * the first time there are too many to keep track of. */
+void pool_track_target(context_t *c, const char *tid);
 void pool_ignore_step(context_t *c, const cJSON *res, const cdp_error_t *err);
 /* The CDP events of browser ud (a browser_t): targets, crashes, page events. */
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params);

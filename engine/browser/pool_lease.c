@@ -115,7 +115,7 @@ static void on_opened(void *ud, const cJSON *result, const cdp_error_t *err) {
     c->opening = NULL;
     if (tid && !c->doomed) {
         if (c->pol.state == POOL_PAGE_LEASED && c->pol.uses == o->uses && !c->lease.lost)
-            pool_policy_extra_add(&c->pol, tid);
+            pool_track_target(c, tid);
         else /* its lease is over */
             pool_close_target(c, tid, pool_ignore_step);
     }

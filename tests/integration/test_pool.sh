@@ -750,6 +750,52 @@ EOF
   teardown
 }
 
+t_forty_pop_ups_opened_with_a_user_gesture_are_all_closed_at_release() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/t.lua <<EOF
+local function pages(page)
+  local me = page:send("Target.getTargetInfo").targetInfo
+  local n = 0
+  for _, t in ipairs(page:send("Target.getTargets").targetInfos) do
+    if t.browserContextId == me.browserContextId and t.type == "page" then n = n + 1 end
+  end
+  return n
+end
+job "opener" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  for _ = 1, 40 do -- one pop-up per user gesture
+    page:send("Runtime.evaluate", { expression = "window.open('about:blank'); 1", userGesture = true })
+  end
+  local n = 0
+  for _ = 1, 100 do
+    n = pages(page)
+    if n >= 41 then break end
+    ctx:sleep("100ms")
+  end
+  ctx:sleep("500ms")
+  baton.trigger("after")
+  return { pages = n, ctx = page:context() }
+end }
+job "after" { browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  ctx:sleep("1s")
+  return { pages = pages(page), ctx = page:context() }
+end }
+EOF
+  start_engine
+  wait_for_log 'after run [0-9]+: (ok|failed)'
+  stop_engine
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.pages') || '|' ||
+    json_extract(result, '$.ctx') from runs where job='opener'")" "ok|41|1" \
+    "the click opened 40 pop-ups"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.pages') || '|' ||
+    json_extract(result, '$.ctx') from runs where job='after'")" "ok|1|1" \
+    "every one was closed at release: the next lease finds its page alone"
+  teardown
+}
+
 t_contexts_spread_over_several_browsers() {
   setup
   conf "browsers = 2, max_contexts = 4, warm = 0, reserve = { critical = 0 }"
