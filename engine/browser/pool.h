@@ -30,8 +30,14 @@ typedef struct pool_figures {
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t acquire_timeouts_total;
+    int64_t hangs_total; /* browsers killed (and relaunched) for missing a heartbeat */
     double acquire_p50_ms, acquire_p95_ms;
+    /* Why the browsers are in trouble, for health: the reason of the first one
+     * not ready, else the last hang of the last POOL_HUNG_RECENT seconds; "". */
+    char trouble[300];
 } pool_figures_t;
+
+#define POOL_HUNG_RECENT 600.0
 
 /* Creates a pool from conf.browser; nothing is launched until pool_start.
  * store (may be NULL) keeps named sessions' cookies. Returns 0 or -ENOMEM. */

@@ -28,6 +28,7 @@ typedef struct browser {
     double launched_at, ready_at;
     double backoff;
     vtimer_t relaunch;
+    vtimer_t beat; /* the next heartbeat (browser.heartbeat) */
     char last_error[512];
 } browser_t;
 
@@ -93,6 +94,9 @@ struct pool {
     unsigned ticks;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t timeouts_total;
+    int64_t hangs_total; /* browsers killed for missing a heartbeat */
+    double hung_at;      /* when the last one was */
+    char hung[512];      /* and why, for health */
     double samples[SAMPLES];
     size_t nsamples;
     void (*on_acquire)(void *ud, double ms);

@@ -337,6 +337,41 @@ EOF
   teardown
 }
 
+t_hung_browser_misses_its_heartbeat_is_killed_and_relaunched() {
+  setup
+  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '1s'"
+  cat >scripts/h.lua <<EOF
+job "tick" { every = "1s", browser = true, overlap = "skip", timeout = "20s",
+  retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page({ timeout = 3 })
+  page:navigate("$FX/page/1")
+  return { title = page:title() }
+end }
+EOF
+  start_engine
+  wait_for_log 'tick run [0-9]+: ok'
+  local pid
+  pid=$(grep -oE 'browser 1: .*\(pid [0-9]+\) ready' engine.out | head -1 | grep -oE 'pid [0-9]+' |
+    cut -d' ' -f2)
+  kill -STOP "$pid"
+  wait_for_log 'browser 1: hung: no answer to a heartbeat \(Browser.getVersion\) within 1s; killed'
+  wait_for_log 'browser 1: .* ready in' 2
+  local oks
+  oks=$(grep -cE 'tick run [0-9]+: ok' engine.out)
+  wait_for_log 'tick run [0-9]+: ok' $((oks + 1))
+  local port health
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  health=$(curl -s --max-time 5 "127.0.0.1:$port/api/system/health")
+  stop_engine
+  kill -9 "$pid" 2>/dev/null
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.hangs_total')" 1 "hangs counted"
+  expect_contains "$(echo "$health" | jq -r '.status_reasons[]')" \
+    "browser 1 was hung: no answer to a heartbeat" "health says why"
+  expect_eq "$(echo "$health" | jq -r '.status')" "degraded" "health status"
+  teardown
+}
+
 t_crashed_page_fails_only_its_run() {
   setup
   conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
