@@ -773,12 +773,13 @@ function Page:send(method, params)
   return call(self, method, params)
 end
 
--- page:context(): the pooled context's number (the N of "using pooled context
+-- page:number(): the pooled page's number (the N of "using pooled page
 -- #N": one per page) and the CDP browserContextId it is in, which concurrent
 -- runs without a session share.
-function Page:context() return prim.page_context(self._h) end
+function Page:number() return prim.page_number(self._h) end
+Page.context = Page.number -- its old name, kept for existing scripts
 
--- Opens a page for the running co: waits for a pooled context.
+-- Opens a page for the running co: waits for a pooled page.
 return function(opts)
   opts = opts or {}
   local timeout = seconds(opts.timeout, DEFAULT_TIMEOUT, "ctx:page: timeout", 3)

@@ -20,7 +20,7 @@ job "discover" {
     local items = {}
     for i, topic in ipairs(topics) do items[i] = { title = topic, at = baton.now() } end
     ctx.store:set("feed.items", items)
-    ctx.log:info("found %s using pooled context #%d", summary.list(items), page:context())
+    ctx.log:info("found %s using pooled page #%d", summary.list(items), page:number())
     return { found = #items }
   end,
   fallback = function(ctx, err)

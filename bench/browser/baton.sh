@@ -2,7 +2,7 @@
 # baton.sh — Baton's contender of the browser-pool benchmark: the workload of bench.js
 # (TASKS pages: navigate, wait for load, count `.post`, read the title) as TASKS jobs of
 # one script, all due at the same instant, run by `baton run` at concurrency 1, 2, 4
-# (limits.max_concurrent_runs = browser.max_contexts = warm = K). Prints one JSON line
+# (limits.max_concurrent_runs = browser.max_pages = warm = K). Prints one JSON line
 # per concurrency in bench.js's shape; exits non-zero if any run fails or any result is
 # wrong.
 #
@@ -17,7 +17,7 @@
 #                    the pool is warm before the first start, so this is the figure to set
 #                    against bench.js's steady_seconds (also printed, equal to it here);
 #                    bench.js's own seconds include launching the browser
-#   startup_seconds  from spawning the engine to K contexts open (polled every 100 ms)
+#   startup_seconds  from spawning the engine to K pages open (polled every 100 ms)
 #   engine_cpu_s     user + system CPU of the engine process over its whole life
 #   engine_peak_rss  VmHWM of the engine process, read just before SIGTERM
 #   chromium_peak_*  peak of the summed VmRSS / Pss of the engine's descendants (the
@@ -75,7 +75,7 @@ database = "bench.db"
 log      = { level = "info" }
 http     = { listen = "127.0.0.1:0" }
 limits   = { max_concurrent_runs = $k, shutdown_timeout = "10s" }
-browser  = { executable = "$CHROMIUM", max_contexts = $k, warm = $k,
+browser  = { executable = "$CHROMIUM", max_pages = $k, warm = $k,
              reserve = { critical = 0 }, burst = 0, max_uses = 1000,
              acquire_timeout = "120s" }
 EOF
@@ -106,7 +106,7 @@ EOF
   node "$here/sample.js" "$engine_pid" >"$dir/sample.out" &
   sampler_pid=$!
 
-  # The HTTP port, then a warm pool (K contexts open) before the common start.
+  # The HTTP port, then a warm pool (K pages open) before the common start.
   hport=
   for _ in $(seq 300); do
     hport=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' "$dir/engine.out" 2>/dev/null |
@@ -118,13 +118,13 @@ EOF
   health() { curl -s "http://127.0.0.1:$hport/api/system/health"; }
   warm_at=
   for _ in $(seq 300); do
-    if [ "$(health | jq '.browser_pool.contexts.total // 0')" -ge "$k" ]; then
+    if [ "$(health | jq '.browser_pool.pages.total // 0')" -ge "$k" ]; then
       warm_at=$(date +%s.%N)
       break
     fi
     sleep 0.1
   done
-  [ -n "$warm_at" ] || echo "baton.sh: K=$k: the pool never had $k contexts open" >&2
+  [ -n "$warm_at" ] || echo "baton.sh: K=$k: the pool never had $k pages open" >&2
 
   # Wait for every run to end (a job's run row gets its ended_at when it ends).
   waited=0

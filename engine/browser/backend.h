@@ -39,7 +39,7 @@ typedef struct browser_hooks {
     void *ud;
 } browser_hooks_t;
 
-/* What a lease's page is. page_no: its number ("pooled context #N", one per
+/* What a lease's page is. page_no: its number ("pooled page #N", one per
  * concurrent lease); browser_context: the CDP browserContextId it is in
  * (valid until the release); uses: its lease count, this one included, or 0
  * when the backend does not pool pages (then no reuse is logged). */

@@ -318,7 +318,7 @@ static fake_lease_t *lease_new(fake_t *f, const char *job, int64_t run_id, void 
     snprintf(l->url, sizeof l->url, "about:blank");
     l->run_id = run_id;
     l->ud = ud;
-    /* The lowest number no other lease holds, as pooled contexts are numbered. */
+    /* The lowest number no other lease holds, as pooled pages are numbered. */
     for (l->no = 1;; l->no++) {
         const fake_lease_t *o = f->leases;
         while (o && o->no != l->no) o = o->next;
@@ -372,7 +372,7 @@ void fake_release(fake_lease_t *l) {
 }
 
 void fake_set_hooks(fake_lease_t *l, const browser_hooks_t *hooks) { l->hooks = *hooks; }
-int fake_lease_context(const fake_lease_t *l) { return l->no; }
+int fake_lease_page_no(const fake_lease_t *l) { return l->no; }
 
 void fake_forget(fake_lease_t *l, uint64_t id) {
     for (pending_t *p = l->pending; p; p = p->next)
@@ -858,7 +858,7 @@ static void fb_set_hooks(void *self, browser_lease_t *l, const browser_hooks_t *
 
 static void fb_describe(void *self, const browser_lease_t *l, browser_lease_info_t *out) {
     (void)self;
-    out->page_no = fake_lease_context((const fake_lease_t *)l);
+    out->page_no = fake_lease_page_no((const fake_lease_t *)l);
     out->browser_context = "fake";
     out->uses = 0;
 }

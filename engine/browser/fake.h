@@ -67,8 +67,8 @@ int fake_send(fake_lease_t *l, const char *method, cJSON *params, double timeout
               void *ud, uint64_t *id);
 void fake_forget(fake_lease_t *l, uint64_t id);
 void fake_set_hooks(fake_lease_t *l, const browser_hooks_t *hooks);
-/* The fake context's number (one per lease). */
-int fake_lease_context(const fake_lease_t *l);
+/* The fake page's number (one per lease). */
+int fake_lease_page_no(const fake_lease_t *l);
 
 /* Fills *out with the fake's table: acquire, send, forget and release as
  * above; a lease's browser context is "fake" and its uses 0 (not pooled).

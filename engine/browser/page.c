@@ -50,7 +50,7 @@ typedef struct page {
     /* recent events */
     event_t ring[RING];
     uint64_t seq; /* seq of the newest event; ring holds the last RING */
-    int context_no;
+    int page_no;
     char browser_context[64]; /* the CDP browserContextId of the page */
     double asked_at;          /* when page_open began waiting */
 } page_t;
@@ -194,14 +194,14 @@ static void on_acquired(void *ud, browser_lease_t *lease, err_kind_t kind, const
     browser_lease_info_t info;
     pg->lease = lease;
     b->ops->describe(b->self, lease, &info);
-    pg->context_no = info.page_no;
+    pg->page_no = info.page_no;
     snprintf(pg->browser_context, sizeof pg->browser_context, "%s", info.browser_context);
-    script_co_set_context(co, pg->context_no);
+    script_co_set_page(co, pg->page_no);
     browser_hooks_t hooks = {on_event, on_lost, pg};
     b->ops->set_hooks(b->self, lease, &hooks);
     if (info.uses > 0)
         log_emit(LOG_DEBUG, script_co_job(co), script_co_run_id(co),
-                 "using pooled context #%d (use %d) after %.2f ms", pg->context_no, info.uses,
+                 "using pooled page #%d (use %d) after %.2f ms", pg->page_no, info.uses,
                  (vclock_now(pg->env->clock) - pg->asked_at) * 1000);
     lua_pushboolean(T, 1);
     script_co_wake(co, 1);
@@ -401,10 +401,10 @@ static int l_page_events(lua_State *L) {
     return 2;
 }
 
-/* page_context(page) → the pooled context's number, its browserContextId. */
-static int l_page_context(lua_State *L) {
+/* page_context(page) → the pooled page's number, its browserContextId. */
+static int l_page_number(lua_State *L) {
     page_t *pg = check_page(L, 1);
-    lua_pushinteger(L, pg->context_no);
+    lua_pushinteger(L, pg->page_no);
     lua_pushstring(L, pg->browser_context);
     return 2;
 }
@@ -488,7 +488,7 @@ void page_open_prims(lua_State *L, void *ud) {
         {"page_new", l_page_new},         {"page_open", l_page_open},
         {"page_send", l_page_send},       {"page_mark", l_page_mark},
         {"page_wait", l_page_wait},       {"page_events", l_page_events},
-        {"page_context", l_page_context}, {"page_save", l_page_save},
+        {"page_number", l_page_number}, {"page_save", l_page_save},
         {"page_file", l_page_file},       {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {

@@ -1,7 +1,7 @@
 /* pool.c — the browser pool's public face and its I/O shell around
  * pool_policy.c: waiters queued and timed out, the policy's decisions (who gets
  * which page, what to open, what to dispose) carried out at each dispatch,
- * figures, start and shutdown. A pooled context is one attached page reused
+ * figures, start and shutdown. A pooled page is one attached page reused
  * lease after lease; the pages of runs without a cookie session share a
  * browser context (up to browser.pages_per_context), a session's page has one
  * of its own. CDP steps are in pool_cdp.c, leases in pool_lease.c, browsers in
@@ -41,7 +41,7 @@ static void on_waiter_timeout(vtimer_t *t) {
     char msg[768];
     pool_policy_timeout_message(msg, sizeof msg, p->conf->browser.acquire_timeout,
                                 pool_browser_trouble(p), pool_policy_used(&p->pol),
-                                p->conf->browser.max_contexts, p->pol.nwaiters);
+                                p->conf->browser.max_pages, p->pol.nwaiters);
     p->timeouts_total++;
     pool_waiter_fire(w, NULL, ERR_POOL_TIMEOUT, msg);
 }
@@ -83,27 +83,27 @@ static void dispatch(pool_t *p) {
     if (p->shut) return;
     pool_policy_page_t *pg;
     pool_policy_waiter_t *pw;
-    /* Idle contexts to eligible waiters, best first. (prepare may hand over
+    /* Idle pages to eligible waiters, best first. (prepare may hand over
      * at once and run the waiter's callback: the policy looks again each time.) */
-    while (pool_policy_next_hand_out(&p->pol, &pg, &pw)) pool_prepare(CTX_OF(pg), WAITER_OF(pw));
-    /* Open contexts for the eligible waiters nothing idle can serve: sessions'
+    while (pool_policy_next_hand_out(&p->pol, &pg, &pw)) pool_prepare(PAGE_OF(pg), WAITER_OF(pw));
+    /* Open pages for the eligible waiters nothing idle can serve: sessions'
      * runs (a browser context each) first. */
     pool_policy_plan_t plan;
     pool_policy_plan(&p->pol, &plan);
     for (int own = 1; own >= 0; own--)
         open_some(p, &plan, pool_policy_to_open(&p->pol, &plan, own), 0, own);
-    /* A session's run finds every context open and none it may take: an idle
+    /* A session's run finds every page open and none it may take: an idle
      * page of a shared browser context gives way (then dispatch again). */
     pool_policy_page_t *victim = pool_policy_room_victim(&p->pol, &plan);
     if (victim) {
-        log_debug("context #%d closed to make room for a session's context", victim->no);
-        pool_ctx_discard(CTX_OF(victim), 0);
+        log_debug("page #%d closed to make room for a session's page", victim->no);
+        pool_page_discard(PAGE_OF(victim), 0);
         pool_kick(p);
         return;
     }
-    /* Burst: critical work that the regular contexts cannot serve. */
+    /* Burst: critical work that the regular pages cannot serve. */
     while (pool_policy_next_burst_hand_out(&p->pol, &plan, &pg, &pw))
-        pool_prepare(CTX_OF(pg), WAITER_OF(pw));
+        pool_prepare(PAGE_OF(pg), WAITER_OF(pw));
     for (int own = 1; own >= 0; own--)
         open_some(p, &plan, pool_policy_burst_to_open(&p->pol, &plan, own), 1, own);
     /* The warm minimum. */
@@ -124,8 +124,8 @@ static void on_tick(vtimer_t *t) {
     int total = pool_policy_count(&p->pol, -1, 0);
     pool_policy_page_t *pg;
     while ((pg = pool_policy_next_idle_expired(&p->pol, now, &total))) {
-        log_debug("context #%d idle for %.0fs: disposed", pg->no, now - pg->idle_since);
-        pool_ctx_discard(CTX_OF(pg), 0);
+        log_debug("page #%d idle for %.0fs: disposed", pg->no, now - pg->idle_since);
+        pool_page_discard(PAGE_OF(pg), 0);
     }
     if (++p->ticks % 5 == 0) chrome_reap();
     vtimer_start(p->clock, &p->tick, now + TICK, on_tick);
@@ -145,7 +145,7 @@ int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, con
     p->store = store;
     p->conf = conf;
     p->nbrowsers = n;
-    pool_policy_limits_t lim = {.max_pages = conf->browser.max_contexts,
+    pool_policy_limits_t lim = {.max_pages = conf->browser.max_pages,
                                 .reserve_critical = conf->browser.reserve_critical,
                                 .reserve_high = conf->browser.reserve_high,
                                 .burst = conf->browser.burst,
@@ -187,9 +187,9 @@ void pool_figures(const pool_t *p, pool_figures_t *f) {
         f->browsers_ready += p->browsers[i].pol.state == POOL_BROWSER_READY;
     f->browser_contexts = pool_policy_bctx_count(&p->pol);
     list_each(it, &p->pol.pages) {
-        const context_t *c = CTX_AT(it);
+        const pooled_page_t *c = CTX_AT(it);
         if (c->pol.state == POOL_PAGE_CLOSING) continue;
-        f->contexts++;
+        f->pages++;
         if (c->pol.state == POOL_PAGE_IDLE)
             f->idle++;
         else if (c->pol.state != POOL_PAGE_CREATING)
@@ -245,17 +245,17 @@ void pool_shutdown(pool_t *p) {
         }
     }
     /* A leased one is freed by its release or pool_free. */
-    for (context_t *c; (c = pool_first_ctx(p, NULL, 0));) pool_ctx_free(c);
+    for (pooled_page_t *c; (c = pool_first_page(p, NULL, 0));) pool_page_free(c);
 }
 
 void pool_free(pool_t *p) {
     if (!p) return;
     pool_shutdown(p);
     while (!list_empty(&p->pol.pages)) {
-        context_t *c = CTX_AT(p->pol.pages.next);
+        pooled_page_t *c = CTX_AT(p->pol.pages.next);
         c->lease.c = NULL;
         c->inflight = 0;
-        pool_ctx_unlink_free(c);
+        pool_page_unlink_free(c);
     }
     while (!list_empty(&p->pol.bctxs)) {
         bctx_t *x = BCTX_AT(p->pol.bctxs.next);

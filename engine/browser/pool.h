@@ -1,5 +1,5 @@
 /* pool.h — the browser context pool: browsers (launched over the pipe or
- * attached over WebSocket), pooled contexts — one reused page each, in a
+ * attached over WebSocket), pooled pages — one reused page each, in a
  * browser context (Target.createBrowserContext) that the pages of runs without
  * a cookie session share and a session's page has to itself — leases handed to
  * waiting runs by priority, reservations, burst, warm minimum, idle disposal,
@@ -21,11 +21,11 @@ typedef struct pool pool_t;
 typedef struct pool_lease pool_lease_t;
 typedef struct pool_waiter pool_waiter_t;
 
-/* What health and metrics show. A context is a pooled context (a page, the
+/* What health and metrics show. A page is a pooled page (the
  * unit of a lease); browser_contexts counts the browser contexts they are in. */
 typedef struct pool_figures {
     int browsers, browsers_ready;
-    int contexts, busy, idle, reserved; /* reserved: contexts only critical/high may take now */
+    int pages, busy, idle, reserved; /* reserved: pages only critical/high may take now */
     int browser_contexts;
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
@@ -44,7 +44,7 @@ typedef struct pool_figures {
 int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, const conf_t *conf);
 
 /* Launches the browsers (or connects to the endpoints) and opens the warm
- * contexts. Failures are logged and retried with backoff. */
+ * pages. Failures are logged and retried with backoff. */
 void pool_start(pool_t *p);
 
 /* Fires once: with a lease (kind ERR_NONE), or with ERR_POOL_TIMEOUT /
@@ -52,7 +52,7 @@ void pool_start(pool_t *p);
 typedef void (*pool_acquire_cb)(void *ud, pool_lease_t *lease, err_kind_t kind,
                                 const char *message);
 
-/* Queues a request for a context. priority: 0 critical … 3 low; session: ""
+/* Queues a request for a page. priority: 0 critical … 3 low; session: ""
  * or NULL for none, else the cookie session to restore; who: for log lines.
  * Returns the waiter (for pool_acquire_cancel) or NULL when out of memory. */
 pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const char *who,
@@ -61,7 +61,7 @@ pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const 
 /* Withdraws a waiter whose callback has not fired; it never will. */
 void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
 
-/* Gives a lease back. discard: the context is disposed rather than reused
+/* Gives a lease back. discard: the page is disposed rather than reused
  * (the run timed out, or its page crashed): its page and the targets it opened
  * are closed, and its browser context too when no other page is in it. A
  * lease one of whose calls timed out is disposed so too, discard or not (its
@@ -85,9 +85,9 @@ typedef struct pool_lease_hooks {
 } pool_lease_hooks_t;
 void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks);
 
-/* The pooled context's number (as in "pooled context #2": one per page, so
+/* The pooled page's number (as in "pooled page #2": one per page, so
  * per concurrent lease) and its lease count. */
-int pool_lease_context(const pool_lease_t *l);
+int pool_lease_page_no(const pool_lease_t *l);
 /* The CDP browserContextId of the lease's page (shared by concurrent leases
  * without a session); "" once the lease is over. Valid until the release. */
 const char *pool_lease_browser_context(const pool_lease_t *l);
@@ -101,7 +101,7 @@ void pool_figures(const pool_t *p, pool_figures_t *f);
  * acquire-time histogram of the metrics). */
 void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud);
 
-/* Closes every browser and context; waiters fail with ERR_CANCELLED. Leases
+/* Closes every browser and page; waiters fail with ERR_CANCELLED. Leases
  * still out fail their calls; pool_release on them stays valid until
  * pool_free. The loop must run afterwards so processes and handles close. */
 void pool_shutdown(pool_t *p);

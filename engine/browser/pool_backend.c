@@ -65,7 +65,7 @@ static void pb_set_hooks(void *self, browser_lease_t *l, const browser_hooks_t *
 static void pb_describe(void *self, const browser_lease_t *l, browser_lease_info_t *out) {
     const pool_lease_t *pl = (const pool_lease_t *)l;
     (void)self;
-    out->page_no = pool_lease_context(pl);
+    out->page_no = pool_lease_page_no(pl);
     out->browser_context = pool_lease_browser_context(pl);
     out->uses = pool_lease_uses(pl);
 }

@@ -45,11 +45,11 @@ static void on_chrome_exit(void *ud, chrome_t *ch, int64_t status, int sig, cons
     browser_down(b, msg);
 }
 
-/* The first context of b (any browser when NULL) to free when it goes down
+/* The first page of b (any browser when NULL) to free when it goes down
  * (closing ones too, unless on_b) or the pool shuts down: not leased. */
-context_t *pool_first_ctx(pool_t *p, browser_t *b, int on_b) {
+pooled_page_t *pool_first_page(pool_t *p, browser_t *b, int on_b) {
     list_each(it, &p->pol.pages) {
-        context_t *c = CTX_AT(it);
+        pooled_page_t *c = CTX_AT(it);
         if (c->pol.state == POOL_PAGE_LEASED) continue;
         if (on_b && (c->b != b || c->pol.state == POOL_PAGE_CLOSING)) continue;
         return c;
@@ -128,7 +128,7 @@ static void browser_down(browser_t *b, const char *why) {
     b->cdp = NULL;
     if (cdp) cdp_close(cdp); /* fails every call still out, on any session */
     /* Each ctx_free may free others (and change the list): rescan each time. */
-    for (context_t *c; (c = pool_first_ctx(p, b, 1));) pool_ctx_free(c);
+    for (pooled_page_t *c; (c = pool_first_page(p, b, 1));) pool_page_free(c);
     /* A lost pipe with a live process, or an exit: either way it is over
      * (chrome_free kills what still runs and removes the profile later). */
     if (b->chrome) {

@@ -1,7 +1,7 @@
 /* pool_cdp.c — the pool's CDP steps: browser contexts made and disposed,
  * pages opened, attached, prepared for a waiter (cookie jar), cleaned between
  * leases and closed, and the browser's target events routed to them. A
- * context or browser context is never freed while one of its calls is out. */
+ * page or browser context is never freed while one of its calls is out. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,39 +11,39 @@
 #include "pool_int.h"
 
 static void bctx_close(bctx_t *x);
-static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err);
-static void target_create(context_t *c);
+static void created_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err);
+static void target_create(pooled_page_t *c);
 
-/* ---- internal steps: a context is never freed while one is out ---- */
+/* ---- internal steps: a page is never freed while one is out ---- */
 
 typedef struct step {
-    context_t *c;
+    pooled_page_t *c;
     step_fn fn;
 } step_t;
 
-void pool_ctx_unlink_free(context_t *c) {
+void pool_page_unlink_free(pooled_page_t *c) {
     pool_policy_page_remove(&c->pol);
     free(c);
 }
 
 static void on_step(void *ud, const cJSON *result, const cdp_error_t *err) {
     step_t *st = ud;
-    context_t *c = st->c;
+    pooled_page_t *c = st->c;
     step_fn fn = st->fn;
     free(st);
     c->inflight--;
     if (c->doomed) {
-        if (c->inflight == 0) pool_ctx_unlink_free(c);
+        if (c->inflight == 0) pool_page_unlink_free(c);
         return;
     }
     fn(c, result, err);
 }
 
-/* Sends on the browser session (page = 0) or the context's page session. */
-static int step(context_t *c, int page, const char *method, cJSON *params, step_fn fn) {
+/* Sends on the browser session (page = 0) or the page's own session. */
+static int step(pooled_page_t *c, int page, const char *method, cJSON *params, step_fn fn) {
     browser_t *b = c->b;
     step_t *st = malloc(sizeof *st);
-    if (!st || !b->cdp || !ctx_live(c)) {
+    if (!st || !b->cdp || !page_live(c)) {
         free(st);
         cJSON_Delete(params);
         return -EPIPE;
@@ -61,16 +61,16 @@ static int step(context_t *c, int page, const char *method, cJSON *params, step_
 }
 
 /* Target.closeTarget for one of c's targets; fn hears the answer. */
-int pool_close_target(context_t *c, const char *target, step_fn fn) {
+int pool_close_target(pooled_page_t *c, const char *target, step_fn fn) {
     cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "targetId", target);
     return step(c, 0, "Target.closeTarget", params, fn);
 }
 
-void pool_track_target(context_t *c, const char *tid) {
+void pool_track_target(pooled_page_t *c, const char *tid) {
     int was = c->pol.overflow;
     if (pool_policy_extra_add(&c->pol, tid) < 0 && !was)
-        log_warn("browser %d: context #%d: its runs opened more than %d targets; it and its "
+        log_warn("browser %d: page #%d: its runs opened more than %d targets; it and its "
                  "browser context are disposed of at its release",
                  c->b->index, c->pol.no, POOL_POLICY_MAX_EXTRA);
 }
@@ -139,8 +139,8 @@ static void bctx_close(bctx_t *x) {
 }
 
 /* c leaves its browser context; the last one out disposes it. */
-static void bctx_leave(context_t *c) {
-    bctx_t *x = ctx_bctx(c);
+static void bctx_leave(pooled_page_t *c) {
+    bctx_t *x = page_bctx(c);
     if (!x) return;
     if (pool_policy_bctx_leave(&c->pol))
         bctx_close(x);
@@ -163,13 +163,13 @@ static void bctx_made(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
     }
     if (id) snprintf(x->id, sizeof x->id, "%s", id);
     bctx_set(x, id ? POOL_BCTX_READY : POOL_BCTX_CLOSING);
-    /* Each step may free contexts (and, but for the pin, x): rescan each time. */
+    /* Each step may free pages (and, but for the pin, x): rescan each time. */
     x->inflight++;
     for (;;) {
-        context_t *c = NULL;
+        pooled_page_t *c = NULL;
         list_each(it, &p->pol.pages) {
-            context_t *cand = CTX_AT(it);
-            if (ctx_bctx(cand) == x && cand->pol.state == POOL_PAGE_CREATING && !cand->asked) {
+            pooled_page_t *cand = CTX_AT(it);
+            if (page_bctx(cand) == x && cand->pol.state == POOL_PAGE_CREATING && !cand->asked) {
                 c = cand;
                 break;
             }
@@ -193,7 +193,7 @@ static bctx_t *bctx_new(pool_t *p, browser_t *b, int exclusive) {
     x->p = p;
     x->b = b;
     x->no = pool_policy_bctx_add(&p->pol, &x->pol, &b->pol, exclusive);
-    /* A remote browser drops our contexts when our connection goes. */
+    /* A remote browser drops our pages when our connection goes. */
     cJSON *params = cJSON_CreateObject();
     cJSON_AddBoolToObject(params, "disposeOnDetach", 1);
     if (xstep(x, "Target.createBrowserContext", params, bctx_made) < 0) {
@@ -214,28 +214,28 @@ static bctx_t *bctx_by_id(pool_t *p, browser_t *b, const char *id) {
 }
 
 /* Frees c now, or once its internal calls have come back. */
-void pool_ctx_free(context_t *c) {
+void pool_page_free(pooled_page_t *c) {
     pool_policy_unpair(&c->pol); /* preparation abandoned: the waiter waits again */
     bctx_leave(c);
-    ctx_set(c, POOL_PAGE_CLOSING);
+    page_set(c, POOL_PAGE_CLOSING);
     if (c->inflight > 0) {
         c->doomed = 1;
         return;
     }
-    pool_ctx_unlink_free(c);
+    pool_page_unlink_free(c);
 }
 
-/* ---- preparing a context for a waiter, cleaning it after a lease ---- */
+/* ---- preparing a page for a waiter, cleaning it after a lease ---- */
 
-static void prep_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void prep_done(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) c->step_failed = 1;
     if (--c->pending_steps > 0) return;
     if (c->step_failed) {
-        log_warn("browser %d: context #%d could not be prepared; discarding it", c->b->index,
+        log_warn("browser %d: page #%d could not be prepared; discarding it", c->b->index,
                  c->pol.no);
-        pool_ctx_discard(c, 0);
+        pool_page_discard(c, 0);
         pool_kick(p);
         return;
     }
@@ -255,13 +255,13 @@ static cJSON *session_cookies(pool_t *p, const char *name) {
     return list;
 }
 
-/* Makes the context's browser context hold the waiter's cookie session, then
- * hands the context over. A jar changes hands only when c is the one page of
+/* Makes the page's browser context hold the waiter's cookie session, then
+ * hands the page over. A jar changes hands only when c is the one page of
  * its browser context (idle_for sees to it). */
-void pool_prepare(context_t *c, pool_waiter_t *w) {
+void pool_prepare(pooled_page_t *c, pool_waiter_t *w) {
     pool_t *p = c->p;
-    bctx_t *x = ctx_bctx(c);
-    ctx_set(c, POOL_PAGE_PREPARING);
+    bctx_t *x = page_bctx(c);
+    page_set(c, POOL_PAGE_PREPARING);
     pool_policy_pair(&c->pol, &w->pol);
     c->pending_steps = 1; /* held until every step below is sent */
     c->step_failed = 0;
@@ -312,26 +312,26 @@ static cJSON *cookie_params(const cJSON *cookies) {
     return out;
 }
 
-static void clean_done(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void clean_done(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) c->step_failed = 1;
     if (--c->pending_steps > 0) return;
     if (c->step_failed || c->dispose != DISPOSE_NO) {
-        pool_ctx_discard(c, c->dispose == DISPOSE_RECYCLE);
+        pool_page_discard(c, c->dispose == DISPOSE_RECYCLE);
     } else {
-        ctx_set(c, POOL_PAGE_IDLE);
+        page_set(c, POOL_PAGE_IDLE);
         c->pol.idle_since = now_of(p);
     }
     pool_kick(p);
 }
 
 /* A pop-up that is already gone (it closed itself) is no failure. */
-static void popup_closed(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void popup_closed(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     clean_done(c, res, err && err->kind == ERR_NONE ? NULL : err);
 }
 
-static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void cookies_saved(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = c->p;
     const cJSON *cookies = res ? cJSON_GetObjectItemCaseSensitive(res, "cookies") : NULL;
     const char *session = c->pol.bctx ? c->pol.bctx->cookie_session : "";
@@ -348,16 +348,16 @@ static void cookies_saved(context_t *c, const cJSON *res, const cdp_error_t *err
 }
 
 /* Between leases: save the session's cookies, close targets the run opened;
- * then the context is idle again, or disposed as `dispose` says (disposing
+ * then the page is idle again, or disposed as `dispose` says (disposing
  * closes them too). */
-void pool_clean(context_t *c, int dispose) {
-    ctx_set(c, POOL_PAGE_CLEANING);
+void pool_clean(pooled_page_t *c, int dispose) {
+    page_set(c, POOL_PAGE_CLEANING);
     c->dispose = dispose;
     c->pending_steps = 1;
     c->step_failed = 0;
     if (c->pol.bctx->cookie_session[0]) {
         cJSON *params = cJSON_CreateObject();
-        cJSON_AddStringToObject(params, "browserContextId", ctx_bctx(c)->id);
+        cJSON_AddStringToObject(params, "browserContextId", page_bctx(c)->id);
         c->pending_steps++;
         if (step(c, 0, "Storage.getCookies", params, cookies_saved) < 0) {
             c->pending_steps--;
@@ -374,39 +374,39 @@ void pool_clean(context_t *c, int dispose) {
     clean_done(c, NULL, NULL);
 }
 
-void pool_ignore_step(context_t *c, const cJSON *res, const cdp_error_t *err) {
+void pool_ignore_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     (void)c;
     (void)res;
     (void)err;
 }
 
-/* ---- opening and closing contexts ---- */
+/* ---- opening and closing pages ---- */
 
-static void page_closed(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void page_closed(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     (void)res;
     (void)err;
-    pool_ctx_free(c);
+    pool_page_free(c);
 }
 
 /* Closes c for good. Alone in its browser context, c goes with it (disposing
  * closes the page and its pop-ups); else its page and pop-ups are closed and
  * the browser context keeps serving the others. */
-void pool_ctx_discard(context_t *c, int recycled) {
+void pool_page_discard(pooled_page_t *c, int recycled) {
     pool_t *p = c->p;
     if (recycled) p->recycled_total++;
     pool_policy_unpair(&c->pol);
-    ctx_set(c, POOL_PAGE_CLOSING);
-    if (!c->pol.bctx || c->pol.bctx->npages <= 1 || !c->pol.target[0] || !ctx_live(c)) {
-        pool_ctx_free(c);
+    page_set(c, POOL_PAGE_CLOSING);
+    if (!c->pol.bctx || c->pol.bctx->npages <= 1 || !c->pol.target[0] || !page_live(c)) {
+        pool_page_free(c);
         return;
     }
     bctx_leave(c);
     for (int i = 0; i < c->pol.nextra; i++) pool_close_target(c, c->pol.extra[i], pool_ignore_step);
     c->pol.nextra = 0;
-    if (pool_close_target(c, c->pol.target, page_closed) < 0) pool_ctx_free(c);
+    if (pool_close_target(c, c->pol.target, page_closed) < 0) pool_page_free(c);
 }
 
-static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void created_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = c->p; /* c may be freed below */
     (void)res;
     if (err) {
@@ -416,22 +416,22 @@ static void created_step(context_t *c, const cJSON *res, const cdp_error_t *err)
     }
     if (--c->pending_steps > 0) return;
     if (c->step_failed) {
-        log_warn("browser %d: could not open context #%d", c->b->index, c->pol.no);
-        pool_ctx_discard(c, 0);
+        log_warn("browser %d: could not open page #%d", c->b->index, c->pol.no);
+        pool_page_discard(c, 0);
         pool_kick(p);
         return;
     }
     p->created_total++;
-    ctx_set(c, POOL_PAGE_IDLE);
+    page_set(c, POOL_PAGE_IDLE);
     c->pol.idle_since = now_of(p);
-    bctx_t *x = ctx_bctx(c);
-    log_debug("browser %d: context #%d ready (browser context %d, %d page%s)%s", c->b->index,
+    bctx_t *x = page_bctx(c);
+    log_debug("browser %d: page #%d ready (browser context %d, %d page%s)%s", c->b->index,
               c->pol.no, x->no, x->pol.npages, x->pol.npages == 1 ? "" : "s",
               c->pol.burst ? " (burst)" : "");
     pool_kick(p);
 }
 
-static void attached(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void attached(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     const char *sid = res ? str_field(res, "sessionId") : NULL;
     if (err || !sid) {
         c->pending_steps = 1;
@@ -458,7 +458,7 @@ static void attached(context_t *c, const cJSON *res, const cdp_error_t *err) {
     created_step(c, NULL, NULL);
 }
 
-static void target_made(context_t *c, const cJSON *res, const cdp_error_t *err) {
+static void target_made(pooled_page_t *c, const cJSON *res, const cdp_error_t *err) {
     const char *tid = res ? str_field(res, "targetId") : NULL;
     if (err || !tid) {
         c->pending_steps = 1;
@@ -476,24 +476,24 @@ static void target_made(context_t *c, const cJSON *res, const cdp_error_t *err) 
 }
 
 /* Opens c's page in its browser context, which is ready. */
-static void target_create(context_t *c) {
+static void target_create(pooled_page_t *c) {
     cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "url", "about:blank");
-    cJSON_AddStringToObject(params, "browserContextId", ctx_bctx(c)->id);
+    cJSON_AddStringToObject(params, "browserContextId", page_bctx(c)->id);
     if (step(c, 0, "Target.createTarget", params, target_made) < 0) {
         c->pending_steps = 1;
         created_step(c, NULL, &(cdp_error_t){ERR_BROWSER_CRASHED, 0, "browser gone"});
     }
 }
 
-/* Opens a context: own = 1 puts it in a browser context of its own (for a
+/* Opens a page: own = 1 puts it in a browser context of its own (for a
  * session's run), else it joins a shared one while there is room. New
- * contexts go to the ready browser with the fewest. */
+ * pages go to the ready browser with the fewest. */
 int pool_ctx_create(pool_t *p, int burst, int own) {
     pool_policy_browser_t *pb = pool_policy_least_loaded(&p->pol);
     if (!pb) return -EAGAIN;
     browser_t *b = list_entry(pb, browser_t, pol);
-    context_t *c = calloc(1, sizeof *c);
+    pooled_page_t *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
     pool_policy_bctx_t *px = own ? NULL : pool_policy_joinable(&p->pol, pb);
     bctx_t *x = px ? BCTX_OF(px) : bctx_new(p, b, own);
@@ -513,30 +513,30 @@ int pool_ctx_create(pool_t *p, int burst, int own) {
 
 /* ---- the browser's events ---- */
 
-static context_t *ctx_by_session(pool_t *p, browser_t *b, const char *session) {
+static pooled_page_t *ctx_by_session(pool_t *p, browser_t *b, const char *session) {
     list_each(it, &p->pol.pages) {
-        context_t *c = CTX_AT(it);
+        pooled_page_t *c = CTX_AT(it);
         if (c->b == b && c->session[0] && strcmp(c->session, session) == 0) return c;
     }
     return NULL;
 }
 
-static context_t *ctx_by_target(pool_t *p, browser_t *b, const char *target) {
+static pooled_page_t *ctx_by_target(pool_t *p, browser_t *b, const char *target) {
     if (!target) return NULL;
     list_each(it, &p->pol.pages) {
-        context_t *c = CTX_AT(it);
+        pooled_page_t *c = CTX_AT(it);
         if (c->b == b && c->pol.target[0] && strcmp(c->pol.target, target) == 0) return c;
     }
     return NULL;
 }
 
-static void page_crashed(browser_t *b, context_t *c) {
+static void page_crashed(browser_t *b, pooled_page_t *c) {
     b->p->crashes_total++;
-    log_warn("browser %d: the page of context #%d crashed", b->index, c->pol.no);
+    log_warn("browser %d: the page of page #%d crashed", b->index, c->pol.no);
     if (c->pol.state == POOL_PAGE_LEASED)
         pool_lease_fail(c, ERR_BROWSER_CRASHED, "the page crashed");
     else if (c->pol.state == POOL_PAGE_IDLE)
-        pool_ctx_discard(c, 0);
+        pool_page_discard(c, 0);
 }
 
 static void on_target_event(browser_t *b, const char *method, const cJSON *params) {
@@ -545,25 +545,25 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
     if (strcmp(method, "Target.targetCreated") == 0 && info) {
         const char *tid = str_field(info, "targetId");
         bctx_t *x = bctx_by_id(p, b, str_field(info, "browserContextId"));
-        /* Whose is it: the context whose page (or pop-up) opened it, else the
-         * one context of a browser context it does not share. In a shared one
+        /* Whose is it: the page whose page (or pop-up) opened it, else the
+         * one page of a browser context it does not share. In a shared one
          * a target without an opener is nobody's (unless a run asked for it:
          * pool_lease_send sees to those). */
         pool_policy_page_t *pg =
             x && tid ? pool_policy_popup_owner(&p->pol, &x->pol, str_field(info, "openerId"))
                      : NULL;
-        if (pg) pool_track_target(CTX_OF(pg), tid);
+        if (pg) pool_track_target(PAGE_OF(pg), tid);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
         pool_policy_extra_drop(&p->pol, &b->pol, str_field(params, "targetId"));
     } else if (strcmp(method, "Target.targetCrashed") == 0) {
-        context_t *c = ctx_by_target(p, b, str_field(params, "targetId"));
+        pooled_page_t *c = ctx_by_target(p, b, str_field(params, "targetId"));
         if (c) page_crashed(b, c);
     }
 }
 
 void pool_on_cdp_timeout(void *ud, const char *session) {
     browser_t *b = ud;
-    context_t *c = session ? ctx_by_session(b->p, b, session) : NULL;
+    pooled_page_t *c = session ? ctx_by_session(b->p, b, session) : NULL;
     if (c && c->pol.state == POOL_PAGE_LEASED) c->lease.timed_out = 1;
 }
 
@@ -573,7 +573,7 @@ void pool_on_cdp_event(void *ud, const char *session, const char *method, const 
         on_target_event(b, method, params);
         return;
     }
-    context_t *c = ctx_by_session(b->p, b, session);
+    pooled_page_t *c = ctx_by_session(b->p, b, session);
     if (!c) return;
     if (strcmp(method, "Inspector.targetCrashed") == 0) {
         page_crashed(b, c);

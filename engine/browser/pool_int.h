@@ -33,11 +33,11 @@ typedef struct browser {
 } browser_t;
 
 typedef struct bctx bctx_t;
-typedef struct context context_t;
+typedef struct pooled_page pooled_page_t;
 typedef struct opening opening_t; /* a Target.createTarget of a lease's (pool_lease.c) */
 
 /* A browser context (Target.createBrowserContext): the cookie jar and storage
- * its pages share. It is disposed when its last pooled context goes, and
+ * its pages share. It is disposed when its last pooled page goes, and
  * freed once no call of its own is out. */
 struct bctx {
     pool_policy_bctx_t pol; /* state, jar, pages, leases */
@@ -49,7 +49,7 @@ struct bctx {
 };
 
 struct pool_lease {
-    context_t *c;
+    pooled_page_t *c;
     pool_lease_hooks_t hooks;
     int lost;
     int timed_out; /* a call of the lease got no answer in time: its page may be
@@ -65,8 +65,8 @@ struct pool_waiter {
     vtimer_t timeout;
 };
 
-/* A pooled context: one page of a browser context, leased one run at a time. */
-struct context {
+/* A pooled page: one page of a browser context, leased one run at a time. */
+struct pooled_page {
     pool_policy_page_t pol; /* state, number, uses, targets, its browser context */
     pool_t *p;
     browser_t *b;
@@ -86,7 +86,7 @@ struct pool {
     vclock_t *clock;
     store_t *store;
     const conf_t *conf;
-    pool_policy_t pol; /* the lists of browsers, browser contexts, contexts, waiters */
+    pool_policy_t pol; /* the lists of browsers, browser contexts, pages, waiters */
     browser_t *browsers;
     int nbrowsers;
     int started, shut;
@@ -104,18 +104,18 @@ struct pool {
 };
 
 /* The pool's struct around a policy struct. */
-#define CTX_OF(pg) list_entry(pg, context_t, pol)
+#define PAGE_OF(pg) list_entry(pg, pooled_page_t, pol)
 #define BCTX_OF(px) list_entry(px, bctx_t, pol)
 #define WAITER_OF(pw) list_entry(pw, pool_waiter_t, pol)
-/* The context, browser context or waiter whose policy part is linked at it. */
-#define CTX_AT(it) CTX_OF(list_entry(it, pool_policy_page_t, link))
+/* The page, browser context or waiter whose policy part is linked at it. */
+#define CTX_AT(it) PAGE_OF(list_entry(it, pool_policy_page_t, link))
 #define BCTX_AT(it) BCTX_OF(list_entry(it, pool_policy_bctx_t, link))
 #define WAITER_AT(it) WAITER_OF(list_entry(it, pool_policy_waiter_t, link))
 
 static inline double now_of(pool_t *p) { return vclock_now(p->clock); }
 
 /* The browser context c is in, NULL once it has left it. */
-static inline bctx_t *ctx_bctx(const context_t *c) {
+static inline bctx_t *page_bctx(const pooled_page_t *c) {
     return c->pol.bctx ? BCTX_OF(c->pol.bctx) : NULL;
 }
 
@@ -130,7 +130,7 @@ static inline void bctx_set(bctx_t *x, pool_bctx_state_t to) {
     x->pol.state = to;
 }
 
-static inline void ctx_set(context_t *c, pool_page_state_t to) {
+static inline void page_set(pooled_page_t *c, pool_page_state_t to) {
     assert(pool_policy_page_may(c->pol.state, to));
     c->pol.state = to;
 }
@@ -140,11 +140,11 @@ static inline const char *str_field(const cJSON *o, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The context's page and browser are the ones it was made in, and up. */
-static inline int ctx_live(const context_t *c) { return pool_policy_live(&c->pol); }
+/* The page's target and browser are the ones it was made in, and up. */
+static inline int page_live(const pooled_page_t *c) { return pool_policy_live(&c->pol); }
 
 /* An internal CDP step's answer (err NULL on success). */
-typedef void (*step_fn)(context_t *c, const cJSON *result, const cdp_error_t *err);
+typedef void (*step_fn)(pooled_page_t *c, const cJSON *result, const cdp_error_t *err);
 
 /* ---- pool.c ---- */
 
@@ -155,26 +155,26 @@ void pool_waiter_fire(pool_waiter_t *w, pool_lease_t *l, err_kind_t kind, const 
 
 /* ---- pool_cdp.c ---- */
 
-/* Opens a context (own: in a browser context of its own) on the least loaded
+/* Opens a page (own: in a browser context of its own) on the least loaded
  * ready browser. 0, or a negative code when it could not even start. */
 int pool_ctx_create(pool_t *p, int burst, int own);
 /* Sets idle c's cookie jar for w, then hands c over to w (pool_hand_over). */
-void pool_prepare(context_t *c, pool_waiter_t *w);
+void pool_prepare(pooled_page_t *c, pool_waiter_t *w);
 /* Between leases: cookies saved, its runs' targets closed; then idle, or
  * disposed as dispose (DISPOSE_*) says. */
-void pool_clean(context_t *c, int dispose);
+void pool_clean(pooled_page_t *c, int dispose);
 /* Closes c for good (recycled: counted as such). */
-void pool_ctx_discard(context_t *c, int recycled);
+void pool_page_discard(pooled_page_t *c, int recycled);
 /* Frees c now, or once its internal calls have come back. */
-void pool_ctx_free(context_t *c);
+void pool_page_free(pooled_page_t *c);
 /* Unlinks and frees c; no call of its may be out. */
-void pool_ctx_unlink_free(context_t *c);
+void pool_page_unlink_free(pooled_page_t *c);
 /* Target.closeTarget for one of c's targets; fn hears the answer. */
-int pool_close_target(context_t *c, const char *target, step_fn fn);
+int pool_close_target(pooled_page_t *c, const char *target, step_fn fn);
 /* Records tid as a target c's runs opened (pool_policy_extra_add), saying so
  * the first time there are too many to keep track of. */
-void pool_track_target(context_t *c, const char *tid);
-void pool_ignore_step(context_t *c, const cJSON *res, const cdp_error_t *err);
+void pool_track_target(pooled_page_t *c, const char *tid);
+void pool_ignore_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err);
 /* The CDP events of browser ud (a browser_t): targets, crashes, page events. */
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params);
 /* A call on session of browser ud timed out: a lease there is marked timed_out. */
@@ -183,9 +183,9 @@ void pool_on_cdp_timeout(void *ud, const char *session);
 /* ---- pool_lease.c ---- */
 
 /* c's preparation is done: its waiter gets the lease (or c is idle again). */
-void pool_hand_over(context_t *c);
+void pool_hand_over(pooled_page_t *c);
 /* Tells c's lease it is lost (its pending calls fail with kind). */
-void pool_lease_fail(context_t *c, err_kind_t kind, const char *msg);
+void pool_lease_fail(pooled_page_t *c, err_kind_t kind, const char *msg);
 /* The same for every live lease on b (all browsers when b is NULL). */
 void pool_leases_fail(pool_t *p, browser_t *b, err_kind_t kind, const char *msg);
 
@@ -196,7 +196,7 @@ void pool_browser_launch(browser_t *b);
 void pool_bctx_forget(pool_t *p, browser_t *b);
 /* The reason of the first browser that is not ready, or NULL. */
 const char *pool_browser_trouble(pool_t *p);
-/* The first context to free when b goes down (on_b) or the pool shuts down. */
-context_t *pool_first_ctx(pool_t *p, browser_t *b, int on_b);
+/* The first page to free when b goes down (on_b) or the pool shuts down. */
+pooled_page_t *pool_first_page(pool_t *p, browser_t *b, int on_b);
 
 #endif

@@ -18,26 +18,26 @@ void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud) {
     p->on_acquire_ud = ud;
 }
 
-void pool_lease_fail(context_t *c, err_kind_t kind, const char *msg) {
+void pool_lease_fail(pooled_page_t *c, err_kind_t kind, const char *msg) {
     pool_lease_t *l = &c->lease;
     if (c->pol.state != POOL_PAGE_LEASED || l->lost) return;
-    assert(l->c == c); /* a lease out is its context's until the release */
+    assert(l->c == c); /* a lease out is its page's until the release */
     l->lost = 1;
-    /* Either notice may end the run, which releases (and frees) the context:
+    /* Either notice may end the run, which releases (and frees) the page:
      * pin it like an internal call until both are done. */
     c->inflight++;
     if (c->b->cdp && c->session[0]) cdp_fail_session(c->b->cdp, c->session, kind, msg);
     if (l->hooks.on_lost) l->hooks.on_lost(l->hooks.ud, kind, msg);
-    if (--c->inflight == 0 && c->doomed) pool_ctx_unlink_free(c);
+    if (--c->inflight == 0 && c->doomed) pool_page_unlink_free(c);
 }
 
 /* Tells every live lease on b (all browsers when b is NULL) that it is lost.
- * Each notice may end a run and release (free) its context: rescan each time. */
+ * Each notice may end a run and release (free) its page: rescan each time. */
 void pool_leases_fail(pool_t *p, browser_t *b, err_kind_t kind, const char *msg) {
     for (;;) {
-        context_t *c = NULL;
+        pooled_page_t *c = NULL;
         list_each(it, &p->pol.pages) {
-            context_t *cand = CTX_AT(it);
+            pooled_page_t *cand = CTX_AT(it);
             if ((!b || cand->b == b) && cand->pol.state == POOL_PAGE_LEASED && !cand->lease.lost) {
                 c = cand;
                 break;
@@ -48,17 +48,17 @@ void pool_leases_fail(pool_t *p, browser_t *b, err_kind_t kind, const char *msg)
     }
 }
 
-void pool_hand_over(context_t *c) {
+void pool_hand_over(pooled_page_t *c) {
     pool_t *p = c->p;
     pool_waiter_t *w = c->pol.waiter ? WAITER_OF(c->pol.waiter) : NULL;
     pool_policy_unpair(&c->pol);
-    if (!w) { /* its run went away while the context was being prepared */
-        ctx_set(c, POOL_PAGE_IDLE);
+    if (!w) { /* its run went away while the page was being prepared */
+        page_set(c, POOL_PAGE_IDLE);
         c->pol.idle_since = now_of(p);
         pool_kick(p);
         return;
     }
-    ctx_set(c, POOL_PAGE_LEASED);
+    page_set(c, POOL_PAGE_LEASED);
     assert(c->pol.bctx);
     c->pol.uses++;
     c->pol.bctx->leases++;
@@ -70,25 +70,25 @@ void pool_hand_over(context_t *c) {
 }
 
 void pool_release(pool_t *p, pool_lease_t *l, int discard) {
-    context_t *c = l->c;
+    pooled_page_t *c = l->c;
     if (!c || c->pol.state != POOL_PAGE_LEASED) return;
     assert(l == &c->lease);
     l->c = NULL;
     l->hooks = (pool_lease_hooks_t){0};
     if (l->timed_out && !discard && !l->lost)
-        log_info("context #%d discarded: a call of its lease timed out", c->pol.no);
+        log_info("page #%d discarded: a call of its lease timed out", c->pol.no);
     switch (pool_policy_release(&p->pol, &c->pol, discard || l->timed_out, l->lost)) {
     case POOL_RELEASE_FREE:
-        pool_ctx_free(c);
+        pool_page_free(c);
         break;
     case POOL_RELEASE_CLOSE:
-        pool_ctx_discard(c, 0);
+        pool_page_discard(c, 0);
         break; /* its page crashed: close what is left */
     case POOL_RELEASE_DISCARD:
         pool_clean(c, DISPOSE_DISCARD);
         break;
     case POOL_RELEASE_RECYCLE:
-        log_debug("context #%d recycled after %d uses", c->pol.no, c->pol.uses);
+        log_debug("page #%d recycled after %d uses", c->pol.no, c->pol.uses);
         pool_clean(c, DISPOSE_RECYCLE);
         break;
     case POOL_RELEASE_KEEP:
@@ -101,7 +101,7 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
 /* A Target.createTarget a run sends: the target it opens has no opener to
  * tell whose it is, so its answer says it. */
 struct opening {
-    context_t *c;
+    pooled_page_t *c;
     int uses;        /* the lease it was sent in */
     uint64_t id;     /* the call, for pool_lease_forget */
     cdp_reply_cb cb; /* NULL once the run no longer waits for it */
@@ -110,7 +110,7 @@ struct opening {
 
 static void on_opened(void *ud, const cJSON *result, const cdp_error_t *err) {
     opening_t *o = ud;
-    context_t *c = o->c;
+    pooled_page_t *c = o->c;
     const char *tid = err ? NULL : str_field(result, "targetId");
     c->opening = NULL;
     if (tid && !c->doomed) {
@@ -122,13 +122,13 @@ static void on_opened(void *ud, const cJSON *result, const cdp_error_t *err) {
     /* The reply may end the run, which releases c: it stays pinned till after. */
     if (o->cb) o->cb(o->ud, result, err);
     free(o);
-    if (--c->inflight == 0 && c->doomed) pool_ctx_unlink_free(c);
+    if (--c->inflight == 0 && c->doomed) pool_page_unlink_free(c);
 }
 
 int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double timeout,
                     cdp_reply_cb cb, void *ud, uint64_t *id) {
-    context_t *c = l->c;
-    if (!c || l->lost || !c->b->cdp || !ctx_live(c)) {
+    pooled_page_t *c = l->c;
+    if (!c || l->lost || !c->b->cdp || !page_live(c)) {
         cJSON_Delete(params);
         return -EPIPE;
     }
@@ -152,7 +152,7 @@ int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double t
 }
 
 void pool_lease_forget(pool_lease_t *l, uint64_t id) {
-    context_t *c = l->c;
+    pooled_page_t *c = l->c;
     if (!c) return;
     /* A target being opened is still closed with the lease: keep its answer. */
     if (c->opening && c->opening->id == id)
@@ -165,10 +165,10 @@ void pool_lease_set_hooks(pool_lease_t *l, const pool_lease_hooks_t *hooks) {
     l->hooks = hooks ? *hooks : (pool_lease_hooks_t){0};
 }
 
-int pool_lease_context(const pool_lease_t *l) { return l->c ? l->c->pol.no : 0; }
+int pool_lease_page_no(const pool_lease_t *l) { return l->c ? l->c->pol.no : 0; }
 
 const char *pool_lease_browser_context(const pool_lease_t *l) {
-    return l->c && l->c->pol.bctx ? ctx_bctx(l->c)->id : "";
+    return l->c && l->c->pol.bctx ? page_bctx(l->c)->id : "";
 }
 
 int pool_lease_uses(const pool_lease_t *l) { return l->c ? l->c->pol.uses : 0; }

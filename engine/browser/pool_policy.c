@@ -17,18 +17,18 @@ int pool_policy_limits_check(const pool_policy_limits_t *lim, char *err, size_t 
     const char *why = NULL;
     char buf[160];
     if (lim->max_pages < 1) {
-        why = "max_contexts must be at least 1";
+        why = "max_pages must be at least 1";
     } else if (lim->reserve_critical < 0 || lim->reserve_high < 0 || lim->burst < 0 ||
                lim->warm < 0 || lim->pages_per_bctx < 0 || lim->idle_timeout < 0) {
         why = "no limit may be negative";
     } else if (lim->reserve_critical + lim->reserve_high >= lim->max_pages) {
         snprintf(buf, sizeof buf,
-                 "reserve: critical + high (%d) leaves none of max_contexts (%d) for medium "
+                 "reserve: critical + high (%d) leaves none of max_pages (%d) for medium "
                  "and low work",
                  lim->reserve_critical + lim->reserve_high, lim->max_pages);
         why = buf;
     } else if (lim->warm > lim->max_pages) {
-        why = "warm is more than max_contexts";
+        why = "warm is more than max_pages";
     } else if (lim->max_uses < 1) {
         why = "max_uses must be at least 1";
     } else if (lim->pages_per_bctx > 1024) {

@@ -40,7 +40,7 @@ typedef enum {
 
 /* The pool's keys (browser.*), as numbers. */
 typedef struct pool_policy_limits {
-    int max_pages; /* max_contexts */
+    int max_pages; /* max_pages */
     int reserve_critical, reserve_high;
     int burst;          /* temporary pages critical work may open when all are busy */
     int warm;           /* pages kept open even when idle */

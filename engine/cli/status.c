@@ -209,12 +209,12 @@ static void print_summary(const cJSON *doc, FILE *out, const char *where) {
     }
 
     const cJSON *pool = cJSON_GetObjectItemCaseSensitive(doc, "browser_pool");
-    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(pool, "contexts");
+    const cJSON *pages = cJSON_GetObjectItemCaseSensitive(pool, "pages");
     fprintf(out,
-            "\npool: %.0f browser(s); %.0f of %.0f contexts open (%.0f busy, %.0f idle), "
+            "\npool: %.0f browser(s); %.0f of %.0f pages open (%.0f busy, %.0f idle), "
             "%.0f free held in reserve; %.0f waiting; acquire p95 %.0fms\n",
-            num(pool, "browsers", 0), num(ctx, "total", 0), num(ctx, "max", 0), num(ctx, "busy", 0),
-            num(ctx, "idle", 0), num(ctx, "reserved", 0), num(pool, "waiters", 0),
+            num(pool, "browsers", 0), num(pages, "total", 0), num(pages, "max", 0), num(pages, "busy", 0),
+            num(pages, "idle", 0), num(pages, "reserved", 0), num(pool, "waiters", 0),
             num(pool, "acquire_p95_ms", 0));
 
     const cJSON *breakers = cJSON_GetObjectItemCaseSensitive(doc, "breakers"), *b;

@@ -129,7 +129,7 @@ static const conf_field_t conf_browser[] = {
     {.name = "browsers", .kind = K_INT, .offset = C_(browser.browsers), .min = 1, .max = 64},
     {.name = "max_contexts",
      .kind = K_INT,
-     .offset = C_(browser.max_contexts),
+     .offset = C_(browser.max_pages),
      .min = 1,
      .max = 1024},
     {.name = "reserve", .kind = K_TABLE, .fields = conf_reserve},
@@ -886,27 +886,27 @@ static void read_table(conf_loader_t *ld, int idx, const conf_field_t *fields, c
 static void check_browser(conf_loader_t *ld, int lines) {
     const conf_t *c = ld->conf;
     int reserved = c->browser.reserve_critical + c->browser.reserve_high;
-    if (c->browser.warm > c->browser.max_contexts) {
+    if (c->browser.warm > c->browser.max_pages) {
         lua_getfield(ld->L, lines, "browser");
         ld->stmt_line = (int)lua_tointeger(ld->L, -1);
         lua_pop(ld->L, 1);
         push_key(ld, "browser", 7);
         push_key(ld, "warm", 4);
-        fail(ld, "browser.warm (%d) is more than max_contexts (%d)", c->browser.warm,
-             c->browser.max_contexts);
+        fail(ld, "browser.warm (%d) is more than max_pages (%d)", c->browser.warm,
+             c->browser.max_pages);
         ld->nkeys = 0;
         return;
     }
-    if (reserved < c->browser.max_contexts) return;
+    if (reserved < c->browser.max_pages) return;
     lua_getfield(ld->L, lines, "browser");
     ld->stmt_line = (int)lua_tointeger(ld->L, -1);
     lua_pop(ld->L, 1);
     push_key(ld, "browser", 7);
     push_key(ld, "reserve", 7);
     fail(ld,
-         "browser.reserve: critical + high (%d) leaves none of max_contexts (%d) for "
+         "browser.reserve: critical + high (%d) leaves none of max_pages (%d) for "
          "medium and low work",
-         reserved, c->browser.max_contexts);
+         reserved, c->browser.max_pages);
     ld->nkeys = 0;
 }
 
@@ -1103,7 +1103,7 @@ void conf_defaults(conf_t *c) {
     c->sandbox_memory = (size_t)64 << 20;
     c->cpu_slice = 0.2;
     c->browser.browsers = 1;
-    c->browser.max_contexts = 4;
+    c->browser.max_pages = 4;
     c->browser.reserve_critical = 1;
     c->browser.reserve_high = 0;
     c->browser.burst = 1;

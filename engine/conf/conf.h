@@ -58,7 +58,7 @@ typedef struct conf {
         char *endpoints[CONF_MAX_LIST];
         int nendpoints;
         int browsers;           /* 1 */
-        int max_contexts;       /* 4 */
+        int max_pages;       /* 4 */
         int reserve_critical;   /* reserve.critical = 1 */
         int reserve_high;       /* reserve.high = 0 */
         int burst;              /* 1 */
@@ -67,9 +67,9 @@ typedef struct conf {
         double acquire_timeout; /* 30 s */
         double heartbeat;       /* Browser.getVersion every 10 s; no answer within as long:
                                    the browser is hung, killed and relaunched. 0: none */
-        int warm;               /* contexts kept open even when idle: 1 (<= max_contexts) */
-        int pages_per_context;  /* pooled contexts of runs without a session that share one
-                                   browser context; 0 (the key unset): max_contexts */
+        int warm;               /* pages kept open even when idle: 1 (<= max_pages) */
+        int pages_per_context;  /* pooled pages of runs without a session that share one
+                                   browser context; 0 (the key unset): max_pages */
     } browser;
     double default_timeout;     /* defaults.timeout = 120 s */
     conf_retry_t default_retry; /* defaults.retry */

@@ -231,7 +231,7 @@ static int loop_open(loop_t *l) {
                  job_priority_name(e->set.jobs[i]->priority));
     }
     obs_attach(l->obs, e->sched, e->store, e->circuits);
-    obs_watch_pool(l->obs, e->pool, conf->browser.max_contexts);
+    obs_watch_pool(l->obs, e->pool, conf->browser.max_pages);
     http_opts_t web = {.listen = conf->http_listen,
                        .token = conf->http_token,
                        .src = {.conf = conf,

@@ -272,12 +272,12 @@ static cJSON *pool_object(const obs_pool_t *p) {
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "browsers", p->browsers);
     cJSON_AddNumberToObject(o, "browser_contexts", p->browser_contexts);
-    cJSON *c = cJSON_AddObjectToObject(o, "contexts");
-    cJSON_AddNumberToObject(c, "total", p->contexts_total);
-    cJSON_AddNumberToObject(c, "busy", p->contexts_busy);
-    cJSON_AddNumberToObject(c, "idle", p->contexts_idle);
-    cJSON_AddNumberToObject(c, "reserved", p->contexts_reserved);
-    cJSON_AddNumberToObject(c, "max", p->contexts_max);
+    cJSON *c = cJSON_AddObjectToObject(o, "pages");
+    cJSON_AddNumberToObject(c, "total", p->pages_total);
+    cJSON_AddNumberToObject(c, "busy", p->pages_busy);
+    cJSON_AddNumberToObject(c, "idle", p->pages_idle);
+    cJSON_AddNumberToObject(c, "reserved", p->pages_reserved);
+    cJSON_AddNumberToObject(c, "max", p->pages_max);
     cJSON_AddNumberToObject(o, "waiters", p->waiters);
     cJSON_AddNumberToObject(o, "created_total", (double)p->created_total);
     cJSON_AddNumberToObject(o, "reused_total", (double)p->reused_total);

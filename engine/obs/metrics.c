@@ -110,25 +110,25 @@ static void pool_metrics(out_t *o, const obs_pool_t *p) {
     family(o, "baton_pool_browser_contexts", "gauge",
            "Browser contexts the pooled pages are in (runs without a session share one).");
     put(o, "baton_pool_browser_contexts %d\n", p->browser_contexts);
-    family(o, "baton_pool_contexts", "gauge", "Browser contexts, by state.");
-    put(o, "baton_pool_contexts{state=\"busy\"} %d\n", p->contexts_busy);
-    put(o, "baton_pool_contexts{state=\"idle\"} %d\n", p->contexts_idle);
-    put(o, "baton_pool_contexts{state=\"reserved\"} %d\n", p->contexts_reserved);
+    family(o, "baton_pool_pages", "gauge", "Pooled pages, by state.");
+    put(o, "baton_pool_pages{state=\"busy\"} %d\n", p->pages_busy);
+    put(o, "baton_pool_pages{state=\"idle\"} %d\n", p->pages_idle);
+    put(o, "baton_pool_pages{state=\"reserved\"} %d\n", p->pages_reserved);
     family(o, "baton_pool_waiters", "gauge", "Runs waiting for a browser context.");
     put(o, "baton_pool_waiters %d\n", p->waiters);
-    family(o, "baton_pool_contexts_created_total", "counter", "Browser contexts created.");
-    put(o, "baton_pool_contexts_created_total %llu\n", (unsigned long long)p->created_total);
-    family(o, "baton_pool_contexts_reused_total", "counter", "Leases served by a reused context.");
-    put(o, "baton_pool_contexts_reused_total %llu\n", (unsigned long long)p->reused_total);
-    family(o, "baton_pool_contexts_recycled_total", "counter",
-           "Contexts disposed of after max_uses, idle_timeout or a fault.");
-    put(o, "baton_pool_contexts_recycled_total %llu\n", (unsigned long long)p->recycled_total);
+    family(o, "baton_pool_pages_created_total", "counter", "Pooled pages created.");
+    put(o, "baton_pool_pages_created_total %llu\n", (unsigned long long)p->created_total);
+    family(o, "baton_pool_pages_reused_total", "counter", "Leases served by a reused page.");
+    put(o, "baton_pool_pages_reused_total %llu\n", (unsigned long long)p->reused_total);
+    family(o, "baton_pool_pages_recycled_total", "counter",
+           "Pages disposed of after max_uses, idle_timeout or a fault.");
+    put(o, "baton_pool_pages_recycled_total %llu\n", (unsigned long long)p->recycled_total);
     family(o, "baton_browser_crashes_total", "counter", "Browsers that crashed.");
     put(o, "baton_browser_crashes_total %llu\n", (unsigned long long)p->crashes_total);
     family(o, "baton_browser_hangs_total", "counter",
            "Browsers killed and relaunched for missing a heartbeat.");
     put(o, "baton_browser_hangs_total %llu\n", (unsigned long long)p->hangs_total);
-    family(o, "baton_pool_acquire_seconds", "histogram", "Time a run waited for a context.");
+    family(o, "baton_pool_acquire_seconds", "histogram", "Time a run waited for a page.");
     uint64_t cum = 0;
     for (size_t b = 0; b < OBS_ACQUIRE_BUCKETS; b++) {
         cum += p->acquire_buckets[b];

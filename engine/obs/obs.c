@@ -29,7 +29,7 @@ struct obs {
     obs_pool_fn pool;
     void *pool_ud;
     pool_t *watched; /* obs_watch_pool */
-    int max_contexts;
+    int max_pages;
     uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];
     double acquire_sum_ms;
     uint64_t acquire_count;
@@ -272,12 +272,12 @@ static void read_pool(void *ud, obs_pool_t *out) {
     pool_figures_t f;
     pool_figures(o->watched, &f);
     out->browsers = f.browsers;
-    out->contexts_total = f.contexts;
+    out->pages_total = f.pages;
     out->browser_contexts = f.browser_contexts;
-    out->contexts_busy = f.busy;
-    out->contexts_idle = f.idle;
-    out->contexts_reserved = f.reserved;
-    out->contexts_max = o->max_contexts;
+    out->pages_busy = f.busy;
+    out->pages_idle = f.idle;
+    out->pages_reserved = f.reserved;
+    out->pages_max = o->max_pages;
     out->waiters = f.waiters;
     out->created_total = (uint64_t)f.created_total;
     out->reused_total = (uint64_t)f.reused_total;
@@ -291,9 +291,9 @@ static void read_pool(void *ud, obs_pool_t *out) {
     out->acquire_count = o->acquire_count;
 }
 
-void obs_watch_pool(obs_t *o, pool_t *pool, int max_contexts) {
+void obs_watch_pool(obs_t *o, pool_t *pool, int max_pages) {
     o->watched = pool;
-    o->max_contexts = max_contexts;
+    o->max_pages = max_pages;
     obs_set_pool(o, pool ? read_pool : NULL, o);
     if (pool) pool_on_acquire(pool, on_acquire, o);
 }

@@ -25,8 +25,8 @@ extern const double obs_acquire_bounds_ms[OBS_ACQUIRE_BUCKETS];
  * pool registered every figure is zero. */
 typedef struct obs_pool {
     int browsers;
-    int contexts_total, contexts_busy, contexts_idle, contexts_reserved;
-    int contexts_max;     /* browser.max_contexts */
+    int pages_total, pages_busy, pages_idle, pages_reserved;
+    int pages_max;     /* browser.max_pages */
     int browser_contexts; /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;
@@ -106,11 +106,11 @@ void obs_on_event(obs_t *o, obs_event_fn fn, void *ud);
 void obs_set_pool(obs_t *o, obs_pool_fn fn, void *ud);
 void obs_pool(const obs_t *o, obs_pool_t *out);
 
-/* Takes the pool figures from pool (NULL: zeros), with max_contexts
- * (browser.max_contexts) as their ceiling; counts the pool's acquire times
+/* Takes the pool figures from pool (NULL: zeros), with max_pages
+ * (browser.max_pages) as their ceiling; counts the pool's acquire times
  * into obs's own histogram. Replaces any obs_set_pool callback. */
 struct pool;
-void obs_watch_pool(obs_t *o, struct pool *pool, int max_contexts);
+void obs_watch_pool(obs_t *o, struct pool *pool, int max_pages);
 
 /* Notes that a script loaded at `at` (error NULL) or failed with `error`
  * ("file:line: message"; the file is taken from it when file is NULL). */

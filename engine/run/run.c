@@ -28,7 +28,7 @@ typedef struct run {
     char cancel_why[128];
     breaker_t *breaker;   /* the job's breaker, NULL when it names none */
     int probing;          /* breaker_allow said yes for the current attempt */
-    int context_no;       /* the pooled browser context the attempt used; 0 = none */
+    int page_no;       /* the pooled page the attempt used; 0 = none */
     err_kind_t last_kind; /* the failure the fallback answers */
     char last_error[1024];
 } run_t;
@@ -182,9 +182,9 @@ static void log_end(run_t *run, log_level_t level, const char *what, double ende
         snprintf(took, sizeof took, "%.1fs", secs);
     else
         units_format_duration(secs, took, sizeof took);
-    if (run->context_no) {
+    if (run->page_no) {
         size_t n = strlen(took);
-        snprintf(took + n, sizeof took - n, " using pooled context #%d", run->context_no);
+        snprintf(took + n, sizeof took - n, " using pooled page #%d", run->page_no);
     }
     if (detail && detail[0])
         log_emit(level, run->job->name, run->start->run_id, "%s in %s (attempt %d): %s", what, took,
@@ -200,7 +200,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
     double now = vclock_now(r->clock);
     (void)co;
     run->co = NULL;
-    run->context_no = out->context_no;
+    run->page_no = out->page_no;
     vtimer_stop(r->clock, &run->deadline_timer);
     if (!run->in_fallback) breaker_outcome(run, out, now);
 

@@ -68,7 +68,7 @@ typedef struct script_outcome {
     double retry_after; /* seconds the error asks to wait before a retry; 0 = none */
     char message[1024];
     char *result_json; /* ok: JSON of the first returned value (NULL for nil); malloc'd */
-    int context_no;    /* the pooled browser context the co used; 0 = none */
+    int page_no;    /* the pooled page the co used; 0 = none */
 } script_outcome_t;
 
 /* Called once when a coroutine finishes (returns, fails, or is cancelled).
@@ -165,7 +165,7 @@ const char *script_co_session(const script_co_t *co);
  * callback, with the outcome); at most 4 per co. Returns 0 or -ENOSPC. */
 int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out), void *ud);
 
-/* Notes the pooled context the co uses (reported in its outcome). */
-void script_co_set_context(script_co_t *co, int context_no);
+/* Notes the pooled page the co uses (reported in its outcome). */
+void script_co_set_page(script_co_t *co, int page_no);
 
 #endif

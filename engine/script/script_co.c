@@ -22,7 +22,7 @@ int64_t script_co_run_id(const script_co_t *co) { return co->run_id; }
 lua_State *script_co_thread(script_co_t *co) { return co->T; }
 int script_co_priority(const script_co_t *co) { return co->priority; }
 const char *script_co_session(const script_co_t *co) { return co->session; }
-void script_co_set_context(script_co_t *co, int context_no) { co->context_no = context_no; }
+void script_co_set_page(script_co_t *co, int page_no) { co->page_no = page_no; }
 
 int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out), void *ud) {
     if (co->ndefer == 4) return -ENOSPC;
@@ -57,7 +57,7 @@ static void co_finish(script_co_t *co, script_outcome_t *out, int reset) {
         co->ndefer--;
         co->defer[co->ndefer].fn(co->defer[co->ndefer].ud, out);
     }
-    out->context_no = co->context_no;
+    out->page_no = co->page_no;
     co->done(co, out, co->ud);
     free(out->result_json);
     co_free(co);

@@ -47,7 +47,7 @@ struct script_co {
     int64_t run_id;
     int priority;
     char session[64];
-    int context_no;
+    int page_no;
     int ndefer;
     struct {
         void (*fn)(void *ud, const script_outcome_t *out);

@@ -56,7 +56,7 @@ static const char *const migrations[] = {
     " opened_at REAL,"
     " failures  INTEGER NOT NULL DEFAULT 0,"
     " changed_at REAL) WITHOUT ROWID;",
-    /* v3: cookies of named browser sessions, restored into any new context. */
+    /* v3: cookies of named browser sessions, restored into any new page's browser context. */
     "CREATE TABLE sessions ("
     " name     TEXT PRIMARY KEY,"
     " cookies  TEXT NOT NULL,"

@@ -116,7 +116,7 @@ t_check_reports_bad_config_with_line() {
 }
 
 t_check_reports_bad_pages_per_context_in_one_line() {
-  printf 'scripts = "scripts"\nbrowser = {\n  max_contexts = 4,\n  pages_per_context = 0,\n}\n' \
+  printf 'scripts = "scripts"\nbrowser = {\n  max_pages = 4,\n  pages_per_context = 0,\n}\n' \
     >engine.conf
   mkdir scripts
   "$BATON" check -c engine.conf >/dev/null 2>err

@@ -121,7 +121,7 @@ t_console_pause_and_resume_show_in_the_health_endpoint() {
 t_console_health_breakers_and_runs_read_live_state() {
   conf 'breakers = { site = { failures = 2, cooldown = "1h" } }'
   start
-  out=$(con -e 'local h = health() return h.status, h.version, #h.jobs, h.jobs[1].name, h.browser_pool.contexts.busy')
+  out=$(con -e 'local h = health() return h.status, h.version, #h.jobs, h.jobs[1].name, h.browser_pool.pages.busy')
   expect_eq "$out" "$(printf '"ok"\t"%s"\t1\t"tick"\t0' "$("$BATON" version | head -1 | cut -d' ' -f2)")"
   expect_eq "$(con -e 'breakers()[1].name, breakers()[1].state')" "$(printf '"site"\t"closed"')"
   expect_eq "$(con -e 'reset("site")')" '{ breaker = "site", state = "closed" }'

@@ -21,7 +21,7 @@ scripts = "scripts"
 database = "t.db"
 log = { level = "info" }
 http = { listen = "127.0.0.1:$PORT" }
-browser = { max_contexts = 2, warm = 1 }
+browser = { max_pages = 2, warm = 1 }
 EOF
 }
 
@@ -207,7 +207,7 @@ job "watch" { cron = "@CRON@", browser = true, timeout = "60s", retry = { attemp
     for k, v in text:gmatch("([%a][%a ]*%a)%s+([%d.]+m?s?)") do pool[k] = v end
     return {
       jobs = page:text("#jobs"), pool_text = text,
-      browsers = tonumber(pool.browsers), contexts = tonumber(pool.contexts),
+      browsers = tonumber(pool.browsers), pages = tonumber(pool.pages),
       busy = tonumber(pool.busy), idle = tonumber(pool.idle), created = tonumber(pool.created),
       -- (textContent: the badge is uppercased by CSS, and innerText shows that)
       status = page:eval([[document.getElementById("status").textContent]]),
@@ -237,12 +237,12 @@ LUA
   expect_contains "$(grep '^beta' <<<"$jobs")" "on trigger" "beta's next start"
   expect_contains "$(grep '^alpha' <<<"$jobs")" "in " "alpha's next start counts down"
   expect_contains "$(grep '^watch' <<<"$jobs")" "running" "the watch job, seen by itself"
-  # the pool as the page shows it: the page's own context is busy
+  # the pool as the page shows it: the page's own page is busy
   expect_ge "$(jq -r .browsers <<<"$r")" 1 "browsers on the page: $(jq -r .pool_text <<<"$r")"
-  expect_ge "$(jq -r .contexts <<<"$r")" 1 "contexts total on the page"
-  expect_ge "$(jq -r .busy <<<"$r")" 1 "busy contexts on the page"
-  expect_ge "$(jq -r .created <<<"$r")" 1 "contexts created on the page"
-  expect_eq "$(jq -r '.contexts >= .busy + .idle' <<<"$r")" true "total >= busy + idle"
+  expect_ge "$(jq -r .pages <<<"$r")" 1 "pages total on the page"
+  expect_ge "$(jq -r .busy <<<"$r")" 1 "busy pages on the page"
+  expect_ge "$(jq -r .created <<<"$r")" 1 "pages created on the page"
+  expect_eq "$(jq -r '.pages >= .busy + .idle' <<<"$r")" true "total >= busy + idle"
   grep -qxE "ok|degraded|failing" <<<"$(jq -r .status <<<"$r")" || fail "status badge: $(jq -r .status <<<"$r")"
   expect_eq "$(jq -r .version <<<"$r")" "$("$BATON" version | head -1 | cut -d' ' -f2)" "version"
   teardown

@@ -323,14 +323,14 @@ t_test_files_require_the_scripts_modules() {
 t_browser_real_answers_chromium_from_the_fixtures() {
   project
   mkdir tmp
-  echo 'browser = { max_contexts = 2 }' >>engine.conf
+  echo 'browser = { max_pages = 2 }' >>engine.conf
   cat >scripts/site.lua <<'EOF'
 job "count" { every = "1m", offset = "0s", browser = true, timeout = "30s",
   retry = { attempts = 1 }, run = function(ctx)
   local page = ctx:page()
   page:navigate("http://site.test/list")
   return { n = page:eval("document.querySelectorAll('li').length"), title = page:title(),
-           text = page:text("h1"), ctx = page:context() }
+           text = page:text("h1"), ctx = page:number() }
 end }
 EOF
   cat >site_test.lua <<'EOF'
@@ -345,7 +345,7 @@ test("the page is the fixture's html, in a real DOM", function(t)
     local v = r.result
     t:expect(v.n == 3 and v.title == "L" and v.text == "Items", "%s", baton.json.encode(v))
   end
-  t:expect(runs[2].result.ctx == 1, "the pool reuses its context")
+  t:expect(runs[2].result.ctx == 1, "the pool reuses its page")
 end)
 test("statuses and refused connections map as in real runs", function(t)
   t.browser:serve("http://site.test/list", { status = 429, headers = { ["Retry-After"] = "5" } })

@@ -91,9 +91,9 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.jobs[] | select(.name=="flaky") | .success_rate_1h')" 0
   expect_eq "$(j '.jobs[] | select(.name=="manual") | [.last_run, .next_run_at, .success_rate_1h] | map(. == null) | all')" true
   expect_eq "$(j '.browser_pool | keys | sort | join(",")')" \
-    "acquire_p95_ms,browser_contexts,browsers,contexts,crashes_total,created_total,recycled_total,reused_total,waiters"
-  expect_eq "$(j '.browser_pool.contexts | keys | sort | join(",")')" "busy,idle,max,reserved,total"
-  expect_eq "$(j .browser_pool.contexts.max)" 4 "browser.max_contexts"
+    "acquire_p95_ms,browser_contexts,browsers,crashes_total,created_total,pages,recycled_total,reused_total,waiters"
+  expect_eq "$(j '.browser_pool.pages | keys | sort | join(",")')" "busy,idle,max,reserved,total"
+  expect_eq "$(j .browser_pool.pages.max)" 4 "browser.max_pages"
   expect_eq "$(j '.breakers[0] | [.name, .state] | join(" ")')" "site open" "breaker opened by flaky"
   expect_eq "$(j '.breakers[0] | keys | sort | join(",")')" "failures,name,opened_at,state"
   expect_eq "$(j '.recent_errors | length <= 10 and length >= 2')" true
@@ -367,9 +367,9 @@ t_http_metrics_pass_promtool_and_count_runs() {
   expect_ge "$(m 'baton_errors_total\{job="flaky",kind="network"\}')" 2
   expect_ge "$(m 'baton_retries_total\{job="flaky"\}')" 1
   expect_eq "$(m 'baton_breaker_state\{breaker="site"\}')" 1 "open"
-  for name in baton_runs_running baton_runs_waiting baton_pool_waiters baton_pool_contexts_created_total \
-    baton_pool_contexts_reused_total baton_pool_contexts_recycled_total baton_browser_crashes_total \
-    baton_event_loop_lag_max_seconds 'baton_pool_contexts\{state="busy"\}' 'baton_pool_contexts\{state="idle"\}' \
+  for name in baton_runs_running baton_runs_waiting baton_pool_waiters baton_pool_pages_created_total \
+    baton_pool_pages_reused_total baton_pool_pages_recycled_total baton_browser_crashes_total \
+    baton_event_loop_lag_max_seconds 'baton_pool_pages\{state="busy"\}' 'baton_pool_pages\{state="idle"\}' \
     'baton_event_loop_lag_seconds\{quantile="0.99"\}' 'baton_pool_acquire_seconds_bucket\{le="\+Inf"\}' \
     'baton_run_duration_seconds_count\{job="tick"\}'; do
     [ -n "$(m "$name")" ] || fail "no sample $name"
@@ -474,7 +474,7 @@ t_status_prints_a_summary_and_exits_3_when_no_engine_answers() {
   expect_contains "$(cat out)" "tick"
   expect_contains "$(cat out)" "flaky"
   expect_match "$(grep '^pool:' out)" \
-    '^pool: [0-9]+ browser\(s\); [0-9]+ of 4 contexts open \([0-9]+ busy, [0-9]+ idle\), [0-9]+ free held in reserve; 0 waiting'
+    '^pool: [0-9]+ browser\(s\); [0-9]+ of 4 pages open \([0-9]+ busy, [0-9]+ idle\), [0-9]+ free held in reserve; 0 waiting'
   expect_contains "$(cat out)" "breakers:"
   expect_contains "$(cat out)" "recent errors"
   expect_contains "$(cat out)" "network"

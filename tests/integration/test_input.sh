@@ -16,7 +16,7 @@ scripts = "scripts"
 database = "t.db"
 log = { level = "debug" }
 http = { listen = "127.0.0.1:0" }
-browser = { max_contexts = 2, warm = 1 }
+browser = { max_pages = 2, warm = 1 }
 EOF
 }
 

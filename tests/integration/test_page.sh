@@ -15,7 +15,7 @@ scripts = "scripts"
 database = "t.db"
 log = { level = "debug" }
 http = { listen = "127.0.0.1:0" }
-browser = { max_contexts = 2, warm = 1 }
+browser = { max_pages = 2, warm = 1 }
 breakers = { site = { failures = 2, cooldown = "10m" } }
 EOF
 }
@@ -220,14 +220,14 @@ job "j" { cron = "*/2 * * * * *", browser = true, timeout = "1s", retry = { atte
   run = function(ctx)
     local page = ctx:page()
     if ctx.store:incr("n") == 1 then page:navigate("$FX/hang", { timeout = "30s" }) end
-    return { ctx = page:context() }
+    return { ctx = page:number() }
   end }
 EOF
   run_until 'j run [0-9]+: ok'
   expect_eq "$(sql t.db "select status || ':' || error_kind from runs where run_id=1")" \
     "failed:timeout"
   expect_ge "$(sql t.db "select json_extract(result,'$.ctx') from runs where status='ok'")" 2 \
-    "the next run did not get the timed-out run's context"
+    "the next run did not get the timed-out run's page"
   teardown
 }
 

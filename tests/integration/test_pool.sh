@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_pool.sh — the browser pool against real Chromium and the local fixture
-# server: leases and reuse, max_contexts under 50 concurrent runs, waiter
+# server: leases and reuse, max_pages under 50 concurrent runs, waiter
 # priority, reservation, burst, idle disposal, recycling, acquire timeout,
 # session cookies, a killed browser, a crashed page, shutdown with leases out;
 # runs without a session sharing a browser context (a page each), a session's
@@ -34,9 +34,9 @@ browser = { $1 }
 EOF
 }
 
-t_runs_lease_and_reuse_one_warm_context() {
+t_runs_lease_and_reuse_one_warm_page() {
   setup
-  conf "max_contexts = 2, warm = 1"
+  conf "max_pages = 2, warm = 1"
   cat >scripts/feed.lua <<EOF
 job "feed" {
   every = "1s", browser = true, timeout = "20s",
@@ -44,7 +44,7 @@ job "feed" {
     local page = ctx:page()
     local nav = page:navigate("$FX/demo/feed")
     local n = page:eval("document.querySelectorAll('.post').length")
-    return { n = n, title = page:title(), status = nav.status, ctx = page:context(),
+    return { n = n, title = page:title(), status = nav.status, ctx = page:number(),
              same = ctx:page() == page }
   end,
 }
@@ -62,14 +62,14 @@ EOF
     json_extract(result, '$.status'), json_extract(result, '$.ctx'),
     json_extract(result, '$.same') from runs where run_id=1")" '8|Demo feed|200|1|1' "first result"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.ctx')) from runs")" 1 \
-    "one context reused by every run"
-  expect_contains "$(cat engine.out)" "using pooled context #1" "log line names the context"
+    "one page reused by every run"
+  expect_contains "$(cat engine.out)" "using pooled page #1" "log line names the page"
   teardown
 }
 
-t_max_contexts_holds_under_50_concurrent_runs() {
+t_max_pages_holds_under_50_concurrent_runs() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, burst = 0, acquire_timeout = '60s'"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }, burst = 0, acquire_timeout = '60s'"
   cat >scripts/many.lua <<EOF
 local active, peak = 0, 0
 for i = 1, 50 do
@@ -82,7 +82,7 @@ for i = 1, 50 do
       ctx.store:set("peak", peak)
       page:navigate("$FX/slow?ms=100")
       active = active - 1
-      return { ctx = page:context() }
+      return { ctx = page:number() }
     end,
   }
 end
@@ -92,15 +92,15 @@ EOF
   stop_engine
   expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 50 "all 50 ran"
   expect_eq "$(sql t.db "select value from kv where key='peak'")" 2 "peak leases held at once"
-  expect_le "$(sql t.db "select max(json_extract(result,'$.ctx')) from runs")" 2 "contexts opened"
+  expect_le "$(sql t.db "select max(json_extract(result,'$.ctx')) from runs")" 2 "pages opened"
   teardown
 }
 
-# One context; it is held while low, medium, high and critical ask in that
+# One page; it is held while low, medium, high and critical ask in that
 # order: they must get it critical first.
 t_waiters_are_served_by_priority() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 0"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, burst = 0"
   cat >scripts/prio.lua <<EOF
 local function take(ctx)
   ctx:page()
@@ -131,11 +131,11 @@ EOF
   teardown
 }
 
-# reserve.critical = 1 of 2: medium work uses one context at most, and a
+# reserve.critical = 1 of 2: medium work uses one page at most, and a
 # critical run gets the reserved one at once.
-t_reservation_keeps_a_context_for_critical_work() {
+t_reservation_keeps_a_page_for_critical_work() {
   setup
-  conf "max_contexts = 2, warm = 2, reserve = { critical = 1 }, burst = 0"
+  conf "max_pages = 2, warm = 2, reserve = { critical = 1 }, burst = 0"
   cat >scripts/rsv.lua <<EOF
 local active, peak = 0, 0
 local function hold(ctx)
@@ -168,25 +168,25 @@ EOF
   expect_eq "$(sql t.db "select value from kv where key='peak'")" 1 "medium leases at once"
   local waited
   waited=$(sql t.db "select json_extract(result,'$.waited') < 0.3 from runs where job='boss'")
-  expect_eq "$waited" 1 "critical got the reserved context at once"
+  expect_eq "$waited" 1 "critical got the reserved page at once"
   teardown
 }
 
-t_burst_opens_a_temporary_context_for_critical_work() {
+t_burst_opens_a_temporary_page_for_critical_work() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 1"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, burst = 1"
   cat >scripts/burst.lua <<EOF
 job "hog" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page()
   baton.trigger("boss")
   ctx:sleep("2s")
-  return { ctx = ctx:page():context() }
+  return { ctx = ctx:page():number() }
 end }
 job "boss" { priority = "critical", browser = true, run = function(ctx)
   local t0 = baton.now()
   local page = ctx:page()
   page:navigate("$FX/page/3")
-  return { ctx = page:context(), waited = baton.now() - t0 }
+  return { ctx = page:number(), waited = baton.now() - t0 }
 end }
 EOF
   start_engine
@@ -194,18 +194,18 @@ EOF
   stop_engine
   expect_eq "$(sql t.db "select json_extract(result,'$.ctx') from runs where job='hog'")" 1 "hog"
   expect_eq "$(sql t.db "select json_extract(result,'$.ctx') from runs where job='boss'")" 2 \
-    "critical run on a burst context"
+    "critical run on a burst page"
   expect_eq "$(sql t.db "select json_extract(result,'$.waited') < 1.5 from runs where job='boss'")" \
     1 "it did not wait for the hog"
   teardown
 }
 
-t_idle_contexts_are_disposed_and_used_ones_recycled() {
+t_idle_pages_are_disposed_and_used_ones_recycled() {
   setup
-  conf "max_contexts = 2, warm = 0, idle_timeout = '1s', max_uses = 2"
+  conf "max_pages = 2, warm = 0, idle_timeout = '1s', max_uses = 2"
   cat >scripts/r.lua <<EOF
 job "r" { every = "1s", browser = true, run = function(ctx)
-  return { ctx = ctx:page():context() }
+  return { ctx = ctx:page():number() }
 end }
 EOF
   start_engine
@@ -214,28 +214,28 @@ EOF
   # (status 'ok': a start that overlapped the previous run is a skipped row)
   expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result
     from runs where status = 'ok' order by run_id limit 4)")" \
-    "1,1,2,2" "a context serves max_uses leases, then a new one"
-  expect_contains "$(cat engine.out)" "context #1 recycled after 2 uses"
-  conf "max_contexts = 2, warm = 0, idle_timeout = '1s'"
+    "1,1,2,2" "a page serves max_uses leases, then a new one"
+  expect_contains "$(cat engine.out)" "page #1 recycled after 2 uses"
+  conf "max_pages = 2, warm = 0, idle_timeout = '1s'"
   cat >scripts/r.lua <<EOF
 job "r" { cron = "*/3 * * * * *", browser = true, run = function(ctx)
-  return { ctx = ctx:page():context() }
+  return { ctx = ctx:page():number() }
 end }
 EOF
   rm -f t.db*
   start_engine
   wait_for_log 'r run [0-9]+: ok' 2
   stop_engine
-  expect_contains "$(cat engine.out)" "context #1 idle for" "idle context disposed"
+  expect_contains "$(cat engine.out)" "page #1 idle for" "idle page disposed"
   expect_eq "$(sql t.db "select group_concat(json_extract(result,'$.ctx')) from (select result
     from runs where status = 'ok' order by run_id limit 2)")" \
-    "1,2" "the next run opened a new context"
+    "1,2" "the next run opened a new page"
   teardown
 }
 
 t_acquire_timeout_fails_the_run_with_pool_timeout() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, burst = 0, acquire_timeout = '1s'"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, burst = 0, acquire_timeout = '1s'"
   cat >scripts/t.lua <<EOF
 job "hog" { cron = "$(soon)", browser = true, run = function(ctx)
   ctx:page()
@@ -256,7 +256,7 @@ EOF
 
 t_session_cookies_survive_recycling_and_a_restart() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, max_uses = 1"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, max_uses = 1"
   cat >scripts/s.lua <<EOF
 job "login" { browser = { session = "acct" }, run = function(ctx)
   ctx:page():navigate("$FX/set-cookie?name=sid&value=abc")
@@ -264,7 +264,7 @@ end }
 job "check" { after = "login", browser = { session = "acct" }, run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/echo-cookies")
-  return { cookies = page:text("#c"), ctx = page:context() }
+  return { cookies = page:text("#c"), ctx = page:number() }
 end }
 job "stranger" { after = "check", browser = true, run = function(ctx)
   local page = ctx:page()
@@ -277,9 +277,9 @@ EOF
   wait_for_log 'stranger run [0-9]+: ok'
   stop_engine
   expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='check'")" \
-    "sid=abc" "cookies restored into a new context"
+    "sid=abc" "cookies restored into a new page"
   expect_eq "$(sql t.db "select json_extract(result,'$.ctx') > 1 from runs where job='check'")" 1 \
-    "check ran on a recycled context"
+    "check ran on a recycled page"
   expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='stranger'")" \
     "" "a job without the session does not see its cookies"
   cat >scripts/s.lua <<EOF
@@ -299,18 +299,18 @@ EOF
 
 t_killed_browser_fails_runs_then_comes_back() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/k.lua <<EOF
 job "slow" { cron = "*/3 * * * * *", browser = true, overlap = "skip",
   retry = { attempts = 1 }, run = function(ctx)
   local page = ctx:page()
   if not ctx.store:get("killed") then page:navigate("$FX/slow?ms=4000") end
-  return { ctx = page:context() }
+  return { ctx = page:number() }
 end }
 EOF
   start_engine
   wait_for_log 'slow run [0-9]+: attempt 1 started'
-  wait_for_log 'using pooled context'
+  wait_for_log 'using pooled page'
   sleep 0.5
   local pid
   pid=$(pgrep -f -o "$PWD/tmp/baton-chrome")
@@ -339,7 +339,7 @@ EOF
 
 t_hung_browser_misses_its_heartbeat_is_killed_and_relaunched() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '1s'"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '1s'"
   cat >scripts/h.lua <<EOF
 job "tick" { every = "1s", browser = true, overlap = "skip", timeout = "20s",
   retry = { attempts = 1 }, run = function(ctx)
@@ -374,7 +374,7 @@ EOF
 
 t_crashed_page_fails_only_its_run() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/c.lua <<EOF
 job "crash" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx)
@@ -386,7 +386,7 @@ end }
 job "after" { browser = true, run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/page/2")
-  return { title = page:title(), ctx = page:context() }
+  return { title = page:title(), ctx = page:number() }
 end }
 EOF
   # Chromium's crash handler keeps its dumps under XDG_CONFIG_HOME: the
@@ -399,14 +399,14 @@ EOF
     "failed|browser_crashed"
   expect_eq "$(find xdg -mindepth 1 | head -3)" "" "nothing written to the user's config"
   expect_eq "$(sql t.db "select json_extract(result, '$.title'), json_extract(result, '$.ctx')
-    from runs where job='after'")" 'Page 2|2' "the next run gets a fresh context"
+    from runs where job='after'")" 'Page 2|2' "the next run gets a fresh page"
   expect_eq "$(grep -c 'ready in' engine.out)" 1 "the browser itself stayed up"
   teardown
 }
 
 t_page_whose_call_timed_out_is_discarded_even_when_the_run_caught_it() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/s.lua <<EOF
 job "spin" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout = "30s",
   run = function(ctx)
@@ -414,12 +414,12 @@ job "spin" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout
   page:navigate("$FX/page/1")
   local ok, e = pcall(page.eval, page, "while (true) {}")
   baton.trigger("after")
-  return { ctx = page:context(), ok = ok, kind = type(e) == "table" and e.kind or tostring(e) }
+  return { ctx = page:number(), ok = ok, kind = type(e) == "table" and e.kind or tostring(e) }
 end }
 job "after" { browser = true, retry = { attempts = 1 }, timeout = "30s", run = function(ctx)
   local page = ctx:page({ timeout = 5 })
   page:navigate("$FX/page/2")
-  return { ctx = page:context(), sum = page:eval("1 + 1"), title = page:title() }
+  return { ctx = page:number(), sum = page:eval("1 + 1"), title = page:title() }
 end }
 EOF
   start_engine
@@ -431,8 +431,8 @@ EOF
     where job='spin'")" "ok|0|timeout|1" "the spinning run caught its timeout"
   expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.ctx') || '|' ||
     json_extract(result, '$.sum') || '|' || json_extract(result, '$.title') from runs
-    where job='after'")" "ok|2|2|Page 2" "the next run gets a fresh, working context"
-  expect_contains "$(cat engine.out)" "context #1 discarded: a call of its lease timed out"
+    where job='after'")" "ok|2|2|Page 2" "the next run gets a fresh, working page"
+  expect_contains "$(cat engine.out)" "page #1 discarded: a call of its lease timed out"
   teardown
 }
 
@@ -448,14 +448,14 @@ pages_in() {
     return n end)(page, $1)"
 }
 
-# Two runs holding a page at once; each returns its context number, the
-# browserContextId page:context() gives, and what CDP says of its target.
+# Two runs holding a page at once; each returns its page number, the
+# browserContextId page:number() gives, and what CDP says of its target.
 two_at_once() {
   cat >scripts/two.lua <<EOF
 local holding = 0
 local function run(ctx)
   local page = ctx:page()
-  local no, bctx = page:context()
+  local no, bctx = page:number()
   holding = holding + 1
   while holding < 2 do ctx:sleep("50ms") end
   page:navigate("$FX/page/" .. no)
@@ -475,12 +475,12 @@ pool_counts() {
   local port
   port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
   curl -s --max-time 5 "127.0.0.1:$port/api/system/health" |
-    jq -r '"\(.browser_pool.contexts.total) \(.browser_pool.browser_contexts)"'
+    jq -r '"\(.browser_pool.pages.total) \(.browser_pool.browser_contexts)"'
 }
 
 t_runs_without_a_session_share_a_browser_context_one_page_each() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }"
   two_at_once
   start_engine
   wait_for_log '(a|b) run [0-9]+: ok' 2
@@ -491,18 +491,18 @@ t_runs_without_a_session_share_a_browser_context_one_page_each() {
     "one browser context for both"
   expect_eq "$(sql t.db "select count(*) from runs where json_extract(result,'$.bctx') =
     json_extract(result,'$.cdp_bctx') and length(json_extract(result,'$.bctx')) > 8")" 2 \
-    "page:context() names the page's browserContextId"
+    "page:number() names the page's browserContextId"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.target')) || ',' ||
     count(distinct json_extract(result,'$.no')) from runs")" "2,2" "a page (and a number) each"
   expect_eq "$(sql t.db "select count(*) from runs where json_extract(result,'$.title') =
     'Page ' || json_extract(result,'$.no')")" 2 "each page kept its own document"
-  expect_contains "$(cat engine.out)" "context #2 ready (browser context 1, 2 pages)"
+  expect_contains "$(cat engine.out)" "page #2 ready (browser context 1, 2 pages)"
   teardown
 }
 
 t_pages_per_context_1_gives_each_lease_a_browser_context() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, pages_per_context = 1"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }, pages_per_context = 1"
   two_at_once
   start_engine
   wait_for_log '(a|b) run [0-9]+: ok' 2
@@ -511,7 +511,7 @@ t_pages_per_context_1_gives_each_lease_a_browser_context() {
   expect_eq "$(sql t.db "select count(*) from runs where status='ok'")" 2 "both ran"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.bctx')) from runs")" 2 \
     "a browser context each"
-  expect_contains "$(cat engine.out)" "context #2 ready (browser context 2, 1 page)"
+  expect_contains "$(cat engine.out)" "page #2 ready (browser context 2, 1 page)"
   teardown
 }
 
@@ -519,7 +519,7 @@ t_pages_per_context_1_gives_each_lease_a_browser_context() {
 # session's run gets a browser context of its own: neither sees the other's cookies.
 t_session_run_gets_its_own_browser_context_beside_shared_ones() {
   setup
-  conf "max_contexts = 3, warm = 0, reserve = { critical = 0 }"
+  conf "max_pages = 3, warm = 0, reserve = { critical = 0 }"
   cat >scripts/s.lua <<EOF
 local sid_set = false
 local function wait(ctx, cond) while not cond() do ctx:sleep("50ms") end end
@@ -532,19 +532,19 @@ job "a1" { cron = "$(soon)", browser = true, run = function(ctx)
   page:navigate("$FX/set-cookie?name=anon&value=1")
   baton.trigger("s")
   wait(ctx, function() return sid_set end)
-  return { cookies = cookies(page), bctx = select(2, page:context()) }
+  return { cookies = cookies(page), bctx = select(2, page:number()) }
 end }
 job "a2" { cron = "$(soon)", browser = true, run = function(ctx)
   local page = ctx:page()
   wait(ctx, function() return sid_set end)
-  return { cookies = cookies(page), bctx = select(2, page:context()) }
+  return { cookies = cookies(page), bctx = select(2, page:number()) }
 end }
 job "s" { browser = { session = "acct" }, run = function(ctx)
   local page = ctx:page()
   local before = cookies(page)
   page:navigate("$FX/set-cookie?name=sid&value=abc")
   sid_set = true
-  local bctx = select(2, page:context())
+  local bctx = select(2, page:number())
   return { before = before, after = cookies(page), bctx = bctx, pages = $(pages_in bctx) }
 end }
 EOF
@@ -569,22 +569,22 @@ EOF
   teardown
 }
 
-# Every context is open, as pages of one shared browser context, and idle:
-# a session's run still gets a browser context to itself, within max_contexts.
+# Every page is open, as pages of one shared browser context, and idle:
+# a session's run still gets a browser context to itself, within max_pages.
 t_session_run_makes_room_among_shared_pages() {
   setup
-  conf "max_contexts = 2, warm = 2, reserve = { critical = 0 }"
+  conf "max_pages = 2, warm = 2, reserve = { critical = 0 }"
   cat >scripts/s.lua <<EOF
 job "a" { cron = "$(soon)", browser = true, run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/set-cookie?name=anon&value=1")
   baton.trigger("s")
-  return { bctx = select(2, page:context()) }
+  return { bctx = select(2, page:number()) }
 end }
 job "s" { browser = { session = "acct" }, run = function(ctx)
   local page = ctx:page()
   page:navigate("$FX/echo-cookies")
-  local bctx = select(2, page:context())
+  local bctx = select(2, page:number())
   return { cookies = page:text("#c"), bctx = bctx, pages = $(pages_in bctx) }
 end }
 EOF
@@ -596,13 +596,13 @@ EOF
     "the session's page is alone in its browser context"
   expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='s'")" "" \
     "and it does not see the anonymous jar"
-  expect_contains "$(cat engine.out)" "closed to make room for a session's context"
+  expect_contains "$(cat engine.out)" "closed to make room for a session's page"
   teardown
 }
 
 t_crashed_page_in_a_shared_context_fails_only_its_run() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }"
   cat >scripts/c.lua <<EOF
 local holding = 0
 job "crash" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = function(ctx)
@@ -610,7 +610,7 @@ job "crash" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = 
   page:navigate("$FX/page/1")
   holding = holding + 1
   while holding < 2 do ctx:sleep("50ms") end
-  ctx.store:set("crashed_in", select(2, page:context()))
+  ctx.store:set("crashed_in", select(2, page:number()))
   page:send("Page.crash")
 end }
 job "other" { cron = "$(soon)", browser = true, run = function(ctx)
@@ -620,7 +620,7 @@ job "other" { cron = "$(soon)", browser = true, run = function(ctx)
   while holding < 2 do ctx:sleep("50ms") end
   ctx:sleep("1500ms")
   page:navigate("$FX/page/3")
-  local bctx = select(2, page:context())
+  local bctx = select(2, page:number())
   return { title = page:title(), bctx = bctx, pages = $(pages_in bctx) }
 end }
 EOF
@@ -645,7 +645,7 @@ EOF
 # the first lease was out — is left alone.
 t_popups_are_closed_at_release_and_the_other_lease_page_survives() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }"
   cat >scripts/p.lua <<EOF
 local keeper_in, opened = false, false
 job "opener" { cron = "$(soon)", browser = true, run = function(ctx)
@@ -653,7 +653,7 @@ job "opener" { cron = "$(soon)", browser = true, run = function(ctx)
   page:navigate("$FX/page/1")
   baton.trigger("keeper")
   while not keeper_in do ctx:sleep("50ms") end
-  local bctx = select(2, page:context())
+  local bctx = select(2, page:number())
   page:send("Runtime.evaluate", { expression = "window.open('$FX/page/5'); 1", userGesture = true })
   page:send("Target.createTarget", { url = "about:blank", browserContextId = bctx })
   ctx:sleep("500ms")
@@ -666,14 +666,14 @@ job "keeper" { browser = true, run = function(ctx)
   keeper_in = true
   while not opened do ctx:sleep("50ms") end
   ctx:sleep("1500ms")
-  local bctx = select(2, page:context())
+  local bctx = select(2, page:number())
   return { title = page:title(), pages = $(pages_in bctx) }
 end }
 EOF
   start_engine
   wait_for_log 'keeper run [0-9]+: (ok|failed)'
   stop_engine
-  expect_contains "$(cat engine.out)" "context #2 ready (browser context 1, 2 pages)"
+  expect_contains "$(cat engine.out)" "page #2 ready (browser context 1, 2 pages)"
   expect_eq "$(sql t.db "select json_extract(result,'$.pages') from runs where job='opener'")" 4 \
     "pages while the opener ran: two leases, its pop-up, its tab"
   expect_eq "$(sql t.db "select json_extract(result,'$.title') || '|' || json_extract(result,'$.pages')
@@ -684,7 +684,7 @@ EOF
 
 t_idle_shared_context_is_disposed_with_its_last_page() {
   setup
-  conf "max_contexts = 2, warm = 0, reserve = { critical = 0 }, idle_timeout = '1s'"
+  conf "max_pages = 2, warm = 0, reserve = { critical = 0 }, idle_timeout = '1s'"
   two_at_once
   cat >scripts/later.lua <<EOF
 job "go" { cron = "$(soon)", run = function(ctx)
@@ -698,14 +698,14 @@ job "later" { browser = true, run = function(ctx)
   for _, t in ipairs(page:send("Target.getTargets").targetInfos) do
     if t.browserContextId == gone then left = left + 1 end
   end
-  return { bctx = select(2, page:context()), left = left }
+  return { bctx = select(2, page:number()), left = left }
 end }
 EOF
   start_engine
   wait_for_log 'later run [0-9]+: ok'
   stop_engine
-  expect_contains "$(cat engine.out)" "context #1 idle for"
-  expect_contains "$(cat engine.out)" "context #2 idle for"
+  expect_contains "$(cat engine.out)" "page #1 idle for"
+  expect_contains "$(cat engine.out)" "page #2 idle for"
   expect_contains "$(cat engine.out)" "browser context 1 disposed"
   expect_eq "$(sql t.db "select json_extract(result,'$.left') from runs where job='later'")" 0 \
     "no target left in the disposed browser context"
@@ -716,7 +716,7 @@ EOF
 
 t_shutdown_with_leases_out_leaves_nothing_behind() {
   setup
-  conf "max_contexts = 2, warm = 1"
+  conf "max_pages = 2, warm = 1"
   sed -i 's/shutdown_timeout = "5s"/shutdown_timeout = "1s"/' engine.conf
   cat >scripts/h.lua <<EOF
 job "hang" { cron = "$(soon)", browser = true, run = function(ctx)
@@ -724,7 +724,7 @@ job "hang" { cron = "$(soon)", browser = true, run = function(ctx)
 end }
 EOF
   start_engine
-  wait_for_log 'hang run [0-9]+: using pooled context'
+  wait_for_log 'hang run [0-9]+: using pooled page'
   stop_engine
   expect_eq "$ENGINE_RC" 0 "exit code"
   expect_eq "$(sql t.db "select status, error_kind from runs where job='hang'")" \
@@ -750,7 +750,7 @@ EOF
 
 t_targets_a_run_opens_are_closed_before_the_next_lease() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/t.lua <<EOF
 job "tabs" { every = "1s", browser = true, run = function(ctx)
   local page = ctx:page()
@@ -764,7 +764,7 @@ job "tabs" { every = "1s", browser = true, run = function(ctx)
   end
   local before = count()
   page:send("Target.createTarget", { url = "about:blank", browserContextId = me.browserContextId })
-  return { before = before, after = count(), ctx = page:context() }
+  return { before = before, after = count(), ctx = page:number() }
 end }
 EOF
   start_engine
@@ -774,12 +774,12 @@ EOF
   # skipped row (overlap) with no result, and a loaded machine makes those.
   expect_ge "$(sql t.db "select count(*) from runs where status = 'ok'")" 3 "runs that ran"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.before')) from runs
-    where status = 'ok'")" 1 "every run found the context as the first did"
+    where status = 'ok'")" 1 "every run found the page as the first did"
   expect_eq "$(sql t.db "select count(*) from runs where status = 'ok' and
     json_extract(result,'$.after') = json_extract(result,'$.before') + 1")" \
     "$(sql t.db "select count(*) from runs where status = 'ok'")" "each run did open a tab"
   expect_eq "$(sql t.db "select count(distinct json_extract(result,'$.ctx')) from runs
-    where status = 'ok'")" 1 "on the same context"
+    where status = 'ok'")" 1 "on the same page"
   expect_eq "$(sql t.db "select count(*) from runs where status not in ('ok', 'skipped')
     or (status = 'skipped' and error_kind != 'overlap')")" 0 "no other outcome"
   teardown
@@ -787,7 +787,7 @@ EOF
 
 t_forty_pop_ups_opened_with_a_user_gesture_are_all_closed_at_release() {
   setup
-  conf "max_contexts = 1, warm = 1, reserve = { critical = 0 }"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
   cat >scripts/t.lua <<EOF
 local function pages(page)
   local me = page:send("Target.getTargetInfo").targetInfo
@@ -811,12 +811,12 @@ job "opener" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run =
   end
   ctx:sleep("500ms")
   baton.trigger("after")
-  return { pages = n, ctx = page:context() }
+  return { pages = n, ctx = page:number() }
 end }
 job "after" { browser = true, retry = { attempts = 1 }, run = function(ctx)
   local page = ctx:page()
   ctx:sleep("1s")
-  return { pages = pages(page), ctx = page:context() }
+  return { pages = pages(page), ctx = page:number() }
 end }
 EOF
   start_engine
@@ -831,9 +831,9 @@ EOF
   teardown
 }
 
-t_contexts_spread_over_several_browsers() {
+t_pages_spread_over_several_browsers() {
   setup
-  conf "browsers = 2, max_contexts = 4, warm = 0, reserve = { critical = 0 }"
+  conf "browsers = 2, max_pages = 4, warm = 0, reserve = { critical = 0 }"
   cat >scripts/w.lua <<EOF
 for i = 1, 4 do
   job("w" .. i) { cron = "$(soon)", browser = true, run = function(ctx)
@@ -845,20 +845,20 @@ EOF
   start_engine
   wait_for_log 'w[1-4] run [0-9]+: ok' 4
   stop_engine
-  expect_eq "$(grep -c 'browser 1: context #[0-9]* ready' engine.out)" 2 "contexts on browser 1"
-  expect_eq "$(grep -c 'browser 2: context #[0-9]* ready' engine.out)" 2 "contexts on browser 2"
+  expect_eq "$(grep -c 'browser 1: page #[0-9]* ready' engine.out)" 2 "pages on browser 1"
+  expect_eq "$(grep -c 'browser 2: page #[0-9]* ready' engine.out)" 2 "pages on browser 2"
   expect_eq "$(grep -c 'ready in' engine.out)" 2 "browsers launched"
   teardown
 }
 
 t_killed_engine_takes_its_browser_with_it() {
   setup
-  conf "max_contexts = 2, warm = 2"
+  conf "max_pages = 2, warm = 2"
   cat >scripts/w.lua <<EOF
 job "w" { every = "1h", browser = true, run = function() end }
 EOF
   start_engine
-  wait_for_log 'context #2 ready'
+  wait_for_log 'page #2 ready'
   expect_ge "$(browsers_left)" 1 "browser running"
   kill -9 "$ENGINE_PID"
   wait "$ENGINE_PID" 2>/dev/null
@@ -872,7 +872,7 @@ EOF
   expect_eq "$(ls tmp | wc -l)" 1 "the killed engine's profile is still there"
   # the next engine removes it
   start_engine
-  wait_for_log 'context #2 ready'
+  wait_for_log 'page #2 ready'
   stop_engine
   expect_contains "$(cat engine.out)" "removed 1 browser profile(s) left by an engine that was killed"
   teardown
@@ -898,7 +898,7 @@ start_endpoint() {
 t_endpoint_over_websocket_runs_jobs_and_its_loss_is_a_crash() {
   setup
   start_endpoint
-  conf "endpoints = { 'http://127.0.0.1:$EP_PORT' }, max_contexts = 2, warm = 1"
+  conf "endpoints = { 'http://127.0.0.1:$EP_PORT' }, max_pages = 2, warm = 1"
   cat >scripts/e.lua <<EOF
 job "e" { every = "1s", browser = true, retry = { attempts = 1 }, overlap = "skip",
   run = function(ctx)

@@ -74,7 +74,7 @@ static void check_same_as_defaults(const conf_t *c) {
     CHECK_INT(c->browser.nargs, 0);
     CHECK_INT(c->browser.nendpoints, 0);
     CHECK_INT(c->browser.browsers, d.browser.browsers);
-    CHECK_INT(c->browser.max_contexts, d.browser.max_contexts);
+    CHECK_INT(c->browser.max_pages, d.browser.max_pages);
     CHECK_INT(c->browser.reserve_critical, d.browser.reserve_critical);
     CHECK_INT(c->browser.reserve_high, d.browser.reserve_high);
     CHECK_INT(c->browser.burst, d.browser.burst);
@@ -115,7 +115,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_INT(c.browser.nargs, 0);
     CHECK_INT(c.browser.nendpoints, 0);
     CHECK_INT(c.browser.browsers, 1);
-    CHECK_INT(c.browser.max_contexts, 4);
+    CHECK_INT(c.browser.max_pages, 4);
     CHECK_INT(c.browser.reserve_critical, 1);
     CHECK_INT(c.browser.reserve_high, 0);
     CHECK_INT(c.browser.burst, 1);
@@ -123,7 +123,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_INT(c.browser.max_uses, 50);
     CHECK_NUM(c.browser.acquire_timeout, 30);
     CHECK_NUM(c.browser.heartbeat, 10);
-    CHECK_INT(c.browser.pages_per_context, 0); /* unset: as many as max_contexts */
+    CHECK_INT(c.browser.pages_per_context, 0); /* unset: as many as max_pages */
     CHECK_NUM(c.default_timeout, 120);
     CHECK_INT(c.default_retry.attempts, 3);
     CHECK_STR(c.default_retry.backoff, "exponential");
@@ -153,7 +153,7 @@ TEST(empty_file_is_valid_and_keeps_every_default) {
     CHECK_STR(c.default_retry.jitter, "full");
     /* comments and blank lines only are just as empty */
     CHECK_INT(load_text(&c, "-- nothing here\n\n--[[ nor\nhere ]]\n", err, sizeof err), 0);
-    CHECK_INT(c.browser.max_contexts, 4);
+    CHECK_INT(c.browser.max_pages, 4);
     conf_free(&c);
     tmp_done();
 }
@@ -170,7 +170,7 @@ static const char full_file[] =
     "browser  = {\n"
     "  executable = \"/opt/chrome/chrome\", args = { \"--headless=new\", \"--lang=en-US\" },\n"
     "  endpoints  = { \"ws://10.0.0.5:9222/devtools/browser/abc\", \"http://10.0.0.6:9222\" },\n"
-    "  browsers = 2, max_contexts = 10,\n"
+    "  browsers = 2, max_pages = 10,\n"
     "  reserve = { critical = 2, high = 3 },\n"
     "  burst = 4,\n"
     "  idle_timeout = \"2m\", max_uses = 100, acquire_timeout = \"1m30s\",\n"
@@ -210,7 +210,7 @@ TEST(full_file_sets_every_key) {
     CHECK_STR(c.browser.endpoints[0], "ws://10.0.0.5:9222/devtools/browser/abc");
     CHECK_STR(c.browser.endpoints[1], "http://10.0.0.6:9222");
     CHECK_INT(c.browser.browsers, 2);
-    CHECK_INT(c.browser.max_contexts, 10);
+    CHECK_INT(c.browser.max_pages, 10);
     CHECK_INT(c.browser.reserve_critical, 2);
     CHECK_INT(c.browser.reserve_high, 3);
     CHECK_INT(c.browser.burst, 4);
@@ -253,7 +253,7 @@ TEST(nested_tables_set_only_the_keys_they_name) {
     CHECK_INT(c.log_json, 1);
     CHECK_INT(c.browser.reserve_critical, 1);
     CHECK_INT(c.browser.reserve_high, 2);
-    CHECK_INT(c.browser.max_contexts, 4);
+    CHECK_INT(c.browser.max_pages, 4);
     CHECK_INT(c.default_retry.attempts, 1);
     CHECK_STR(c.default_retry.backoff, "exponential");
     CHECK_NUM(c.default_timeout, 120);
@@ -276,7 +276,7 @@ TEST(locals_expressions_and_plain_numbers_are_allowed) {
                         "limits = { max_concurrent_runs = n * 2, shutdown_timeout = 12.5,\n"
                         "           retention = 0 }\n"
                         "sandbox = { memory = 2097152, cpu_slice = 0 }\n"
-                        "browser = { max_contexts = 4.0 }\n"
+                        "browser = { max_pages = 4.0 }\n"
                         "database = scripts .. \".db\"\n",
                         err, sizeof err),
               0);
@@ -288,7 +288,7 @@ TEST(locals_expressions_and_plain_numbers_are_allowed) {
     CHECK_NUM(c.retention, 0);
     CHECK_INT(c.sandbox_memory, 2 << 20);
     CHECK_NUM(c.cpu_slice, 0);
-    CHECK_INT(c.browser.max_contexts, 4);
+    CHECK_INT(c.browser.max_pages, 4);
     conf_free(&c);
     tmp_done();
 }
@@ -372,7 +372,7 @@ TEST(unknown_top_level_key_is_named_with_its_line) {
     tmp_init();
     CHECK_CONF_ERROR("scripts = \"scripts\"\n\nscritps = \"x\"\n", "3: unknown key 'scritps'");
     /* a table spanning lines is reported where its name is, not where it ends */
-    CHECK_CONF_ERROR("\nbrowsr = {\n  max_contexts = 4,\n}\n", "2: unknown key 'browsr'");
+    CHECK_CONF_ERROR("\nbrowsr = {\n  max_pages = 4,\n}\n", "2: unknown key 'browsr'");
     tmp_done();
 }
 
@@ -381,7 +381,7 @@ TEST(unknown_nested_key_is_reported_on_its_own_line) {
     CHECK_CONF_ERROR("-- pool\n"
                      "browser = {\n"
                      "  reserve = { critical = 1 },\n"
-                     "  max_contexts = 4,\n"
+                     "  max_pages = 4,\n"
                      "  burst = 1,\n"
                      "  max_contxts = 5,\n"
                      "  idle_timeout = \"60s\",\n"
@@ -482,8 +482,8 @@ TEST(integers_must_be_integral_and_in_range) {
                      "1: defaults.retry.attempts: must be between 1 and 1000, got 0");
     CHECK_CONF_ERROR("browser = { burst = -1 }\n",
                      "1: browser.burst: must be between 0 and 1024, got -1");
-    CHECK_CONF_ERROR("browser = { max_contexts = 1e300 }\n",
-                     "1: browser.max_contexts: expected an integer, got 1e+300");
+    CHECK_CONF_ERROR("browser = { max_pages = 1e300 }\n",
+                     "1: browser.max_pages: expected an integer, got 1e+300");
     CHECK_CONF_ERROR("breakers = {\n  site = { failures = 0 } }\n",
                      "2: breakers.site.failures: must be between 1 and 1000000, got 0");
     tmp_done();
@@ -511,7 +511,7 @@ TEST(durations_with_a_range_refuse_values_outside_it) {
 TEST(pages_per_context_is_an_integer_from_1) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
-                     "  max_contexts = 4,\n"
+                     "  max_pages = 4,\n"
                      "  pages_per_context = 0,\n"
                      "}\n",
                      "3: browser.pages_per_context: must be between 1 and 1024, got 0");
@@ -526,35 +526,35 @@ TEST(pages_per_context_is_an_integer_from_1) {
     tmp_done();
 }
 
-TEST(warm_contexts_must_fit_in_max_contexts) {
+TEST(warm_pages_must_fit_in_max_pages) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
-                     "  max_contexts = 2,\n"
+                     "  max_pages = 2,\n"
                      "  warm = 3,\n"
                      "}\n",
-                     "3: browser.warm (3) is more than max_contexts (2)");
+                     "3: browser.warm (3) is more than max_pages (2)");
     tmp_done();
 }
 
-TEST(reservations_must_leave_a_context_for_other_work) {
+TEST(reservations_must_leave_a_page_for_other_work) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
-                     "  max_contexts = 2,\n"
+                     "  max_pages = 2,\n"
                      "  reserve = { critical = 2, high = 1 },\n"
                      "}\n",
-                     "3: browser.reserve: critical + high (3) leaves none of max_contexts (2) "
+                     "3: browser.reserve: critical + high (3) leaves none of max_pages (2) "
                      "for medium and low work");
-    /* the default reserve.critical = 1 with one context starves everything else */
-    CHECK_CONF_ERROR("browser = { max_contexts = 1 }\n",
-                     "1: browser.reserve: critical + high (1) leaves none of max_contexts (1) "
+    /* the default reserve.critical = 1 with one page starves everything else */
+    CHECK_CONF_ERROR("browser = { max_pages = 1 }\n",
+                     "1: browser.reserve: critical + high (1) leaves none of max_pages (1) "
                      "for medium and low work");
     conf_t c;
     char err[512];
     CHECK_INT(
-        load_text(&c, "browser = { max_contexts = 3, reserve = { high = 1 } }\n", err, sizeof err),
+        load_text(&c, "browser = { max_pages = 3, reserve = { high = 1 } }\n", err, sizeof err),
         0);
     conf_free(&c);
-    CHECK_INT(load_text(&c, "browser = { max_contexts = 1, reserve = { critical = 0 } }\n", err,
+    CHECK_INT(load_text(&c, "browser = { max_pages = 1, reserve = { critical = 0 } }\n", err,
                         sizeof err),
               0);
     conf_free(&c);
@@ -714,14 +714,14 @@ TEST(first_error_in_the_file_wins) {
 TEST(keys_in_comments_and_strings_do_not_move_the_line) {
     tmp_init();
     CHECK_CONF_ERROR("browser = {\n"
-                     "  -- max_contexts = 4,\n"
-                     "  --[[ max_contexts = 5,\n"
-                     "       max_contexts = 6 ]]\n"
-                     "  args = { \"max_contexts = 7\", [[\n"
-                     "max_contexts = 8]] },\n"
-                     "  max_contexts = \"four\",\n"
+                     "  -- max_pages = 4,\n"
+                     "  --[[ max_pages = 5,\n"
+                     "       max_pages = 6 ]]\n"
+                     "  args = { \"max_pages = 7\", [[\n"
+                     "max_pages = 8]] },\n"
+                     "  max_pages = \"four\",\n"
                      "}\n",
-                     "7: browser.max_contexts: expected an integer, got string");
+                     "7: browser.max_pages: expected an integer, got string");
     tmp_done();
 }
 

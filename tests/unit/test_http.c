@@ -268,16 +268,16 @@ TEST(obs_script_state_tracks_versions_and_errors) {
     CHECK(obs_script_at(o, 0)->error == NULL);
     obs_pool_t pool;
     obs_pool(o, &pool);
-    CHECK_INT(pool.contexts_total, 0); /* no pool registered: zeros */
+    CHECK_INT(pool.pages_total, 0); /* no pool registered: zeros */
     obs_free(o);
 }
 
 static void fake_pool(void *ud, obs_pool_t *out) {
     (void)ud;
     out->browsers = 2;
-    out->contexts_total = 4;
-    out->contexts_busy = 3;
-    out->contexts_idle = 1;
+    out->pages_total = 4;
+    out->pages_busy = 3;
+    out->pages_idle = 1;
     out->waiters = 5;
     out->created_total = 7;
     out->acquire_buckets[0] = 2;                   /* <= 1 ms */
@@ -313,9 +313,9 @@ TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
     char *text = metrics_render(&src, &len);
     CHECK(text != NULL);
     CHECK_INT(strlen(text), len);
-    CHECK_HAS(text, "baton_pool_contexts{state=\"busy\"} 3\n");
+    CHECK_HAS(text, "baton_pool_pages{state=\"busy\"} 3\n");
     CHECK_HAS(text, "baton_pool_waiters 5\n");
-    CHECK_HAS(text, "baton_pool_contexts_created_total 7\n");
+    CHECK_HAS(text, "baton_pool_pages_created_total 7\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"0.001\"} 2\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_bucket{le=\"+Inf\"} 3\n");
     CHECK_HAS(text, "baton_pool_acquire_seconds_sum 40.000000\n");
@@ -324,7 +324,7 @@ TEST(a_pool_plugs_into_health_and_metrics_through_its_figures_callback) {
 
     cJSON *doc = health_report(&src);
     cJSON *pool = cJSON_GetObjectItem(doc, "browser_pool");
-    CHECK_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(pool, "contexts"), "busy")->valueint, 3);
+    CHECK_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(pool, "pages"), "busy")->valueint, 3);
     CHECK_INT(cJSON_GetObjectItem(pool, "browsers")->valueint, 2);
     /* waiters with a slow acquire degrade the engine */
     CHECK_STR(cJSON_GetObjectItem(doc, "status")->valuestring, "degraded");

@@ -238,7 +238,7 @@ TEST(page_leases_once_per_run_through_the_table_and_sends_go_to_it) {
              "  local p = ctx:page()\n"
              "  local same = ctx:page() == p\n"
              "  local r = p:send('Test.echo', { a = 1 })\n"
-             "  local n, bc = p:context()\n"
+             "  local n, bc = p:number()\n"
              "  return { echo = r.echo, n = n, bc = bc, same = same }",
              1);
     CHECK(pfx_run(&x, 10));
@@ -247,7 +247,7 @@ TEST(page_leases_once_per_run_through_the_table_and_sends_go_to_it) {
     CHECK_HAS(x.k.result, "\"n\":3");
     CHECK_HAS(x.k.result, "\"bc\":\"TB-CONTEXT\"");
     CHECK_HAS(x.k.result, "\"same\":true");
-    CHECK_INT(x.k.out.context_no, 3); /* the run's outcome names the backend's page */
+    CHECK_INT(x.k.out.page_no, 3); /* the run's outcome names the backend's page */
     CHECK_INT(x.tb.acquires, 1);
     CHECK_INT(x.tb.releases, 1);
     CHECK_INT(x.tb.discards, 0); /* a run that ended well gives its page back for reuse */

@@ -1,5 +1,5 @@
 /* test_pool_policy.c — the browser pool's rules (docs/engine.md, "Who gets a
- * context" and "Contexts, pages and browser contexts"), one test each, on
+ * page" and "Pooled pages and browser contexts"), one test each, on
  * plain numbers and the policy's own lists: no Chromium, no loop. */
 #include <errno.h>
 #include <string.h>
@@ -74,7 +74,7 @@ static pool_policy_waiter_t *next_waiter(pool_policy_page_t **pg) {
     return w;
 }
 
-/* ---- Who gets a context ---- */
+/* ---- Who gets a page ---- */
 
 TEST(waiters_queue_by_priority) {
     pool_policy_limits_t lim = lim_default();
@@ -146,14 +146,14 @@ TEST(reserve_critical_is_kept_for_critical_work_only) {
     CHECK(next_waiter(NULL) == crit);
 }
 
-TEST(reserves_must_leave_one_context_for_other_work) {
+TEST(reserves_must_leave_one_page_for_other_work) {
     char err[200];
     pool_policy_limits_t lim = lim_default();
     lim.max_pages = 1;
     lim.reserve_critical = 1;
     CHECK_INT(pool_policy_limits_check(&lim, err, sizeof err), -EINVAL);
-    CHECK_HAS(err, "leaves none of max_contexts (1)");
-    lim.reserve_critical = 0; /* `reserve = { critical = 0 }` with one context */
+    CHECK_HAS(err, "leaves none of max_pages (1)");
+    lim.reserve_critical = 0; /* `reserve = { critical = 0 }` with one page */
     CHECK_INT(pool_policy_limits_check(&lim, err, sizeof err), 0);
     lim.max_pages = 4;
     lim.reserve_critical = 2;
@@ -163,7 +163,7 @@ TEST(reserves_must_leave_one_context_for_other_work) {
     CHECK_INT(pool_policy_limits_check(&lim, NULL, 0), 0);
 }
 
-TEST(critical_work_may_burst_when_every_context_is_busy) {
+TEST(critical_work_may_burst_when_every_page_is_busy) {
     pool_policy_limits_t lim = lim_default();
     lim.max_pages = 2;
     lim.warm = 0;
@@ -188,10 +188,10 @@ TEST(critical_work_may_burst_when_every_context_is_busy) {
     CHECK_INT(pool_policy_burst_to_open(&F.pp, &plan, 0), 1);
     pool_policy_opened(&plan, 0, 1);
     CHECK_INT(plan.bursting, 1);
-    CHECK_INT(plan.total, 2); /* a burst page is not one of max_contexts */
+    CHECK_INT(plan.total, 2); /* a burst page is not one of max_pages */
 }
 
-TEST(burst_contexts_go_to_critical_work_only_and_are_disposed_when_released) {
+TEST(burst_pages_go_to_critical_work_only_and_are_disposed_when_released) {
     pool_policy_limits_t lim = lim_default();
     lim.max_pages = 1;
     fx_init(&lim, 1);
@@ -275,7 +275,7 @@ TEST(a_browser_context_changing_hands_is_cleared_first) {
     CHECK_INT(pool_policy_jar(anon, ""), POOL_JAR_KEEP);
 }
 
-TEST(when_every_context_is_open_an_idle_shared_page_makes_room_for_a_session) {
+TEST(when_every_page_is_open_an_idle_shared_page_makes_room_for_a_session) {
     pool_policy_limits_t lim = lim_default();
     lim.max_pages = 3;
     fx_init(&lim, 1);
@@ -306,7 +306,7 @@ TEST(no_page_is_closed_for_a_session_while_one_can_still_be_opened) {
     CHECK(pool_policy_room_victim(&F.pp, &plan) == NULL);
 }
 
-TEST(a_context_alone_goes_to_a_session_before_a_run_without_one_of_the_same_priority) {
+TEST(a_page_alone_goes_to_a_session_before_a_run_without_one_of_the_same_priority) {
     pool_policy_limits_t lim = lim_default();
     fx_init(&lim, 1);
     pool_policy_page_t *alone = fx_page(fx_bctx(0, 1, ""), POOL_PAGE_IDLE, 0, 0);
@@ -323,7 +323,7 @@ TEST(a_context_alone_goes_to_a_session_before_a_run_without_one_of_the_same_prio
     CHECK(next_waiter(NULL) == anon);
 }
 
-TEST(new_contexts_go_to_the_ready_browser_with_the_fewest_contexts) {
+TEST(new_pages_go_to_the_ready_browser_with_the_fewest_pages) {
     pool_policy_limits_t lim = lim_default();
     fx_init(&lim, 3);
     pool_policy_bctx_t *x0 = fx_bctx(0, 0, "");
@@ -339,7 +339,7 @@ TEST(new_contexts_go_to_the_ready_browser_with_the_fewest_contexts) {
     CHECK(pool_policy_least_loaded(&F.pp) == NULL);
 }
 
-TEST(no_context_within_acquire_timeout_fails_with_the_reason_when_a_browser_is_down) {
+TEST(no_page_within_acquire_timeout_fails_with_the_reason_when_a_browser_is_down) {
     char msg[300];
     pool_policy_timeout_message(msg, sizeof msg, 30, "browser 1: the browser process exited", 2, 4,
                                 3);
@@ -354,7 +354,7 @@ TEST(no_context_within_acquire_timeout_fails_with_the_reason_when_a_browser_is_d
     pool_policy_timeout_message(NULL, 0, 30, NULL, 0, 1, 0);
 }
 
-/* ---- Contexts, pages and browser contexts ---- */
+/* ---- Pooled pages and browser contexts ---- */
 
 TEST(one_lease_is_one_page_reused_lease_after_lease) {
     pool_policy_limits_t lim = lim_default();
@@ -444,7 +444,7 @@ TEST(a_shared_browser_context_is_renewed_after_max_uses_times_pages_leases) {
     CHECK(pool_policy_joinable(&F.pp, &F.b[0]) == NULL);
 }
 
-TEST(warm_contexts_stay_open_others_are_disposed_after_idle_timeout) {
+TEST(warm_pages_stay_open_others_are_disposed_after_idle_timeout) {
     pool_policy_limits_t lim = lim_default();
     lim.warm = 1;
     lim.idle_timeout = 60;
@@ -474,7 +474,7 @@ TEST(warm_contexts_stay_open_others_are_disposed_after_idle_timeout) {
     CHECK_INT(pool_policy_warm_to_open(&F.pp, &plan), 2);
 }
 
-TEST(a_context_is_replaced_after_max_uses_leases) {
+TEST(a_page_is_replaced_after_max_uses_leases) {
     pool_policy_limits_t lim = lim_default();
     lim.max_uses = 3;
     fx_init(&lim, 1);
@@ -535,7 +535,7 @@ TEST(in_a_shared_browser_context_a_target_without_opener_is_left_alone) {
     (void)a;
 }
 
-TEST(pooled_contexts_are_numbered_from_one_and_never_reused) {
+TEST(pooled_pages_are_numbered_from_one_and_never_reused) {
     pool_policy_limits_t lim = lim_default();
     fx_init(&lim, 1);
     pool_policy_bctx_t *x = fx_bctx(0, 0, "");
@@ -556,7 +556,7 @@ TEST(pooled_contexts_are_numbered_from_one_and_never_reused) {
 
 /* ---- dispatch bookkeeping ---- */
 
-TEST(idle_contexts_left_are_counted_against_runs_without_a_session) {
+TEST(idle_pages_left_are_counted_against_runs_without_a_session) {
     pool_policy_limits_t lim = lim_default();
     fx_init(&lim, 1);
     pool_policy_bctx_t *x = fx_bctx(0, 0, "");
@@ -572,7 +572,7 @@ TEST(idle_contexts_left_are_counted_against_runs_without_a_session) {
     CHECK_INT(pool_policy_to_open(&F.pp, &plan, 1), 1);
     pool_policy_opened(&plan, 1, 0);
     CHECK_INT(pool_policy_to_open(&F.pp, &plan, 0), 1);
-    /* never beyond max_contexts */
+    /* never beyond max_pages */
     plan.total = 4;
     CHECK_INT(pool_policy_to_open(&F.pp, &plan, 0), 0);
 }
@@ -615,7 +615,7 @@ TEST(pool_policy_rejects_unusable_limits) {
     CHECK_INT(pool_policy_limits_check(&lim, err, sizeof err), 0);
     lim.max_pages = 0;
     CHECK_INT(pool_policy_limits_check(&lim, err, sizeof err), -EINVAL);
-    CHECK_HAS(err, "max_contexts");
+    CHECK_HAS(err, "max_pages");
     lim = lim_default();
     lim.burst = -1;
     CHECK_INT(pool_policy_limits_check(&lim, err, sizeof err), -EINVAL);
