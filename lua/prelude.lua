@@ -132,11 +132,9 @@ local function retry(fn, opts)
     local err = res[2]
     local retryable = type(err) == "table" and err.retryable
     if attempt == attempts or not retryable then error(err, 0) end
-    local delay = prim.retry_next(opts, attempt + 1, prev)
+    -- at least err.retry_after (capped at an hour), computed by the engine
+    local delay = prim.retry_next(opts, attempt + 1, prev, err.retry_after)
     if delay == nil then error(err, 0) end          -- the retry budget is spent
-    if type(err.retry_after) == "number" and err.retry_after > delay then
-      delay = err.retry_after
-    end
     prev = delay
     prim.sleep(delay)
   end

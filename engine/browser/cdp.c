@@ -77,6 +77,8 @@ static void call_fail(call_t *k, err_kind_t kind, const char *message) {
 
 static void on_call_timeout(vtimer_t *t) {
     call_t *k = t->data;
+    cdp_t *c = k->c;
+    if (c->hooks.on_timeout) c->hooks.on_timeout(c->hooks.ud, k->session[0] ? k->session : NULL);
     call_fail(k, ERR_TIMEOUT, "the browser did not answer in time");
 }
 

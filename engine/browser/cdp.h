@@ -38,6 +38,10 @@ typedef struct cdp_hooks {
      * fires for cdp_close. */
     void (*on_close)(void *ud, const char *why);
     void *ud;
+    /* A call on session (NULL: the browser's) got no answer within its
+     * timeout: the target may be hung. Fires just before that call fails with
+     * ERR_TIMEOUT. May be NULL. */
+    void (*on_timeout)(void *ud, const char *session);
 } cdp_hooks_t;
 
 /* A pipe connection for a browser about to be launched: fills stdio[0] and

@@ -160,7 +160,7 @@ int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, con
         b->p = p;
         b->index = i + 1;
         b->endpoint = conf->browser.nendpoints > 0 ? conf->browser.endpoints[i] : NULL;
-        b->relaunch.data = b;
+        b->relaunch.data = b->beat.data = b;
         pool_policy_browser_add(&p->pol, &b->pol);
     }
     *out = p;
@@ -203,6 +203,12 @@ void pool_figures(const pool_t *p, pool_figures_t *f) {
     f->crashes_total = p->crashes_total;
     f->leases_total = p->leases_total;
     f->acquire_timeouts_total = p->timeouts_total;
+    f->hangs_total = p->hangs_total;
+    for (int i = 0; i < p->nbrowsers && !f->trouble[0]; i++)
+        if (p->browsers[i].pol.state != POOL_BROWSER_READY && p->browsers[i].last_error[0])
+            snprintf(f->trouble, sizeof f->trouble, "%.299s", p->browsers[i].last_error);
+    if (!f->trouble[0] && p->hung[0] && vclock_now(p->clock) - p->hung_at < POOL_HUNG_RECENT)
+        snprintf(f->trouble, sizeof f->trouble, "%.299s", p->hung);
     size_t n = p->nsamples < SAMPLES ? p->nsamples : SAMPLES;
     if (n) {
         double *s = malloc(n * sizeof *s);
@@ -226,6 +232,7 @@ void pool_shutdown(pool_t *p) {
     for (int i = 0; i < p->nbrowsers; i++) {
         browser_t *b = &p->browsers[i];
         vtimer_stop(p->clock, &b->relaunch);
+        vtimer_stop(p->clock, &b->beat);
         browser_set(b, POOL_BROWSER_CLOSED);
         pool_leases_fail(p, b, ERR_CANCELLED, "the engine is shutting down");
         pool_bctx_forget(p, b);

@@ -30,8 +30,14 @@ typedef struct pool_figures {
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t acquire_timeouts_total;
+    int64_t hangs_total; /* browsers killed (and relaunched) for missing a heartbeat */
     double acquire_p50_ms, acquire_p95_ms;
+    /* Why the browsers are in trouble, for health: the reason of the first one
+     * not ready, else the last hang of the last POOL_HUNG_RECENT seconds; "". */
+    char trouble[300];
 } pool_figures_t;
+
+#define POOL_HUNG_RECENT 600.0
 
 /* Creates a pool from conf.browser; nothing is launched until pool_start.
  * store (may be NULL) keeps named sessions' cookies. Returns 0 or -ENOMEM. */
@@ -57,7 +63,9 @@ void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
 
 /* Gives a lease back. discard: the page is disposed rather than reused
  * (the run timed out, or its page crashed): its page and the targets it opened
- * are closed, and its browser context too when no other page is in it. The
+ * are closed, and its browser context too when no other page is in it. A
+ * lease one of whose calls timed out is disposed so too, discard or not (its
+ * page may be stuck in an endless script the run caught the error of). The
  * lease is invalid afterwards. */
 void pool_release(pool_t *p, pool_lease_t *l, int discard);
 

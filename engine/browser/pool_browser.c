@@ -1,6 +1,7 @@
 /* pool_browser.c — the browsers' lifecycle: launched over the pipe or
- * attached over WebSocket, ready, dead (its leases fail with browser_crashed)
- * and relaunched with a backoff of 1 s doubling to 30 s. */
+ * attached over WebSocket, ready, watched by a heartbeat (a hung browser is
+ * killed), dead (its leases fail with browser_crashed) and relaunched with a
+ * backoff of 1 s doubling to 30 s. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,11 +71,50 @@ void pool_bctx_forget(pool_t *p, browser_t *b) {
 
 static void on_relaunch(vtimer_t *t) { pool_browser_launch(t->data); }
 
+/* ---- heartbeat: Browser.getVersion every browser.heartbeat seconds ---- */
+
+static void beat_later(browser_t *b);
+
+static void on_beat_answer(void *ud, const cJSON *res, const cdp_error_t *err) {
+    browser_t *b = ud;
+    pool_t *p = b->p;
+    (void)res;
+    if (b->pol.state != POOL_BROWSER_READY) return; /* gone meanwhile */
+    if (err && err->kind == ERR_TIMEOUT) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "hung: no answer to a heartbeat (Browser.getVersion) within %gs; killed",
+                 p->conf->browser.heartbeat);
+        p->hangs_total++;
+        p->hung_at = now_of(p);
+        snprintf(p->hung, sizeof p->hung, "browser %d was %s and relaunched", b->index, msg);
+        browser_down(b, msg);
+        return;
+    }
+    beat_later(b); /* an error answered is an answer; a lost connection is on_cdp_close's */
+}
+
+static void on_beat(vtimer_t *t) {
+    browser_t *b = t->data;
+    if (b->pol.state != POOL_BROWSER_READY || !b->cdp) return;
+    double hb = b->p->conf->browser.heartbeat;
+    if (cdp_send(b->cdp, NULL, "Browser.getVersion", NULL, hb, on_beat_answer, b, NULL) < 0)
+        beat_later(b);
+}
+
+static void beat_later(browser_t *b) {
+    pool_t *p = b->p;
+    double hb = p->conf->browser.heartbeat;
+    vtimer_stop(p->clock, &b->beat);
+    if (hb > 0 && !p->shut) vtimer_start(p->clock, &b->beat, now_of(p) + hb, on_beat);
+}
+
 static void browser_down(browser_t *b, const char *why) {
     pool_t *p = b->p;
     if (b->pol.state == POOL_BROWSER_DEAD || b->pol.state == POOL_BROWSER_CLOSED) return;
     int was_ready = b->pol.state == POOL_BROWSER_READY;
     browser_set(b, POOL_BROWSER_DEAD);
+    vtimer_stop(p->clock, &b->beat);
     b->pol.gen++;
     snprintf(b->last_error, sizeof b->last_error, "browser %d: %s", b->index, why);
     if (was_ready) p->crashes_total++;
@@ -129,12 +169,13 @@ static void on_ready(void *ud, const cJSON *res, const cdp_error_t *err) {
     cJSON *params = cJSON_CreateObject();
     cJSON_AddBoolToObject(params, "discover", 1);
     cdp_send(b->cdp, NULL, "Target.setDiscoverTargets", params, STEP_TIMEOUT, NULL, NULL, NULL);
+    beat_later(b);
     pool_kick(p);
 }
 
 void pool_browser_launch(browser_t *b) {
     pool_t *p = b->p;
-    cdp_hooks_t hooks = {pool_on_cdp_event, on_cdp_close, b};
+    cdp_hooks_t hooks = {pool_on_cdp_event, on_cdp_close, b, pool_on_cdp_timeout};
     char err[600];
     int rc;
     browser_set(b, POOL_BROWSER_STARTING);

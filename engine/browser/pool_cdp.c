@@ -67,6 +67,14 @@ int pool_close_target(pooled_page_t *c, const char *target, step_fn fn) {
     return step(c, 0, "Target.closeTarget", params, fn);
 }
 
+void pool_track_target(pooled_page_t *c, const char *tid) {
+    int was = c->pol.overflow;
+    if (pool_policy_extra_add(&c->pol, tid) < 0 && !was)
+        log_warn("browser %d: page #%d: its runs opened more than %d targets; it and its "
+                 "browser context are disposed of at its release",
+                 c->b->index, c->pol.no, POOL_POLICY_MAX_EXTRA);
+}
+
 /* ---- browser contexts ---- */
 
 typedef void (*xstep_fn)(bctx_t *x, const cJSON *result, const cdp_error_t *err);
@@ -544,13 +552,19 @@ static void on_target_event(browser_t *b, const char *method, const cJSON *param
         pool_policy_page_t *pg =
             x && tid ? pool_policy_popup_owner(&p->pol, &x->pol, str_field(info, "openerId"))
                      : NULL;
-        if (pg) pool_policy_extra_add(pg, tid);
+        if (pg) pool_track_target(PAGE_OF(pg), tid);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
         pool_policy_extra_drop(&p->pol, &b->pol, str_field(params, "targetId"));
     } else if (strcmp(method, "Target.targetCrashed") == 0) {
         pooled_page_t *c = ctx_by_target(p, b, str_field(params, "targetId"));
         if (c) page_crashed(b, c);
     }
+}
+
+void pool_on_cdp_timeout(void *ud, const char *session) {
+    browser_t *b = ud;
+    pooled_page_t *c = session ? ctx_by_session(b->p, b, session) : NULL;
+    if (c && c->pol.state == POOL_PAGE_LEASED) c->lease.timed_out = 1;
 }
 
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params) {

@@ -28,6 +28,7 @@ typedef struct browser {
     double launched_at, ready_at;
     double backoff;
     vtimer_t relaunch;
+    vtimer_t beat; /* the next heartbeat (browser.heartbeat) */
     char last_error[512];
 } browser_t;
 
@@ -51,6 +52,8 @@ struct pool_lease {
     pooled_page_t *c;
     pool_lease_hooks_t hooks;
     int lost;
+    int timed_out; /* a call of the lease got no answer in time: its page may be
+                    * hung (an endless script), so it is discarded at release */
 };
 
 struct pool_waiter {
@@ -91,6 +94,9 @@ struct pool {
     unsigned ticks;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t timeouts_total;
+    int64_t hangs_total; /* browsers killed for missing a heartbeat */
+    double hung_at;      /* when the last one was */
+    char hung[512];      /* and why, for health */
     double samples[SAMPLES];
     size_t nsamples;
     void (*on_acquire)(void *ud, double ms);
@@ -165,9 +171,14 @@ void pool_page_free(pooled_page_t *c);
 void pool_page_unlink_free(pooled_page_t *c);
 /* Target.closeTarget for one of c's targets; fn hears the answer. */
 int pool_close_target(pooled_page_t *c, const char *target, step_fn fn);
+/* Records tid as a target c's runs opened (pool_policy_extra_add), saying so
+ * the first time there are too many to keep track of. */
+void pool_track_target(pooled_page_t *c, const char *tid);
 void pool_ignore_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err);
 /* The CDP events of browser ud (a browser_t): targets, crashes, page events. */
 void pool_on_cdp_event(void *ud, const char *session, const char *method, const cJSON *params);
+/* A call on session of browser ud timed out: a lease there is marked timed_out. */
+void pool_on_cdp_timeout(void *ud, const char *session);
 
 /* ---- pool_lease.c ---- */
 

@@ -75,7 +75,9 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     assert(l == &c->lease);
     l->c = NULL;
     l->hooks = (pool_lease_hooks_t){0};
-    switch (pool_policy_release(&p->pol, &c->pol, discard, l->lost)) {
+    if (l->timed_out && !discard && !l->lost)
+        log_info("page #%d discarded: a call of its lease timed out", c->pol.no);
+    switch (pool_policy_release(&p->pol, &c->pol, discard || l->timed_out, l->lost)) {
     case POOL_RELEASE_FREE:
         pool_page_free(c);
         break;
@@ -113,7 +115,7 @@ static void on_opened(void *ud, const cJSON *result, const cdp_error_t *err) {
     c->opening = NULL;
     if (tid && !c->doomed) {
         if (c->pol.state == POOL_PAGE_LEASED && c->pol.uses == o->uses && !c->lease.lost)
-            pool_policy_extra_add(&c->pol, tid);
+            pool_track_target(c, tid);
         else /* its lease is over */
             pool_close_target(c, tid, pool_ignore_step);
     }

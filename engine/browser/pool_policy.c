@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PAGE(it) list_entry(it, pool_policy_page_t, link)
@@ -139,6 +140,9 @@ void pool_policy_page_add(pool_policy_t *pp, pool_policy_page_t *pg, pool_policy
 
 void pool_policy_page_remove(pool_policy_page_t *pg) {
     list_remove(&pg->link);
+    free(pg->extra);
+    pg->extra = NULL;
+    pg->nextra = pg->extra_cap = 0;
     if (pg->browser) pg->browser->npages--;
 }
 
@@ -244,7 +248,7 @@ pool_policy_waiter_t *pool_policy_best_waiter(const pool_policy_t *pp, int used,
 
 int pool_policy_suits(const pool_policy_page_t *pg, const pool_policy_waiter_t *w) {
     const pool_policy_bctx_t *x = pg->bctx;
-    if (!x) return 0;
+    if (!x || x->retired || pg->overflow) return 0;
     if (!w->session[0]) return !x->exclusive ? 3 : !x->cookie_session[0] ? 2 : 1;
     if (x->npages != 1) return 0;
     return strcmp(x->cookie_session, w->session) == 0 ? 3 : !x->cookie_session[0] ? 2 : 1;
@@ -387,7 +391,7 @@ pool_policy_bctx_t *pool_policy_joinable(const pool_policy_t *pp, const pool_pol
     pool_policy_bctx_t *best = NULL;
     list_each(it, &pp->bctxs) {
         pool_policy_bctx_t *x = BCTX(it);
-        if (x->browser == b && x->state != POOL_BCTX_CLOSING && !x->exclusive &&
+        if (x->browser == b && x->state != POOL_BCTX_CLOSING && !x->exclusive && !x->retired &&
             !x->cookie_session[0] && x->npages < per && x->leases < life &&
             (!best || x->npages > best->npages))
             best = x;
@@ -408,7 +412,8 @@ pool_release_t pool_policy_release(const pool_policy_t *pp, const pool_policy_pa
                                    int discard, int lost) {
     if (!pool_policy_live(pg)) return POOL_RELEASE_FREE;
     if (lost) return POOL_RELEASE_CLOSE;
-    if (discard || pg->burst) return POOL_RELEASE_DISCARD;
+    if (discard || pg->burst || pg->overflow || (pg->bctx && pg->bctx->retired))
+        return POOL_RELEASE_DISCARD;
     if (pg->uses >= pp->lim.max_uses) return POOL_RELEASE_RECYCLE;
     return POOL_RELEASE_KEEP;
 }
@@ -418,6 +423,10 @@ pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, doubl
         pool_policy_page_t *pg = PAGE(it);
         if (pg->state != POOL_PAGE_IDLE) continue;
         if (pg->burst) return pg;
+        if (pg->overflow || (pg->bctx && pg->bctx->retired)) {
+            (*total)--;
+            return pg;
+        }
         if (*total > pp->lim.warm && now - pg->idle_since >= pp->lim.idle_timeout) {
             (*total)--;
             return pg;
@@ -444,12 +453,26 @@ int pool_policy_reserved(const pool_policy_t *pp) {
 
 /* ---- targets a run opened ---- */
 
-void pool_policy_extra_add(pool_policy_page_t *pg, const char *tid) {
-    if (!tid || !tid[0] || strcmp(tid, pg->target) == 0) return;
+int pool_policy_extra_add(pool_policy_page_t *pg, const char *tid) {
+    if (!tid || !tid[0] || strcmp(tid, pg->target) == 0) return 0;
     for (int i = 0; i < pg->nextra; i++)
-        if (strcmp(pg->extra[i], tid) == 0) return;
-    if (pg->nextra < POOL_POLICY_MAX_EXTRA)
-        snprintf(pg->extra[pg->nextra++], POOL_POLICY_ID_LEN, "%s", tid);
+        if (strcmp(pg->extra[i], tid) == 0) return 0;
+    if (pg->nextra == pg->extra_cap && pg->extra_cap < POOL_POLICY_MAX_EXTRA) {
+        int cap = pg->extra_cap ? pg->extra_cap * 2 : 16;
+        if (cap > POOL_POLICY_MAX_EXTRA) cap = POOL_POLICY_MAX_EXTRA;
+        void *grown = realloc(pg->extra, (size_t)cap * sizeof *pg->extra);
+        if (grown) {
+            pg->extra = grown;
+            pg->extra_cap = cap;
+        }
+    }
+    if (pg->nextra == pg->extra_cap) { /* lost track of it: dispose of everything */
+        pg->overflow = 1;
+        if (pg->bctx) pg->bctx->retired = 1;
+        return -1;
+    }
+    snprintf(pg->extra[pg->nextra++], POOL_POLICY_ID_LEN, "%s", tid);
+    return 0;
 }
 
 void pool_policy_extra_drop(pool_policy_t *pp, const pool_policy_browser_t *b, const char *tid) {

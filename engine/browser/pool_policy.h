@@ -12,7 +12,9 @@
 
 #include "base/list.h"
 
-enum { POOL_POLICY_ID_LEN = 64, POOL_POLICY_MAX_EXTRA = 16 };
+/* POOL_POLICY_MAX_EXTRA: targets of a page's runs kept track of; past it the
+ * page and its browser context are disposed of, which closes them all. */
+enum { POOL_POLICY_ID_LEN = 64, POOL_POLICY_MAX_EXTRA = 1024 };
 
 /* Seconds of waiting worth one priority level (as in the ready queue). */
 #define POOL_POLICY_AGING 60.0
@@ -63,6 +65,8 @@ typedef struct pool_policy_bctx {
     int npages;    /* pages in it, closing ones not counted */
     int64_t leases;
     char cookie_session[POOL_POLICY_ID_LEN]; /* whose cookies it holds; "" = anonymous */
+    int retired; /* holds targets nobody keeps track of: no page joins or is
+                  * handed out again, each is disposed, and so it goes */
 } pool_policy_bctx_t;
 
 typedef struct pool_policy_waiter pool_policy_waiter_t;
@@ -80,8 +84,9 @@ typedef struct pool_policy_page {
     double idle_since;
     pool_policy_waiter_t *waiter; /* the waiter it is being prepared for */
     char target[POOL_POLICY_ID_LEN];
-    char extra[POOL_POLICY_MAX_EXTRA][POOL_POLICY_ID_LEN]; /* targets its runs opened */
-    int nextra;
+    char (*extra)[POOL_POLICY_ID_LEN]; /* targets its runs opened (malloc'd, grown) */
+    int nextra, extra_cap;
+    int overflow; /* a target past POOL_POLICY_MAX_EXTRA (or out of memory): disposed */
 } pool_policy_page_t;
 
 struct pool_policy_waiter {
@@ -132,7 +137,8 @@ int pool_policy_bctx_add(pool_policy_t *pp, pool_policy_bctx_t *x, pool_policy_b
 void pool_policy_page_add(pool_policy_t *pp, pool_policy_page_t *pg, pool_policy_browser_t *b,
                           pool_policy_bctx_t *x, int burst);
 
-/* Takes pg off the list (it is being freed); its browser counts one page less. */
+/* Takes pg off the list (it is being freed) and frees its list of targets;
+ * its browser counts one page less. */
 void pool_policy_page_remove(pool_policy_page_t *pg);
 
 /* pg leaves its browser context. 1 when that was the last page of a browser
@@ -251,11 +257,14 @@ typedef enum {
     POOL_RELEASE_KEEP     /* clean, then idle again */
 } pool_release_t;
 
+/* discard: the caller wants it disposed; lost: its page crashed. A page that
+ * overflowed, or of a retired browser context, is discarded too. */
 pool_release_t pool_policy_release(const pool_policy_t *pp, const pool_policy_page_t *pg,
                                    int discard, int lost);
 
-/* The next idle page to dispose at `now`: burst pages at once, others idle
- * for idle_timeout while more than warm pages are open. *total: regular
+/* The next idle page to dispose at `now`: burst pages and those of a retired
+ * browser context at once, others idle for idle_timeout while more than warm
+ * pages are open. *total: regular
  * pages not closing, kept up to date across calls. NULL when none. */
 pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, double now, int *total);
 
@@ -270,8 +279,13 @@ int pool_policy_reserved(const pool_policy_t *pp);
 
 /* ---- targets a run opened ---- */
 
-/* Records tid as a target of pg's runs (closed before its next lease). */
-void pool_policy_extra_add(pool_policy_page_t *pg, const char *tid);
+/* Records tid as a target of pg's runs (closed before its next lease), once;
+ * the list grows as needed. 0, or -1 when tid is past POOL_POLICY_MAX_EXTRA
+ * (or memory ran out): then pg overflows and its browser context is retired,
+ * so that pg is disposed at its release (as is every other page of that
+ * browser context), and disposing the browser context closes what was not
+ * recorded. */
+int pool_policy_extra_add(pool_policy_page_t *pg, const char *tid);
 
 /* Forgets tid (it closed) on every page of b. */
 void pool_policy_extra_drop(pool_policy_t *pp, const pool_policy_browser_t *b, const char *tid);

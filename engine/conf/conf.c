@@ -147,6 +147,11 @@ static const conf_field_t conf_browser[] = {
     {.name = "idle_timeout", .kind = K_DURATION, .offset = C_(browser.idle_timeout)},
     {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1, .max = 1000000},
     {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
+    {.name = "heartbeat",
+     .kind = K_DURATION,
+     .offset = C_(browser.heartbeat),
+     .dmin = 0,
+     .dmax = 3600},
     {.name = "warm", .kind = K_INT, .offset = C_(browser.warm), .max = 1024},
     {.name = "pages_per_context",
      .kind = K_INT,
@@ -1129,6 +1134,7 @@ void conf_defaults(conf_t *c) {
     c->browser.idle_timeout = 60;
     c->browser.max_uses = 50;
     c->browser.acquire_timeout = 30;
+    c->browser.heartbeat = 10;
     c->browser.warm = 1;
     c->default_timeout = 120;
     c->default_retry.attempts = 3;

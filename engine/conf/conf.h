@@ -68,6 +68,8 @@ typedef struct conf {
         double idle_timeout;    /* 60 s */
         int max_uses;           /* 50 */
         double acquire_timeout; /* 30 s */
+        double heartbeat;       /* Browser.getVersion every 10 s; no answer within as long:
+                                   the browser is hung, killed and relaunched. 0: none */
         int warm;               /* pages kept open even when idle: 1 (<= max_pages) */
         int pages_per_context;  /* pooled pages of runs without a session that share one
                                    browser context; 0 (the key unset): max_pages */

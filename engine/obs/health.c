@@ -61,6 +61,10 @@ health_status_t health_rule(const health_inputs_t *in, char reasons[][160], size
         REASON("%d script(s) failed to load", in->scripts_failed);
         if (st < HEALTH_DEGRADED) st = HEALTH_DEGRADED;
     }
+    if (in->browser_trouble && in->browser_trouble[0]) {
+        REASON("%.150s", in->browser_trouble);
+        if (st < HEALTH_DEGRADED) st = HEALTH_DEGRADED;
+    }
     if (in->pool_waiters > 0 && in->pool_acquire_p95_ms > 5000) {
         REASON("runs wait for browser contexts (acquire p95 %.0f ms)", in->pool_acquire_p95_ms);
         if (st < HEALTH_DEGRADED) st = HEALTH_DEGRADED;
@@ -279,6 +283,7 @@ static cJSON *pool_object(const obs_pool_t *p) {
     cJSON_AddNumberToObject(o, "reused_total", (double)p->reused_total);
     cJSON_AddNumberToObject(o, "recycled_total", (double)p->recycled_total);
     cJSON_AddNumberToObject(o, "crashes_total", (double)p->crashes_total);
+    cJSON_AddNumberToObject(o, "hangs_total", (double)p->hangs_total);
     cJSON_AddNumberToObject(o, "acquire_p95_ms", round1(p->acquire_p95_ms));
     return o;
 }
@@ -368,6 +373,7 @@ cJSON *health_report(const health_src_t *src) {
     cJSON_AddItemToObject(doc, "browser_pool", pool_object(&pool));
     in.pool_waiters = pool.waiters;
     in.pool_acquire_p95_ms = pool.acquire_p95_ms;
+    in.browser_trouble = pool.trouble;
 
     cJSON_AddItemToObject(doc, "breakers", breakers_array(src, &in.breakers_open));
 

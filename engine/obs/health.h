@@ -53,6 +53,7 @@ typedef struct health_inputs {
     double lag_p99_ms;
     int pool_waiters;
     double pool_acquire_p95_ms;
+    const char *browser_trouble; /* a browser down, or hung lately; NULL or "" when none */
 } health_inputs_t;
 
 /* Applies the rule; writes one line per finding into reasons (at most

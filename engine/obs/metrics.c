@@ -125,6 +125,9 @@ static void pool_metrics(out_t *o, const obs_pool_t *p) {
     put(o, "baton_pool_pages_recycled_total %llu\n", (unsigned long long)p->recycled_total);
     family(o, "baton_browser_crashes_total", "counter", "Browsers that crashed.");
     put(o, "baton_browser_crashes_total %llu\n", (unsigned long long)p->crashes_total);
+    family(o, "baton_browser_hangs_total", "counter",
+           "Browsers killed and relaunched for missing a heartbeat.");
+    put(o, "baton_browser_hangs_total %llu\n", (unsigned long long)p->hangs_total);
     family(o, "baton_pool_acquire_seconds", "histogram", "Time a run waited for a page.");
     uint64_t cum = 0;
     for (size_t b = 0; b < OBS_ACQUIRE_BUCKETS; b++) {

@@ -283,6 +283,8 @@ static void read_pool(void *ud, obs_pool_t *out) {
     out->reused_total = (uint64_t)f.reused_total;
     out->recycled_total = (uint64_t)f.recycled_total;
     out->crashes_total = (uint64_t)f.crashes_total;
+    out->hangs_total = (uint64_t)f.hangs_total;
+    snprintf(out->trouble, sizeof out->trouble, "%.299s", f.trouble);
     out->acquire_p95_ms = f.acquire_p95_ms;
     memcpy(out->acquire_buckets, o->acquire_buckets, sizeof out->acquire_buckets);
     out->acquire_sum_ms = o->acquire_sum_ms;

@@ -30,7 +30,9 @@ typedef struct obs_pool {
     int browser_contexts; /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;
+    uint64_t hangs_total; /* browsers killed for missing a heartbeat */
     double acquire_p95_ms;
+    char trouble[300]; /* why the browsers are in trouble (pool_figures_t.trouble); "" */
     /* acquire times: acquire_buckets[i] counts acquires <= obs_acquire_bounds_ms[i]
      * (and above the previous bound); the last slot those above every bound */
     uint64_t acquire_buckets[OBS_ACQUIRE_BUCKETS + 1];

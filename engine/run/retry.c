@@ -27,6 +27,12 @@ double retry_delay(const conf_retry_t *r, int next_attempt, double prev, double 
     return d;
 }
 
+double retry_wait(double delay, double retry_after) {
+    if (!isfinite(retry_after) || retry_after <= 0) return delay;
+    if (retry_after > RETRY_AFTER_MAX) retry_after = RETRY_AFTER_MAX;
+    return retry_after > delay ? retry_after : delay;
+}
+
 _Static_assert((int)RETRY_BUDGET_SLOTS >= (int)CONF_RETRY_WINDOW_MAX,
                "every window engine.conf allows fits");
 

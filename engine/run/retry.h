@@ -13,6 +13,17 @@
  * first time) and `u` a uniform random number in [0, 1). */
 double retry_delay(const conf_retry_t *r, int next_attempt, double prev, double u);
 
+/* The longest wait an error's retry_after may ask for (a 429's Retry-After
+ * included): one hour. */
+#define RETRY_AFTER_MAX 3600.0
+
+/* The wait before a retry whose backoff is `delay` and whose error asked for
+ * `retry_after` seconds: the longer of the two, retry_after capped at
+ * RETRY_AFTER_MAX; a retry_after that is NaN, infinite, zero or negative
+ * counts as absent. The one place both a job's retries and baton.retry
+ * take an error's retry_after into account. */
+double retry_wait(double delay, double retry_after);
+
 /* The engine-wide retry budget: a token bucket over a sliding window of
  * one-second slots. Retries may add at most `percent` % to the attempts made
  * in the last `window` seconds, with `floor` retries always allowed, so an

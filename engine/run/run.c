@@ -250,7 +250,7 @@ static void attempt_done(script_co_t *co, script_outcome_t *out, void *ud) {
     }
     if (!last) {
         double delay = retry_delay(&run->job->retry, run->attempt + 1, run->prev_delay, rand01(r));
-        if (out->retry_after > delay) delay = out->retry_after; /* e.g. 429 Retry-After */
+        delay = retry_wait(delay, out->retry_after); /* e.g. 429 Retry-After, capped */
         char d[32], msg[1200];
         run->prev_delay = delay;
         units_format_duration(delay, d, sizeof d);

@@ -76,14 +76,16 @@ static int l_run_lua_breaker_reset(lua_State *L) {
 
 /* ---- baton.retry ---- */
 
-/* retry_next(opts, next_attempt, prev_delay) → seconds to wait before that
- * attempt, or nil when the engine-wide retry budget refuses it. */
+/* retry_next(opts, next_attempt, prev_delay [, retry_after]) → seconds to
+ * wait before that attempt (at least the error's retry_after, capped as
+ * retry_wait says), or nil when the engine-wide retry budget refuses it. */
 static int l_run_lua_retry_next(lua_State *L) {
     const script_host_t *h = script_host(L);
     conf_retry_t r = {
         .attempts = 3, .backoff = "exponential", .base = 1, .max = 30, .jitter = "full"};
     int next = (int)luaL_checkinteger(L, 2);
     double prev = luaL_optnumber(L, 3, 0);
+    double retry_after = lua_type(L, 4) == LUA_TNUMBER ? lua_tonumber(L, 4) : 0;
     if (lua_istable(L, 1)) {
         static const char *const backoffs[] = {"exponential", "linear", "constant", NULL};
         static const char *const jitters[] = {"none", "full", "equal", "decorrelated", NULL};
@@ -108,7 +110,7 @@ static int l_run_lua_retry_next(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    lua_pushnumber(L, retry_delay(&r, next, prev, script_random(L)));
+    lua_pushnumber(L, retry_wait(retry_delay(&r, next, prev, script_random(L)), retry_after));
     return 1;
 }
 

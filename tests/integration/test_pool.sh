@@ -339,6 +339,41 @@ EOF
   teardown
 }
 
+t_hung_browser_misses_its_heartbeat_is_killed_and_relaunched() {
+  setup
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '1s'"
+  cat >scripts/h.lua <<EOF
+job "tick" { every = "1s", browser = true, overlap = "skip", timeout = "20s",
+  retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page({ timeout = 3 })
+  page:navigate("$FX/page/1")
+  return { title = page:title() }
+end }
+EOF
+  start_engine
+  wait_for_log 'tick run [0-9]+: ok'
+  local pid
+  pid=$(grep -oE 'browser 1: .*\(pid [0-9]+\) ready' engine.out | head -1 | grep -oE 'pid [0-9]+' |
+    cut -d' ' -f2)
+  kill -STOP "$pid"
+  wait_for_log 'browser 1: hung: no answer to a heartbeat \(Browser.getVersion\) within 1s; killed'
+  wait_for_log 'browser 1: .* ready in' 2
+  local oks
+  oks=$(grep -cE 'tick run [0-9]+: ok' engine.out)
+  wait_for_log 'tick run [0-9]+: ok' $((oks + 1))
+  local port health
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  health=$(curl -s --max-time 5 "127.0.0.1:$port/api/system/health")
+  stop_engine
+  kill -9 "$pid" 2>/dev/null
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.hangs_total')" 1 "hangs counted"
+  expect_contains "$(echo "$health" | jq -r '.status_reasons[]')" \
+    "browser 1 was hung: no answer to a heartbeat" "health says why"
+  expect_eq "$(echo "$health" | jq -r '.status')" "degraded" "health status"
+  teardown
+}
+
 t_crashed_page_fails_only_its_run() {
   setup
   conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
@@ -368,6 +403,38 @@ EOF
   expect_eq "$(sql t.db "select json_extract(result, '$.title'), json_extract(result, '$.ctx')
     from runs where job='after'")" 'Page 2|2' "the next run gets a fresh page"
   expect_eq "$(grep -c 'ready in' engine.out)" 1 "the browser itself stayed up"
+  teardown
+}
+
+t_page_whose_call_timed_out_is_discarded_even_when_the_run_caught_it() {
+  setup
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/s.lua <<EOF
+job "spin" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout = "30s",
+  run = function(ctx)
+  local page = ctx:page({ timeout = 2 })
+  page:navigate("$FX/page/1")
+  local ok, e = pcall(page.eval, page, "while (true) {}")
+  baton.trigger("after")
+  return { ctx = page:number(), ok = ok, kind = type(e) == "table" and e.kind or tostring(e) }
+end }
+job "after" { browser = true, retry = { attempts = 1 }, timeout = "30s", run = function(ctx)
+  local page = ctx:page({ timeout = 5 })
+  page:navigate("$FX/page/2")
+  return { ctx = page:number(), sum = page:eval("1 + 1"), title = page:title() }
+end }
+EOF
+  start_engine
+  wait_for_log 'after run [0-9]+: (ok|failed)'
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.ok') || '|' ||
+    json_extract(result, '$.kind') || '|' || json_extract(result, '$.ctx') from runs
+    where job='spin'")" "ok|0|timeout|1" "the spinning run caught its timeout"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.ctx') || '|' ||
+    json_extract(result, '$.sum') || '|' || json_extract(result, '$.title') from runs
+    where job='after'")" "ok|2|2|Page 2" "the next run gets a fresh, working page"
+  expect_contains "$(cat engine.out)" "page #1 discarded: a call of its lease timed out"
   teardown
 }
 
@@ -717,6 +784,52 @@ EOF
     where status = 'ok'")" 1 "on the same page"
   expect_eq "$(sql t.db "select count(*) from runs where status not in ('ok', 'skipped')
     or (status = 'skipped' and error_kind != 'overlap')")" 0 "no other outcome"
+  teardown
+}
+
+t_forty_pop_ups_opened_with_a_user_gesture_are_all_closed_at_release() {
+  setup
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
+  cat >scripts/t.lua <<EOF
+local function pages(page)
+  local me = page:send("Target.getTargetInfo").targetInfo
+  local n = 0
+  for _, t in ipairs(page:send("Target.getTargets").targetInfos) do
+    if t.browserContextId == me.browserContextId and t.type == "page" then n = n + 1 end
+  end
+  return n
+end
+job "opener" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  for _ = 1, 40 do -- one pop-up per user gesture
+    page:send("Runtime.evaluate", { expression = "window.open('about:blank'); 1", userGesture = true })
+  end
+  local n = 0
+  for _ = 1, 100 do
+    n = pages(page)
+    if n >= 41 then break end
+    ctx:sleep("100ms")
+  end
+  ctx:sleep("500ms")
+  baton.trigger("after")
+  return { pages = n, ctx = page:number() }
+end }
+job "after" { browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  ctx:sleep("1s")
+  return { pages = pages(page), ctx = page:number() }
+end }
+EOF
+  start_engine
+  wait_for_log 'after run [0-9]+: (ok|failed)'
+  stop_engine
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.pages') || '|' ||
+    json_extract(result, '$.ctx') from runs where job='opener'")" "ok|41|1" \
+    "the click opened 40 pop-ups"
+  expect_eq "$(sql t.db "select status || '|' || json_extract(result, '$.pages') || '|' ||
+    json_extract(result, '$.ctx') from runs where job='after'")" "ok|1|1" \
+    "every one was closed at release: the next lease finds its page alone"
   teardown
 }
 

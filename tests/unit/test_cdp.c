@@ -104,6 +104,8 @@ typedef struct conn {
     char why[512];
     int loads;
     char load_session[128];
+    int timeouts;
+    char timeout_session[128];
 } conn_t;
 
 static void on_event(void *ud, const char *session, const char *method, const cJSON *params) {
@@ -119,6 +121,12 @@ static void on_close(void *ud, const char *why) {
     conn_t *cn = ud;
     cn->closes++;
     snprintf(cn->why, sizeof cn->why, "%s", why);
+}
+
+static void on_timeout(void *ud, const char *session) {
+    conn_t *cn = ud;
+    cn->timeouts++;
+    snprintf(cn->timeout_session, sizeof cn->timeout_session, "%s", session ? session : "");
 }
 
 static const char *str_at(const cJSON *j, const char *key) {
@@ -336,7 +344,7 @@ typedef struct piped {
 
 static int launch_piped(fixture_t *f, piped_t *p, const char *executable) {
     uv_stdio_container_t stdio[2];
-    cdp_hooks_t hooks = {on_event, on_close, &p->cn};
+    cdp_hooks_t hooks = {on_event, on_close, &p->cn, on_timeout};
     chrome_opts_t opts = {.executable = executable};
     char err[512];
     memset(p, 0, sizeof *p);
@@ -398,7 +406,9 @@ TEST(cdp_pipe_versions_sessions_events_big_results_and_errors) {
         WAIT(&f, 0, 0.1);
         CHECK_INT(forgotten.done, 0);
 
-        /* A call past its timeout fails with timeout, not later with its answer. */
+        /* A call past its timeout fails with timeout, not later with its answer,
+         * and the connection's owner hears which session's call it was. */
+        CHECK_INT(p.cn.timeouts, 0);
         reply_t slow = {0};
         double t1 = now_s();
         CHECK_INT(cdp_send(p.c, session, "Runtime.evaluate",
@@ -411,6 +421,8 @@ TEST(cdp_pipe_versions_sessions_events_big_results_and_errors) {
         CHECK_INT(slow.done, 1);
         CHECK_INT(slow.kind, ERR_TIMEOUT);
         CHECK(waited >= 0.19 && waited < 1.5);
+        CHECK_INT(p.cn.timeouts, 1);
+        CHECK_STR(p.cn.timeout_session, session);
         reply_clear(&slow);
 
         /* Failing a session fails each of its pending calls at once and
@@ -749,7 +761,7 @@ static void browser_stop(fixture_t *f, browser_t *b) {
 }
 
 static cdp_t *ws_connect(fixture_t *f, conn_t *cn, const char *url) {
-    cdp_hooks_t hooks = {on_event, on_close, cn};
+    cdp_hooks_t hooks = {on_event, on_close, cn, on_timeout};
     cdp_t *c = NULL;
     memset(cn, 0, sizeof *cn);
     CHECK_INT(cdp_ws_new(&c, &f->loop, &f->clock, &hooks, url), 0);

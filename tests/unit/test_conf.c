@@ -124,6 +124,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_NUM(c.browser.idle_timeout, 60);
     CHECK_INT(c.browser.max_uses, 50);
     CHECK_NUM(c.browser.acquire_timeout, 30);
+    CHECK_NUM(c.browser.heartbeat, 10);
     CHECK_INT(c.browser.pages_per_context, 0); /* unset: as many as max_pages */
     CHECK_NUM(c.default_timeout, 120);
     CHECK_INT(c.default_retry.attempts, 3);
@@ -175,7 +176,7 @@ static const char full_file[] =
     "  reserve = { critical = 2, high = 3 },\n"
     "  burst = 4,\n"
     "  idle_timeout = \"2m\", max_uses = 100, acquire_timeout = \"1m30s\",\n"
-    "  pages_per_context = 3,\n"
+    "  pages_per_context = 3, heartbeat = \"30s\",\n"
     "}\n"
     "defaults = { timeout = \"5m\", retry = { attempts = 5, backoff = \"linear\",\n"
     "             base = \"250ms\", max = \"1m\", jitter = \"decorrelated\" } }\n"
@@ -219,6 +220,7 @@ TEST(full_file_sets_every_key) {
     CHECK_INT(c.browser.max_uses, 100);
     CHECK_NUM(c.browser.acquire_timeout, 90);
     CHECK_INT(c.browser.pages_per_context, 3);
+    CHECK_NUM(c.browser.heartbeat, 30);
     CHECK_NUM(c.default_timeout, 300);
     CHECK_INT(c.default_retry.attempts, 5);
     CHECK_STR(c.default_retry.backoff, "linear");

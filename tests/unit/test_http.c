@@ -89,6 +89,11 @@ TEST(health_rule_ok_degraded_failing) {
     CHECK_INT(health_rule(&in, why, 8, &n), HEALTH_FAILING);
     in = (health_inputs_t){.pool_waiters = 2, .pool_acquire_p95_ms = 6000};
     CHECK_INT(health_rule(&in, why, 8, &n), HEALTH_DEGRADED);
+    in = (health_inputs_t){.browser_trouble = ""};
+    CHECK_INT(health_rule(&in, why, 8, &n), HEALTH_OK);
+    in = (health_inputs_t){.browser_trouble = "browser 1 was hung: no answer to a heartbeat"};
+    CHECK_INT(health_rule(&in, why, 8, &n), HEALTH_DEGRADED);
+    CHECK_STR(why[0], "browser 1 was hung: no answer to a heartbeat");
     in = (health_inputs_t){.store_error = 1, .breakers_open = 1, .scripts_failed = 1};
     CHECK_INT(health_rule(&in, why, 2, &n), HEALTH_FAILING);
     CHECK_INT(n, 2); /* capped at the room given */

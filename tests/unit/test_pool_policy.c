@@ -677,27 +677,66 @@ TEST(pool_policy_with_nothing_to_do_decides_nothing) {
     CHECK_INT(pool_policy_used(&F.pp), 0);
 }
 
-TEST(pool_policy_records_each_target_of_a_run_once_and_at_most_sixteen) {
+TEST(pool_policy_records_each_target_of_a_run_once_however_many) {
     pool_policy_limits_t lim = lim_default();
     fx_init(&lim, 1);
     pool_policy_page_t *pg = fx_page(fx_bctx(0, 0, ""), POOL_PAGE_LEASED, 0, 0);
-    pool_policy_extra_add(pg, NULL);
-    pool_policy_extra_add(pg, "");
-    pool_policy_extra_add(pg, pg->target); /* its own page is no extra */
+    CHECK_INT(pool_policy_extra_add(pg, NULL), 0);
+    CHECK_INT(pool_policy_extra_add(pg, ""), 0);
+    CHECK_INT(pool_policy_extra_add(pg, pg->target), 0); /* its own page is no extra */
     CHECK_INT(pg->nextra, 0);
     pool_policy_extra_add(pg, "X");
     pool_policy_extra_add(pg, "X");
     CHECK_INT(pg->nextra, 1);
     char tid[16];
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < 40; i++) { /* once at most 16: the rest stayed open */
         snprintf(tid, sizeof tid, "Y%d", i);
-        pool_policy_extra_add(pg, tid);
+        CHECK_INT(pool_policy_extra_add(pg, tid), 0);
     }
-    CHECK_INT(pg->nextra, POOL_POLICY_MAX_EXTRA);
+    CHECK_INT(pg->nextra, 41);
+    CHECK_STR(pg->extra[40], "Y39");
     pool_policy_extra_drop(&F.pp, &F.b[0], NULL);
     pool_policy_extra_drop(&F.pp, &F.b[0], "nope");
-    CHECK_INT(pg->nextra, POOL_POLICY_MAX_EXTRA);
+    CHECK_INT(pg->nextra, 41);
     pool_policy_extra_drop(&F.pp, &F.b[0], "X");
-    CHECK_INT(pg->nextra, POOL_POLICY_MAX_EXTRA - 1);
+    CHECK_INT(pg->nextra, 40);
     CHECK_STR(pg->extra[0], "Y0");
+    CHECK_INT(pg->overflow, 0);
+    CHECK_INT(pool_policy_release(&F.pp, pg, 0, 0), POOL_RELEASE_KEEP); /* all closed then */
+    pool_policy_page_remove(pg);
+    CHECK(pg->extra == NULL); /* freed with the page */
+}
+
+TEST(pool_policy_past_the_most_targets_disposes_the_page_and_its_browser_context) {
+    pool_policy_limits_t lim = lim_default();
+    fx_init(&lim, 1);
+    pool_policy_bctx_t *x = fx_bctx(0, 0, "");
+    pool_policy_page_t *pg = fx_page(x, POOL_PAGE_LEASED, 0, 0);
+    pool_policy_page_t *other = fx_page(x, POOL_PAGE_LEASED, 0, 0);
+    pool_policy_page_t *idle = fx_page(x, POOL_PAGE_IDLE, 0, 0);
+    pg->uses = other->uses = 1;
+    char tid[16];
+    for (int i = 0; i < POOL_POLICY_MAX_EXTRA; i++) {
+        snprintf(tid, sizeof tid, "Z%d", i);
+        CHECK_INT(pool_policy_extra_add(pg, tid), 0);
+    }
+    CHECK_INT(pg->nextra, POOL_POLICY_MAX_EXTRA);
+    CHECK_INT(x->retired, 0);
+    CHECK_INT(pool_policy_release(&F.pp, pg, 0, 0), POOL_RELEASE_KEEP);
+    /* One more cannot be kept track of: the page and its browser context go,
+     * which closes it with all the others. */
+    CHECK_INT(pool_policy_extra_add(pg, "one-too-many"), -1);
+    CHECK_INT(pg->nextra, POOL_POLICY_MAX_EXTRA);
+    CHECK_INT(pg->overflow, 1);
+    CHECK_INT(x->retired, 1);
+    CHECK_INT(pool_policy_release(&F.pp, pg, 0, 0), POOL_RELEASE_DISCARD);
+    /* The other pages of that browser context are disposed too: at release,
+     * at once when idle, and none is handed out or joins it again. */
+    CHECK_INT(pool_policy_release(&F.pp, other, 0, 0), POOL_RELEASE_DISCARD);
+    pool_policy_waiter_t *w = fx_wait(2, "", 0);
+    CHECK(pool_policy_idle_for(&F.pp, w, 0) == NULL);
+    CHECK(pool_policy_joinable(&F.pp, &F.b[0]) == NULL);
+    int total = pool_policy_count(&F.pp, -1, 0);
+    CHECK(pool_policy_next_idle_expired(&F.pp, 0, &total) == idle);
+    pool_policy_page_remove(pg);
 }

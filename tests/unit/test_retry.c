@@ -1,5 +1,6 @@
 /* test_retry.c — backoff sequences of each growth and jitter mode: exact
  * values for fixed random draws, and bounds. */
+#include <math.h>
 #include <string.h>
 
 #include "run/retry.h"
@@ -78,4 +79,17 @@ TEST(retry_budget_forgets_calls_and_retries_past_the_window) {
     CHECK_INT(retry_budget_take(&b, 9.9), 0);  /* still in the window */
     CHECK_INT(retry_budget_take(&b, 10.0), 1); /* second 0 has left it: the floor again */
     CHECK_INT(retry_budget_take(&b, 10.5), 0);
+}
+
+TEST(retry_wait_caps_retry_after_at_an_hour_and_ignores_nonsense) {
+    CHECK_NUM(retry_wait(2, 7), 7); /* the longer one */
+    CHECK_NUM(retry_wait(9, 7), 9);
+    CHECK_NUM(retry_wait(2, 1e308), RETRY_AFTER_MAX);         /* not forever */
+    CHECK_NUM(retry_wait(2, 86400.0 * 365), RETRY_AFTER_MAX); /* a far HTTP date */
+    CHECK_NUM(retry_wait(2, INFINITY), 2);                    /* absent */
+    CHECK_NUM(retry_wait(2, -INFINITY), 2);
+    CHECK_NUM(retry_wait(2, NAN), 2);
+    CHECK_NUM(retry_wait(2, -5), 2);
+    CHECK_NUM(retry_wait(2, 0), 2);
+    CHECK_NUM(RETRY_AFTER_MAX, 3600);
 }

@@ -105,3 +105,31 @@ TEST(run_lua_retry_gives_up_when_the_retry_budget_refuses) {
     job_free_all(jobs, n);
     kit_free(&k);
 }
+
+TEST(run_lua_retry_caps_a_huge_retry_after_at_an_hour) {
+    kit_t k;
+    job_t **jobs;
+    size_t n;
+    kit_init(&k);
+    job_t *j =
+        load_one(&k,
+                 "job 'j' { run = function()\n"
+                 "  local t0, calls = baton.now(), 0\n"
+                 "  local waits = {}\n"
+                 "  baton.retry(function(attempt) calls = calls + 1\n"
+                 "    waits[attempt] = baton.now() - t0\n"
+                 "    local ra = ({ 1e308, 0/0, -1/0 })[attempt]\n"
+                 "    if ra then baton.error('rate_limited', 'x', { retry_after = ra }) end\n"
+                 "  end, { attempts = 4, base = '1s', jitter = 'none' })\n"
+                 "  return { calls = calls, w2 = waits[2], w3 = waits[3], w4 = waits[4] }\n"
+                 "end }\n",
+                 &jobs, &n);
+    CHECK(j && kit_run(&k, j, 4000));
+    CHECK(k.out.ok);
+    CHECK_HAS(k.result, "\"calls\":4");
+    CHECK_HAS(k.result, "\"w2\":3600"); /* capped at an hour */
+    CHECK_HAS(k.result, "\"w3\":3602"); /* NaN: absent, the 2 s backoff */
+    CHECK_HAS(k.result, "\"w4\":3606"); /* -inf: absent, 4 s */
+    job_free_all(jobs, n);
+    kit_free(&k);
+}

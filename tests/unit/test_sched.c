@@ -316,6 +316,26 @@ TEST(sched_rate_limited_retry_waits_at_least_retry_after) {
     world_free(&w);
 }
 
+TEST(sched_huge_retry_after_is_capped_at_an_hour) {
+    world_t w;
+    char err[64];
+    int rc = world_init(
+        &w,
+        "job 'r' { retry = { attempts = 2, base = '1s', jitter = 'none' }, run = function(ctx)\n"
+        "  local t = ctx.store:get('t') or {}\n"
+        "  t[#t + 1] = baton.now() - 1704067200\n"
+        "  ctx.store:set('t', t)\n"
+        "  baton.error('rate_limited', 'slow down', { retry_after = 1e308 })\n"
+        "end }\n",
+        4);
+    CHECK(rc == 0);
+    sched_trigger(w.sched, "r", NULL, err, sizeof err);
+    advance(&w, 3700);
+    CHECK_STR(kv(&w, "t"), "[0.5,3600.5]"); /* retried an hour later, not never */
+    CHECK_INT(rows(&w, "r", "failed", "rate_limited"), 2);
+    world_free(&w);
+}
+
 TEST(sched_misfire_run_once_and_skip_after_downtime) {
     world_t w;
     int rc = world_init(&w,
