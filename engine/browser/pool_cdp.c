@@ -148,6 +148,15 @@ static void bctx_leave(pooled_page_t *c) {
         bctx_maybe_free(x);
 }
 
+/* The answer to Browser.setDownloadBehavior. */
+static void bctx_downloads_denied(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
+    (void)res;
+    if (err && err->kind != ERR_NONE)
+        log_warn("browser %d: browser context %d: downloads could not be denied: %s", x->b->index,
+                 x->no, err->message);
+    bctx_maybe_free(x);
+}
+
 /* The answer to Target.createBrowserContext: its pages may open now. */
 static void bctx_made(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = x->p;
@@ -163,6 +172,12 @@ static void bctx_made(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
     }
     if (id) snprintf(x->id, sizeof x->id, "%s", id);
     bctx_set(x, id ? POOL_BCTX_READY : POOL_BCTX_CLOSING);
+    if (id) { /* said before its first page opens, whatever the browser's default */
+        cJSON *deny = cJSON_CreateObject();
+        cJSON_AddStringToObject(deny, "behavior", "deny");
+        cJSON_AddStringToObject(deny, "browserContextId", id);
+        xstep(x, "Browser.setDownloadBehavior", deny, bctx_downloads_denied);
+    }
     /* Each step may free pages (and, but for the pin, x): rescan each time. */
     x->inflight++;
     for (;;) {

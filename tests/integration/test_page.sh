@@ -127,6 +127,8 @@ EOF
 # content, by Chromium itself (a redirect, location =, window.open, a link).
 t_a_page_reaches_neither_local_files_nor_the_browser() {
   setup
+  mkdir -p home
+  export HOME=$PWD/home # where Chromium would put a download
   cat >scripts/j.lua <<EOF
 job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
   run = function(ctx)
@@ -137,11 +139,14 @@ job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
     end
     try("goto", function() page:navigate("file:///etc/passwd") end)
     try("raw_goto", function() page:send("Page.navigate", { url = "file:///etc/passwd" }) end)
-    try("download", function()
+    try("allow_downloads", function()
       page:send("Browser.setDownloadBehavior", { behavior = "allow", downloadPath = "/" })
     end)
     try("targets", function() page:send("Target.getTargets") end)
     try("attach", function() page:send("Target.attachToTarget", { targetId = "x", flatten = true }) end)
+    try("download", function() page:navigate("$FX/download") end)
+    page:navigate("$FX/links-out")
+    page:eval("const a = document.createElement('a'); a.href = '/download'; a.download = ''; a.click(); 1")
     try("redirect", function() page:navigate("$FX/to-file") end)
     r.after_redirect = page:url()
     page:navigate("$FX/links-out")
@@ -161,7 +166,8 @@ EOF
   r=$(sql t.db "select result from runs where job='j'")
   expect_contains "$(jq -r .goto <<<"$r")" "scripts/j.lua:8: page:goto: file: URLs are not allowed"
   expect_contains "$(jq -r .raw_goto <<<"$r")" "script: page:goto: file: URLs are not allowed"
-  expect_contains "$(jq -r .download <<<"$r")" "Browser.setDownloadBehavior is not allowed"
+  expect_contains "$(jq -r .allow_downloads <<<"$r")" "Browser.setDownloadBehavior is not allowed"
+  expect_eq "$(find "$PWD" -name 'baton-dl-marker*' | wc -l)" 0 "a download was saved: $(find "$PWD" -name 'baton-dl-marker*')"
   expect_contains "$(jq -r .targets <<<"$r")" "Target.getTargets is not allowed"
   expect_contains "$(jq -r .attach <<<"$r")" "Target.attachToTarget is not allowed"
   expect_contains "$(jq -r .redirect <<<"$r")" "network: "
