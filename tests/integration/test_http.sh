@@ -91,7 +91,7 @@ t_http_health_has_every_design_field_from_live_state() {
   expect_eq "$(j '.jobs[] | select(.name=="flaky") | .success_rate_1h')" 0
   expect_eq "$(j '.jobs[] | select(.name=="manual") | [.last_run, .next_run_at, .success_rate_1h] | map(. == null) | all')" true
   expect_eq "$(j '.browser_pool | keys | sort | join(",")')" \
-    "acquire_p95_ms,browser_contexts,browsers,crashes_total,created_total,pages,recycled_total,reused_total,waiters"
+    "acquire_p95_ms,browser_contexts,browsers,crashes_total,created_total,hangs_total,pages,recycled_total,reused_total,waiters"
   expect_eq "$(j '.browser_pool.pages | keys | sort | join(",")')" "busy,idle,max,reserved,total"
   expect_eq "$(j .browser_pool.pages.max)" 4 "browser.max_pages"
   expect_eq "$(j '.breakers[0] | [.name, .state] | join(" ")')" "site open" "breaker opened by flaky"
