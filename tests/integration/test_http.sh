@@ -368,7 +368,7 @@ t_http_metrics_pass_promtool_and_count_runs() {
   expect_ge "$(m 'baton_retries_total\{job="flaky"\}')" 1
   expect_eq "$(m 'baton_breaker_state\{breaker="site"\}')" 1 "open"
   for name in baton_runs_running baton_runs_waiting baton_pool_waiters baton_pool_pages_created_total \
-    baton_pool_pages_reused_total baton_pool_pages_recycled_total baton_browser_crashes_total \
+    baton_pool_pages_reused_total baton_pool_pages_recycled_total baton_browser_crashes_total baton_browser_hangs_total \
     baton_event_loop_lag_max_seconds 'baton_pool_pages\{state="busy"\}' 'baton_pool_pages\{state="idle"\}' \
     'baton_event_loop_lag_seconds\{quantile="0.99"\}' 'baton_pool_acquire_seconds_bucket\{le="\+Inf"\}' \
     'baton_run_duration_seconds_count\{job="tick"\}'; do

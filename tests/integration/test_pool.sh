@@ -341,7 +341,7 @@ EOF
 
 t_hung_browser_misses_its_heartbeat_is_killed_and_relaunched() {
   setup
-  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '1s'"
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, heartbeat = '2s'"
   cat >scripts/h.lua <<EOF
 job "tick" { every = "1s", browser = true, overlap = "skip", timeout = "20s",
   retry = { attempts = 1 }, run = function(ctx)
@@ -353,11 +353,14 @@ EOF
   start_engine
   wait_for_log 'tick run [0-9]+: ok'
   local pid
-  pid=$(grep -oE 'browser 1: .*\(pid [0-9]+\) ready' engine.out | head -1 | grep -oE 'pid [0-9]+' |
+  # the browser now running (the newest ready line)
+  pid=$(grep -oE 'browser 1: .*\(pid [0-9]+\) ready' engine.out | tail -1 | grep -oE 'pid [0-9]+' |
     cut -d' ' -f2)
+  local readies
+  readies=$(grep -c 'browser 1: .* ready in' engine.out)
   kill -STOP "$pid"
-  wait_for_log 'browser 1: hung: no answer to a heartbeat \(Browser.getVersion\) within 1s; killed'
-  wait_for_log 'browser 1: .* ready in' 2
+  wait_for_log 'browser 1: hung: no answer to a heartbeat \(Browser.getVersion\) within 2s; killed'
+  wait_for_log 'browser 1: .* ready in' $((readies + 1))
   local oks
   oks=$(grep -cE 'tick run [0-9]+: ok' engine.out)
   wait_for_log 'tick run [0-9]+: ok' $((oks + 1))
@@ -367,7 +370,7 @@ EOF
   stop_engine
   kill -9 "$pid" 2>/dev/null
   expect_eq "$ENGINE_RC" 0 "exit code"
-  expect_eq "$(echo "$health" | jq -r '.browser_pool.hangs_total')" 1 "hangs counted"
+  expect_ge "$(echo "$health" | jq -r '.browser_pool.hangs_total')" 1 "hangs counted"
   expect_contains "$(echo "$health" | jq -r '.status_reasons[]')" \
     "browser 1 was hung: no answer to a heartbeat" "health says why"
   expect_eq "$(echo "$health" | jq -r '.status')" "degraded" "health status"
