@@ -2,7 +2,7 @@
  * may load. A run holds one page in one browser context; everything here
  * keeps it there: no browser-wide domain (Browser, Target, Storage,
  * SystemInfo, Tracing, IO, Memory …), no method that reads local files or
- * other pages' state. */
+ * other browser contexts' state. */
 #include "page_policy.h"
 
 #include <ctype.h>

@@ -294,7 +294,7 @@ EOF
   start_engine
   wait_for_log 'check run [0-9]+: ok' 1
   stop_engine
-  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='check' order by run_id desc limit 1")" \
+  expect_eq "$(sql t.db "select json_extract(result,'$.cookies') from runs where job='check' and status = 'ok' order by run_id desc limit 1")" \
     "sid=abc" "cookies restored after a restart"
   teardown
 }
