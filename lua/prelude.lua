@@ -218,6 +218,19 @@ function getmetatable(v)
   return raw_getmetatable(v)
 end
 
+-- xpcall: Lua calls the message handler of an error raised by the count hook
+-- (the CPU slice spent) with hooks off, where a looping handler would never
+-- end; once the run is doomed the handler is skipped and the limit error
+-- passes through as it is.
+local raw_xpcall = xpcall
+function xpcall(f, msgh, ...)
+  if type(msgh) ~= "function" then return raw_xpcall(f, msgh, ...) end
+  return raw_xpcall(f, function(e)
+    if prim.doomed() then return e end
+    return msgh(e)
+  end, ...)
+end
+
 local raw_collect = collectgarbage
 local GC_ALLOWED = { collect = true, count = true, step = true, isrunning = true }
 function collectgarbage(opt, ...)

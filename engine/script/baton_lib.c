@@ -194,7 +194,16 @@ static int l_baton_load_module(lua_State *L) {
     return 2;
 }
 
+/* Whether the running code must stop with `limit`: the prelude's xpcall then
+ * skips the script's message handler, which Lua would run with hooks off
+ * after an error raised by the count hook. */
+static int l_baton_doomed(lua_State *L) {
+    lua_pushboolean(L, script_of(L)->doom != SCRIPT_DOOM_NONE);
+    return 1;
+}
+
 static const luaL_Reg baton_lib[] = {
+    {"doomed", l_baton_doomed},
     {"where", l_baton_where},
     {"now", l_baton_now},
     {"sleep", l_baton_sleep},

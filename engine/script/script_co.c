@@ -50,7 +50,7 @@ static void co_free(script_co_t *co) {
 }
 
 /* Closes the pending to-be-closed variables of a run that did not return
- * (it failed, was cancelled or doomed) by resetting its thread — under a CPU
+ * (it failed, was cancelled or doomed while waiting) by resetting its thread — under a CPU
  * slice of its own and the memory limit, so a __close that loops or bloats
  * ends with `limit`, which then is the run's outcome. */
 static void co_reset(script_co_t *co, script_outcome_t *out) {
@@ -122,7 +122,11 @@ static int co_resume(script_co_t *co, int nargs) {
         script_push_doom(s, co->T, doomed);
         out.kind = err_read(co->T, -1, out.message, sizeof out.message, &out.retryable);
         lua_pop(co->T, 1); /* our own limit error: plain fields */
-        co_finish(co, &out, 1);
+        /* Raised by the count hook, the error left the thread with hooks
+         * off (Lua restores them only in a pcall): a __close run there could
+         * loop forever, so a run stopped by its limit does not close its
+         * pending <close> variables. A yielded one (waiting) can. */
+        co_finish(co, &out, rc == LUA_YIELD);
         return 0;
     }
     if (rc == LUA_OK) {
