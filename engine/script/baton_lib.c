@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/units.h"
 #include "json.h"
@@ -182,6 +183,16 @@ static int l_baton_load_module(lua_State *L) {
         if (!dirs[i]) continue;
         snprintf(path, sizeof path, "%s/%s.lua", dirs[i], rel);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        /* scripts/lib/ modules stay inside scripts/ and under the size limit */
+        char why[1024], root[4096];
+        const char *slash = i == 1 ? strrchr(dirs[1], '/') : NULL;
+        snprintf(root, sizeof root, "%.*s", slash ? (int)(slash - dirs[1]) : 0, dirs[1]);
+        if (i == 1 &&
+            fs_file_within(path, slash ? root : dirs[1], SCRIPT_MAX_BYTES, why, sizeof why) < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "require: %s", why);
+            return 2;
+        }
         if (luaL_loadfilex(L, path, "t") != LUA_OK) {
             lua_pushnil(L);
             lua_insert(L, -2);

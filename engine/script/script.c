@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "base/fs.h"
 #include "base/units.h"
 #include "bounded.h"
 #include "pattern.h"
@@ -172,7 +173,13 @@ static int setup_p(lua_State *L) {
         s->mem_limit = s->host.memory_limit;
         return 0;
     }
-    /* The user's script, text only; it runs with the limits on. */
+    /* The user's script, text only; it runs with the limits on. A file that
+     * leads out of its directory or is too big is refused unread. */
+    char dir[4096], why[1024];
+    const char *slash = strrchr(s->path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - s->path) : 1, slash ? s->path : ".");
+    if (fs_file_within(s->path, dir[0] ? dir : "/", SCRIPT_MAX_BYTES, why, sizeof why) < 0)
+        return luaL_error(L, "%s", why);
     if (luaL_loadfilex(L, s->path, "t") != LUA_OK) return lua_error(L);
     s->mem_limit = s->host.memory_limit;
     lua_call(L, 0, 0);

@@ -15,6 +15,9 @@
 #include "store/store.h"
 #include "base/vclock.h"
 
+/* The largest script or module file the engine reads (docs/jobs.md). */
+#define SCRIPT_MAX_BYTES (1024 * 1024)
+
 typedef struct script script_t;
 typedef struct script_co script_co_t;
 

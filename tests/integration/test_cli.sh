@@ -202,4 +202,41 @@ t_plan_auto_offsets_are_stable_when_a_job_is_added() {
   expect_eq "$(jq '.max_per_second' after)" 1
 }
 
+
+# Issue 11 item 8: a script (or a module) that leads out of scripts/ through a
+# symbolic link, or is over 1 MB, is an error naming it; what it holds never
+# shows, neither in `baton check` nor in a running engine's log or health.
+t_scripts_out_of_the_directory_or_too_big_are_refused_unread() {
+  mkdir -p scripts/lib scripts/shared outside
+  printf 'job "ok" { every = "1h", run = function() end }\n' >scripts/a.lua
+  printf 'job "leak" { every = "1h", run = function() end } -- MARKER-7f3a\n' >outside/secret.lua
+  ln -s "$PWD/outside/secret.lua" scripts/out.lua
+  printf 'return { x = 1 } -- MARKER-7f3a\n' >outside/m.lua
+  ln -s "$PWD/outside/m.lua" scripts/lib/m.lua
+  printf 'local m = require "m"\njob "usem" { every = "1h", run = function() end }\n' >scripts/usem.lua
+  { printf 'job "big" { every = "1h", run = function() end }\n--'; head -c 1100000 /dev/zero | tr '\0' x; printf '\n'; } >scripts/big.lua
+  printf 'job "inside" { every = "1h", run = function() end }\n' >scripts/shared/in.lua
+  ln -s shared/in.lua scripts/inside.lua # a link that stays inside scripts/ is fine
+  printf 'scripts = "scripts"\ndatabase = "t.db"\nhttp = { listen = "127.0.0.1:0" }\n' >engine.conf
+  "$BATON" check -c engine.conf >out 2>err
+  expect_eq $? 1 "check exit"
+  expect_contains "$(cat err)" "scripts/out.lua: refused: it leads out of scripts"
+  expect_contains "$(cat err)" "scripts/big.lua: refused: 11000"
+  expect_contains "$(cat err)" "require: scripts/lib/m.lua: refused: it leads out of scripts"
+  expect_contains "$(cat out)" "inside"
+  expect_eq "$(grep -c MARKER-7f3a out err)" "out:0
+err:0" "contents shown by check"
+  start_engine
+  wait_for_log "http: listening on" 1
+  wait_for_log "baton started" 1
+  local port
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  curl -s --max-time 10 "http://127.0.0.1:$port/health" >health
+  curl -s --max-time 10 "http://127.0.0.1:$port/api/jobs" >jobs
+  stop_engine
+  expect_contains "$(cat engine.out)" "scripts/out.lua: refused"
+  expect_contains "$(jq -r '[.jobs[].name] | sort | join(",")' jobs)" "inside,ok"
+  expect_eq "$(cat engine.out health jobs | grep -c MARKER-7f3a)" 0 "contents shown by the engine"
+}
+
 run_tests
