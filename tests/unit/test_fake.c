@@ -13,10 +13,16 @@
 typedef struct got {
     int replies, events, lost;
     err_kind_t kind;
-    int code;          /* of a CDP error */
-    char *result;      /* JSON of the last result */
-    char methods[512]; /* events and replies in arrival order */
+    int code;           /* of a CDP error */
+    char *result;       /* JSON of the last result */
+    char methods[4096]; /* events and replies in arrival order (cut when full) */
 } got_t;
+
+/* Appends word and a space to g->methods, as much as fits. */
+static void note(got_t *g, const char *word) {
+    size_t n = strlen(g->methods);
+    snprintf(g->methods + n, sizeof g->methods - n, "%s ", word);
+}
 
 static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
     got_t *g = ud;
@@ -25,15 +31,14 @@ static void on_reply(void *ud, const cJSON *result, const cdp_error_t *e) {
     g->code = e ? e->code : 0;
     free(g->result);
     g->result = result ? cJSON_PrintUnformatted(result) : NULL;
-    strcat(g->methods, "reply ");
+    note(g, "reply");
 }
 
 static void on_event(void *ud, const char *method, const cJSON *params) {
     got_t *g = ud;
     (void)params;
     g->events++;
-    strncat(g->methods, method, sizeof g->methods - strlen(g->methods) - 2);
-    strcat(g->methods, " ");
+    note(g, method);
 }
 
 static void on_lost(void *ud, err_kind_t kind, const char *msg) {
