@@ -230,9 +230,11 @@ TEST(bounded_calls_end_within_the_slice) {
     };
     kit_t k;
     kit_init(&k);
-    k.host.cpu_slice = 0.1;
     for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
         char err[1024];
+        /* The calls that must finish get a slice they fit in on a slow run
+         * (valgrind, a loaded machine); the attacks a short one. */
+        k.host.cpu_slice = attacks[i].limit ? 0.1 : 10.0;
         script_t *s = NULL;
         CHECK(script_open(&s, "attack", &k.host, err, sizeof err) == 0);
         if (!s) break;
@@ -252,7 +254,7 @@ TEST(bounded_calls_end_within_the_slice) {
                 test_fail(__FILE__, __LINE__, "%s: rc %d kind %s", attacks[i].code, rc,
                           err_kind_name(kind));
         }
-        if (took > 0.1 + 1.0)
+        if (attacks[i].limit && took > 0.1 + 1.0)
             test_fail(__FILE__, __LINE__, "%s took %.3f s", attacks[i].code, took);
         script_unref(s);
     }
