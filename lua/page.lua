@@ -113,6 +113,27 @@ local WAIT_EVENTS = {
 -- Answers { status =, url = }. An HTTP status of 400 or more raises http
 -- (auth for 401/403, rate_limited with retry_after for 429) unless
 -- opts.status == "any"; a network failure raises network with net_error.
+-- Waits, after event mark `after`, until the document of `loader` has reached
+-- `wait` (load, domcontentloaded or networkidle) or the deadline passes.
+local function reached(h, wait, loader, after, deadline, url, timeout)
+  if wait == "networkidle" then
+    while true do
+      local ev, seq = prim.page_wait(h, "Page.lifecycleEvent", after, deadline - prim.now())
+      if not ev then
+        if seq then error(seq, 0) end
+        raise("timeout", format("%s: no network idle within %gs", url, timeout), { url = url })
+      end
+      after = seq
+      if ev.name == "networkIdle" and ev.loaderId == loader then return end
+    end
+  end
+  local ev, seq = prim.page_wait(h, WAIT_EVENTS[wait], after, deadline - prim.now())
+  if not ev then
+    if seq then error(seq, 0) end
+    raise("timeout", format("%s: not loaded within %gs", url, timeout), { url = url })
+  end
+end
+
 function Page:navigate(url, opts)
   opts = opts or {}
   if type(url) ~= "string" then usage(2, "page:goto: url must be a string") end
@@ -154,24 +175,7 @@ function Page:navigate(url, opts)
     raise("network", format("%s: %s", url, res.errorText), { url = url, net_error = res.errorText })
   end
   if loader then -- nil for a same-document navigation (an #anchor): nothing loads
-    if wait == "networkidle" then
-      local after = mark
-      while true do
-        local ev, seq = prim.page_wait(h, "Page.lifecycleEvent", after, deadline - prim.now())
-        if not ev then
-          if seq then error(seq, 0) end
-          raise("timeout", format("%s: no network idle within %gs", url, timeout), { url = url })
-        end
-        after = seq
-        if ev.name == "networkIdle" and ev.loaderId == loader then break end
-      end
-    else
-      local ev, seq = prim.page_wait(h, WAIT_EVENTS[wait], mark, deadline - prim.now())
-      if not ev then
-        if seq then error(seq, 0) end
-        raise("timeout", format("%s: not loaded within %gs", url, timeout), { url = url })
-      end
-    end
+    reached(h, wait, loader, mark, deadline, url, timeout)
   end
   dispatch(self)
   self._since = prim.page_mark(h)
@@ -444,24 +448,7 @@ local function await_navigation(self, after, opts, what, timeout)
     end
     raise("network", format("%s: %s", url, text), { url = url, net_error = text })
   end
-  if wait == "networkidle" then
-    local at = seq
-    while true do
-      local ev, s = prim.page_wait(h, "Page.lifecycleEvent", at, deadline - prim.now())
-      if not ev then
-        if s then error(s, 0) end
-        raise("timeout", format("%s: no network idle within %gs", url, timeout), { url = url })
-      end
-      at = s
-      if ev.name == "networkIdle" and ev.loaderId == doc.loaderId then break end
-    end
-  else
-    local ev, s = prim.page_wait(h, WAIT_EVENTS[wait], seq, deadline - prim.now())
-    if not ev then
-      if s then error(s, 0) end
-      raise("timeout", format("%s: not loaded within %gs", url, timeout), { url = url })
-    end
-  end
+  reached(h, wait, doc.loaderId, seq, deadline, url, timeout)
   dispatch(self)
   r = response_for(h, after, doc.loaderId)
   if r and r.status >= 400 and opts.status ~= "any" then raise_status(url, r) end
