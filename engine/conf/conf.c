@@ -20,7 +20,11 @@
 #define CONF_MAX_INSTRUCTIONS 5000000 /* Lua VM instructions before "endless loop" */
 #define CONF_MAX_SOURCE (1u << 20)    /* bytes of engine.conf read at most */
 #define CONF_MAX_DEPTH 8              /* key nesting, e.g. breakers.NAME.failures = 3 */
-#define CONF_MAX_SECONDS 1e12         /* the bound units_duration applies to strings */
+#define MS 0.001
+#define MINUTE 60.0
+#define HOUR 3600.0
+#define DAY 86400.0
+#define GB (1ll << 30)
 
 /* ---- the schema: every key, its kind, where it lands ---- */
 
@@ -31,8 +35,8 @@ typedef enum {
     K_ENUM,      /* int: index into choices */
     K_ENUM_NAME, /* char[size]: the chosen name itself */
     K_INT,       /* int in [min, max] */
-    K_DURATION,  /* double seconds */
-    K_SIZE,      /* size_t bytes, >= min */
+    K_DURATION,  /* double seconds in [dmin, dmax] */
+    K_SIZE,      /* size_t bytes in [min, max] */
     K_LIST,      /* char *[CONF_MAX_LIST] at offset, int count at size */
     K_BREAKERS,  /* name -> table of fields, into conf_t.breakers */
     K_BOOL       /* int: 0 or 1, from a Lua boolean */
@@ -40,8 +44,8 @@ typedef enum {
 
 enum {
     F_NONEMPTY = 1, /* "" refused */
-    F_POSITIVE = 2, /* duration must be > 0 */
-    F_ZERO_OK = 4,  /* 0 allowed below min (means "no limit") */
+    F_WHOLE = 2,    /* duration in whole seconds */
+    F_ZERO_OK = 4,  /* 0 allowed below min (means "no limit" or "off") */
     F_MEMORY = 8,   /* ":memory:" kept as is */
     F_LISTEN = 16,  /* HOST:PORT */
     F_URL = 32,     /* list items are ws(s):// or http(s):// URLs */
@@ -53,8 +57,8 @@ typedef struct conf_field {
     conf_kind_t kind;
     size_t offset;                   /* from the enclosing table's base */
     size_t size;                     /* buffer bytes; for K_LIST the offset of the count */
-    long long min, max;              /* K_INT range; K_SIZE minimum */
-    double dmin, dmax;               /* K_DURATION range, seconds, when dmax > 0 */
+    long long min, max;              /* K_INT, K_SIZE range */
+    double dmin, dmax;               /* K_DURATION range, seconds */
     const char *const *choices;      /* K_ENUM, K_ENUM_NAME; NULL-terminated */
     const struct conf_field *fields; /* K_TABLE, K_BREAKERS; NULL-terminated by name */
     int flags;
@@ -99,8 +103,8 @@ static const conf_field_t conf_limits[] = {
      .offset = C_(max_concurrent_runs),
      .min = 1,
      .max = 10000},
-    {.name = "shutdown_timeout", .kind = K_DURATION, .offset = C_(shutdown_timeout)},
-    {.name = "retention", .kind = K_DURATION, .offset = C_(retention)},
+    {.name = "shutdown_timeout", .kind = K_DURATION, .offset = C_(shutdown_timeout), .dmax = HOUR},
+    {.name = "retention", .kind = K_DURATION, .offset = C_(retention), .dmax = 3650 * DAY},
     {0}};
 
 static const conf_field_t conf_sandbox[] = {
@@ -108,8 +112,9 @@ static const conf_field_t conf_sandbox[] = {
      .kind = K_SIZE,
      .offset = C_(sandbox_memory),
      .min = 1 << 20,
+     .max = 64 * GB,
      .flags = F_ZERO_OK},
-    {.name = "cpu_slice", .kind = K_DURATION, .offset = C_(cpu_slice)},
+    {.name = "cpu_slice", .kind = K_DURATION, .offset = C_(cpu_slice), .dmax = MINUTE},
     {0}};
 
 static const conf_field_t conf_reserve[] = {
@@ -144,14 +149,13 @@ static const conf_field_t conf_browser[] = {
     {.name = "max_contexts", .kind = K_INT, .offset = C_(browser.max_pages), .min = 1, .max = 1024},
     {.name = "reserve", .kind = K_TABLE, .fields = conf_reserve},
     {.name = "burst", .kind = K_INT, .offset = C_(browser.burst), .max = 1024},
-    {.name = "idle_timeout", .kind = K_DURATION, .offset = C_(browser.idle_timeout)},
+    {.name = "idle_timeout", .kind = K_DURATION, .offset = C_(browser.idle_timeout), .dmax = DAY},
     {.name = "max_uses", .kind = K_INT, .offset = C_(browser.max_uses), .min = 1, .max = 1000000},
-    {.name = "acquire_timeout", .kind = K_DURATION, .offset = C_(browser.acquire_timeout)},
-    {.name = "heartbeat",
+    {.name = "acquire_timeout",
      .kind = K_DURATION,
-     .offset = C_(browser.heartbeat),
-     .dmin = 0,
-     .dmax = 3600},
+     .offset = C_(browser.acquire_timeout),
+     .dmax = HOUR},
+    {.name = "heartbeat", .kind = K_DURATION, .offset = C_(browser.heartbeat), .dmax = HOUR},
     {.name = "warm", .kind = K_INT, .offset = C_(browser.warm), .max = 1024},
     {.name = "pages_per_context",
      .kind = K_INT,
@@ -167,8 +171,8 @@ static const conf_field_t conf_retry[] = {
      .offset = R_(backoff),
      .size = RSZ(backoff),
      .choices = conf_backoffs},
-    {.name = "base", .kind = K_DURATION, .offset = R_(base)},
-    {.name = "max", .kind = K_DURATION, .offset = R_(max)},
+    {.name = "base", .kind = K_DURATION, .offset = R_(base), .dmax = HOUR},
+    {.name = "max", .kind = K_DURATION, .offset = R_(max), .dmax = DAY},
     {.name = "jitter",
      .kind = K_ENUM_NAME,
      .offset = R_(jitter),
@@ -183,23 +187,33 @@ static const conf_field_t conf_retry_budget[] = {
      .kind = K_DURATION,
      .offset = C_(retry_budget.window),
      .dmin = 1,
-     .dmax = CONF_RETRY_WINDOW_MAX},
+     .dmax = CONF_RETRY_WINDOW_MAX,
+     .flags = F_WHOLE},
     {0}};
 
 static const conf_field_t conf_defaults_keys[] = {
-    {.name = "timeout", .kind = K_DURATION, .offset = C_(default_timeout), .flags = F_POSITIVE},
+    {.name = "timeout",
+     .kind = K_DURATION,
+     .offset = C_(default_timeout),
+     .dmin = MS,
+     .dmax = 7 * DAY},
     {.name = "retry", .kind = K_TABLE, .offset = C_(default_retry), .fields = conf_retry},
     {.name = "retry_budget", .kind = K_TABLE, .fields = conf_retry_budget},
     {0}};
 
 static const conf_field_t conf_breaker[] = {
     {.name = "failures", .kind = K_INT, .offset = B_(failures), .min = 1, .max = 1000000},
-    {.name = "cooldown", .kind = K_DURATION, .offset = B_(cooldown)},
+    {.name = "cooldown", .kind = K_DURATION, .offset = B_(cooldown), .dmin = MS, .dmax = 7 * DAY},
     {.name = "window_calls", .kind = K_INT, .offset = B_(window_calls), .max = 1024},
-    {.name = "window_time", .kind = K_DURATION, .offset = B_(window_time)},
+    {.name = "window_time",
+     .kind = K_DURATION,
+     .offset = B_(window_time),
+     .dmin = 1,
+     .dmax = BREAKER_MAX_TIME_WINDOW,
+     .flags = F_WHOLE | F_ZERO_OK},
     {.name = "min_calls", .kind = K_INT, .offset = B_(min_calls), .min = 1, .max = 1000000},
     {.name = "failure_rate", .kind = K_INT, .offset = B_(failure_rate), .min = 1, .max = 100},
-    {.name = "slow_call", .kind = K_DURATION, .offset = B_(slow_call)},
+    {.name = "slow_call", .kind = K_DURATION, .offset = B_(slow_call), .dmax = HOUR},
     {.name = "probes", .kind = K_INT, .offset = B_(probes), .min = 1, .max = 1000},
     {0}};
 
@@ -668,7 +682,7 @@ static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, dou
     double d = 0;
     if (lua_type(L, idx) == LUA_TNUMBER) {
         d = (double)lua_tonumber(L, idx);
-        if (!(d >= 0 && d <= CONF_MAX_SECONDS)) {
+        if (!isfinite(d)) {
             fail(ld, "%s: bad duration %s", key_name(ld), number_text(L, idx, shown, sizeof shown));
             return;
         }
@@ -683,17 +697,27 @@ static void read_duration(conf_loader_t *ld, int idx, const conf_field_t *f, dou
         fail(ld, "%s: expected a duration, got %s", key_name(ld), luaL_typename(L, idx));
         return;
     }
-    if ((f->flags & F_POSITIVE) && d <= 0) {
-        fail(ld, "%s: must be greater than 0", key_name(ld));
-    } else if (f->dmax > 0 && !(d >= f->dmin && d <= f->dmax)) {
-        char lo[32], hi[32], got[32];
+    char lo[32], hi[32], got[32];
+    units_format_duration(d, got, sizeof got);
+    if (!(d >= f->dmin && d <= f->dmax) && !(d == 0 && (f->flags & F_ZERO_OK))) {
         units_format_duration(f->dmin, lo, sizeof lo);
         units_format_duration(f->dmax, hi, sizeof hi);
-        units_format_duration(d, got, sizeof got);
-        fail(ld, "%s: must be between %s and %s, got %s", key_name(ld), lo, hi, got);
+        fail(ld, "%s: must be between %s and %s%s, got %s", key_name(ld), lo, hi,
+             f->flags & F_ZERO_OK ? ", or 0 for off" : "", got);
+    } else if ((f->flags & F_WHOLE) && d != floor(d)) {
+        fail(ld, "%s: must be a whole number of seconds, got %s", key_name(ld), got);
     } else {
         *out = d;
     }
+}
+
+/* A size for a message: "64GB", "1MB", "100KB", or bytes when it is none of those. */
+static const char *size_text(unsigned long long bytes, char *buf, size_t size) {
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+    int u = 0;
+    while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) bytes /= 1024, u++;
+    snprintf(buf, size, "%llu%s", bytes, units[u]);
+    return buf;
 }
 
 static void read_size(conf_loader_t *ld, int idx, const conf_field_t *f, size_t *out) {
@@ -718,12 +742,17 @@ static void read_size(conf_loader_t *ld, int idx, const conf_field_t *f, size_t 
         fail(ld, "%s: expected a size, got %s", key_name(ld), luaL_typename(L, idx));
         return;
     }
-    if (bytes < (size_t)f->min && !(bytes == 0 && (f->flags & F_ZERO_OK)))
-        fail(ld, "%s: must be at least %lld%s%s", key_name(ld),
-             f->min % (1 << 20) ? f->min >> 10 : f->min >> 20, f->min % (1 << 20) ? "KB" : "MB",
-             f->flags & F_ZERO_OK ? ", or 0 for no limit" : "");
-    else
+    if ((bytes < (size_t)f->min || bytes > (size_t)f->max) &&
+        !(bytes == 0 && (f->flags & F_ZERO_OK))) {
+        char lo[32], hi[32], got[32];
+        fail(ld, "%s: must be between %s and %s%s, got %s", key_name(ld),
+             size_text((unsigned long long)f->min, lo, sizeof lo),
+             size_text((unsigned long long)f->max, hi, sizeof hi),
+             f->flags & F_ZERO_OK ? ", or 0 for no limit" : "",
+             size_text((unsigned long long)bytes, got, sizeof got));
+    } else {
         *out = bytes;
+    }
 }
 
 /* A list of strings: all or nothing, so a failed read leaves the old list in place. */
@@ -820,11 +849,16 @@ static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
             b->min_calls = 10;
             b->failure_rate = 50;
             b->probes = 1;
+            int errors = ld->nerrors;
             read_table(ld, -1, f->fields, (char *)b);
             breaker_opts_t o;
             char why[256];
             conf_breaker_opts(b, &o);
-            if (breaker_opts_check(&o, why, sizeof why) < 0) fail(ld, "%s: %s", key_name(ld), why);
+            /* once its keys are valid: how they go together */
+            if (ld->nerrors == errors && b->window_calls > 0 && b->window_time > 0)
+                fail(ld, "%s: window_calls and window_time cannot both be set", key_name(ld));
+            else if (ld->nerrors == errors && breaker_opts_check(&o, why, sizeof why) < 0)
+                fail(ld, "%s: %s", key_name(ld), why);
         }
         if (name) ld->nkeys--;
         lua_pop(L, 1);
@@ -933,6 +967,46 @@ static void check_browser(conf_loader_t *ld, int lines) {
     ld->nkeys = 0;
 }
 
+/* Whether the file's defaults.retry table (the values are at index 1) sets max. */
+static int retry_max_given(lua_State *L) {
+    int given = 0;
+    lua_pushliteral(L, "defaults");
+    if (lua_rawget(L, 1) == LUA_TTABLE) {
+        lua_pushliteral(L, "retry");
+        if (lua_rawget(L, -2) == LUA_TTABLE) {
+            lua_pushliteral(L, "max");
+            given = lua_rawget(L, -2) != LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return given;
+}
+
+/* A retry's longest wait is at least its first. A max the file gives below its
+ * base is refused, not raised; a base alone past the default max (30s) takes
+ * max with it, since the file said nothing of max. */
+static void check_retry(conf_loader_t *ld, int lines) {
+    conf_retry_t *r = &ld->conf->default_retry;
+    char base[32], max[32];
+    if (r->max >= r->base) return;
+    if (!retry_max_given(ld->L)) {
+        r->max = r->base;
+        return;
+    }
+    lua_getfield(ld->L, lines, "defaults");
+    ld->stmt_line = (int)lua_tointeger(ld->L, -1);
+    lua_pop(ld->L, 1);
+    push_key(ld, "defaults", 8);
+    push_key(ld, "retry", 5);
+    push_key(ld, "max", 3);
+    units_format_duration(r->max, max, sizeof max);
+    units_format_duration(r->base, base, sizeof base);
+    fail(ld, "defaults.retry.max (%s) is less than base (%s)", max, base);
+    ld->nkeys = 0;
+}
+
 /* ---- evaluation ---- */
 
 /* _ENV's __newindex: keeps the value and the line of the assignment. */
@@ -1001,6 +1075,7 @@ static int conf_eval(lua_State *L) {
         lua_pop(L, 1);
     }
     if (!ld->nerrors) check_browser(ld, 2);
+    if (!ld->nerrors) check_retry(ld, 2);
     return 0;
 }
 

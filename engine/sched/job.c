@@ -106,6 +106,7 @@ static int read_retry(reader_t *r, int idx, conf_retry_t *retry) {
     if (!lua_istable(L, idx))
         return fail(r, "retry", "expected a table, got %s", luaL_typename(L, idx));
     idx = lua_absindex(L, idx);
+    int max_given = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
@@ -121,6 +122,7 @@ static int read_retry(reader_t *r, int idx, conf_retry_t *retry) {
             rc = read_duration(r, -1, "retry.base", &retry->base);
         } else if (strcmp(k, "max") == 0) {
             rc = read_duration(r, -1, "retry.max", &retry->max);
+            max_given = 1;
         } else if (strcmp(k, "backoff") == 0) {
             rc = read_enum(r, -1, "retry.backoff", backoffs, 3, &choice);
             if (rc == 0) snprintf(retry->backoff, sizeof retry->backoff, "%s", backoffs[choice]);
@@ -138,6 +140,18 @@ static int read_retry(reader_t *r, int idx, conf_retry_t *retry) {
             return rc;
         }
         lua_pop(L, 1);
+    }
+    /* The longest wait is at least the first: a max given below base is refused;
+     * a base alone past the inherited max takes max with it. */
+    if (retry->max < retry->base) {
+        char max[32], base[32];
+        if (!max_given) {
+            retry->max = retry->base;
+            return 0;
+        }
+        units_format_duration(retry->max, max, sizeof max);
+        units_format_duration(retry->base, base, sizeof base);
+        return fail(r, "retry.max", "%s is less than retry.base (%s)", max, base);
     }
     return 0;
 }
@@ -336,7 +350,6 @@ static int read_job(reader_t *r, script_t *s, const conf_t *conf, job_t **out) {
         rc = fail(r, "after", "a job cannot run after itself");
         goto bad;
     }
-    if (j->retry.max < j->retry.base) j->retry.max = j->retry.base;
     *out = j;
     return 0;
 bad:

@@ -478,10 +478,13 @@ TEST(bad_duration_quotes_the_value) {
                      "  shutdown_timeout = \"5 sec\",\n"
                      "}\n",
                      "12: limits.shutdown_timeout: bad duration '5 sec'");
-    CHECK_CONF_ERROR("defaults = { timeout = -5 }\n", "1: defaults.timeout: bad duration -5");
+    CHECK_CONF_ERROR("defaults = { timeout = -5 }\n",
+                     "1: defaults.timeout: must be between 1ms and 7d, got -5s");
+    CHECK_CONF_ERROR("defaults = { timeout = 1/0 }\n", "1: defaults.timeout: bad duration inf");
     CHECK_CONF_ERROR("browser = { idle_timeout = \"1mo\" }\n",
                      "1: browser.idle_timeout: bad duration '1mo'");
-    CHECK_CONF_ERROR("defaults = { timeout = 0 }\n", "1: defaults.timeout: must be greater than 0");
+    CHECK_CONF_ERROR("defaults = { timeout = 0 }\n",
+                     "1: defaults.timeout: must be between 1ms and 7d, got 0s");
     tmp_done();
 }
 
@@ -491,8 +494,9 @@ TEST(bad_size_quotes_the_value) {
                      "2: sandbox.memory: bad size '64 MB'");
     CHECK_CONF_ERROR("sandbox = { memory = 1.5 }\n", "1: sandbox.memory: bad size 1.5");
     CHECK_CONF_ERROR("sandbox = { memory = \"64TB\" }\n", "1: sandbox.memory: bad size '64TB'");
-    CHECK_CONF_ERROR("sandbox = { memory = \"100KB\" }\n",
-                     "1: sandbox.memory: must be at least 1MB, or 0 for no limit");
+    CHECK_CONF_ERROR(
+        "sandbox = { memory = \"100KB\" }\n",
+        "1: sandbox.memory: must be between 1MB and 64GB, or 0 for no limit, got 100KB");
     tmp_done();
 }
 
@@ -541,6 +545,133 @@ TEST(durations_with_a_range_refuse_values_outside_it) {
         load_text(&c, "defaults = { retry_budget = { window = \"60s\" } }\n", err, sizeof err), 0);
     CHECK_NUM(c.retry_budget.window, 60);
     conf_free(&c);
+    tmp_done();
+}
+
+/* One row per key with a range: a value just past each end is refused with the range
+ * in the message, and each end itself loads (lo_ok/hi_ok NULL where another key's
+ * check forbids that end on its own). pre + value + post is the whole file. */
+typedef struct range_case {
+    const char *pre, *post, *key, *range;
+    const char *lo_ok, *hi_ok;
+    const char *below, *below_shown, *above, *above_shown;
+} range_case_t;
+
+static const range_case_t range_cases[] = {
+    {"limits = { max_concurrent_runs = ", " }", "limits.max_concurrent_runs", "1 and 10000", "1",
+     "10000", "0", "0", "10001", "10001"},
+    {"limits = { shutdown_timeout = ", " }", "limits.shutdown_timeout", "0s and 1h", "0", "\"1h\"",
+     "-1", "-1s", "\"1h1s\"", "1h1s"},
+    {"limits = { retention = ", " }", "limits.retention", "0s and 3650d", "0", "\"3650d\"", "-1",
+     "-1s", "\"3651d\"", "3651d"},
+    {"sandbox = { memory = ", " }", "sandbox.memory", "1MB and 64GB, or 0 for no limit", "\"1MB\"",
+     "\"64GB\"", "\"1023KB\"", "1023KB", "\"65GB\"", "65GB"},
+    {"sandbox = { cpu_slice = ", " }", "sandbox.cpu_slice", "0s and 1m", "0", "\"1m\"", "-0.5",
+     "-500ms", "\"61s\"", "1m1s"},
+    {"browser = { browsers = ", " }", "browser.browsers", "1 and 64", "1", "64", "0", "0", "65",
+     "65"},
+    {"browser = { max_pages = ", " }", "browser.max_pages", "1 and 1024", "2", "1024", "0", "0",
+     "1025", "1025"},
+    {"browser = { reserve = { critical = ", " } }", "browser.reserve.critical", "0 and 1024", "0",
+     NULL, "-1", "-1", "1025", "1025"},
+    {"browser = { reserve = { high = ", " } }", "browser.reserve.high", "0 and 1024", "0", NULL,
+     "-1", "-1", "1025", "1025"},
+    {"browser = { burst = ", " }", "browser.burst", "0 and 1024", "0", "1024", "-1", "-1", "1025",
+     "1025"},
+    {"browser = { idle_timeout = ", " }", "browser.idle_timeout", "0s and 1d", "0", "\"1d\"", "-1",
+     "-1s", "\"25h\"", "1d1h"},
+    {"browser = { max_uses = ", " }", "browser.max_uses", "1 and 1000000", "1", "1000000", "0", "0",
+     "1000001", "1000001"},
+    {"browser = { acquire_timeout = ", " }", "browser.acquire_timeout", "0s and 1h", "0", "\"1h\"",
+     "-1", "-1s", "\"2h\"", "2h"},
+    {"browser = { heartbeat = ", " }", "browser.heartbeat", "0s and 1h", "0", "\"1h\"", "-1", "-1s",
+     "\"61m\"", "1h1m"},
+    {"browser = { max_pages = 1024, warm = ", " }", "browser.warm", "0 and 1024", "0", "1024", "-1",
+     "-1", "1025", "1025"},
+    {"browser = { pages_per_context = ", " }", "browser.pages_per_context", "1 and 1024", "1",
+     "1024", "0", "0", "1025", "1025"},
+    {"defaults = { timeout = ", " }", "defaults.timeout", "1ms and 7d", "0.001", "\"7d\"", "0.0005",
+     "0.5ms", "\"8d\"", "8d"},
+    {"defaults = { retry = { attempts = ", " } }", "defaults.retry.attempts", "1 and 1000", "1",
+     "1000", "0", "0", "1001", "1001"},
+    {"defaults = { retry = { max = \"1h\", base = ", " } }", "defaults.retry.base", "0s and 1h",
+     "0", "\"1h\"", "-1", "-1s", "\"61m\"", "1h1m"},
+    {"defaults = { retry = { base = 0, max = ", " } }", "defaults.retry.max", "0s and 1d", "0",
+     "\"1d\"", "-1", "-1s", "\"2d\"", "2d"},
+    {"defaults = { retry_budget = { percent = ", " } }", "defaults.retry_budget.percent",
+     "0 and 1000", "0", "1000", "-1", "-1", "1001", "1001"},
+    {"defaults = { retry_budget = { floor = ", " } }", "defaults.retry_budget.floor",
+     "0 and 100000", "0", "100000", "-1", "-1", "100001", "100001"},
+    {"defaults = { retry_budget = { window = ", " } }", "defaults.retry_budget.window", "1s and 1m",
+     "1", "\"1m\"", "0.999", "999ms", "61", "1m1s"},
+    {"breakers = { s = { failures = ", " } }", "breakers.s.failures", "1 and 1000000", "1",
+     "1000000", "0", "0", "1000001", "1000001"},
+    {"breakers = { s = { cooldown = ", " } }", "breakers.s.cooldown", "1ms and 7d", "0.001",
+     "\"7d\"", "0", "0s", "\"7d1s\"", "7d1s"},
+    {"breakers = { s = { window_calls = ", " } }", "breakers.s.window_calls", "0 and 1024", "0",
+     "1024", "-1", "-1", "1025", "1025"},
+    {"breakers = { s = { window_time = ", " } }", "breakers.s.window_time",
+     "1s and 1h, or 0 for off", "1", "\"1h\"", "0.5", "500ms", "3601", "1h1s"},
+    {"breakers = { s = { min_calls = ", " } }", "breakers.s.min_calls", "1 and 1000000", "1",
+     "1000000", "0", "0", "1000001", "1000001"},
+    {"breakers = { s = { failure_rate = ", " } }", "breakers.s.failure_rate", "1 and 100", "1",
+     "100", "0", "0", "101", "101"},
+    {"breakers = { s = { slow_call = ", " } }", "breakers.s.slow_call", "0s and 1h", "0", "\"1h\"",
+     "-1", "-1s", "\"1h1s\"", "1h1s"},
+    {"breakers = { s = { probes = ", " } }", "breakers.s.probes", "1 and 1000", "1", "1000", "0",
+     "0", "1001", "1001"},
+};
+
+TEST(every_key_with_a_range_refuses_both_ends_and_accepts_them) {
+    tmp_init();
+    for (size_t i = 0; i < sizeof range_cases / sizeof range_cases[0]; i++) {
+        const range_case_t *rc = &range_cases[i];
+        const char *ok[2] = {rc->lo_ok, rc->hi_ok};
+        const char *bad[2][2] = {{rc->below, rc->below_shown}, {rc->above, rc->above_shown}};
+        char text[512], want[512], err[1024];
+        conf_t c;
+        for (int end = 0; end < 2; end++) {
+            snprintf(text, sizeof text, "%s%s%s\n", rc->pre, bad[end][0], rc->post);
+            snprintf(want, sizeof want, "1: %s: must be between %s, got %s", rc->key, rc->range,
+                     bad[end][1]);
+            CHECK_CONF_ERROR(text, want);
+            if (!ok[end]) continue;
+            snprintf(text, sizeof text, "%s%s%s\n", rc->pre, ok[end], rc->post);
+            CHECK_INT(load_text(&c, text, err, sizeof err), 0);
+            CHECK_STR(err, "");
+            conf_free(&c);
+        }
+    }
+    tmp_done();
+}
+
+/* Whole-second keys are refused with a fraction, not truncated; keys that only make
+ * sense together are refused together, not silently fixed up. */
+TEST(fractions_and_contradicting_keys_are_errors_not_fix_ups) {
+    tmp_init();
+    CHECK_CONF_ERROR(
+        "defaults = { retry_budget = { window = 1.5 } }\n",
+        "1: defaults.retry_budget.window: must be a whole number of seconds, got 1.5s");
+    CHECK_CONF_ERROR("breakers = { s = { window_time = \"2.5s\" } }\n",
+                     "1: breakers.s.window_time: must be a whole number of seconds, got 2.5s");
+    CHECK_CONF_ERROR("breakers = {\n  s = { window_calls = 20, window_time = 60 } }\n",
+                     "2: breakers.s: window_calls and window_time cannot both be set");
+    CHECK_CONF_ERROR("defaults = {\n  retry = { base = \"10s\",\n  max = \"5s\" } }\n",
+                     "3: defaults.retry.max (5s) is less than base (10s)");
+    tmp_done();
+}
+
+/* A base alone past the default max takes max with it: the file said nothing of max. */
+TEST(a_retry_base_alone_past_the_default_max_raises_max) {
+    conf_t c;
+    char err[512];
+    tmp_init();
+    CHECK_INT(load_text(&c, "defaults = { retry = { base = \"1m\" } }\n", err, sizeof err), 0);
+    CHECK_STR(err, "");
+    CHECK_NUM(c.default_retry.base, 60);
+    CHECK_NUM(c.default_retry.max, 60);
+    CHECK_INT(load_text(&c, "defaults = { retry = { base = \"1s\" } }\n", err, sizeof err), 0);
+    CHECK_NUM(c.default_retry.max, 30);
     tmp_done();
 }
 

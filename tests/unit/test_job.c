@@ -109,6 +109,27 @@ TEST(job_rejects_unknown_priority_with_file_line_job) {
                  "a.lua:3: job 'reply': unknown priority 'urgent'");
 }
 
+/* A retry.max given below retry.base is an error, not raised behind the
+ * author's back; a base alone past the default max takes max with it. */
+TEST(job_retry_max_below_base_is_an_error_unless_max_was_left_out) {
+    expect_error("job 'x' {\n  retry = { base = '10s', max = '5s' },\n  run = function() end }",
+                 "a.lua:1: job 'x': retry.max: 5s is less than retry.base (10s)");
+    kit_t k;
+    char err[1024];
+    size_t n;
+    kit_init(&k);
+    job_t **jobs = kit_jobs(&k, "a.lua",
+                            "job 'a' { retry = { base = '2m' }, run = function() end }\n"
+                            "job 'b' { retry = { base = '1s' }, run = function() end }\n",
+                            &n, err, sizeof err);
+    CHECK(jobs != NULL);
+    if (!jobs) return;
+    CHECK_NUM(jobs[0]->retry.max, 120);
+    CHECK_NUM(jobs[1]->retry.max, k.conf.default_retry.max);
+    job_free_all(jobs, n);
+    kit_free(&k);
+}
+
 TEST(job_rejects_unknown_field) {
     expect_error("job 'x' { evry = '5m', run = function() end }",
                  "a.lua:1: job 'x': unknown field 'evry'");
