@@ -40,12 +40,31 @@ static void stamp(char *buf, size_t len) {
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
+/* Formats the message into msg[LOG_MSG_MAX + LOG_MARK_ROOM]: one longer than
+ * LOG_MSG_MAX bytes keeps its first LOG_MSG_MAX (not splitting a UTF-8
+ * character) and ends with the mark saying how long it was. */
+enum { LOG_MARK_ROOM = 64 };
+
+static void format_message(char *msg, const char *fmt, va_list ap) {
+    /* Room for one byte past the cut, to see whether the cut splits a character. */
+    int n = vsnprintf(msg, LOG_MSG_MAX + 2, fmt, ap);
+    if (n < 0) {
+        snprintf(msg, LOG_MSG_MAX, "(unprintable log message)");
+        return;
+    }
+    if (n <= LOG_MSG_MAX) return;
+    size_t cut = LOG_MSG_MAX;
+    while (cut > 0 && ((unsigned char)msg[cut] & 0xC0) == 0x80) cut--;
+    snprintf(msg + cut, LOG_MARK_ROOM, LOG_TRUNCATED_MARK "%d bytes in all]", n);
+}
+
 void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt, va_list ap) {
     if (!log_enabled(level)) return;
-    char when[64], msg[2048], line[4096];
+    char when[64], msg[LOG_MSG_MAX + LOG_MARK_ROOM], line[LOG_MSG_MAX + LOG_MARK_ROOM + 512];
+    char *json = NULL;
     int n;
     stamp(when, sizeof when);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    format_message(msg, fmt, ap);
     if (as_json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "at", when);
@@ -53,10 +72,22 @@ void log_emitv(log_level_t level, const char *job, long long run_id, const char 
         if (job) cJSON_AddStringToObject(o, "job", job);
         if (run_id) cJSON_AddNumberToObject(o, "run", (double)run_id);
         cJSON_AddStringToObject(o, "msg", msg);
-        if (!cJSON_PrintPreallocated(o, line, (int)sizeof line - 1, 0))
-            snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":\"log line too long\"}");
+        /* Escapes can make the line longer than msg: it is printed on the heap. */
+        json = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        n = (int)strlen(line);
+        if (json) {
+            size_t len = strlen(json);
+            char *grown = realloc(json, len + 2);
+            if (grown) {
+                json = grown;
+                json[len++] = '\n';
+                ssize_t w = write(STDERR_FILENO, json, len);
+                (void)w;
+            }
+            free(json);
+            return;
+        }
+        n = snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":\"out of memory logging\"}");
     } else if (job && run_id) {
         n = snprintf(line, sizeof line, "%s %-5s %s run %lld: %s", when, level_names[level], job,
                      run_id, msg);

@@ -17,6 +17,12 @@ void log_set_clock(double (*now)(void *ud), void *ud);
 /* 1 when lines of this level are written. */
 int log_enabled(log_level_t level);
 
+/* The longest message a line carries, in bytes (16 KB). A longer one keeps
+ * its first LOG_MSG_MAX bytes, cut before a UTF-8 character that would not
+ * fit, followed by LOG_TRUNCATED_MARK "N bytes in all]". */
+enum { LOG_MSG_MAX = 16 * 1024 };
+#define LOG_TRUNCATED_MARK "... [truncated, "
+
 /* Writes one line. `job` may be NULL; run_id 0 means no run. */
 void log_emit(log_level_t level, const char *job, long long run_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

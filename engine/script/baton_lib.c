@@ -120,8 +120,9 @@ static int l_baton_store_set(lua_State *L) {
             return err_raise(L, ERR_SCRIPT, "store:set('%s'): %s", key, store_errmsg(st));
         return 0;
     }
-    char *json = json_encode(L, 2, err, sizeof err);
-    if (!json) return err_raise(L, ERR_SCRIPT, "store:set('%s'): %s", key, err);
+    int over;
+    char *json = json_encode_max(L, 2, JSON_VALUE_MAX, &over, err, sizeof err);
+    if (!json) return err_raise(L, over ? ERR_LIMIT : ERR_SCRIPT, "store:set('%s'): %s", key, err);
     int rc = store_kv_set(st, key, json);
     free(json);
     if (rc < 0) return err_raise(L, ERR_SCRIPT, "store:set('%s'): %s", key, store_errmsg(st));
@@ -155,8 +156,11 @@ static int l_baton_trigger(lua_State *L) {
     char err[256] = "", *args = NULL;
     if (!s->host.trigger) return err_raise(L, ERR_SCRIPT, "baton.trigger: not available here");
     if (!lua_isnoneornil(L, 2)) {
-        args = json_encode(L, 2, err, sizeof err);
-        if (!args) return err_raise(L, ERR_SCRIPT, "baton.trigger('%s'): args: %s", job, err);
+        int over;
+        args = json_encode_max(L, 2, JSON_VALUE_MAX, &over, err, sizeof err);
+        if (!args)
+            return err_raise(L, over ? ERR_LIMIT : ERR_SCRIPT, "baton.trigger('%s'): args: %s", job,
+                             err);
     }
     int rc = s->host.trigger(s->host.ud, job, args, err, sizeof err);
     free(args);

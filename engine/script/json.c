@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,30 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return n == max ? n : 0;
 }
 
-static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen) {
+/* The bytes of text the tree built so far prints to at least, against its
+ * maximum: the tree itself is bounded, not only the text printed from it. */
+typedef struct json_budget {
+    size_t used, max;
+    int over;
+} json_budget_t;
+
+static int spend(json_budget_t *b, size_t n, char *err, size_t errlen) {
+    b->used += n;
+    if (b->used <= b->max) return 0;
+    b->over = 1;
+    snprintf(err, errlen, "more than %zu KB of JSON", b->max / 1024);
+    return -1;
+}
+
+static cJSON *to_json(lua_State *L, int idx, int depth, json_budget_t *b, char *err,
+                      size_t errlen) {
     idx = lua_absindex(L, idx);
+    size_t len = 1; /* the least text of a value: a digit; "" and {} are 2 */
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_tolstring(L, idx, &len);
+        len += 2;
+    }
+    if (spend(b, len, err, errlen) < 0) return NULL;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return cJSON_CreateNull();
@@ -69,7 +92,9 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
         if (n) {
             for (lua_Integer i = 1; i <= n; i++) {
                 lua_rawgeti(L, idx, i);
-                cJSON *item = to_json(L, -1, depth + 1, err, errlen);
+                cJSON *item = i > 1 && spend(b, 1, err, errlen) < 0 /* the comma */
+                                  ? NULL
+                                  : to_json(L, -1, depth + 1, b, err, errlen);
                 lua_pop(L, 1);
                 if (!item) {
                     cJSON_Delete(out);
@@ -88,7 +113,12 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
                 cJSON_Delete(out);
                 return NULL;
             }
-            cJSON *item = to_json(L, -1, depth + 1, err, errlen);
+            size_t klen;
+            lua_tolstring(L, -2, &klen);
+            /* "key": and the comma before every key but the first */
+            cJSON *item = spend(b, klen + 3 + (out->child != NULL), err, errlen) < 0
+                              ? NULL
+                              : to_json(L, -1, depth + 1, b, err, errlen);
             if (!item) {
                 lua_pop(L, 2);
                 cJSON_Delete(out);
@@ -109,13 +139,26 @@ nomem:
     return NULL;
 }
 
-char *json_encode(lua_State *L, int idx, char *err, size_t errlen) {
-    cJSON *tree = to_json(L, idx, 0, err, errlen);
+char *json_encode_max(lua_State *L, int idx, size_t max, int *over, char *err, size_t errlen) {
+    json_budget_t b = {.max = max};
+    cJSON *tree = to_json(L, idx, 0, &b, err, errlen);
+    if (over) *over = b.over;
     if (!tree) return NULL;
     char *text = cJSON_PrintUnformatted(tree);
     cJSON_Delete(tree);
-    if (!text) snprintf(err, errlen, "out of memory");
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+    } else if (strlen(text) > max) { /* escapes made it longer than counted */
+        if (over) *over = 1;
+        snprintf(err, errlen, "more than %zu KB of JSON", max / 1024);
+        free(text);
+        text = NULL;
+    }
     return text;
+}
+
+char *json_encode(lua_State *L, int idx, char *err, size_t errlen) {
+    return json_encode_max(L, idx, SIZE_MAX, NULL, err, errlen);
 }
 
 static int push_json(lua_State *L, const cJSON *j, int depth) {

@@ -12,6 +12,15 @@
  * a non-string object key). */
 char *json_encode(lua_State *L, int idx, char *err, size_t errlen);
 
+/* The most JSON text a script may hand the engine in one value, outside its
+ * own allocator: baton.trigger arguments, a run's result, a store value (1 MB). */
+enum { JSON_VALUE_MAX = 1 << 20 };
+
+/* As json_encode, but a value whose text would pass max bytes is refused
+ * before its tree grows much past max: NULL, *over set to 1 (when over is not
+ * NULL) and err "more than N KB of JSON". *over is 0 for other failures. */
+char *json_encode_max(lua_State *L, int idx, size_t max, int *over, char *err, size_t errlen);
+
 /* Decodes text and pushes the value. Returns 0, or -EINVAL with a reason in
  * err and nothing pushed. */
 int json_decode(lua_State *L, const char *text, char *err, size_t errlen);

@@ -133,11 +133,13 @@ static int co_resume(script_co_t *co, int nargs) {
         out.ok = 1;
         if (nres > 0 && !lua_isnil(co->T, -nres)) {
             char err[256];
-            out.result_json = json_encode(co->T, -nres, err, sizeof err);
+            int over;
+            out.result_json = json_encode_max(co->T, -nres, JSON_VALUE_MAX, &over, err, sizeof err);
             if (!out.result_json) {
                 out.ok = 0;
-                out.kind = ERR_SCRIPT;
-                snprintf(out.message, sizeof out.message, "the run's result is not JSON: %s", err);
+                out.kind = over ? ERR_LIMIT : ERR_SCRIPT;
+                snprintf(out.message, sizeof out.message, "the run's result %s: %s",
+                         over ? "is too large" : "is not JSON", err);
             }
         }
         lua_settop(co->T, 0);

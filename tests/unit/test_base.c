@@ -1,13 +1,17 @@
 /* test_base.c — the shared pieces of base/: the intrusive list (order, removal
  * while walking, unlinked members) and the removal of a directory tree (depth
- * first, symbolic links removed and never followed). */
+ * first, symbolic links removed and never followed), and the log's 16 KB cut with its
+ * mark. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/fs.h"
 #include "base/list.h"
+#include "base/log.h"
 #include "test.h"
 
 typedef struct item {
@@ -110,4 +114,62 @@ TEST(fs_remove_tree_of_nothing_is_a_no_op_and_a_missing_dir_an_error) {
     CHECK_INT(fs_remove_tree(""), 0);
     CHECK_INT(fs_remove_tree(NULL), 0);
     CHECK(fs_remove_tree("/tmp/baton-test-fs-does-not-exist") < 0);
+}
+
+/* ---- the log ---- */
+
+/* Runs emit with stderr sent to a file; returns what it wrote (static buffer). */
+static const char *captured(void (*emit)(void)) {
+    static char buf[64 * 1024];
+    char path[] = "/tmp/baton-log-XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    CHECK(fd >= 0 && saved >= 0);
+    dup2(fd, STDERR_FILENO);
+    emit();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return buf;
+}
+
+static char long_msg[20000];
+
+static void emit_long(void) { log_emit(LOG_INFO, "j", 7, "%s", long_msg); }
+static void emit_exact(void) { log_emit(LOG_INFO, NULL, 0, "%.*s", LOG_MSG_MAX, long_msg); }
+
+TEST(log_lines_past_16kb_are_cut_with_a_mark_and_never_split_a_character) {
+    char want[64];
+    memset(long_msg, 'x', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = 0;
+    log_setup(LOG_INFO, 0);
+    const char *out = captured(emit_long);
+    snprintf(want, sizeof want, LOG_TRUNCATED_MARK "%zu bytes in all]\n", sizeof long_msg - 1);
+    const char *at = strstr(out, " j run 7: ");
+    CHECK(at != NULL);
+    if (at) {
+        at += strlen(" j run 7: ");
+        CHECK_INT(strspn(at, "x"), LOG_MSG_MAX);
+        CHECK_STR(at + LOG_MSG_MAX, want);
+    }
+    /* exactly 16 KB: whole, no mark */
+    out = captured(emit_exact);
+    CHECK(strstr(out, "truncated") == NULL);
+    CHECK_INT(strspn(strstr(out, "info  ") + 6, "x"), LOG_MSG_MAX);
+    /* a two-byte character across the cut goes whole to the mark */
+    memcpy(long_msg + LOG_MSG_MAX - 1, "\xc3\xa9", 2);
+    out = captured(emit_long);
+    at = strstr(out, ": ") + 2;
+    CHECK_INT(strspn(at, "x"), LOG_MSG_MAX - 1);
+    CHECK_HAS(at, "x" LOG_TRUNCATED_MARK);
+    /* JSON lines: the same cut, escaped, on one line */
+    log_setup(LOG_INFO, 1);
+    out = captured(emit_long);
+    log_setup(LOG_INFO, 0);
+    CHECK(out[0] == '{');
+    CHECK_HAS(out, "\"job\":\"j\"");
+    CHECK_HAS(out, LOG_TRUNCATED_MARK "19999 bytes in all]\"}\n");
+    CHECK(strchr(out, '\n') == out + strlen(out) - 1);
 }

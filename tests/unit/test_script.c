@@ -1,6 +1,7 @@
 /* test_script.c — the sandbox (each forbidden library and function, binary
  * chunks, require paths, isolation between scripts), the memory and CPU
- * limits, and the coroutine bridge (waits, nested coroutines, cancel). */
+ * limits, the 1 MB bound on values handed to the engine, and the coroutine bridge
+ * (waits, nested coroutines, cancel). */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -509,5 +510,79 @@ TEST(script_lend_adds_primitives_to_states_made_afterwards_once_per_table) {
     int rc = 0;
     for (int i = 0; i < SCRIPT_LENT_MAX && rc == 0; i++) rc = script_lend(others[i]);
     CHECK_INT(rc, -ENOSPC);
+    kit_free(&k);
+}
+
+/* What a script hands the engine outside its allocator is bounded: a trigger's
+ * arguments, a run's result and a store value of more than 1 MB of JSON fail with
+ * `limit`, and no tree much bigger than that is built on the way. */
+static int trigger_calls;
+static size_t trigger_len;
+
+static int count_trigger(void *ud, const char *job, const char *args, char *err, size_t len) {
+    trigger_calls++;
+    trigger_len = args ? strlen(args) : 0;
+    return 0;
+}
+
+TEST(limit_trigger_args_results_and_store_values_past_1mb_fail_with_limit) {
+    kit_t k;
+    job_t **jobs;
+    size_t n;
+    char err[1024];
+    kit_init(&k);
+    k.host.trigger = count_trigger;
+    k.host.cpu_slice = 20;
+    k.host.memory_limit = (size_t)64 << 20; /* the JSON limit must trip, not the memory one */
+    trigger_calls = 0;
+    jobs =
+        kit_jobs(&k, "big.lua",
+                 "local MB = 1024 * 1024\n"
+                 "local function kind(f, ...)\n"
+                 "  local ok, e = pcall(f, ...)\n"
+                 "  return ok and 'ok' or e.kind\n"
+                 "end\n"
+                 "job 'trigger' { run = function(ctx)\n"
+                 "  return { big = kind(baton.trigger, 'x', { s = string.rep('x', MB) }),\n"
+                 "    fits = kind(baton.trigger, 'x', { s = string.rep('x', MB - 20) }) }\n"
+                 "end }\n"
+                 "job 'result' { run = function() return string.rep('x', MB) end }\n"
+                 "job 'escaped' { run = function() return string.rep('\\1', MB // 4) end }\n"
+                 "job 'wide' { run = function()\n"
+                 "  local t = {} for i = 1, MB // 2 + 1 do t[i] = 1 end return t end }\n"
+                 "job 'fits' { run = function() return string.rep('x', MB - 2) end }\n"
+                 "job 'store' { run = function(ctx)\n"
+                 "  return { big = kind(ctx.store.set, ctx.store, 'k', string.rep('x', MB)),\n"
+                 "           fits = kind(ctx.store.set, ctx.store, 'k', string.rep('x', 1000)) }\n"
+                 "end }\n",
+                 &n, err, sizeof err);
+    CHECK(jobs != NULL);
+    if (!jobs) {
+        fprintf(stderr, "%s\n", err);
+        kit_free(&k);
+        return;
+    }
+    CHECK(kit_run(&k, jobs[0], 1));
+    CHECK(k.out.ok);
+    CHECK_HAS(k.result, "\"big\":\"limit\"");
+    CHECK_HAS(k.result, "\"fits\":\"ok\"");
+    CHECK_INT(trigger_calls, 1); /* the refused one never reached the engine */
+    CHECK_INT(trigger_len, 1024 * 1024 - 20 + 8);
+    for (int i = 1; i <= 3; i++) {
+        CHECK(kit_run(&k, jobs[i], 1));
+        CHECK(!k.out.ok);
+        CHECK_INT(k.out.kind, ERR_LIMIT);
+        CHECK_STR(k.out.message, "the run's result is too large: more than 1024 KB of JSON");
+        CHECK_STR(k.result, "");
+    }
+    CHECK(kit_run(&k, jobs[4], 1));
+    CHECK(k.out.ok);
+    CHECK_STR(k.out.message, "");
+    CHECK_INT(strlen(k.result), sizeof k.result - 1);
+    CHECK(kit_run(&k, jobs[5], 1));
+    CHECK(k.out.ok);
+    CHECK_HAS(k.result, "\"big\":\"limit\"");
+    CHECK_HAS(k.result, "\"fits\":\"ok\"");
+    job_free_all(jobs, n);
     kit_free(&k);
 }
