@@ -385,6 +385,20 @@ static int route_runs(http_t *h, struct lws *wsi, session_t *s, const char *name
     return respond_json(wsi, s, 200, doc, NULL);
 }
 
+/* GET /api/runs/ID: every attempt of one run, results and errors whole. */
+static int route_run(http_t *h, struct lws *wsi, session_t *s, const char *name) {
+    char *end;
+    errno = 0;
+    long long id = strtoll(name, &end, 10);
+    if (!*name || *end || errno || id < 1 || name[0] == '+' || name[0] == '-')
+        return respond_error(wsi, s, 400, NULL, "a run id is a positive whole number");
+    int missing;
+    cJSON *doc = health_run(&h->opts.src, (int64_t)id, &missing);
+    if (!doc && missing) return respond_error(wsi, s, 404, NULL, "no run %lld", id);
+    if (!doc) return respond_error(wsi, s, 500, NULL, "the store cannot be read");
+    return respond_json(wsi, s, 200, doc, NULL);
+}
+
 /* A plain GET of the WebSocket's path (the upgrade is filtered in callback). */
 static int route_events(http_t *h, struct lws *wsi, session_t *s, const char *name) {
     return respond_error(wsi, s, 400, NULL, "%s is a WebSocket: connect with Upgrade: websocket",
@@ -444,6 +458,7 @@ static const route_t routes[] = {
     {M_GET, "/api/jobs", route_jobs, 0},
     {M_GET, "/api/jobs/*", route_job, 0},
     {M_GET, "/api/runs", route_runs, 0},
+    {M_GET, "/api/runs/*", route_run, 0},
     {M_GET, EVENTS_PATH, route_events, 0},
     {M_POST, "/api/jobs/*/run", route_job_run, 1},
     {M_POST, "/api/jobs/*/pause", route_job_pause, 1},

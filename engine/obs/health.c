@@ -401,7 +401,13 @@ cJSON *health_report(const health_src_t *src) {
 
 cJSON *health_jobs(const health_src_t *src) { return jobs_array(src, NULL); }
 
-static cJSON *run_object(const store_run_t *r) {
+/* A row of a list carries at most this much of its result's JSON; the single
+ * run's answer carries it whole. (An error is at most 1 KB when stored.) */
+enum { LIST_RESULT_MAX = 2048 };
+
+/* A row for a list (cut) or for one run (whole): in a list, a result past
+ * LIST_RESULT_MAX is null and "truncated": { "result": BYTES } says so. */
+static cJSON *run_object(const store_run_t *r, int cut) {
     store_field_t f[STORE_RUN_FIELDS];
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -418,9 +424,16 @@ static cJSON *run_object(const store_run_t *r) {
         case STORE_FIELD_TEXT:
             v = cJSON_CreateString(f[i].text);
             break;
-        case STORE_FIELD_JSON:
-            v = cJSON_Parse(f[i].text);
+        case STORE_FIELD_JSON: {
+            size_t len = strlen(f[i].text);
+            if (!cut || len <= LIST_RESULT_MAX) {
+                v = cJSON_Parse(f[i].text);
+            } else {
+                cJSON *t = cJSON_AddObjectToObject(o, "truncated");
+                if (t) cJSON_AddNumberToObject(t, f[i].key, (double)len);
+            }
             break;
+        }
         case STORE_FIELD_NULL:
             break;
         }
@@ -430,7 +443,17 @@ static cJSON *run_object(const store_run_t *r) {
 }
 
 static int add_run(void *ud, const store_run_t *r) {
-    cJSON_AddItemToArray(ud, run_object(r));
+    cJSON_AddItemToArray(ud, run_object(r, 1));
+    return 0;
+}
+
+static int add_attempt(void *ud, const store_run_t *r) {
+    cJSON *o = ud;
+    if (!cJSON_GetObjectItemCaseSensitive(o, "run_id")) {
+        cJSON_AddNumberToObject(o, "run_id", (double)r->run_id);
+        cJSON_AddStringToObject(o, "job", r->job);
+    }
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(o, "attempts"), run_object(r, 0));
     return 0;
 }
 
@@ -441,6 +464,22 @@ cJSON *health_runs(const health_src_t *src, const char *job, int limit) {
         return NULL;
     }
     return arr;
+}
+
+cJSON *health_run(const health_src_t *src, int64_t run_id, int *missing) {
+    cJSON *o = cJSON_CreateObject();
+    *missing = 0;
+    if (!o || !cJSON_AddArrayToObject(o, "attempts") || !src->store ||
+        store_run_attempts(src->store, run_id, add_attempt, o) < 0) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(o, "run_id")) {
+        cJSON_Delete(o);
+        *missing = 1;
+        return NULL;
+    }
+    return o;
 }
 
 cJSON *health_job(const health_src_t *src, const char *name, int runs) {

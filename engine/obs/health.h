@@ -73,7 +73,14 @@ cJSON *health_job(const health_src_t *src, const char *name, int runs);
 /* Every breaker (name, state, failures, opened_at) as health_report lists them. */
 cJSON *health_breakers(const health_src_t *src);
 
-/* The newest `limit` attempts of job (NULL: every job), newest first. */
+/* The newest `limit` attempts of job (NULL: every job), newest first. A
+ * result of more than 2 KB of JSON is null there, and the row's "truncated":
+ * { "result": BYTES } gives its whole size. */
 cJSON *health_runs(const health_src_t *src, const char *job, int limit);
+
+/* One run: { run_id, job, attempts = [rows, first attempt first] } with whole
+ * results. NULL with *missing set when there is no such run, NULL
+ * alone when the store cannot be read or memory runs out. */
+cJSON *health_run(const health_src_t *src, int64_t run_id, int *missing);
 
 #endif

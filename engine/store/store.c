@@ -105,6 +105,7 @@ typedef enum {
     STMT_RUNS_JOB,
     STMT_RUN_SUMMARIES,
     STMT_RUN_ERRORS,
+    STMT_RUN_ATTEMPTS,
     STMT_PRUNE_ENDED,
     STMT_PRUNE_UNENDED,
     STMT_KV_GET,
@@ -142,6 +143,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RUN_ERRORS] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, status, "
                         "error_kind, error, result FROM runs WHERE status IN ('failed', "
                         "'fallback') ORDER BY id DESC LIMIT ?2",
+    [STMT_RUN_ATTEMPTS] = "SELECT run_id, job, attempt, scheduled_at, started_at, ended_at, "
+                          "status, error_kind, error, result FROM runs WHERE run_id = ?1 "
+                          "ORDER BY id LIMIT ?2",
     /* Two deletes so that each can use the ended_at index. */
     [STMT_PRUNE_ENDED] = "DELETE FROM runs WHERE ended_at < ?1",
     [STMT_PRUNE_UNENDED] = "DELETE FROM runs WHERE ended_at IS NULL AND scheduled_at < ?1",
@@ -706,12 +710,15 @@ static const char *column_text(sqlite3_stmt *st, int i, int *oom) {
     return text;
 }
 
-static int runs_query(store_t *s, stmt_id_t id, const char *job, int limit, store_run_cb cb,
-                      void *ud) {
+/* Rows of statement id, whose ?1 is job (a name, NULL for none) or run_id
+ * (when job is NULL and run_id > 0) and whose ?2 is limit. */
+static int runs_query(store_t *s, stmt_id_t id, const char *job, int64_t run_id, int limit,
+                      store_run_cb cb, void *ud) {
     sqlite3_stmt *st;
     int code = stmt_get(s, id, &st);
     if (code < 0) return code;
     int rc = job ? bind_text(st, 1, job) : SQLITE_OK;
+    if (rc == SQLITE_OK && run_id > 0) rc = sqlite3_bind_int64(st, 1, run_id);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
@@ -741,11 +748,16 @@ static int runs_query(store_t *s, stmt_id_t id, const char *job, int limit, stor
 }
 
 int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud) {
-    return runs_query(s, job ? STMT_RUNS_JOB : STMT_RUNS_ALL, job, limit, cb, ud);
+    return runs_query(s, job ? STMT_RUNS_JOB : STMT_RUNS_ALL, job, 0, limit, cb, ud);
 }
 
 int store_run_errors(store_t *s, int limit, store_run_cb cb, void *ud) {
-    return runs_query(s, STMT_RUN_ERRORS, NULL, limit, cb, ud);
+    return runs_query(s, STMT_RUN_ERRORS, NULL, 0, limit, cb, ud);
+}
+
+int store_run_attempts(store_t *s, int64_t run_id, store_run_cb cb, void *ud) {
+    if (run_id <= 0) return 0;
+    return runs_query(s, STMT_RUN_ATTEMPTS, NULL, run_id, 0, cb, ud);
 }
 
 int store_run_summaries(store_t *s, double since, store_summary_cb cb, void *ud) {

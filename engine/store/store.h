@@ -128,6 +128,10 @@ int store_run_add(store_t *s, const store_run_t *r);
 typedef int (*store_run_cb)(void *ud, const store_run_t *r);
 int store_runs(store_t *s, const char *job, int limit, store_run_cb cb, void *ud);
 
+/* Calls cb for every attempt row of run run_id, first attempt first (none
+ * when there is no such run); as store_runs otherwise. */
+int store_run_attempts(store_t *s, int64_t run_id, store_run_cb cb, void *ud);
+
 /* Calls fn after every run row store_run_add writes (NULL removes it), for
  * counters that see each attempt. Strings are valid only during the call. */
 void store_on_run(store_t *s, void (*fn)(void *ud, const store_run_t *r), void *ud);

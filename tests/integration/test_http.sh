@@ -149,6 +149,43 @@ t_http_jobs_job_and_runs_endpoints() {
   stop_engine TERM
 }
 
+# Lists carry at most 2 KB of a run's result; GET /api/runs/ID has it whole, for
+# every attempt of that run.
+t_http_lists_cut_big_results_and_one_run_has_them_whole() {
+  conf
+  cat >scripts/big.lua <<'LUA'
+job "big" { run = function(ctx) return { text = ("é"):rep(50000) } end }
+job "loud" { retry = { attempts = 2, base = "10ms", jitter = "none" },
+  run = function(ctx) baton.error("network", "down") end }
+LUA
+  start_http
+  expect_eq "$(code POST /api/jobs/big/run)" 202
+  expect_eq "$(code POST /api/jobs/loud/run)" 202
+  wait_for_log "big run [0-9]+: ok" 1
+  wait_for_log "loud run [0-9]+: failed" 1
+  expect_eq "$(code GET '/api/runs?job=big')" 200
+  expect_eq "$(jq -r '.runs[0].result | type' body)" null "the list leaves a big result out"
+  expect_eq "$(jq -r '.runs[0].truncated.result' body)" 100011 "and says how big it was"
+  local id
+  id=$(jq -r '.runs[0].run_id' body)
+  expect_eq "$(code GET /api/jobs/big)" 200
+  expect_eq "$(jq -r '.runs[0].truncated.result' body)" 100011 "a job's runs are cut too"
+  expect_eq "$(code GET "/api/runs/$id")" 200
+  expect_eq "$(jq -r '.run_id, .job, (.attempts | length), (.attempts[0].result.text | length), (.attempts[0].truncated | type)' body | tr '\n' ' ')" \
+    "$id big 1 50000 null "
+  expect_eq "$(code GET "/api/runs/$(curl -s "$URL/api/runs?job=loud" | jq -r '.runs[0].run_id')")" 200
+  expect_eq "$(jq -r '([.attempts[].attempt] | join(",")), .attempts[1].error' body | tr '\n' ' ')" \
+    "1,2 down " "every attempt, first first"
+  expect_eq "$(code GET /api/runs/999999999)" 404
+  is_json_error
+  local bad
+  for bad in abc 0 -1 +5 1x 99999999999999999999; do
+    expect_eq "$(code GET "/api/runs/$bad")" 400 "run id '$bad'"
+  done
+  is_json_error
+  stop_engine TERM
+}
+
 t_http_pause_resume_run_and_breaker_reset() {
   conf 'watch = false -- only the API reloads here'
   start_http
