@@ -124,6 +124,7 @@ static void dl_fail(page_t *pg, download_t *d, err_kind_t kind, const char *fmt,
     va_end(ap);
     if (d->state == DL_RUNNING) dl_cancel(pg, d->guid);
     d->state = DL_FAILED;
+    d->name[0] = 0;
     d->fail_kind = kind;
     dl_unlink(pg, d);
 }
@@ -313,6 +314,7 @@ static void dl_event(page_t *pg, const char *method, const cJSON *params) {
         dl_fail(pg, d, ERR_LIMIT, "download of %.200s: %.0f bytes, over the job's max_bytes (%zu)",
                 d->url, got > total ? got : total, pg->dl_max_bytes);
     } else if (strcmp(state, "completed") == 0) {
+        d->state = DL_DONE; /* the browser is done with it: nothing to cancel */
         dl_complete(pg, d);
     } else if (strcmp(state, "canceled") == 0) {
         dl_fail(pg, d, ERR_NETWORK, "download of %.200s: cancelled or failed in the browser",

@@ -324,6 +324,54 @@ EOF
   teardown
 }
 
+# Runs without a session share a browser context: while a run with downloads
+# holds one of its pages, a run beside it without downloads still saves
+# nothing (the engine cancels what its page begins).
+t_a_run_beside_one_with_downloads_in_its_browser_context_saves_nothing() {
+  setup
+  cat >scripts/j.lua <<EOF
+local function click(page, path)
+  page:eval("(() => { const a = document.createElement('a'); a.href = '" .. path .. "'; a.click(); return 1 })()")
+end
+job "a" { cron = "$(soon)", browser = true, downloads = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("$FX/links-out")
+    ctx:sleep("4s")
+    click(page, "/download")
+    local _, bctx = page:number()
+    return { bctx = bctx, saved = page:wait_download({ timeout = "20s" }).path }
+  end }
+job "b" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page, states = ctx:page(), ""
+    page:on("Page.downloadProgress", function(p) states = states .. p.state .. " " end)
+    page:navigate("$FX/links-out")
+    ctx:sleep("1s")
+    click(page, "/download-big?kb=4096")
+    ctx:sleep("2s")
+    page:title() -- the handler hears what came meanwhile
+    local _, bctx = page:number()
+    return { bctx = bctx, states = states }
+  end }
+EOF
+  start_engine
+  wait_for_log '(a|b) run [0-9]+: (ok|failed)' 2
+  sleep 0.5
+  expect_eq "$(find tmp -path '*baton-downloads*' -type f | wc -l)" 0 "$(find tmp -path '*baton-downloads*')"
+  stop_engine
+  local a b
+  a=$(sql t.db "select coalesce(result, error) from runs where job='a'")
+  b=$(sql t.db "select coalesce(result, error) from runs where job='b'")
+  expect_eq "$(jq -r .saved <<<"$a")" "a/baton-dl-marker.txt" "a: $a"
+  expect_eq "$(jq -r .bctx <<<"$b")" "$(jq -r .bctx <<<"$a")" "one browser context: b: $b"
+  expect_contains "$(jq -r .states <<<"$b")" "canceled" "b's download was stopped"
+  expect_eq "$(jq -r '.states | contains("completed")' <<<"$b")" false "b: $b"
+  expect_eq "$(find . -type f \( -path './files/*' -o -name 'big.bin' \) | sort)" \
+    "./files/a/baton-dl-marker.txt" "b saved nothing"
+  teardown
+}
+
 t_http_500_is_http_and_retried() {
   setup
   cat >scripts/j.lua <<EOF
