@@ -253,6 +253,13 @@ static void dl_complete(page_t *pg, download_t *d) {
     snprintf(d->name, sizeof d->name, "%s", name);
 }
 
+/* A guid names a file of the browser's folder: letters, digits and '-' only
+ * (the browser is not trusted to keep its words inside that folder). */
+static int guid_ok(const char *guid) {
+    size_t n = strspn(guid, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-");
+    return n > 0 && guid[n] == 0 && n < sizeof((download_t *)0)->guid;
+}
+
 static double num_field(const cJSON *o, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
@@ -264,7 +271,7 @@ static double num_field(const cJSON *o, const char *name) {
 static void dl_event(page_t *pg, const char *method, const cJSON *params) {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(params, "guid");
     const char *guid = cJSON_IsString(g) ? g->valuestring : NULL;
-    if (!guid || !guid[0] || strlen(guid) >= sizeof pg->dl[0].guid) return;
+    if (!guid || !guid_ok(guid)) return;
     if (strcmp(method, "Page.downloadWillBegin") == 0) {
         if (dl_find(pg, guid)) return;
         if (pg->dl_max_bytes == 0 || !pg->download_dir[0]) {

@@ -518,6 +518,7 @@ TEST(page_downloads_land_in_the_jobs_folder_within_its_limits) {
         "  end\n"
         "  ev({ begin('g1', '../../etc/passwd'), prog('g1', 5, 5, 'completed') })\n"
         "  try()\n"
+        "  ev({ begin('../secret.txt', 'x'), prog('../secret.txt', 6, 6, 'completed') })\n"
         "  ev({ begin('g2', 'big.bin'), prog('g2', 10, 100, 'inProgress') })\n"
         "  try()\n"
         "  ev({ begin('g3', '.bashrc'), begin('g4', 'passwd'), prog('g3', 3, 3, 'completed'),\n"
@@ -569,6 +570,8 @@ TEST(page_downloads_land_in_the_jobs_folder_within_its_limits) {
     snprintf(path, sizeof path, "%s/g2.crdownload", x.tb.download_dir); /* what was left: gone */
     CHECK(access(path, F_OK) != 0);
     snprintf(path, sizeof path, "%s/files/j/link", x.k.dir);
+    CHECK(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/files/j/x", x.k.dir); /* a guid that leads out: ignored */
     CHECK(access(path, F_OK) != 0);
     CHECK(access(target, F_OK) == 0);
     pfx_free(&x);
