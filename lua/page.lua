@@ -766,6 +766,47 @@ function Page:send(method, params)
   return call(self, method, params, nil, true)
 end
 
+-- ---- downloads (a job with downloads = true; docs/jobs.md) ----
+
+local DOWNLOAD_EVENTS = "Page.downloadWillBegin Page.downloadProgress"
+
+-- page:wait_download([{timeout}]): the page's next download to end — one
+-- not yet answered by an earlier wait_download, however long ago it ended,
+-- so a click then a wait never misses a fast one. Answers { name, path,
+-- bytes, url, suggested, state = "completed" }: the file is files/<path>
+-- (path is JOB/name). A download past the job's max_bytes or max_files
+-- raises limit (and leaves no file); one the browser gave up network;
+-- none within timeout, timeout.
+function Page:wait_download(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then usage(2, "page:wait_download: options must be a table") end
+  local timeout = seconds(opts.timeout, self._timeout, "page:wait_download: timeout", 2)
+  local h = self._h
+  local allowed, why = prim.page_download_allowed(h)
+  if not allowed then usage(2, "page:wait_download: %s", why) end
+  local deadline = prim.now() + timeout
+  while true do
+    local d, err = prim.page_download_next(h)
+    if d then return d end
+    if err then error(err, 0) end
+    local left = deadline - prim.now()
+    if left <= 0 then
+      raise("timeout", format("page:wait_download: no download within %gs", timeout))
+    end
+    local ev, lost = prim.page_wait(h, DOWNLOAD_EVENTS, prim.page_mark(h), left)
+    if not ev and lost then error(lost, 0) end
+  end
+end
+
+-- page:downloads(): every download of the run so far, oldest first, each as
+-- wait_download answers it or with state = "in_progress", or "failed" with
+-- error_kind and error.
+function Page:downloads()
+  local allowed, why = prim.page_download_allowed(self._h)
+  if not allowed then usage(2, "page:downloads: %s", why) end
+  return prim.page_downloads(self._h)
+end
+
 -- page:number(): the pooled page's number (the N of "using pooled page
 -- #N": one per page) and the CDP browserContextId it is in, which concurrent
 -- runs without a session share.

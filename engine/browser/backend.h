@@ -17,11 +17,14 @@ typedef struct browser_lease browser_lease_t;
 typedef struct browser_waiter browser_waiter_t;
 
 /* Who asks for a page: priority 0 critical … 3 low; session "" or NULL for
- * none, else the cookie session to restore; job and run_id name the run (log
- * lines, a dry run's record). The strings are only read during acquire. */
+ * none, else the cookie session to restore; downloads: the lease's page may
+ * download (into its download_dir; denied again at the release); job and
+ * run_id name the run (log lines, a dry run's record). The strings are only
+ * read during acquire. */
 typedef struct browser_ask {
     int priority;
     const char *session;
+    int downloads;
     const char *job;
     int64_t run_id;
 } browser_ask_t;
@@ -42,11 +45,15 @@ typedef struct browser_hooks {
 /* What a lease's page is. page_no: its number ("pooled page #N", one per
  * concurrent lease); browser_context: the CDP browserContextId it is in
  * (valid until the release); uses: its lease count, this one included, or 0
- * when the backend does not pool pages (then no reuse is logged). */
+ * when the backend does not pool pages (then no reuse is logged);
+ * download_dir: where the browser saves the lease's downloads, each as a file
+ * named by its guid (Page.downloadWillBegin), "" or NULL when it saves none
+ * (none were asked for, or the backend cannot: a fake browser, a remote one). */
 typedef struct browser_lease_info {
     int page_no;
     const char *browser_context;
     int uses;
+    const char *download_dir;
 } browser_lease_info_t;
 
 /* Why a backend refused a call at once, for the script (kind ≠ ERR_NONE). */
@@ -78,6 +85,9 @@ typedef struct browser_backend_ops {
     void (*set_hooks)(void *self, browser_lease_t *l, const browser_hooks_t *hooks);
     /* Fills *out with what the lease's page is. */
     void (*describe)(void *self, const browser_lease_t *l, browser_lease_info_t *out);
+    /* Stops a download of the lease's page (its guid), whether or not it was
+     * allowed; no answer. May be NULL (a backend whose pages never download). */
+    void (*cancel_download)(void *self, browser_lease_t *l, const char *guid);
 } browser_backend_ops_t;
 
 /* A backend: its table and the object the table's functions are given. */

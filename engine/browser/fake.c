@@ -861,6 +861,7 @@ static void fb_describe(void *self, const browser_lease_t *l, browser_lease_info
     out->page_no = fake_lease_page_no((const fake_lease_t *)l);
     out->browser_context = "fake";
     out->uses = 0;
+    out->download_dir = ""; /* its pages never download */
 }
 
 static const browser_backend_ops_t FAKE_OPS = {

@@ -207,6 +207,12 @@ static void fx_describe(void *self, const browser_lease_t *l, browser_lease_info
     fb->inner.ops->describe(fb->inner.self, ((const fx_lease_t *)l)->lease, out);
 }
 
+static void fx_cancel_download(void *self, browser_lease_t *l, const char *guid) {
+    fixture_backend_t *fb = self;
+    if (fb->inner.ops->cancel_download)
+        fb->inner.ops->cancel_download(fb->inner.self, ((fx_lease_t *)l)->lease, guid);
+}
+
 static const browser_backend_ops_t FIXTURE_OPS = {
     .acquire = fx_acquire,
     .cancel = fx_cancel,
@@ -215,6 +221,7 @@ static const browser_backend_ops_t FIXTURE_OPS = {
     .forget = fx_forget,
     .set_hooks = fx_set_hooks,
     .describe = fx_describe,
+    .cancel_download = fx_cancel_download,
 };
 
 void fixture_backend_init(fixture_backend_t *fb, const browser_backend_t *inner, fake_t *fake,

@@ -2,13 +2,16 @@
  * browser backend for the running co (page_open), send raw CDP on it
  * (page_send), and the page's recent events (page_mark, page_wait,
  * page_events), each wait yielding the run's coroutine; the files a script may
- * write (page_save) or upload (page_file). The lease goes back when the co ends. Only the backend's
- * operations table is known here. */
+ * write (page_save) or upload (page_file); the page's downloads, followed
+ * from its events, held to the job's limits and moved into files/JOB/
+ * (page_download_next, page_downloads). The lease goes back when the co
+ * ends. Only the backend's operations table is known here. */
 #include "page.h"
 #include "page_policy.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <lauxlib.h>
 #include <libwebsockets.h>
 #include <stdio.h>
@@ -33,6 +36,19 @@ typedef struct event {
     char *params; /* JSON text, malloc'd */
 } event_t;
 
+/* A download of the page, from Page.downloadWillBegin on. */
+typedef struct download {
+    char guid[64];
+    char *url; /* malloc'd */
+    char suggested[256];
+    enum { DL_RUNNING, DL_DONE, DL_FAILED } state;
+    err_kind_t fail_kind;
+    char fail_msg[400];
+    int64_t bytes;
+    char name[PAGE_POLICY_NAME_MAX + 16]; /* its name in files/JOB/ once done */
+    int taken;                            /* handed out by page_download_next */
+} download_t;
+
 typedef struct page {
     page_env_t *env;
     browser_lease_t *lease;   /* NULL until leased, and after release */
@@ -54,6 +70,14 @@ typedef struct page {
     int page_no;
     char browser_context[64]; /* the CDP browserContextId of the page */
     double asked_at;          /* when page_open began waiting */
+    /* downloads: allowed when dl_max_bytes > 0 (the job's downloads), saved
+     * by the browser into download_dir ("" when it saves none) */
+    size_t dl_max_bytes;
+    int dl_max_files;
+    char download_dir[4200];
+    char job[128];
+    download_t *dl;
+    int ndl, dl_cap;
 } page_t;
 
 typedef struct page_ref {
@@ -69,7 +93,240 @@ static void set_waiting(page_t *pg, int w) {
 static void page_maybe_free(page_t *pg) {
     if (pg->ud_alive || !pg->released) return;
     for (int i = 0; i < RING; i++) free(pg->ring[i].params);
+    for (int i = 0; i < pg->ndl; i++) free(pg->dl[i].url);
+    free(pg->dl);
     free(pg);
+}
+
+/* ---- downloads ---- */
+
+static void dl_cancel(page_t *pg, const char *guid) {
+    const browser_backend_t *b = &pg->env->browser;
+    if (pg->lease && b->ops->cancel_download) b->ops->cancel_download(b->self, pg->lease, guid);
+}
+
+/* Deletes what the browser left of a download in its folder. */
+static void dl_unlink(page_t *pg, const download_t *d) {
+    char path[4400];
+    if (!pg->download_dir[0]) return;
+    snprintf(path, sizeof path, "%s/%s", pg->download_dir, d->guid);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s.crdownload", pg->download_dir, d->guid);
+    unlink(path);
+}
+
+static void dl_fail(page_t *pg, download_t *d, err_kind_t kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void dl_fail(page_t *pg, download_t *d, err_kind_t kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->fail_msg, sizeof d->fail_msg, fmt, ap);
+    va_end(ap);
+    if (d->state == DL_RUNNING) dl_cancel(pg, d->guid);
+    d->state = DL_FAILED;
+    d->name[0] = 0;
+    d->fail_kind = kind;
+    dl_unlink(pg, d);
+}
+
+static download_t *dl_find(page_t *pg, const char *guid) {
+    for (int i = 0; i < pg->ndl; i++)
+        if (strcmp(pg->dl[i].guid, guid) == 0) return &pg->dl[i];
+    return NULL;
+}
+
+/* Copies src (a regular file, not followed if a link) to dst, which must not
+ * exist; at most max + 1 bytes. 0 or -errno (dst removed on failure). */
+static int dl_copy(const char *src, const char *dst, size_t max) {
+    int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) return -errno;
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        return -EINVAL;
+    }
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int rc = -errno;
+        close(in);
+        return rc;
+    }
+    char buf[65536];
+    size_t total = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = -errno;
+        if (n <= 0) break;
+        total += (size_t)n;
+        if (total > max + 1) {
+            rc = -EFBIG;
+            break;
+        }
+        for (ssize_t off = 0; off < n && rc == 0;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                rc = -errno;
+            else
+                off += w;
+        }
+        if (rc < 0) break;
+    }
+    close(in);
+    if (close(out) != 0 && rc == 0) rc = -errno;
+    if (rc < 0) unlink(dst);
+    return rc;
+}
+
+/* Moves src to dst, which must not exist: a rename that replaces nothing,
+ * else a link and unlink, else (another file system) a copy and unlink.
+ * 0, -EEXIST when dst exists, or another -errno. */
+static int dl_move(const char *src, const char *dst, size_t max) {
+    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) return 0;
+    if (errno == EEXIST) return -EEXIST;
+    if (errno == EINVAL || errno == ENOSYS) { /* no RENAME_NOREPLACE here */
+        if (link(src, dst) == 0) return unlink(src), 0;
+        if (errno == EEXIST) return -EEXIST;
+    }
+    if (errno != EXDEV) return -errno;
+    int rc = dl_copy(src, dst, max);
+    if (rc == 0) unlink(src);
+    return rc;
+}
+
+/* A finished download: moved from the browser's folder into files/JOB/
+ * under a safe name of its own. */
+static void dl_complete(page_t *pg, download_t *d) {
+    char src[4400], dir[8400], dst[8700], name[sizeof d->name], base[sizeof d->name];
+    const char *files = pg->env->files_dir;
+    const char *job = pg->job;
+    struct stat st;
+    snprintf(src, sizeof src, "%s/%s", pg->download_dir, d->guid);
+    if (lstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
+        dl_fail(pg, d, ERR_NETWORK, "download of %.200s: the browser saved no file", d->url);
+        return;
+    }
+    if ((size_t)st.st_size > pg->dl_max_bytes) {
+        dl_fail(pg, d, ERR_LIMIT, "download of %.200s: %lld bytes, over the job's max_bytes (%zu)",
+                d->url, (long long)st.st_size, pg->dl_max_bytes);
+        return;
+    }
+    if (!files[0] || !job[0] || strchr(job, '/') || strcmp(job, ".") == 0 ||
+        strcmp(job, "..") == 0) {
+        dl_fail(pg, d, ERR_SCRIPT, "download of %.200s: this run has no folder in files/", d->url);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s/%s", files, job);
+    mkdir(files, 0755);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        dl_fail(pg, d, ERR_SCRIPT, "download of %.200s: %s: %s", d->url, dir, strerror(errno));
+        return;
+    }
+    page_policy_download_name(d->suggested, base, sizeof base);
+    int rc = -EEXIST;
+    for (int n = 0; n < 1000 && rc == -EEXIST; n++) {
+        if (n == 0)
+            snprintf(name, sizeof name, "%s", base);
+        else
+            page_policy_download_variant(base, n, name, sizeof name);
+        snprintf(dst, sizeof dst, "%s/%s", dir, name);
+        rc = dl_move(src, dst, pg->dl_max_bytes);
+    }
+    if (rc < 0) {
+        dl_fail(pg, d, rc == -EFBIG ? ERR_LIMIT : ERR_SCRIPT, "download of %.200s: into %s: %s",
+                d->url, dir, rc == -EEXIST ? "every name is taken" : strerror(-rc));
+        return;
+    }
+    /* What arrived must still be a plain file of at most the limit (the
+     * browser's folder is the browser's: it could have been swapped). */
+    if (lstat(dst, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > pg->dl_max_bytes) {
+        unlink(dst);
+        dl_fail(pg, d, ERR_LIMIT, "download of %.200s: not a file within max_bytes", d->url);
+        return;
+    }
+    if (lchown(dst, geteuid(), getegid()) != 0) /* the engine's file, not the browser user's */
+        log_debug("%s: left to its owner: %s", dst, strerror(errno));
+    d->state = DL_DONE;
+    d->bytes = (int64_t)st.st_size;
+    snprintf(d->name, sizeof d->name, "%s", name);
+}
+
+/* A guid names a file of the browser's folder: letters, digits and '-' only
+ * (the browser is not trusted to keep its words inside that folder). */
+static int guid_ok(const char *guid) {
+    size_t n = strspn(guid, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-");
+    return n > 0 && guid[n] == 0 && n < sizeof((download_t *)0)->guid;
+}
+
+static double num_field(const cJSON *o, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* Page.downloadWillBegin and Page.downloadProgress of the page's session:
+ * each download is the page's own (its frames'). One the job may not make
+ * is cancelled; one past the job's limits fails with limit. */
+static void dl_event(page_t *pg, const char *method, const cJSON *params) {
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(params, "guid");
+    const char *guid = cJSON_IsString(g) ? g->valuestring : NULL;
+    if (!guid || !guid_ok(guid)) return;
+    if (strcmp(method, "Page.downloadWillBegin") == 0) {
+        if (dl_find(pg, guid)) return;
+        if (pg->dl_max_bytes == 0 || !pg->download_dir[0]) {
+            dl_cancel(pg, guid); /* denied already; said twice in case */
+            return;
+        }
+        if (pg->ndl >= pg->dl_max_files + 16) { /* past the limit and then some: not kept */
+            dl_cancel(pg, guid);
+            return;
+        }
+        if (pg->ndl == pg->dl_cap) {
+            int cap = pg->dl_cap ? pg->dl_cap * 2 : 4;
+            download_t *grown = realloc(pg->dl, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                dl_cancel(pg, guid);
+                return;
+            }
+            pg->dl = grown;
+            pg->dl_cap = cap;
+        }
+        download_t *d = &pg->dl[pg->ndl];
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(params, "url");
+        const cJSON *sug = cJSON_GetObjectItemCaseSensitive(params, "suggestedFilename");
+        memset(d, 0, sizeof *d);
+        snprintf(d->guid, sizeof d->guid, "%s", guid);
+        d->url = strdup(cJSON_IsString(url) ? url->valuestring : "");
+        if (!d->url) {
+            dl_cancel(pg, guid);
+            return;
+        }
+        snprintf(d->suggested, sizeof d->suggested, "%s",
+                 cJSON_IsString(sug) ? sug->valuestring : "");
+        d->state = DL_RUNNING;
+        pg->ndl++;
+        if (pg->ndl > pg->dl_max_files)
+            dl_fail(pg, d, ERR_LIMIT, "download of %.200s: over the job's max_files (%d)", d->url,
+                    pg->dl_max_files);
+        return;
+    }
+    download_t *d = dl_find(pg, guid);
+    if (!d || d->state != DL_RUNNING) return;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(params, "state");
+    const char *state = cJSON_IsString(st) ? st->valuestring : "";
+    double got = num_field(params, "receivedBytes"), total = num_field(params, "totalBytes");
+    d->bytes = (int64_t)got;
+    if (got > (double)pg->dl_max_bytes || total > (double)pg->dl_max_bytes) {
+        dl_fail(pg, d, ERR_LIMIT, "download of %.200s: %.0f bytes, over the job's max_bytes (%zu)",
+                d->url, got > total ? got : total, pg->dl_max_bytes);
+    } else if (strcmp(state, "completed") == 0) {
+        d->state = DL_DONE; /* the browser is done with it: nothing to cancel */
+        dl_complete(pg, d);
+    } else if (strcmp(state, "canceled") == 0) {
+        dl_fail(pg, d, ERR_NETWORK, "download of %.200s: cancelled or failed in the browser",
+                d->url);
+    }
 }
 
 /* ---- events ---- */
@@ -84,6 +341,7 @@ static int method_listed(const char *list, const char *method) {
 
 static void on_event(void *ud, const char *method, const cJSON *params) {
     page_t *pg = ud;
+    if (strncmp(method, "Page.download", 13) == 0) dl_event(pg, method, params);
     event_t *e = &pg->ring[++pg->seq % RING];
     free(e->params);
     e->seq = pg->seq;
@@ -141,6 +399,9 @@ static void on_co_end(void *ud, const script_outcome_t *out) {
     }
     if (pg->lease) {
         if (pg->waiting == W_CALL) b->ops->forget(b->self, pg->lease, pg->call_id);
+        for (int i = 0; i < pg->ndl; i++)
+            if (pg->dl[i].state == DL_RUNNING)
+                dl_fail(pg, &pg->dl[i], ERR_CANCELLED, "the run ended before the download did");
         b->ops->release(b->self, pg->lease, lease_discard(out));
         pg->lease = NULL;
     }
@@ -192,9 +453,11 @@ static void on_acquired(void *ud, browser_lease_t *lease, err_kind_t kind, const
         script_co_wake(co, 2);
         return;
     }
-    browser_lease_info_t info;
+    browser_lease_info_t info = {0};
     pg->lease = lease;
     b->ops->describe(b->self, lease, &info);
+    snprintf(pg->download_dir, sizeof pg->download_dir, "%s",
+             info.download_dir ? info.download_dir : "");
     pg->page_no = info.page_no;
     snprintf(pg->browser_context, sizeof pg->browser_context, "%s", info.browser_context);
     script_co_set_page(co, pg->page_no);
@@ -249,8 +512,12 @@ static int l_page_open(lua_State *L) {
     if (!pg || pg->released || pg->lease || pg->waiter)
         return err_raise(L, ERR_SCRIPT, "ctx:page(): this page is already open or gone");
     const browser_backend_t *b = &pg->env->browser;
+    pg->dl_max_bytes = 0;
+    if (!script_co_downloads(co, &pg->dl_max_bytes, &pg->dl_max_files)) pg->dl_max_bytes = 0;
+    snprintf(pg->job, sizeof pg->job, "%s", script_co_job(co));
     browser_ask_t ask = {.priority = script_co_priority(co),
                          .session = script_co_session(co),
+                         .downloads = pg->dl_max_bytes > 0,
                          .job = script_co_job(co),
                          .run_id = script_co_run_id(co)};
     pg->co = co;
@@ -525,6 +792,83 @@ static int l_page_file(lua_State *L) {
     return 1;
 }
 
+/* ---- downloads, for page:wait_download and page:downloads ---- */
+
+static void push_download(lua_State *L, const page_t *pg, const download_t *d) {
+    static const char *const states[] = {"in_progress", "completed", "failed"};
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, d->url);
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, d->suggested);
+    lua_setfield(L, -2, "suggested");
+    lua_pushstring(L, states[d->state]);
+    lua_setfield(L, -2, "state");
+    lua_pushinteger(L, (lua_Integer)d->bytes);
+    lua_setfield(L, -2, "bytes");
+    if (d->state == DL_DONE) {
+        lua_pushstring(L, d->name);
+        lua_setfield(L, -2, "name");
+        lua_pushfstring(L, "%s/%s", pg->job, d->name);
+        lua_setfield(L, -2, "path");
+    } else if (d->state == DL_FAILED) {
+        lua_pushstring(L, err_kind_name(d->fail_kind));
+        lua_setfield(L, -2, "error_kind");
+        lua_pushstring(L, d->fail_msg);
+        lua_setfield(L, -2, "error");
+    }
+}
+
+/* page_download_allowed(page) → true, or nil and why. */
+static int l_page_download_allowed(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    if (pg->dl_max_bytes == 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "job '%s' may not download (give it downloads = true)", pg->job);
+        return 2;
+    }
+    if (!pg->download_dir[0]) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "this browser saves no downloads (only a browser the engine launches "
+                           "does: not the dry run's fake, not browser.endpoints)");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* page_download_next(page) → the oldest download ended and not yet handed
+ * out ({name, path, bytes, url, suggested, state}); nil and its error when it
+ * failed; nil when none has ended. */
+static int l_page_download_next(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    for (int i = 0; i < pg->ndl; i++) {
+        download_t *d = &pg->dl[i];
+        if (d->taken || d->state == DL_RUNNING) continue;
+        d->taken = 1;
+        if (d->state == DL_DONE) {
+            push_download(L, pg, d);
+            return 1;
+        }
+        lua_pushnil(L);
+        err_push(L, d->fail_kind, d->fail_msg);
+        lua_pushstring(L, d->url);
+        lua_setfield(L, -2, "url");
+        return 2;
+    }
+    return 0;
+}
+
+/* page_downloads(page) → every download of the run so far, oldest first. */
+static int l_page_downloads(lua_State *L) {
+    page_t *pg = check_page(L, 1);
+    lua_createtable(L, pg->ndl, 0);
+    for (int i = 0; i < pg->ndl; i++) {
+        push_download(L, pg, &pg->dl[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 void page_open_prims(lua_State *L, void *ud) {
     page_env_t *env = ud;
     static const luaL_Reg fns[] = {
@@ -539,6 +883,9 @@ void page_open_prims(lua_State *L, void *ud) {
         {"page_file", l_page_file},
         {"page_allowed", l_page_allowed},
         {"page_url_allowed", l_page_url_allowed},
+        {"page_download_allowed", l_page_download_allowed},
+        {"page_download_next", l_page_download_next},
+        {"page_downloads", l_page_downloads},
         {NULL, NULL},
     };
     if (luaL_newmetatable(L, PAGE_MT)) {

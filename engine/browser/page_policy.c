@@ -2,7 +2,7 @@
  * may load. A run holds one page in one browser context; everything here
  * keeps it there: no browser-wide domain (Browser, Target, Storage,
  * SystemInfo, Tracing, IO, Memory …), no method that reads local files or
- * other browser contexts' state. */
+ * other browser contexts' state. And the safe name of a download. */
 #include "page_policy.h"
 
 #include <ctype.h>
@@ -97,4 +97,46 @@ int page_policy_url(const char *url, char *const *schemes, int n, char *why, siz
              "unless engine.conf's browser.schemes allows more",
              scheme, url);
     return 0;
+}
+
+/* The length of s cut to at most max bytes, not inside a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t n, size_t max) {
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    return max;
+}
+
+void page_policy_download_name(const char *suggested, char *out, size_t len) {
+    char name[PAGE_POLICY_NAME_MAX * 4 + 1];
+    const char *base = suggested ? suggested : "";
+    for (const char *p = base; *p; p++)
+        if (*p == '/' || *p == '\\') base = p + 1;
+    size_t n = 0;
+    for (const char *p = base; *p && n < sizeof name - 1; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '.' && (n == 0 || name[n - 1] == '.')) continue; /* leading or repeated */
+        if (ch == ' ' && n == 0) continue;
+        name[n++] = ch < 0x20 || ch == 0x7f ? '_' : (char)ch;
+    }
+    while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '.')) n--;
+    name[n] = 0;
+    if (n == 0) {
+        snprintf(out, len, "download");
+        return;
+    }
+    if (n > PAGE_POLICY_NAME_MAX) { /* keep a short extension, cut the stem */
+        const char *dot = strrchr(name, '.');
+        size_t ext = dot && name + n - dot <= 16 ? (size_t)(name + n - dot) : 0;
+        size_t stem = utf8_cut(name, n - ext, PAGE_POLICY_NAME_MAX - ext);
+        memmove(name + stem, name + n - ext, ext);
+        n = stem + ext;
+        name[n] = 0;
+    }
+    snprintf(out, len, "%s", name);
+}
+
+void page_policy_download_variant(const char *name, int n, char *out, size_t len) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name) dot = name + strlen(name);
+    snprintf(out, len, "%.*s (%d)%s", (int)(dot - name), name, n, dot);
 }

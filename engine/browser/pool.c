@@ -46,11 +46,12 @@ static void on_waiter_timeout(vtimer_t *t) {
     pool_waiter_fire(w, NULL, ERR_POOL_TIMEOUT, msg);
 }
 
-pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const char *who,
-                            pool_acquire_cb cb, void *ud) {
+pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, int downloads,
+                            const char *who, pool_acquire_cb cb, void *ud) {
     pool_waiter_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->p = p;
+    w->downloads = downloads;
     snprintf(w->who, sizeof w->who, "%s", who ? who : "");
     w->cb = cb;
     w->ud = ud;

@@ -53,10 +53,13 @@ typedef void (*pool_acquire_cb)(void *ud, pool_lease_t *lease, err_kind_t kind,
                                 const char *message);
 
 /* Queues a request for a page. priority: 0 critical … 3 low; session: ""
- * or NULL for none, else the cookie session to restore; who: for log lines.
- * Returns the waiter (for pool_acquire_cancel) or NULL when out of memory. */
-pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, const char *who,
-                            pool_acquire_cb cb, void *ud);
+ * or NULL for none, else the cookie session to restore; downloads: the
+ * lease's browser context saves downloads into pool_lease_download_dir
+ * (a launched browser's only) until the release denies them again; who: for
+ * log lines. Returns the waiter (for pool_acquire_cancel) or NULL when out of
+ * memory. */
+pool_waiter_t *pool_acquire(pool_t *p, int priority, const char *session, int downloads,
+                            const char *who, pool_acquire_cb cb, void *ud);
 
 /* Withdraws a waiter whose callback has not fired; it never will. */
 void pool_acquire_cancel(pool_t *p, pool_waiter_t *w);
@@ -92,6 +95,12 @@ int pool_lease_page_no(const pool_lease_t *l);
  * without a session); "" once the lease is over. Valid until the release. */
 const char *pool_lease_browser_context(const pool_lease_t *l);
 int pool_lease_uses(const pool_lease_t *l);
+/* Where the browser saves the lease's downloads (files named by guid, inside
+ * its profile directory), "" when it saves none. Valid until the release,
+ * which deletes what is left there. */
+const char *pool_lease_download_dir(const pool_lease_t *l);
+/* Browser.cancelDownload of guid in the lease's browser context; no answer. */
+void pool_lease_cancel_download(pool_lease_t *l, const char *guid);
 /* 1 once the page or its browser is lost. */
 int pool_lease_lost(const pool_lease_t *l);
 

@@ -25,7 +25,8 @@ static browser_waiter_t *pb_acquire(void *self, const browser_ask_t *ask, browse
     if (!w) return NULL;
     w->cb = cb;
     w->ud = ud;
-    w->waiter = pool_acquire(self, ask->priority, ask->session, ask->job, pb_acquired, w);
+    w->waiter =
+        pool_acquire(self, ask->priority, ask->session, ask->downloads, ask->job, pb_acquired, w);
     if (!w->waiter) {
         free(w);
         return NULL;
@@ -68,6 +69,12 @@ static void pb_describe(void *self, const browser_lease_t *l, browser_lease_info
     out->page_no = pool_lease_page_no(pl);
     out->browser_context = pool_lease_browser_context(pl);
     out->uses = pool_lease_uses(pl);
+    out->download_dir = pool_lease_download_dir(pl);
+}
+
+static void pb_cancel_download(void *self, browser_lease_t *l, const char *guid) {
+    (void)self;
+    pool_lease_cancel_download((pool_lease_t *)l, guid);
 }
 
 static const browser_backend_ops_t POOL_OPS = {
@@ -78,6 +85,7 @@ static const browser_backend_ops_t POOL_OPS = {
     .forget = pb_forget,
     .set_hooks = pb_set_hooks,
     .describe = pb_describe,
+    .cancel_download = pb_cancel_download,
 };
 
 void pool_backend(pool_t *p, browser_backend_t *out) {

@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "pool_int.h"
 
 static void bctx_close(bctx_t *x);
 static void created_step(pooled_page_t *c, const cJSON *res, const cdp_error_t *err);
 static void target_create(pooled_page_t *c);
+static void prep_done(pooled_page_t *c, const cJSON *res, const cdp_error_t *err);
 
 /* ---- internal steps: a page is never freed while one is out ---- */
 
@@ -157,6 +161,105 @@ static void bctx_downloads_denied(bctx_t *x, const cJSON *res, const cdp_error_t
     bctx_maybe_free(x);
 }
 
+/* The answer to the deny after a lease that allowed downloads. A browser
+ * context that may still download serves no other lease: it is retired
+ * (each page is disposed at its release or when idle, the context with the
+ * last). */
+static void bctx_downloads_denied_again(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
+    (void)res;
+    if (err) {
+        log_warn("browser %d: browser context %d: downloads could not be denied: %s; retiring it",
+                 x->b->index, x->no, err->message);
+        x->pol.retired = 1;
+    }
+    bctx_maybe_free(x);
+}
+
+static void bctx_ignore(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
+    (void)res;
+    (void)err;
+    bctx_maybe_free(x);
+}
+
+/* ---- downloads: allowed for a lease, denied again after it ---- */
+
+/* Makes x's download folder inside the profile directory, owned by the
+ * profile's owner (the user the browser runs as). 0 or -errno. */
+static int downloads_dir(bctx_t *x) {
+    browser_t *b = x->b;
+    const char *profile = b->chrome ? chrome_dir(b->chrome) : NULL;
+    struct stat st;
+    if (!profile || stat(profile, &st) != 0) return -ENOENT;
+    snprintf(x->download_dir, sizeof x->download_dir, "%s/baton-downloads-%d-%u", profile, x->no,
+             ++x->p->download_dirs);
+    if (mkdir(x->download_dir, 0700) != 0) {
+        int rc = -errno;
+        x->download_dir[0] = 0;
+        return rc;
+    }
+    if (st.st_uid != geteuid() && chown(x->download_dir, st.st_uid, st.st_gid) != 0) {
+        int rc = -errno;
+        rmdir(x->download_dir);
+        x->download_dir[0] = 0;
+        return rc;
+    }
+    return 0;
+}
+
+/* The lease being prepared on c allows downloads: the first such lease of
+ * its browser context allows them there, into a fresh folder, with events
+ * (its page hears Page.downloadWillBegin and Page.downloadProgress). A
+ * browser not launched here (browser.endpoints) saves none: its folder is
+ * another machine's. */
+static void downloads_begin(pooled_page_t *c) {
+    bctx_t *x = page_bctx(c);
+    if (!c->b->chrome || !x || !x->id[0]) return;
+    if (x->downloads == 0) {
+        int rc = downloads_dir(x);
+        if (rc < 0) {
+            log_warn("browser %d: browser context %d: no download folder: %s", c->b->index, x->no,
+                     strerror(-rc));
+            return;
+        }
+        cJSON *params = cJSON_CreateObject();
+        cJSON_AddStringToObject(params, "behavior", "allowAndName");
+        cJSON_AddStringToObject(params, "browserContextId", x->id);
+        cJSON_AddStringToObject(params, "downloadPath", x->download_dir);
+        cJSON_AddBoolToObject(params, "eventsEnabled", 1);
+        c->pending_steps++;
+        if (step(c, 0, "Browser.setDownloadBehavior", params, prep_done) < 0) {
+            c->pending_steps--;
+            c->step_failed = 1;
+        }
+    }
+    x->downloads++;
+    c->downloads = 1;
+}
+
+void pool_downloads_end(pooled_page_t *c) {
+    bctx_t *x = page_bctx(c);
+    if (!c->downloads) return;
+    c->downloads = 0;
+    if (!x || --x->downloads > 0) return;
+    fs_remove_tree(x->download_dir);
+    x->download_dir[0] = 0;
+    if (!x->id[0] || x->pol.state == POOL_BCTX_CLOSING) return; /* disposed: nothing to deny */
+    cJSON *deny = cJSON_CreateObject();
+    cJSON_AddStringToObject(deny, "behavior", "deny");
+    cJSON_AddStringToObject(deny, "browserContextId", x->id);
+    if (xstep(x, "Browser.setDownloadBehavior", deny, bctx_downloads_denied_again) < 0)
+        x->pol.retired = 1;
+}
+
+void pool_cancel_download(pooled_page_t *c, const char *guid) {
+    bctx_t *x = page_bctx(c);
+    if (!x || !x->id[0] || !guid || !guid[0]) return;
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "guid", guid);
+    cJSON_AddStringToObject(params, "browserContextId", x->id);
+    xstep(x, "Browser.cancelDownload", params, bctx_ignore);
+}
+
 /* The answer to Target.createBrowserContext: its pages may open now. */
 static void bctx_made(bctx_t *x, const cJSON *res, const cdp_error_t *err) {
     pool_t *p = x->p;
@@ -231,6 +334,7 @@ static bctx_t *bctx_by_id(pool_t *p, browser_t *b, const char *id) {
 /* Frees c now, or once its internal calls have come back. */
 void pool_page_free(pooled_page_t *c) {
     pool_policy_unpair(&c->pol); /* preparation abandoned: the waiter waits again */
+    pool_downloads_end(c);
     bctx_leave(c);
     page_set(c, POOL_PAGE_CLOSING);
     if (c->inflight > 0) {
@@ -305,6 +409,7 @@ void pool_prepare(pooled_page_t *c, pool_waiter_t *w) {
         }
     }
     x->pol.exclusive = w->pol.session[0] != 0;
+    if (w->downloads) downloads_begin(c);
     prep_done(c, NULL, NULL);
 }
 
@@ -410,6 +515,7 @@ void pool_page_discard(pooled_page_t *c, int recycled) {
     pool_t *p = c->p;
     if (recycled) p->recycled_total++;
     pool_policy_unpair(&c->pol);
+    pool_downloads_end(c);
     page_set(c, POOL_PAGE_CLOSING);
     if (!c->pol.bctx || c->pol.bctx->npages <= 1 || !c->pol.target[0] || !page_live(c)) {
         pool_page_free(c);

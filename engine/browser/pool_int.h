@@ -43,9 +43,11 @@ struct bctx {
     pool_policy_bctx_t pol; /* state, jar, pages, leases */
     pool_t *p;
     browser_t *b;
-    int no;          /* "browser context N" in log lines */
-    char id[ID_LEN]; /* "" until created, and once its browser is gone */
-    int inflight;    /* its own calls not answered: freeing waits for 0 */
+    int no;                  /* "browser context N" in log lines */
+    char id[ID_LEN];         /* "" until created, and once its browser is gone */
+    int inflight;            /* its own calls not answered: freeing waits for 0 */
+    int downloads;           /* leases of its pages allowing downloads now (0: denied) */
+    char download_dir[4200]; /* where they save (in the profile); "" when none */
 };
 
 struct pool_lease {
@@ -60,6 +62,7 @@ struct pool_waiter {
     pool_policy_waiter_t pol; /* priority, key, session, the page prepared for it */
     pool_t *p;
     char who[128];
+    int downloads; /* its lease may download */
     pool_acquire_cb cb;
     void *ud;
     vtimer_t timeout;
@@ -75,9 +78,10 @@ struct pooled_page {
     opening_t *opening; /* a Target.createTarget of the lease's, not answered */
     int pending_steps;  /* parallel steps still out (creation, cleaning) */
     int step_failed;
-    int inflight; /* internal calls not answered: freeing waits for 0 */
-    int doomed;   /* free once inflight reaches 0 */
-    int dispose;  /* after cleaning: DISPOSE_NO, _RECYCLE or _DISCARD */
+    int inflight;  /* internal calls not answered: freeing waits for 0 */
+    int doomed;    /* free once inflight reaches 0 */
+    int dispose;   /* after cleaning: DISPOSE_NO, _RECYCLE or _DISCARD */
+    int downloads; /* the lease prepared or out allows downloads: its bctx counts it */
     pool_lease_t lease;
 };
 
@@ -94,9 +98,10 @@ struct pool {
     unsigned ticks;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t timeouts_total;
-    int64_t hangs_total; /* browsers killed for missing a heartbeat */
-    double hung_at;      /* when the last one was */
-    char hung[512];      /* and why, for health */
+    int64_t hangs_total;    /* browsers killed for missing a heartbeat */
+    unsigned download_dirs; /* download folders made, for unique names */
+    double hung_at;         /* when the last one was */
+    char hung[512];         /* and why, for health */
     double samples[SAMPLES];
     size_t nsamples;
     void (*on_acquire)(void *ud, double ms);
@@ -167,6 +172,12 @@ void pool_clean(pooled_page_t *c, int dispose);
 void pool_page_discard(pooled_page_t *c, int recycled);
 /* Frees c now, or once its internal calls have come back. */
 void pool_page_free(pooled_page_t *c);
+/* c's lease no longer allows downloads (a no-op if it did not): the last
+ * such lease of its browser context denies them again and deletes what is
+ * left in the download folder. */
+void pool_downloads_end(pooled_page_t *c);
+/* Browser.cancelDownload of guid in c's browser context; no answer. */
+void pool_cancel_download(pooled_page_t *c, const char *guid);
 /* Unlinks and frees c; no call of its may be out. */
 void pool_page_unlink_free(pooled_page_t *c);
 /* Target.closeTarget for one of c's targets; fn hears the answer. */

@@ -53,6 +53,7 @@ void pool_hand_over(pooled_page_t *c) {
     pool_waiter_t *w = c->pol.waiter ? WAITER_OF(c->pol.waiter) : NULL;
     pool_policy_unpair(&c->pol);
     if (!w) { /* its run went away while the page was being prepared */
+        pool_downloads_end(c);
         page_set(c, POOL_PAGE_IDLE);
         c->pol.idle_since = now_of(p);
         pool_kick(p);
@@ -77,6 +78,7 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     l->hooks = (pool_lease_hooks_t){0};
     if (l->timed_out && !discard && !l->lost)
         log_info("page #%d discarded: a call of its lease timed out", c->pol.no);
+    pool_downloads_end(c); /* before the page leaves its browser context */
     switch (pool_policy_release(&p->pol, &c->pol, discard || l->timed_out, l->lost)) {
     case POOL_RELEASE_FREE:
         pool_page_free(c);
@@ -172,5 +174,14 @@ const char *pool_lease_browser_context(const pool_lease_t *l) {
 }
 
 int pool_lease_uses(const pool_lease_t *l) { return l->c ? l->c->pol.uses : 0; }
+
+const char *pool_lease_download_dir(const pool_lease_t *l) {
+    bctx_t *x = l->c && l->c->downloads ? page_bctx(l->c) : NULL;
+    return x ? x->download_dir : "";
+}
+
+void pool_lease_cancel_download(pool_lease_t *l, const char *guid) {
+    if (l->c && !l->lost) pool_cancel_download(l->c, guid);
+}
 
 int pool_lease_lost(const pool_lease_t *l) { return l->lost || !l->c; }

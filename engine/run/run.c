@@ -98,16 +98,19 @@ static void on_retry(vtimer_t *t) {
 /* Starts fn (run or fallback) as the current attempt's coroutine. */
 static void start_co(run_t *run, int fn_ref, err_kind_t err_kind, const char *err_message) {
     runner_t *r = run->r;
-    script_run_info_t info = {.job = run->job->name,
-                              .run_id = run->start->run_id,
-                              .attempt = run->attempt,
-                              .scheduled_at = run->start->scheduled_at,
-                              .deadline = run->deadline,
-                              .args_json = run->start->args_json,
-                              .err_kind = err_kind,
-                              .err_message = err_message,
-                              .priority = (int)run->job->priority,
-                              .session = run->job->session};
+    script_run_info_t info = {
+        .job = run->job->name,
+        .run_id = run->start->run_id,
+        .attempt = run->attempt,
+        .scheduled_at = run->start->scheduled_at,
+        .deadline = run->deadline,
+        .args_json = run->start->args_json,
+        .err_kind = err_kind,
+        .err_message = err_message,
+        .priority = (int)run->job->priority,
+        .session = run->job->session,
+        .download_max_bytes = run->job->downloads ? run->job->download_max_bytes : 0,
+        .download_max_files = run->job->downloads ? run->job->download_max_files : 0};
     run->deadline_timer.data = run;
     vtimer_start(r->clock, &run->deadline_timer, run->deadline, on_deadline);
     script_co_t *co = script_co_start(run->job->script, fn_ref, &info, attempt_done, run);

@@ -190,6 +190,59 @@ static int read_requires(reader_t *r, int idx, job_t *j) {
     return 0;
 }
 
+/* downloads = true | false | { max_bytes = "50MB", max_files = 20 } */
+static int read_downloads(reader_t *r, int idx, job_t *j) {
+    lua_State *L = r->L;
+    j->download_max_bytes = JOB_DOWNLOAD_MAX_BYTES;
+    j->download_max_files = JOB_DOWNLOAD_MAX_FILES;
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {
+        j->downloads = lua_toboolean(L, idx);
+        return 0;
+    }
+    if (!lua_istable(L, idx))
+        return fail(r, "downloads",
+                    "expected true, false or { max_bytes = \"50MB\", max_files = 20 }, "
+                    "got %s",
+                    luaL_typename(L, idx));
+    j->downloads = 1;
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        int rc = 0;
+        if (!k) {
+            rc = fail(r, "downloads", "keys must be names (max_bytes, max_files)");
+        } else if (strcmp(k, "max_bytes") == 0) {
+            size_t n = 0;
+            int isint = 0;
+            lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+            if (isint && v > 0)
+                n = (size_t)v;
+            else if (lua_type(L, -1) == LUA_TSTRING && units_size(lua_tostring(L, -1), &n) < 0)
+                n = 0;
+            if (n == 0)
+                rc = fail(r, "downloads.max_bytes",
+                          "expected a size > 0 (a number of bytes, \"512KB\", \"50MB\", \"1GB\")");
+            j->download_max_bytes = n;
+        } else if (strcmp(k, "max_files") == 0) {
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+                lua_tointeger(L, -1) > JOB_DOWNLOAD_FILES_CAP)
+                rc = fail(r, "downloads.max_files", "expected an integer from 1 to %d",
+                          JOB_DOWNLOAD_FILES_CAP);
+            else
+                j->download_max_files = (int)lua_tointeger(L, -1);
+        } else {
+            rc = fail(r, "downloads", "unknown field '%s' (expected max_bytes, max_files)", k);
+        }
+        if (rc < 0) {
+            lua_pop(L, 2);
+            return rc;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 static int ref_function(reader_t *r, int idx, const char *field, int *ref) {
     if (lua_type(r->L, idx) != LUA_TFUNCTION)
         return fail(r, field, "expected a function, got %s", luaL_typename(r->L, idx));
@@ -251,6 +304,7 @@ static int read_field(reader_t *r, const char *k, job_t *j, int *has_offset) {
     if (strcmp(k, "requires") == 0) return read_requires(r, -1, j);
     if (strcmp(k, "run") == 0) return ref_function(r, -1, "run", &j->run_ref);
     if (strcmp(k, "fallback") == 0) return ref_function(r, -1, "fallback", &j->fallback_ref);
+    if (strcmp(k, "downloads") == 0) return read_downloads(r, -1, j);
     if (strcmp(k, "browser") == 0) {
         if (lua_type(L, -1) == LUA_TBOOLEAN) {
             j->browser = lua_toboolean(L, -1);
@@ -265,10 +319,11 @@ static int read_field(reader_t *r, const char *k, job_t *j, int *has_offset) {
         }
         return fail(r, "browser", "expected true, false or { session = \"name\" }");
     }
-    return fail(r, NULL,
-                "unknown field '%s' (expected every, offset, cron, jitter, priority, timeout, "
-                "retry, breaker, browser, requires, after, overlap, misfire, run, fallback)",
-                k);
+    return fail(
+        r, NULL,
+        "unknown field '%s' (expected every, offset, cron, jitter, priority, timeout, "
+        "retry, breaker, browser, downloads, requires, after, overlap, misfire, run, fallback)",
+        k);
 }
 
 job_t *job_ref(job_t *j) {
@@ -344,6 +399,10 @@ static int read_job(reader_t *r, script_t *s, const conf_t *conf, job_t **out) {
         units_format_duration(j->offset, a, sizeof a);
         units_format_duration(j->every, b, sizeof b);
         rc = fail(r, "offset", "%s is not shorter than every (%s)", a, b);
+        goto bad;
+    }
+    if (j->downloads && !j->browser) {
+        rc = fail(r, "downloads", "only applies to a job with browser = true");
         goto bad;
     }
     if (j->after && strcmp(j->after, j->name) == 0) {

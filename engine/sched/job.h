@@ -14,6 +14,11 @@ typedef enum { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, PRIO_COUNT } job
 typedef enum { OVERLAP_SKIP, OVERLAP_QUEUE, OVERLAP_REPLACE } job_overlap_t;
 typedef enum { MISFIRE_RUN_ONCE, MISFIRE_SKIP } job_misfire_t;
 
+/* A job's download limits unless its spec sets them (docs/jobs.md). */
+#define JOB_DOWNLOAD_MAX_BYTES ((size_t)50 * 1024 * 1024)
+#define JOB_DOWNLOAD_MAX_FILES 20
+#define JOB_DOWNLOAD_FILES_CAP 1000
+
 typedef struct job_require {
     char *job;
     double within; /* seconds */
@@ -39,6 +44,10 @@ typedef struct job {
     char *breaker; /* NULL or a breaker name */
     int browser;   /* needs a pooled browser context */
     char *session; /* browser = { session = "…" } */
+    /* downloads = true | { max_bytes, max_files }: 0 when denied (the default) */
+    int downloads;
+    size_t download_max_bytes; /* each file, JOB_DOWNLOAD_MAX_BYTES unless set */
+    int download_max_files;    /* per run, JOB_DOWNLOAD_MAX_FILES unless set */
     job_require_t *requires;
     int nrequires;
     char *after; /* NULL or a job name */

@@ -139,6 +139,9 @@ typedef struct script_run_info {
     const char *err_message;
     int priority;        /* the job's: 0 critical … 3 low (browser waiters queue by it) */
     const char *session; /* NULL, or the job's browser session name */
+    /* downloads: the job's limits, both 0 when it may not download */
+    size_t download_max_bytes;
+    int download_max_files;
 } script_run_info_t;
 
 /* Starts the function at registry ref fn_ref as a coroutine called with a ctx
@@ -172,6 +175,8 @@ const char *script_co_job(const script_co_t *co);
 int64_t script_co_run_id(const script_co_t *co);
 int script_co_priority(const script_co_t *co);
 const char *script_co_session(const script_co_t *co);
+/* What the co's job may download: 0 when it may not, else 1 with its limits. */
+int script_co_downloads(const script_co_t *co, size_t *max_bytes, int *max_files);
 
 /* Registers fn to run when the co ends, however it ends (before the done
  * callback, with the outcome); at most 4 per co. Returns 0 or -ENOSPC. */

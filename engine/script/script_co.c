@@ -22,6 +22,12 @@ int64_t script_co_run_id(const script_co_t *co) { return co->run_id; }
 lua_State *script_co_thread(script_co_t *co) { return co->T; }
 int script_co_priority(const script_co_t *co) { return co->priority; }
 const char *script_co_session(const script_co_t *co) { return co->session; }
+
+int script_co_downloads(const script_co_t *co, size_t *max_bytes, int *max_files) {
+    *max_bytes = co->download_max_bytes;
+    *max_files = co->download_max_files;
+    return co->download_max_bytes > 0 && co->download_max_files > 0;
+}
 void script_co_set_page(script_co_t *co, int page_no) { co->page_no = page_no; }
 
 int script_co_defer(script_co_t *co, void (*fn)(void *ud, const script_outcome_t *out), void *ud) {
@@ -209,6 +215,8 @@ script_co_t *script_co_start(script_t *s, int fn_ref, const script_run_info_t *i
     co->priority = info->priority;
     snprintf(co->job, sizeof co->job, "%s", info->job);
     snprintf(co->session, sizeof co->session, "%s", info->session ? info->session : "");
+    co->download_max_bytes = info->download_max_bytes;
+    co->download_max_files = info->download_max_files;
 
     co_create_args_t args = {co, fn_ref, info};
     s->running = co; /* an allocation failure here counts against the run */

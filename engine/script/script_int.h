@@ -50,6 +50,8 @@ struct script_co {
     int64_t run_id;
     int priority;
     char session[64];
+    size_t download_max_bytes; /* 0: the run may not download */
+    int download_max_files;
     int page_no;
     int ndefer;
     struct {

@@ -495,4 +495,33 @@ t_the_shipped_scripts_and_examples_pass_their_tests() {
   done
 }
 
+# Issue 11: the fake browser saves no downloads; a job that asks for them
+# hears so as a script error at its line, and nothing crashes.
+t_a_job_with_downloads_hears_the_fake_browser_saves_none() {
+  project
+  cat >scripts/d.lua <<'EOF'
+job "d" { browser = true, downloads = { max_bytes = "1MB" },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("https://example.com/")
+    local ok, e = pcall(function() local d = page:wait_download({ timeout = "1s" }); return d end)
+    return { e = tostring(e) }
+  end }
+EOF
+  cat >scripts/d_test.lua <<'EOF'
+test("downloads in a dry run", function(t)
+  t.browser:serve("https://example.com/", { html = "<p>hi</p>" })
+  t:run("d")
+  t:advance("1m")
+  local r = t:runs("d")[1]
+  t:expect(r.status == "ok", "status %s %s", tostring(r.status), tostring(r.error))
+  t:expect(r.result.e:find("scripts/d.lua:5: page:wait_download: this browser saves no downloads",
+    1, true), "got %s", r.result.e)
+end)
+EOF
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out err))"
+  expect_eq "$(tail -1 out)" "1 passed, 0 failed"
+}
+
 run_tests

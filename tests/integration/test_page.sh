@@ -179,6 +179,199 @@ EOF
   teardown
 }
 
+# Issue 11: a job that asks for downloads gets them in files/JOB/ only, under
+# safe names, within its limits; the browser's own folder for them is inside
+# its profile and emptied at the release.
+t_a_job_with_downloads_gets_its_files_under_files_job() {
+  setup
+  cat >scripts/j.lua <<EOF
+local function click(page, path)
+  page:eval("(() => { const a = document.createElement('a'); a.href = '" .. path .. "'; a.click(); return 1 })()")
+end
+job "j" { cron = "$(soon)", browser = true, downloads = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("$FX/links-out")
+    click(page, "/download")
+    local plain = page:wait_download({ timeout = "20s" })
+    click(page, "/download-evil")
+    local evil = page:wait_download({ timeout = "20s" })
+    click(page, "/download-dot")
+    local dot = page:wait_download({ timeout = "20s" })
+    click(page, "/download") -- the same name again
+    local again = page:wait_download({ timeout = "20s" })
+    local ok, e = pcall(page.wait_download, page, { timeout = "1s" })
+    return { plain = plain, evil = evil, dot = dot, again = again, n = #page:downloads(),
+      none = ok and "ok" or e.kind }
+  end }
+EOF
+  run_until 'j run [0-9]+: (ok|failed)'
+  local r
+  r=$(sql t.db "select coalesce(result, error) from runs where job='j'")
+  expect_eq "$(sql t.db "select status from runs where job='j'")" "ok" "run: $r"
+  expect_eq "$(jq -r .plain.name <<<"$r")" "baton-dl-marker.txt" "the suggested name"
+  expect_eq "$(jq -r .plain.path <<<"$r")" "j/baton-dl-marker.txt" "path relative to files/"
+  expect_eq "$(jq -r .plain.url <<<"$r")" "$FX/download"
+  expect_eq "$(jq -r .plain.bytes <<<"$r")" "21"
+  expect_eq "$(cat files/j/baton-dl-marker.txt)" "downloaded by a page" "the file's bytes"
+  expect_eq "$(jq -r .again.name <<<"$r")" "baton-dl-marker (1).txt" "a second one takes another name"
+  expect_eq "$(cat "files/j/baton-dl-marker (1).txt")" "downloaded by a page"
+  local evil dot
+  evil=$(jq -r .evil.name <<<"$r")
+  dot=$(jq -r .dot.name <<<"$r")
+  expect_eq "$(cat "files/j/$evil")" "saved under a safe name" "../../etc/x saved as '$evil'"
+  expect_eq "$(cat "files/j/$dot")" "saved under a safe name" ".bashrc saved as '$dot'"
+  expect_eq "$(printf '%s\n%s\n' "$evil" "$dot" | grep -cE '^\.|/|\.\.')" 0 "no hidden file, no path"
+  expect_eq "$(find . -path ./files -prune -o \( -name x -o -name .bashrc \) -print | wc -l)" 0 \
+    "nothing outside files/j/"
+  expect_eq "$(find files -type f | wc -l)" 4 "$(find files -type f)"
+  expect_eq "$(jq -r .n <<<"$r")" 4 "page:downloads()"
+  expect_eq "$(jq -r .none <<<"$r")" "timeout" "no fifth download"
+  teardown
+}
+
+t_a_download_over_max_bytes_fails_with_limit_and_leaves_no_file() {
+  setup
+  cat >scripts/j.lua <<EOF
+local function click(page, path)
+  page:eval("(() => { const a = document.createElement('a'); a.href = '" .. path .. "'; a.click(); return 1 })()")
+end
+job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  downloads = { max_bytes = "1MB", max_files = 2 },
+  run = function(ctx)
+    local page, r = ctx:page(), {}
+    page:navigate("$FX/links-out")
+    click(page, "/download-big?kb=4096")
+    local ok, e = pcall(page.wait_download, page, { timeout = "20s" })
+    r.big = ok and "ok" or e.kind .. ": " .. e.message
+    r.list = page:downloads()
+    click(page, "/download-big?kb=16")
+    r.small = page:wait_download({ timeout = "20s" }).bytes
+    click(page, "/download")
+    ok, e = pcall(page.wait_download, page, { timeout = "20s" })
+    r.third = ok and "ok" or e.kind .. ": " .. e.message
+    return r
+  end }
+EOF
+  start_engine
+  wait_for_log 'j run [0-9]+: (ok|failed)'
+  # the browser's folder for downloads holds nothing once the run is over
+  sleep 0.5
+  expect_eq "$(find tmp -path '*baton-downloads*' -type f | wc -l)" 0 "$(find tmp -path '*baton-downloads*')"
+  stop_engine
+  local r
+  r=$(sql t.db "select coalesce(result, error) from runs where job='j'")
+  expect_eq "$(sql t.db "select status from runs where job='j'")" "ok" "run: $r"
+  expect_contains "$(jq -r .big <<<"$r")" "limit: download of $FX/download-big?kb=4096: "
+  expect_contains "$(jq -r .big <<<"$r")" "over the job's max_bytes (1048576)"
+  expect_eq "$(jq -r '.list[0].state + " " + .list[0].error_kind' <<<"$r")" "failed limit"
+  expect_eq "$(jq -r .small <<<"$r")" "16384" "one within the limit is saved"
+  expect_contains "$(jq -r .third <<<"$r")" "limit: download of $FX/download: over the job's max_files (2)"
+  expect_eq "$(find files -type f | wc -l)" 1 "only the small one: $(find files -type f)"
+  expect_eq "$(stat -c %s files/j/big.bin)" 16384
+  teardown
+}
+
+# The pooled page a job with downloads used serves the next job with its
+# downloads denied again.
+t_the_next_job_on_a_page_that_downloaded_cannot_download() {
+  setup
+  sed -i 's/max_pages = 2, warm = 1/max_pages = 1, warm = 1, reserve = { critical = 0 }, burst = 0/' engine.conf
+  cat >scripts/j.lua <<EOF
+local function click(page)
+  page:eval("const a = document.createElement('a'); a.href = '/download'; a.click(); 1")
+end
+job "a" { cron = "$(soon)", browser = true, downloads = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("$FX/links-out")
+    click(page)
+    return { page = page:number(), saved = page:wait_download({ timeout = "20s" }).path }
+  end }
+job "b" { after = "a", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page, seen = ctx:page(), { began = 0, bytes = 0, states = "" }
+    page:on("Page.downloadWillBegin", function() seen.began = seen.began + 1 end)
+    page:on("Page.downloadProgress", function(p)
+      seen.bytes = math.max(seen.bytes, p.receivedBytes or 0)
+      seen.states = seen.states .. p.state .. " "
+    end)
+    page:navigate("$FX/links-out")
+    click(page)
+    ctx:sleep("2s")
+    page:title() -- the handlers hear what came meanwhile
+    local ok, e = pcall(function() local d = page:wait_download({ timeout = "1s" }); return d end)
+    return { page = page:number(), wait = ok and "ok" or tostring(e), seen = seen }
+  end }
+EOF
+  start_engine
+  wait_for_log 'b run [0-9]+: (ok|failed)'
+  expect_eq "$(find tmp -path '*baton-downloads*' -type f | wc -l)" 0 "$(find tmp -path '*baton-downloads*')"
+  stop_engine
+  local a b
+  a=$(sql t.db "select coalesce(result, error) from runs where job='a'")
+  b=$(sql t.db "select coalesce(result, error) from runs where job='b'")
+  expect_eq "$(jq -r .saved <<<"$a")" "a/baton-dl-marker.txt" "a: $a"
+  expect_eq "$(jq -r .page <<<"$b")" "$(jq -r .page <<<"$a")" "the same pooled page"
+  # the browser itself denied it: not a byte came (an allowed download the
+  # engine cancels would have some)
+  expect_eq "$(jq -r .seen.began <<<"$b")" 1 "b: $b"
+  expect_eq "$(jq -r .seen.bytes <<<"$b")" 0 "b: $b"
+  expect_eq "$(jq -r '.seen.states | contains("completed")' <<<"$b")" false "b: $b"
+  expect_contains "$(jq -r .wait <<<"$b")" "scripts/j.lua:23: page:wait_download: job 'b' may not download"
+  expect_eq "$(find . -name 'baton-dl-marker*' | sort)" "./files/a/baton-dl-marker.txt" "b saved nothing"
+  expect_eq "$(find tmp -name '*.crdownload' | wc -l)" 0
+  teardown
+}
+
+# Runs without a session share a browser context: while a run with downloads
+# holds one of its pages, a run beside it without downloads still saves
+# nothing (the engine cancels what its page begins).
+t_a_run_beside_one_with_downloads_in_its_browser_context_saves_nothing() {
+  setup
+  cat >scripts/j.lua <<EOF
+local function click(page, path)
+  page:eval("(() => { const a = document.createElement('a'); a.href = '" .. path .. "'; a.click(); return 1 })()")
+end
+job "a" { cron = "$(soon)", browser = true, downloads = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page = ctx:page()
+    page:navigate("$FX/links-out")
+    ctx:sleep("4s")
+    click(page, "/download")
+    local _, bctx = page:number()
+    return { bctx = bctx, saved = page:wait_download({ timeout = "20s" }).path }
+  end }
+job "b" { cron = "$(soon)", browser = true, retry = { attempts = 1 },
+  run = function(ctx)
+    local page, states = ctx:page(), ""
+    page:on("Page.downloadProgress", function(p) states = states .. p.state .. " " end)
+    page:navigate("$FX/links-out")
+    ctx:sleep("1s")
+    click(page, "/download-big?kb=4096")
+    ctx:sleep("2s")
+    page:title() -- the handler hears what came meanwhile
+    local _, bctx = page:number()
+    return { bctx = bctx, states = states }
+  end }
+EOF
+  start_engine
+  wait_for_log '(a|b) run [0-9]+: (ok|failed)' 2
+  sleep 0.5
+  expect_eq "$(find tmp -path '*baton-downloads*' -type f | wc -l)" 0 "$(find tmp -path '*baton-downloads*')"
+  stop_engine
+  local a b
+  a=$(sql t.db "select coalesce(result, error) from runs where job='a'")
+  b=$(sql t.db "select coalesce(result, error) from runs where job='b'")
+  expect_eq "$(jq -r .saved <<<"$a")" "a/baton-dl-marker.txt" "a: $a"
+  expect_eq "$(jq -r .bctx <<<"$b")" "$(jq -r .bctx <<<"$a")" "one browser context: b: $b"
+  expect_contains "$(jq -r .states <<<"$b")" "canceled" "b's download was stopped"
+  expect_eq "$(jq -r '.states | contains("completed")' <<<"$b")" false "b: $b"
+  expect_eq "$(find . -type f \( -path './files/*' -o -name 'big.bin' \) | sort)" \
+    "./files/a/baton-dl-marker.txt" "b saved nothing"
+  teardown
+}
+
 t_http_500_is_http_and_retried() {
   setup
   cat >scripts/j.lua <<EOF

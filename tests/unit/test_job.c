@@ -178,3 +178,61 @@ TEST(job_rejects_bad_names_and_specs_at_the_call) {
     expect_error("job 'x' { requires = { y = 'soon' }, run = function() end }",
                  "requires.y: bad duration 'soon'");
 }
+
+/* Issue 11: downloads are denied unless the job asks for them, with limits. */
+TEST(job_reads_downloads_and_its_limits) {
+    kit_t k;
+    char err[1024];
+    size_t n;
+    kit_init(&k);
+    job_t **jobs =
+        kit_jobs(&k, "a.lua",
+                 "job 'none' { browser = true, run = function() end }\n"
+                 "job 'on' { browser = true, downloads = true, run = function() end }\n"
+                 "job 'set' { browser = true, run = function() end,\n"
+                 "  downloads = { max_bytes = '2MB', max_files = 3 } }\n"
+                 "job 'bytes' { browser = true, run = function() end,\n"
+                 "  downloads = { max_bytes = 1000 } }\n"
+                 "job 'off' { browser = true, downloads = false, run = function() end }\n",
+                 &n, err, sizeof err);
+    CHECK(jobs != NULL);
+    if (!jobs) {
+        fprintf(stderr, "%s\n", err);
+        kit_free(&k);
+        return;
+    }
+    CHECK_INT(jobs[0]->downloads, 0);
+    CHECK_INT(jobs[1]->downloads, 1);
+    CHECK_INT(jobs[1]->download_max_bytes, JOB_DOWNLOAD_MAX_BYTES);
+    CHECK_INT(jobs[1]->download_max_files, JOB_DOWNLOAD_MAX_FILES);
+    CHECK_INT(jobs[2]->downloads, 1);
+    CHECK_INT(jobs[2]->download_max_bytes, 2 * 1024 * 1024);
+    CHECK_INT(jobs[2]->download_max_files, 3);
+    CHECK_INT(jobs[3]->download_max_bytes, 1000);
+    CHECK_INT(jobs[3]->download_max_files, JOB_DOWNLOAD_MAX_FILES);
+    CHECK_INT(jobs[4]->downloads, 0);
+    job_free_all(jobs, n);
+    kit_free(&k);
+}
+
+TEST(job_rejects_bad_downloads_with_file_line) {
+    expect_error("\njob 'x' { browser = true, downloads = 'yes', run = function() end }",
+                 "a.lua:2: job 'x': downloads: expected true, false or { max_bytes");
+    expect_error("job 'x' { downloads = true, run = function() end }",
+                 "a.lua:1: job 'x': downloads: only applies to a job with browser = true");
+    expect_error("job 'x' { browser = true, downloads = { max_bytes = '5 lots' },"
+                 " run = function() end }",
+                 "a.lua:1: job 'x': downloads.max_bytes: expected a size > 0");
+    expect_error("job 'x' { browser = true, downloads = { max_bytes = 0 }, run = function() end }",
+                 "downloads.max_bytes: expected a size > 0");
+    expect_error("job 'x' { browser = true, downloads = { max_files = 0 }, run = function() end }",
+                 "a.lua:1: job 'x': downloads.max_files: expected an integer from 1 to 1000");
+    expect_error(
+        "job 'x' { browser = true, downloads = { max_files = 2.5 }, run = function() end }",
+        "downloads.max_files: expected an integer");
+    expect_error(
+        "job 'x' { browser = true, downloads = { size = 1 }, run = function() end }",
+        "a.lua:1: job 'x': downloads: unknown field 'size' (expected max_bytes, max_files)");
+    expect_error("job 'x' { browser = true, downloads = { 5 }, run = function() end }",
+                 "downloads: keys must be names");
+}

@@ -2,8 +2,8 @@
  * backend of the test's own: an operations table that counts its calls and
  * answers on the virtual clock. It proves the page layer needs nothing but
  * the table: one acquire and one release per lease, cancel for a withdrawn
- * wait, calls, refusals, events and losses all through the table; and the
- * files a run may upload. */
+ * wait, calls, refusals, events and losses all through the table; the
+ * files a run may upload; and downloads followed from the page's events. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +32,11 @@ typedef struct tb {
     char ask_session[64], ask_job[64];
     int64_t ask_run_id;
     char last_method[64];
-    char last_params[256];
-    tb_lease_t *live; /* the lease out, if any */
+    char last_params[4096];
+    tb_lease_t *live;       /* the lease out, if any */
+    int ask_downloads;      /* what the last acquire asked */
+    char download_dir[512]; /* what describe reports */
+    char cancelled[512];    /* the guids cancel_download was given, each followed by ' ' */
 } tb_t;
 
 struct tb_lease {
@@ -69,6 +72,7 @@ static browser_waiter_t *tb_acquire(void *self, const browser_ask_t *ask, browse
     snprintf(t->ask_session, sizeof t->ask_session, "%s", ask->session ? ask->session : "");
     snprintf(t->ask_job, sizeof t->ask_job, "%s", ask->job);
     t->ask_run_id = ask->run_id;
+    t->ask_downloads = ask->downloads;
     l->t = t;
     l->cb = cb;
     l->ud = ud;
@@ -105,6 +109,15 @@ static void tb_on_reply(vtimer_t *timer) {
         cJSON *ev = cJSON_Parse("{\"v\":7}");
         l->hooks.on_event(l->hooks.ud, "Test.ev", ev);
         cJSON_Delete(ev);
+    }
+    if (strcmp(t->last_method, "Runtime.test_events") == 0 && l->hooks.on_event) {
+        /* params { events = { { m = method, p = params }… } }: heard before the reply */
+        cJSON *all = cJSON_Parse(t->last_params), *ev;
+        cJSON_ArrayForEach(ev, cJSON_GetObjectItem(all, "events")) {
+            l->hooks.on_event(l->hooks.ud, cJSON_GetObjectItem(ev, "m")->valuestring,
+                              cJSON_GetObjectItem(ev, "p"));
+        }
+        cJSON_Delete(all);
     }
     if (t->crash_on_send) {
         cdp_error_t e = {.kind = ERR_BROWSER_CRASHED, .message = "the test crashed the page"};
@@ -164,6 +177,14 @@ static void tb_describe(void *self, const browser_lease_t *bl, browser_lease_inf
     out->page_no = 3;
     out->browser_context = "TB-CONTEXT";
     out->uses = 1;
+    out->download_dir = t->download_dir;
+}
+
+static void tb_cancel_download(void *self, browser_lease_t *bl, const char *guid) {
+    tb_t *t = self;
+    (void)bl;
+    size_t n = strlen(t->cancelled);
+    snprintf(t->cancelled + n, sizeof t->cancelled - n, "%s ", guid);
 }
 
 static const browser_backend_ops_t TB_OPS = {
@@ -174,6 +195,7 @@ static const browser_backend_ops_t TB_OPS = {
     .forget = tb_forget,
     .set_hooks = tb_set_hooks,
     .describe = tb_describe,
+    .cancel_download = tb_cancel_download,
 };
 
 /* A kit whose scripts get page.c's primitives over the test backend. */
@@ -183,6 +205,8 @@ typedef struct pfx {
     page_env_t env;
     job_t **jobs;
     size_t njobs;
+    size_t dl_max_bytes; /* the job's downloads (0: none) */
+    int dl_max_files;
 } pfx_t;
 
 /* with_browser 0: the env has no backend (check, plan). */
@@ -221,7 +245,9 @@ static int pfx_run(pfx_t *x, double seconds) {
                               .attempt = 1,
                               .scheduled_at = vclock_now(&x->k.clock),
                               .priority = 1,
-                              .session = "shop"};
+                              .session = "shop",
+                              .download_max_bytes = x->dl_max_bytes,
+                              .download_max_files = x->dl_max_files};
     x->k.done = 0;
     x->k.co = script_co_start(j->script, j->run_ref, &info, on_done, &x->k);
     return kit_wait(&x->k, seconds);
@@ -467,5 +493,122 @@ TEST(page_upload_takes_only_files_under_the_jobs_folder) {
     CHECK_INT(x.tb.sends, 1);
     CHECK_STR(x.tb.last_method, "Runtime.evaluate");
     CHECK_HAS(x.k.result, "\"valid\":\"not_found\"");
+    pfx_free(&x);
+}
+
+/* Issue 11: the downloads of a job that asks for them, from the page's own
+ * events: each finished one moved into files/JOB/ under a safe, unique name;
+ * one past max_bytes or max_files cancelled and failed with limit; a link in
+ * the browser's folder never followed. */
+TEST(page_downloads_land_in_the_jobs_folder_within_its_limits) {
+    pfx_t x;
+    char path[8300], target[8300];
+    pfx_init(
+        &x,
+        "  local p = ctx:page()\n"
+        "  local function ev(list) p:send('Runtime.test_events', { events = list }) end\n"
+        "  local function begin(g, name) return { m = 'Page.downloadWillBegin',\n"
+        "    p = { guid = g, url = 'http://x/' .. g, suggestedFilename = name } } end\n"
+        "  local function prog(g, got, total, state) return { m = 'Page.downloadProgress',\n"
+        "    p = { guid = g, receivedBytes = got, totalBytes = total, state = state } } end\n"
+        "  local r = { said = {} }\n"
+        "  local function try() local ok, e = pcall(p.wait_download, p, { timeout = 1 })\n"
+        "    r.said[#r.said + 1] = ok and (e.path .. ' ' .. e.bytes) or (e.kind .. ': ' .. "
+        "e.message)\n"
+        "  end\n"
+        "  ev({ begin('g1', '../../etc/passwd'), prog('g1', 5, 5, 'completed') })\n"
+        "  try()\n"
+        "  ev({ begin('../secret.txt', 'x'), prog('../secret.txt', 6, 6, 'completed') })\n"
+        "  ev({ begin('g2', 'big.bin'), prog('g2', 10, 100, 'inProgress') })\n"
+        "  try()\n"
+        "  ev({ begin('g3', '.bashrc'), begin('g4', 'passwd'), prog('g3', 3, 3, 'completed'),\n"
+        "    prog('g4', 2, 2, 'completed') })\n"
+        "  try() try()\n"
+        "  ev({ begin('g5', 'link'), prog('g5', 6, 6, 'completed') })\n"
+        "  try()\n"
+        "  ev({ begin('g6', 'more'), prog('g6', 1, 1, 'inProgress') })\n"
+        "  try() try()\n"
+        "  r.list = #p:downloads()\n"
+        "  return r",
+        1);
+    x.dl_max_bytes = 50;
+    x.dl_max_files = 5;
+    snprintf(x.tb.download_dir, sizeof x.tb.download_dir, "%s/staging", x.k.dir);
+    mkdir(x.tb.download_dir, 0700);
+    snprintf(path, sizeof path, "%s/g1", x.tb.download_dir);
+    write_file(path, "hello");
+    snprintf(path, sizeof path, "%s/g2.crdownload", x.tb.download_dir);
+    write_file(path, "0123456789");
+    snprintf(path, sizeof path, "%s/g3", x.tb.download_dir);
+    write_file(path, "dot");
+    snprintf(path, sizeof path, "%s/g4", x.tb.download_dir);
+    write_file(path, "p2");
+    snprintf(target, sizeof target, "%s/secret.txt", x.k.dir);
+    write_file(target, "secret");
+    snprintf(path, sizeof path, "%s/g5", x.tb.download_dir);
+    CHECK_INT(symlink(target, path), 0);
+    CHECK(pfx_run(&x, 30));
+    CHECK(x.k.out.ok);
+    if (!x.k.out.ok) fprintf(stderr, "%s\n", x.k.out.message);
+    CHECK_INT(x.tb.ask_downloads, 1);
+    CHECK_HAS(x.k.result, "\"j/passwd 5\"");
+    CHECK_HAS(x.k.result,
+              "limit: download of http://x/g2: 100 bytes, over the job's max_bytes (50)");
+    CHECK_HAS(x.k.result, "\"j/bashrc 3\"");
+    CHECK_HAS(x.k.result, "\"j/passwd (1) 2\"");
+    CHECK_HAS(x.k.result, "network: download of http://x/g5: the browser saved no file");
+    CHECK_HAS(x.k.result, "limit: download of http://x/g6: over the job's max_files (5)");
+    CHECK_HAS(x.k.result, "timeout: page:wait_download: no download within 1s");
+    CHECK_HAS(x.k.result, "\"list\":6");
+    CHECK_STR(x.tb.cancelled, "g2 g6 ");
+    snprintf(path, sizeof path, "%s/files/j/passwd", x.k.dir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/files/j/bashrc", x.k.dir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/files/j/passwd (1)", x.k.dir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/g2.crdownload", x.tb.download_dir); /* what was left: gone */
+    CHECK(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/files/j/link", x.k.dir);
+    CHECK(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/files/j/x", x.k.dir); /* a guid that leads out: ignored */
+    CHECK(access(path, F_OK) != 0);
+    CHECK(access(target, F_OK) == 0);
+    pfx_free(&x);
+}
+
+/* A job without downloads: its page's downloads are cancelled, and asking
+ * for one is a script error at the caller's line; a backend that saves none
+ * (the dry run's fake) says so. */
+TEST(page_downloads_are_refused_unless_the_job_and_the_browser_allow_them) {
+    pfx_t x;
+    pfx_init(&x,
+             "  local p = ctx:page()\n"
+             "  p:send('Runtime.test_events', { events = { { m = 'Page.downloadWillBegin',\n"
+             "    p = { guid = 'g1', url = 'http://x/', suggestedFilename = 'a' } } } })\n"
+             "  local ok, e = pcall(function() local d = p:wait_download(); return d end)\n"
+             "  local ok2, e2 = pcall(function() local d = p:downloads(); return d end)\n"
+             "  return { e = tostring(e), e2 = tostring(e2) }",
+             1);
+    snprintf(x.tb.download_dir, sizeof x.tb.download_dir, "%s", x.k.dir);
+    CHECK(pfx_run(&x, 10));
+    CHECK(x.k.out.ok);
+    CHECK_INT(x.tb.ask_downloads, 0);
+    CHECK_STR(x.tb.cancelled, "g1 ");
+    CHECK_HAS(x.k.result, "p.lua:5: page:wait_download: job 'j' may not download");
+    CHECK_HAS(x.k.result, "p.lua:6: page:downloads: job 'j' may not download");
+    pfx_free(&x);
+
+    pfx_init(&x,
+             "  local p = ctx:page()\n"
+             "  local ok, e = pcall(function() local d = p:wait_download(); return d end)\n"
+             "  return { e = tostring(e) }",
+             1);
+    x.dl_max_bytes = 1000;
+    x.dl_max_files = 1;
+    CHECK(pfx_run(&x, 10));
+    CHECK(x.k.out.ok);
+    CHECK_INT(x.tb.ask_downloads, 1);
+    CHECK_HAS(x.k.result, "p.lua:3: page:wait_download: this browser saves no downloads");
     pfx_free(&x);
 }

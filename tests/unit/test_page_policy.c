@@ -102,3 +102,58 @@ TEST(page_policy_urls_follow_browser_schemes_when_set) {
     CHECK(!page_policy_scheme_name("ht tp"));
     CHECK(!page_policy_scheme_name(""));
 }
+
+/* Issue 11: a download lands under its job's folder whatever name the site
+ * suggests. */
+TEST(page_policy_download_names_are_plain_file_names) {
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"report.csv", "report.csv"},
+        {"../../etc/x", "x"},
+        {"..\\\\..\\\\boot.ini", "boot.ini"},
+        {".bashrc", "bashrc"},
+        {"...", "download"},
+        {"..", "download"},
+        {"", "download"},
+        {"dir/", "download"},
+        {"a..b...c", "a.b.c"},
+        {"  spaced name . ", "spaced name"},
+        {"tab\there\nnl\x7f", "tab_here_nl_"},
+        {"_.._etc_x", "_._etc_x"},
+        {"résumé.pdf", "résumé.pdf"},
+    };
+    char out[PAGE_POLICY_NAME_MAX + 1];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        page_policy_download_name(cases[i].in, out, sizeof out);
+        CHECK_STR(out, cases[i].want);
+    }
+    page_policy_download_name(NULL, out, sizeof out);
+    CHECK_STR(out, "download");
+}
+
+TEST(page_policy_download_names_are_cut_keeping_the_extension_and_utf8) {
+    char in[1200], out[PAGE_POLICY_NAME_MAX + 1];
+    memset(in, 'a', 600);
+    strcpy(in + 600, ".tar.gz");
+    page_policy_download_name(in, out, sizeof out);
+    CHECK_INT(strlen(out), PAGE_POLICY_NAME_MAX);
+    CHECK(strcmp(out + PAGE_POLICY_NAME_MAX - 3, ".gz") == 0);
+    /* é is two bytes: a cut never leaves half of one */
+    for (int i = 0; i < 300; i++) memcpy(in + 2 * i, "\xc3\xa9", 2);
+    in[600] = 0;
+    page_policy_download_name(in, out, sizeof out);
+    CHECK_INT(strlen(out), PAGE_POLICY_NAME_MAX);
+    CHECK(((unsigned char)out[PAGE_POLICY_NAME_MAX - 1] & 0xC0) == 0x80);
+    CHECK(((unsigned char)out[PAGE_POLICY_NAME_MAX - 2]) == 0xc3);
+}
+
+TEST(page_policy_download_variants_number_before_the_extension) {
+    char out[300];
+    page_policy_download_variant("report.csv", 1, out, sizeof out);
+    CHECK_STR(out, "report (1).csv");
+    page_policy_download_variant("data", 12, out, sizeof out);
+    CHECK_STR(out, "data (12)");
+    page_policy_download_variant("a.tar.gz", 2, out, sizeof out);
+    CHECK_STR(out, "a.tar (2).gz");
+}
