@@ -78,6 +78,12 @@ typedef struct browser_backend_ops {
     void (*set_hooks)(void *self, browser_lease_t *l, const browser_hooks_t *hooks);
     /* Fills *out with what the lease's page is. */
     void (*describe)(void *self, const browser_lease_t *l, browser_lease_info_t *out);
+    /* Writes into out the path by which the lease's browser reads the file
+     * at path (an absolute path the engine can read), for page:upload; it may
+     * be a copy, valid until the release. Returns 0, or a negative errno with
+     * a reason in why. NULL: the browser reads path itself. */
+    int (*stage_file)(void *self, browser_lease_t *l, const char *path, char *out, size_t len,
+                      char *why, size_t whylen);
 } browser_backend_ops_t;
 
 /* A backend: its table and the object the table's functions are given. */

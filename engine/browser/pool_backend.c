@@ -70,6 +70,12 @@ static void pb_describe(void *self, const browser_lease_t *l, browser_lease_info
     out->uses = pool_lease_uses(pl);
 }
 
+static int pb_stage_file(void *self, browser_lease_t *l, const char *path, char *out, size_t len,
+                         char *why, size_t whylen) {
+    (void)self;
+    return pool_lease_stage_file((pool_lease_t *)l, path, out, len, why, whylen);
+}
+
 static const browser_backend_ops_t POOL_OPS = {
     .acquire = pb_acquire,
     .cancel = pb_cancel,
@@ -78,6 +84,7 @@ static const browser_backend_ops_t POOL_OPS = {
     .forget = pb_forget,
     .set_hooks = pb_set_hooks,
     .describe = pb_describe,
+    .stage_file = pb_stage_file,
 };
 
 void pool_backend(pool_t *p, browser_backend_t *out) {
