@@ -683,7 +683,7 @@ function Page:upload(sel, ...)
   local files = {}
   for i, p in ipairs(paths) do
     if type(p) ~= "string" or p == "" then usage(2, "page:upload: path %d is not a string", i) end
-    local ok, abs = pcall(prim.page_file, p)
+    local ok, abs = pcall(prim.page_file, self._h, p)
     if not ok then usage(2, "%s", type(abs) == "table" and tostring(abs.message) or tostring(abs)) end
     files[i] = abs
   end

@@ -88,6 +88,12 @@ typedef struct browser_backend_ops {
     /* Stops a download of the lease's page (its guid), whether or not it was
      * allowed; no answer. May be NULL (a backend whose pages never download). */
     void (*cancel_download)(void *self, browser_lease_t *l, const char *guid);
+    /* Writes into out the path by which the lease's browser reads the file
+     * at path (an absolute path the engine can read), for page:upload; it may
+     * be a copy, valid until the release. Returns 0, or a negative errno with
+     * a reason in why. NULL: the browser reads path itself. */
+    int (*stage_file)(void *self, browser_lease_t *l, const char *path, char *out, size_t len,
+                      char *why, size_t whylen);
 } browser_backend_ops_t;
 
 /* A backend: its table and the object the table's functions are given. */

@@ -1,16 +1,24 @@
-/* chrome.c — launching Chromium with its CDP pipe on fds 3/4, a fresh
- * profile directory per browser (removed once it has exited), stderr kept
- * drained, and collection of the renderer zombies a dead browser leaves. */
+/* chrome.c — launching Chromium with its CDP pipe on fds 3/4, as an
+ * unprivileged user when the engine is root and with its own sandbox where
+ * the kernel allows it (chrome_plan), a fresh profile directory per browser
+ * (removed once it has exited), stderr kept drained, files staged where
+ * the browser can read them, and collection of the renderer zombies a dead
+ * browser leaves. */
 #include "chrome.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +39,10 @@ struct chrome {
     chrome_exit_cb on_exit;
     void *ud;
     char dir[256];
+    int as_user;      /* it runs as another user: files reach it through uploads/ */
+    int uploads_fd;   /* the profile's uploads/ (root's, created before the browser
+                       * starts, so the browser's user cannot swap it); -1: none */
+    unsigned staged;  /* copies made, naming each one's folder */
     list_t live_link; /* on `live` while libuv waits for it */
     char tail[TAIL];
     size_t tail_len;
@@ -60,6 +72,7 @@ static void on_handle_closed(uv_handle_t *h) {
     assert(ch->closing && ch->open_handles > 0);
     if (--ch->open_handles > 0) return;
     list_remove(&ch->live_link); /* a no-op unless it never reported its exit */
+    if (ch->uploads_fd >= 0) close(ch->uploads_fd);
     fs_remove_tree(ch->dir);
     free(ch);
 }
@@ -129,6 +142,141 @@ static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     ch->tail[ch->tail_len] = 0;
 }
 
+/* ---- the plan: as whom, and with Chromium's sandbox or not ---- */
+
+static const char *tmp_dir(void) {
+    const char *tmp = getenv("TMPDIR");
+    return tmp && tmp[0] ? tmp : "/tmp";
+}
+
+/* Runs in a forked child, so only async-signal-safe calls (the engine may
+ * have threads): becomes the browser's user, then checks that it can reach
+ * dir (where profiles are made) and create the user, PID and network
+ * namespaces Chromium's sandbox makes. Reports the step that failed (0:
+ * none) and its errno through fd. */
+static void probe_child(int fd, const chrome_plan_t *pl, const char *dir) {
+    int msg[2] = {0, 0};
+    if (pl->as_user && (setgroups(0, NULL) != 0 || setgid(pl->gid) != 0 || setuid(pl->uid) != 0))
+        msg[0] = 1;
+    else if (access(dir, X_OK) != 0)
+        msg[0] = 2;
+    else if (unshare(CLONE_NEWUSER) != 0)
+        msg[0] = 3;
+    else if (unshare(CLONE_NEWPID | CLONE_NEWNET) != 0)
+        msg[0] = 4;
+    if (msg[0]) msg[1] = errno;
+    if (write(fd, msg, sizeof msg) < 0) _exit(1);
+    _exit(0);
+}
+
+/* Forks probe_child and fills the rest of pl from what it found. */
+static void probe(chrome_plan_t *pl) {
+    const char *dir = tmp_dir();
+    int fds[2], msg[2] = {0, 0};
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(pl->why_off, sizeof pl->why_off, "cannot test for it (pipe: %s)", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        probe_child(fds[1], pl, dir);
+    }
+    close(fds[1]);
+    ssize_t n = -1;
+    int saved = errno;
+    if (pid > 0) {
+        do n = read(fds[0], msg, sizeof msg);
+        while (n < 0 && errno == EINTR);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    close(fds[0]);
+    if (pid < 0 || n != (ssize_t)sizeof msg) {
+        snprintf(pl->why_off, sizeof pl->why_off, "cannot test for it (%s)",
+                 pid < 0 ? strerror(saved) : "the test process said nothing");
+        return;
+    }
+    const char *e = strerror(msg[1]);
+    switch (msg[0]) {
+    case 0:
+        pl->sandbox = 1;
+        break;
+    case 1:
+        snprintf(pl->error, sizeof pl->error, "cannot run the browser as browser.user '%s': %s",
+                 pl->user, e);
+        break;
+    case 2:
+        snprintf(pl->error, sizeof pl->error,
+                 "browser.user '%s' cannot reach %s, where browser profiles are made (%s): make "
+                 "it searchable by that user, or set TMPDIR to a directory it can reach",
+                 pl->user, dir, e);
+        break;
+    case 3:
+        snprintf(pl->why_off, sizeof pl->why_off,
+                 "the kernel does not let %s create a user namespace (%s; see "
+                 "user.max_user_namespaces and kernel.unprivileged_userns_clone)",
+                 pl->user, e);
+        break;
+    default:
+        snprintf(pl->why_off, sizeof pl->why_off,
+                 "the kernel does not let %s create PID and network namespaces inside a user "
+                 "namespace (%s; an AppArmor or SELinux restriction on user namespaces?)",
+                 pl->user, e);
+        break;
+    }
+}
+
+void chrome_plan(chrome_plan_t *out, const char *name, int known, unsigned uid, unsigned gid) {
+    memset(out, 0, sizeof *out);
+    uid_t me = geteuid();
+    if (me != 0) {
+        /* Not root: the browser runs as the engine's own user. */
+        struct passwd *pw = getpwuid(me);
+        if (pw)
+            snprintf(out->user, sizeof out->user, "%s", pw->pw_name);
+        else
+            snprintf(out->user, sizeof out->user, "uid %u", (unsigned)me);
+        probe(out);
+        return;
+    }
+    snprintf(out->user, sizeof out->user, "%s", name);
+    if (!known) {
+        snprintf(out->error, sizeof out->error,
+                 "browser.user: no user '%s' on this system (the engine runs as root: name an "
+                 "unprivileged user for its browsers)",
+                 name);
+        return;
+    }
+    if (uid == 0) {
+        snprintf(out->why_off, sizeof out->why_off,
+                 "the browser runs as root (browser.user = \"%s\")", name);
+        return;
+    }
+    out->as_user = 1;
+    out->uid = uid;
+    out->gid = gid;
+    probe(out);
+}
+
+/* Makes ch->dir the browser user's (mode 0700) with a root-owned uploads/
+ * inside, kept open: the user owns the profile, so any path into it could
+ * be swapped for a link by the time the engine writes there. */
+static int give_profile(chrome_t *ch, const chrome_opts_t *opts, char *err, size_t errlen) {
+    int dfd = open(ch->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = 0;
+    if (dfd < 0 || mkdirat(dfd, "uploads", 0755) != 0 ||
+        (ch->uploads_fd = openat(dfd, "uploads", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+            0 ||
+        fchown(dfd, opts->uid, opts->gid) != 0 || fchmod(dfd, 0700) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot give the profile directory %s to uid %u: %s", ch->dir,
+                 opts->uid, strerror(errno));
+    }
+    if (dfd >= 0) close(dfd);
+    return rc;
+}
+
 int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
                   uv_stdio_container_t cdp_stdio[2], chrome_exit_cb on_exit, void *ud, char *err,
                   size_t errlen) {
@@ -150,16 +298,26 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return -ENOMEM;
     }
     list_init(&ch->live_link);
-    const char *tmp = getenv("TMPDIR");
+    ch->uploads_fd = -1;
     /* The engine's pid in the name lets a later engine remove what a killed
      * one left behind (chrome_sweep). */
-    snprintf(ch->dir, sizeof ch->dir, "%s/baton-chrome-%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp",
-             (int)getpid());
+    snprintf(ch->dir, sizeof ch->dir, "%s/baton-chrome-%d-XXXXXX", tmp_dir(), (int)getpid());
     if (!mkdtemp(ch->dir)) {
-        snprintf(err, errlen, "cannot create a profile directory in %s: %s",
-                 tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
+        int saved = errno;
+        snprintf(err, errlen, "cannot create a profile directory in %s: %s", tmp_dir(),
+                 strerror(saved));
         free(ch);
-        return -errno;
+        return -saved;
+    }
+    if (opts->as_user) {
+        int rc = give_profile(ch, opts, err, errlen);
+        if (rc < 0) {
+            if (ch->uploads_fd >= 0) close(ch->uploads_fd);
+            fs_remove_tree(ch->dir);
+            free(ch);
+            return rc;
+        }
+        ch->as_user = 1;
     }
     snprintf(dirflag, sizeof dirflag, "--user-data-dir=%s", ch->dir);
 
@@ -173,7 +331,7 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
     }
     argv[argc++] = exe;
     argv[argc++] = "--headless=new";
-    if (geteuid() == 0) argv[argc++] = "--no-sandbox";
+    if (!opts->sandbox) argv[argc++] = "--no-sandbox";
     argv[argc++] = "--disable-gpu";
     argv[argc++] = "--disable-quic";
     argv[argc++] = "--no-first-run";
@@ -211,12 +369,17 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
      * inside the profile, and so does its crash handler's database: it is
      * found under XDG_CONFIG_HOME, not --user-data-dir, and every crashed
      * page would otherwise leave a dump in ~/.config/chromium for good.
-     * Removing the profile removes them all. */
+     * Removing the profile removes them all. A browser of another user gets
+     * its HOME and XDG cache and data dirs there too (the engine's are not
+     * its to write). */
+    static const char *const moved[] = {
+        "TMPDIR=", "XDG_CONFIG_HOME=", "HOME=", "XDG_CACHE_HOME=", "XDG_DATA_HOME="};
+    size_t nmoved = opts->as_user ? 5 : 2;
     extern char **environ;
     size_t nenv = 0;
     while (environ[nenv]) nenv++;
-    char **env = calloc(nenv + 3, sizeof *env);
-    char tmpvar[300], xdgvar[320];
+    char **env = calloc(nenv + nmoved + 1, sizeof *env);
+    char vars[5][320];
     if (!env) {
         snprintf(err, errlen, "out of memory");
         ch->exited = ch->err_eof = ch->reported = 1;
@@ -224,14 +387,16 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
         return -ENOMEM;
     }
     size_t k = 0;
-    for (size_t i = 0; i < nenv; i++)
-        if (strncmp(environ[i], "TMPDIR=", 7) != 0 &&
-            strncmp(environ[i], "XDG_CONFIG_HOME=", 16) != 0)
-            env[k++] = environ[i];
-    snprintf(tmpvar, sizeof tmpvar, "TMPDIR=%s", ch->dir);
-    snprintf(xdgvar, sizeof xdgvar, "XDG_CONFIG_HOME=%s", ch->dir);
-    env[k++] = tmpvar;
-    env[k++] = xdgvar;
+    for (size_t i = 0; i < nenv; i++) {
+        int keep = 1;
+        for (size_t m = 0; m < nmoved && keep; m++)
+            keep = strncmp(environ[i], moved[m], strlen(moved[m])) != 0;
+        if (keep) env[k++] = environ[i];
+    }
+    for (size_t m = 0; m < nmoved; m++) {
+        snprintf(vars[m], sizeof vars[m], "%s%s", moved[m], ch->dir);
+        env[k++] = vars[m];
+    }
     env[k] = NULL;
 
     uv_process_options_t po = {.exit_cb = on_exit_cb,
@@ -240,6 +405,13 @@ int chrome_launch(chrome_t **out, uv_loop_t *loop, const chrome_opts_t *opts,
                                .env = env,
                                .stdio = stdio,
                                .stdio_count = 5};
+    /* libuv clears the supplementary groups (setgroups(0, NULL)) before
+     * setgid and setuid: the browser keeps its user's primary group only. */
+    if (opts->as_user) {
+        po.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+        po.uid = (uv_uid_t)opts->uid;
+        po.gid = (uv_gid_t)opts->gid;
+    }
     int rc = uv_spawn(loop, &ch->proc, &po);
     free(env);
     if (rc < 0) {
@@ -261,6 +433,100 @@ int chrome_pid(const chrome_t *ch) { return ch->pid; }
 const char *chrome_dir(const chrome_t *ch) { return ch->dir; }
 
 const char *chrome_stderr_tail(const chrome_t *ch) { return ch->tail; }
+
+/* Copies what is left of in to out, the kernel's way first. */
+static int copy_fd(int in, int out) {
+    char buf[65536];
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (n == 0) return 0;
+        if (n > 0) continue;
+        if (errno == EINTR) continue;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+            return -errno;
+        break;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n == 0) return 0;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) return -errno;
+            done += w;
+        }
+    }
+}
+
+/* mkdirat (an existing one is fine) and open it, never through a link. */
+static int open_subdir(int dfd, const char *name) {
+    if (mkdirat(dfd, name, 0755) != 0 && errno != EEXIST) return -1;
+    return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int chrome_stage(chrome_t *ch, int group, const char *src, char *out, size_t len, char *why,
+                 size_t whylen) {
+    const char *base = strrchr(src, '/');
+    base = base ? base + 1 : src;
+    if (!ch->as_user) {
+        snprintf(out, len, "%s", src);
+        return 0;
+    }
+    char gname[32], nname[32];
+    snprintf(gname, sizeof gname, "%d", group);
+    snprintf(nname, sizeof nname, "%u", ++ch->staged);
+    int in = -1, gfd = -1, nfd = -1, fd = -1, rc = 0;
+    if (!base[0] || ch->uploads_fd < 0) {
+        rc = -EINVAL;
+    } else if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 ||
+               (gfd = open_subdir(ch->uploads_fd, gname)) < 0 ||
+               (nfd = open_subdir(gfd, nname)) < 0 ||
+               (fd = openat(nfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0644)) < 0) {
+        rc = -errno;
+    } else {
+        rc = copy_fd(in, fd);
+    }
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+    if (in >= 0) close(in);
+    if (nfd >= 0) close(nfd);
+    if (gfd >= 0) close(gfd);
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot copy it where the browser can read it: %s", strerror(-rc));
+        return rc;
+    }
+    snprintf(out, len, "%s/uploads/%s/%s/%s", ch->dir, gname, nname, base);
+    return 0;
+}
+
+/* Removes name in dfd and, for a directory, all it holds, never through a
+ * link. uploads/ is root's: nothing in it changes under the walk. */
+static void remove_at(int dfd, const char *name, int depth) {
+    if (unlinkat(dfd, name, 0) == 0 || errno != EISDIR || depth > 4) return;
+    int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = sub >= 0 ? fdopendir(sub) : NULL;
+    if (!d) {
+        if (sub >= 0) close(sub);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            remove_at(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
+    unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void chrome_unstage(chrome_t *ch, int group) {
+    char gname[32];
+    if (!ch || ch->uploads_fd < 0) return;
+    snprintf(gname, sizeof gname, "%d", group);
+    remove_at(ch->uploads_fd, gname, 0);
+}
 
 void chrome_kill(chrome_t *ch, int sig) {
     if (!ch->exited) uv_process_kill(&ch->proc, sig);

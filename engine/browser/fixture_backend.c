@@ -213,6 +213,18 @@ static void fx_cancel_download(void *self, browser_lease_t *l, const char *guid)
         fb->inner.ops->cancel_download(fb->inner.self, ((fx_lease_t *)l)->lease, guid);
 }
 
+/* The real browser reads an upload: the inner backend stages it for its user. */
+static int fx_stage_file(void *self, browser_lease_t *l, const char *path, char *out, size_t len,
+                         char *why, size_t whylen) {
+    fixture_backend_t *fb = self;
+    if (!fb->inner.ops->stage_file) {
+        snprintf(out, len, "%s", path);
+        return 0;
+    }
+    return fb->inner.ops->stage_file(fb->inner.self, ((fx_lease_t *)l)->lease, path, out, len, why,
+                                     whylen);
+}
+
 static const browser_backend_ops_t FIXTURE_OPS = {
     .acquire = fx_acquire,
     .cancel = fx_cancel,
@@ -222,6 +234,7 @@ static const browser_backend_ops_t FIXTURE_OPS = {
     .set_hooks = fx_set_hooks,
     .describe = fx_describe,
     .cancel_download = fx_cancel_download,
+    .stage_file = fx_stage_file,
 };
 
 void fixture_backend_init(fixture_backend_t *fb, const browser_backend_t *inner, fake_t *fake,

@@ -758,13 +758,17 @@ static int l_page_save(lua_State *L) {
     return 2;
 }
 
-/* page_file(path) → the absolute path of a file under the running job's own
- * folder of the files directory (files/JOB/path), for page:upload. The path
- * must resolve (symlinks followed) to an existing file inside that folder;
- * anything else is a script error naming it. */
+/* page_file(page, path) → the absolute path by which page's browser reads a
+ * file under the running job's own folder of the files directory
+ * (files/JOB/path), for page:upload. The path must resolve (symlinks
+ * followed) to an existing file inside that folder; anything else is a
+ * script error naming it. A browser that runs as another user than the
+ * engine gets a copy it can read (backend stage_file), which lasts until
+ * the page goes back. */
 static int l_page_file(lua_State *L) {
     page_env_t *env = lua_touserdata(L, lua_upvalueindex(1));
-    const char *rel = luaL_checkstring(L, 1);
+    page_t *pg = check_page(L, 1);
+    const char *rel = luaL_checkstring(L, 2);
     script_co_t *co = script_co_running(L);
     const char *job = co ? script_co_job(co) : NULL;
     const char *files = env->upload_dir[0] ? env->upload_dir : env->files_dir;
@@ -788,6 +792,16 @@ static int l_page_file(lua_State *L) {
         !S_ISREG(st.st_mode))
         return err_raise(L, ERR_SCRIPT, "page:upload: '%s' is not a file under files/%s/", rel,
                          job);
+    const browser_backend_t *b = &env->browser;
+    if (b->ops->stage_file) {
+        char staged[PATH_MAX], why[300] = "";
+        int rc =
+            b->ops->stage_file(b->self, pg->lease, real, staged, sizeof staged, why, sizeof why);
+        if (rc == -EPIPE) return err_raise(L, ERR_BROWSER_CRASHED, "page:upload: %s", why);
+        if (rc < 0) return err_raise(L, ERR_SCRIPT, "page:upload: '%s': %s", rel, why);
+        lua_pushstring(L, staged);
+        return 1;
+    }
     lua_pushstring(L, real);
     return 1;
 }

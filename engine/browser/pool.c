@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/stats.h"
@@ -176,6 +177,19 @@ void pool_start(pool_t *p) {
         int swept = chrome_sweep();
         if (swept)
             log_info("removed %d browser profile(s) left by an engine that was killed", swept);
+        const chrome_plan_t *pl = &p->plan;
+        chrome_plan(&p->plan, p->conf->browser.user, p->conf->browser.user_known,
+                    p->conf->browser.user_uid, p->conf->browser.user_gid);
+        if (pl->error[0])
+            log_error("browsers cannot start: %s", pl->error);
+        else if (geteuid() == 0 && !pl->as_user)
+            log_warn("browsers run as root (browser.user = \"%s\"): a page that breaks out of "
+                     "the renderer has the whole machine",
+                     pl->user);
+        if (!pl->error[0] && !pl->sandbox)
+            log_warn("Chromium's sandbox is off (--no-sandbox): %s", pl->why_off);
+        else if (!pl->error[0])
+            log_info("browsers run as %s, with Chromium's sandbox on", pl->user);
     }
     for (int i = 0; i < p->nbrowsers; i++) pool_browser_launch(&p->browsers[i]);
     vtimer_start(p->clock, &p->tick, now_of(p) + TICK, on_tick);
@@ -205,6 +219,13 @@ void pool_figures(const pool_t *p, pool_figures_t *f) {
     f->leases_total = p->leases_total;
     f->acquire_timeouts_total = p->timeouts_total;
     f->hangs_total = p->hangs_total;
+    if (p->conf->browser.nendpoints == 0 && p->started) {
+        f->launched = 1;
+        snprintf(f->user, sizeof f->user, "%s", p->plan.user);
+        f->sandbox = p->plan.sandbox;
+        snprintf(f->sandbox_off, sizeof f->sandbox_off, "%.299s",
+                 p->plan.error[0] ? p->plan.error : p->plan.why_off);
+    }
     for (int i = 0; i < p->nbrowsers && !f->trouble[0]; i++)
         if (p->browsers[i].pol.state != POOL_BROWSER_READY && p->browsers[i].last_error[0])
             snprintf(f->trouble, sizeof f->trouble, "%.299s", p->browsers[i].last_error);

@@ -30,7 +30,12 @@ typedef struct pool_figures {
     int waiters;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t acquire_timeouts_total;
-    int64_t hangs_total; /* browsers killed (and relaunched) for missing a heartbeat */
+    int64_t hangs_total;   /* browsers killed (and relaunched) for missing a heartbeat */
+    int launched;          /* the pool launches its browsers (no browser.endpoints) and has
+                              started: then user and sandbox say how they run */
+    char user[64];         /* the user browsers run as */
+    int sandbox;           /* Chromium's own sandbox is on */
+    char sandbox_off[300]; /* why not, when it is off */
     double acquire_p50_ms, acquire_p95_ms;
     /* Why the browsers are in trouble, for health: the reason of the first one
      * not ready, else the last hang of the last POOL_HUNG_RECENT seconds; "". */
@@ -78,6 +83,13 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard);
 int pool_lease_send(pool_lease_t *l, const char *method, cJSON *params, double timeout,
                     cdp_reply_cb cb, void *ud, uint64_t *id);
 void pool_lease_forget(pool_lease_t *l, uint64_t id);
+
+/* The path the lease's browser reads the file at path by (for
+ * DOM.setFileInputFiles): a copy in its profile when it runs as another
+ * user (chrome_stage), removed at the release; else path. Returns 0, or a
+ * negative errno with a reason in why. */
+int pool_lease_stage_file(pool_lease_t *l, const char *path, char *out, size_t len, char *why,
+                          size_t whylen);
 
 /* Where the lease's page events go, and who hears that the page or browser
  * is lost (its pending calls have already failed then). */

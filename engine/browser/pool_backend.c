@@ -77,6 +77,12 @@ static void pb_cancel_download(void *self, browser_lease_t *l, const char *guid)
     pool_lease_cancel_download((pool_lease_t *)l, guid);
 }
 
+static int pb_stage_file(void *self, browser_lease_t *l, const char *path, char *out, size_t len,
+                         char *why, size_t whylen) {
+    (void)self;
+    return pool_lease_stage_file((pool_lease_t *)l, path, out, len, why, whylen);
+}
+
 static const browser_backend_ops_t POOL_OPS = {
     .acquire = pb_acquire,
     .cancel = pb_cancel,
@@ -86,6 +92,7 @@ static const browser_backend_ops_t POOL_OPS = {
     .set_hooks = pb_set_hooks,
     .describe = pb_describe,
     .cancel_download = pb_cancel_download,
+    .stage_file = pb_stage_file,
 };
 
 void pool_backend(pool_t *p, browser_backend_t *out) {

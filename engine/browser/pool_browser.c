@@ -2,6 +2,7 @@
  * attached over WebSocket, ready, watched by a heartbeat (a hung browser is
  * killed), dead (its leases fail with browser_crashed) and relaunched with a
  * backoff of 1 s doubling to 30 s. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,9 +192,15 @@ void pool_browser_launch(browser_t *b) {
         chrome_opts_t o = {.executable = p->conf->browser.executable,
                            .args = p->conf->browser.args,
                            .nargs = p->conf->browser.nargs,
-                           .index = b->index};
-        rc = cdp_pipe_new(&b->cdp, p->loop, p->clock, &hooks, stdio);
-        if (rc == 0) {
+                           .index = b->index,
+                           .as_user = p->plan.as_user,
+                           .uid = p->plan.uid,
+                           .gid = p->plan.gid,
+                           .sandbox = p->plan.sandbox};
+        rc = p->plan.error[0] ? -EPERM : cdp_pipe_new(&b->cdp, p->loop, p->clock, &hooks, stdio);
+        if (rc == -EPERM) {
+            snprintf(err, sizeof err, "%s", p->plan.error);
+        } else if (rc == 0) {
             rc = chrome_launch(&b->chrome, p->loop, &o, stdio, on_chrome_exit, b, err, sizeof err);
             if (rc == 0)
                 rc = cdp_start(b->cdp);

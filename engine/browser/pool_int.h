@@ -94,6 +94,7 @@ struct pool {
     browser_t *browsers;
     int nbrowsers;
     int started, shut;
+    chrome_plan_t plan; /* how browsers are launched (pool_start decides, once) */
     vtimer_t kick, tick;
     unsigned ticks;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;

@@ -76,6 +76,7 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
     assert(l == &c->lease);
     l->c = NULL;
     l->hooks = (pool_lease_hooks_t){0};
+    if (c->b->chrome) chrome_unstage(c->b->chrome, c->pol.no); /* its uploads' copies */
     if (l->timed_out && !discard && !l->lost)
         log_info("page #%d discarded: a call of its lease timed out", c->pol.no);
     pool_downloads_end(c); /* before the page leaves its browser context */
@@ -98,6 +99,20 @@ void pool_release(pool_t *p, pool_lease_t *l, int discard) {
         break;
     }
     pool_kick(p);
+}
+
+int pool_lease_stage_file(pool_lease_t *l, const char *path, char *out, size_t len, char *why,
+                          size_t whylen) {
+    pooled_page_t *c = l->c;
+    if (!c || l->lost || !c->b->cdp) {
+        snprintf(why, whylen, "the page or its browser is gone");
+        return -EPIPE;
+    }
+    if (!c->b->chrome) { /* at browser.endpoints: it reads the path it is given */
+        snprintf(out, len, "%s", path);
+        return 0;
+    }
+    return chrome_stage(c->b->chrome, c->pol.no, path, out, len, why, whylen);
 }
 
 /* A Target.createTarget a run sends: the target it opens has no opener to

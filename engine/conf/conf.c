@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -49,7 +50,8 @@ enum {
     F_MEMORY = 8,   /* ":memory:" kept as is */
     F_LISTEN = 16,  /* HOST:PORT */
     F_URL = 32,     /* list items are ws(s):// or http(s):// URLs */
-    F_SCHEME = 64   /* list items are URL scheme names, lower case ("https") */
+    F_SCHEME = 64,  /* list items are URL scheme names, lower case ("https") */
+    F_USER = 128    /* a user of this system (getpwnam), into conf_t.browser.user_* */
 };
 
 typedef struct conf_field {
@@ -128,6 +130,11 @@ static const conf_field_t conf_browser[] = {
      .offset = C_(browser.executable),
      .size = CSZ(browser.executable)},
     {.name = "args", .kind = K_LIST, .offset = C_(browser.args), .size = C_(browser.nargs)},
+    {.name = "user",
+     .kind = K_STRING,
+     .offset = C_(browser.user),
+     .size = CSZ(browser.user),
+     .flags = F_NONEMPTY | F_USER},
     {.name = "endpoints",
      .kind = K_LIST,
      .offset = C_(browser.endpoints),
@@ -593,6 +600,17 @@ static int valid_url(const char *s) {
     return 0;
 }
 
+/* Sets c->browser.user_* from the user called name. Returns 0, or -1 when
+ * this system has no such user (c is left as it was). */
+static int conf_user_lookup(conf_t *c, const char *name) {
+    struct passwd *pw = name[0] ? getpwnam(name) : NULL;
+    if (!pw) return -1;
+    c->browser.user_known = 1;
+    c->browser.user_uid = pw->pw_uid;
+    c->browser.user_gid = pw->pw_gid;
+    return 0;
+}
+
 static void read_string(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
     char shown[100];
     size_t len;
@@ -602,6 +620,9 @@ static void read_string(conf_loader_t *ld, int idx, const conf_field_t *f, char 
         fail(ld, "%s: too long (at most %zu bytes)", key_name(ld), f->size - 1);
     } else if ((f->flags & F_LISTEN) && !valid_listen(s)) {
         fail(ld, "%s: expected HOST:PORT, got '%s'", key_name(ld),
+             clip(s, len, shown, sizeof shown));
+    } else if ((f->flags & F_USER) && conf_user_lookup(ld->conf, s) < 0) {
+        fail(ld, "%s: no user '%s' on this system", key_name(ld),
              clip(s, len, shown, sizeof shown));
     } else {
         memcpy(out, s, len + 1);
@@ -1211,6 +1232,8 @@ void conf_defaults(conf_t *c) {
     c->browser.acquire_timeout = 30;
     c->browser.heartbeat = 10;
     c->browser.warm = 1;
+    snprintf(c->browser.user, sizeof c->browser.user, "nobody");
+    conf_user_lookup(c, c->browser.user); /* none here: the pool says so when it matters */
     c->default_timeout = 120;
     c->default_retry.attempts = 3;
     snprintf(c->default_retry.backoff, sizeof c->default_retry.backoff, "exponential");

@@ -53,6 +53,10 @@ typedef struct conf {
     double cpu_slice;           /* sandbox.cpu_slice = 0.2 s */
     struct {
         char executable[4096]; /* "" = Debian's chromium */
+        char user[64];         /* who the browser runs as when the engine is root: "nobody";
+                                  "root" keeps it root (and its sandbox off) */
+        int user_known;        /* user_uid and user_gid are that user's (getpwnam) */
+        unsigned user_uid, user_gid;
         char *args[CONF_MAX_LIST];
         int nargs;
         char *endpoints[CONF_MAX_LIST];

@@ -285,6 +285,11 @@ static cJSON *pool_object(const obs_pool_t *p) {
     cJSON_AddNumberToObject(o, "crashes_total", (double)p->crashes_total);
     cJSON_AddNumberToObject(o, "hangs_total", (double)p->hangs_total);
     cJSON_AddNumberToObject(o, "acquire_p95_ms", round1(p->acquire_p95_ms));
+    if (p->launched) { /* browsers at browser.endpoints are not the engine's to say */
+        cJSON_AddStringToObject(o, "user", p->user);
+        cJSON_AddBoolToObject(o, "sandbox", p->sandbox);
+        if (!p->sandbox) cJSON_AddStringToObject(o, "sandbox_off", p->sandbox_off);
+    }
     return o;
 }
 

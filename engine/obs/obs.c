@@ -284,6 +284,10 @@ static void read_pool(void *ud, obs_pool_t *out) {
     out->recycled_total = (uint64_t)f.recycled_total;
     out->crashes_total = (uint64_t)f.crashes_total;
     out->hangs_total = (uint64_t)f.hangs_total;
+    out->launched = f.launched;
+    snprintf(out->user, sizeof out->user, "%s", f.user);
+    out->sandbox = f.sandbox;
+    snprintf(out->sandbox_off, sizeof out->sandbox_off, "%s", f.sandbox_off);
     snprintf(out->trouble, sizeof out->trouble, "%.299s", f.trouble);
     out->acquire_p95_ms = f.acquire_p95_ms;
     memcpy(out->acquire_buckets, o->acquire_buckets, sizeof out->acquire_buckets);

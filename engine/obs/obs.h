@@ -30,7 +30,11 @@ typedef struct obs_pool {
     int browser_contexts; /* the browser contexts those pages are in */
     int waiters;
     uint64_t created_total, reused_total, recycled_total, crashes_total;
-    uint64_t hangs_total; /* browsers killed for missing a heartbeat */
+    uint64_t hangs_total;  /* browsers killed for missing a heartbeat */
+    int launched;          /* browsers launched by the engine: user and sandbox say how */
+    char user[64];         /* the user they run as */
+    int sandbox;           /* Chromium's own sandbox on */
+    char sandbox_off[300]; /* why it is off; "" */
     double acquire_p95_ms;
     char trouble[300]; /* why the browsers are in trouble (pool_figures_t.trouble); "" */
     /* acquire times: acquire_buckets[i] counts acquires <= obs_acquire_bounds_ms[i]

@@ -119,6 +119,9 @@ run_tests() {
   for t in $(declare -F | awk '{print $3}' | grep '^t_' | grep -- "${ONLY:-}"); do
     local dir
     dir=$(mktemp -d)
+    # Searchable by all: an engine run as root starts its browsers as
+    # browser.user (nobody), which must reach its profile under $dir/tmp.
+    chmod 711 "$dir"
     (cd "$dir" && FAILED=0 && "$t" && exit $FAILED)
     local rc=$?
     if [ $rc -eq 0 ]; then

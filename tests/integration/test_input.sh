@@ -165,6 +165,7 @@ job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout = 
     out.unchecked_dom = page:eval("document.getElementById('agree').checked")
     out.files = page:upload("#file", "a.txt", "docs/b.txt")
     out.names = page:eval("Array.from(document.getElementById('file').files).map((f) => f.name).join(',')")
+    out.contents = page:eval("Promise.all(Array.from(document.getElementById('file').files).map((f) => f.text())).then((t) => t.join('|'))")
     out.refused = {}
     for _, p in ipairs({ "../other/s.txt", "$PWD/outside.txt", "link.txt", "nope.txt" }) do
       local ok, err = pcall(function() page:upload("#file", p) end)
@@ -177,7 +178,7 @@ job "j" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, timeout = 
   end }
 EOF
   run_j
-  expect_contains "$R" "script|scripts/j.lua:23: page:upload: 'link.txt' is not a file under files/j/"
+  expect_contains "$R" "script|scripts/j.lua:24: page:upload: 'link.txt' is not a file under files/j/"
   R=$(sql t.db "select value from kv where key='out'")
   expect_eq "$(jq -r .selected <<<"$R")" g "select by value ($R)"
   expect_eq "$(jq -r .state <<<"$R")" "color=g" "select fired change"
@@ -186,9 +187,11 @@ EOF
   expect_eq "$(jq -r .unchecked <<<"$R")|$(jq -r .unchecked_dom <<<"$R")" "false|false" "uncheck"
   expect_eq "$(jq -r .files <<<"$R")" 2 "upload"
   expect_eq "$(jq -r .names <<<"$R")" "a.txt,b.txt" "the input holds the files"
+  # the browser reads them (run as browser.user, it reads copies the engine made)
+  expect_eq "$(jq -r .contents <<<"$R")" $'hello\n|two' "the browser reads the files"
   local i
   for i in 0 1 2 3; do
-    expect_match "$(jq -r ".refused[$i]" <<<"$R")" "^scripts/j.lua:17: page:upload: '" \
+    expect_match "$(jq -r ".refused[$i]" <<<"$R")" "^scripts/j.lua:18: page:upload: '" \
       "refused path $i"
   done
   expect_contains "$(jq -r '.refused[0]' <<<"$R")" "'../other/s.txt' is not a file under files/j/"

@@ -753,6 +753,98 @@ EOF
   teardown
 }
 
+# The browser's pid (the newest "ready" line) and the engine's health report.
+browser_pid() {
+  grep -oE 'browser 1: .*\(pid [0-9]+\) ready' engine.out | tail -1 | grep -oE 'pid [0-9]+' |
+    cut -d' ' -f2
+}
+
+health_now() {
+  local port
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  curl -s --max-time 5 "127.0.0.1:$port/api/system/health"
+}
+
+# A job that loads one page of the fixture site, once.
+one_page_job() {
+  cat >scripts/u.lua <<EOF
+job "u" { cron = "$(soon)", browser = true, retry = { attempts = 1 }, run = function(ctx)
+  local page = ctx:page()
+  page:navigate("$FX/page/1")
+  return { title = page:title() }
+end }
+EOF
+}
+
+# An engine run as root starts its browser as browser.user (default nobody):
+# no process of the browser is root or keeps a supplementary group, its
+# profile is that user's alone, and Chromium's own sandbox is on unless the
+# kernel does not allow it, which health then says with the reason.
+t_browser_of_a_root_engine_runs_as_nobody_with_its_sandbox() {
+  [ "$(id -u)" = 0 ] || { echo "    (skipped: the engine must run as root)"; return 0; }
+  setup
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"
+  one_page_job
+  start_engine
+  wait_for_log 'u run [0-9]+: ok'
+  local pid health nobody
+  pid=$(browser_pid)
+  health=$(health_now)
+  nobody=$(id -u nobody)
+  expect_match "$(grep '^Uid:' /proc/"$pid"/status)" "^Uid:\s+$nobody\s+$nobody\s+$nobody\s+$nobody$" \
+    "the browser's uids"
+  expect_match "$(grep '^Groups:' /proc/"$pid"/status)" '^Groups:\s*$' "its supplementary groups"
+  local p helpers=0
+  for p in $(pgrep -f "$PWD/tmp/baton-chrome"); do
+    helpers=$((helpers + 1))
+    expect_match "$(grep '^Uid:' /proc/"$p"/status 2>/dev/null || echo "Uid: $nobody (gone)")" \
+      "^Uid:\s+$nobody\s" "uid of browser process $p"
+  done
+  expect_ge "$helpers" 3 "browser processes seen (the browser and its helpers)"
+  local profile
+  profile=$(tr '\0' '\n' </proc/"$pid"/cmdline | sed -n 's/^--user-data-dir=//p')
+  expect_eq "$(stat -c '%u %a' "$profile")" "$nobody 700" "the profile's owner and mode"
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.user')" "nobody" "health: the browser's user"
+  if [ "$(echo "$health" | jq -r '.browser_pool.sandbox')" = true ]; then
+    expect_eq "$(tr '\0' '\n' </proc/"$pid"/cmdline | grep -c -- '^--no-sandbox$')" 0 \
+      "--no-sandbox on the command line"
+    expect_eq "$(echo "$health" | jq -r '.browser_pool.sandbox_off')" "null" "health: no reason"
+    expect_contains "$(cat engine.out)" "browsers run as nobody, with Chromium's sandbox on"
+  else
+    expect_contains "$(echo "$health" | jq -r '.browser_pool.sandbox_off')" "the kernel" \
+      "health: why the sandbox is off"
+    expect_contains "$(cat engine.out)" "Chromium's sandbox is off (--no-sandbox): the kernel"
+  fi
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  teardown
+}
+
+# browser.user = "root" is the explicit way to keep the browser root: it
+# runs with --no-sandbox, with a warning at start and the reason in health.
+t_browser_user_root_is_allowed_with_a_warning() {
+  [ "$(id -u)" = 0 ] || { echo "    (skipped: the engine must run as root)"; return 0; }
+  setup
+  conf "max_pages = 1, warm = 1, reserve = { critical = 0 }, user = 'root'"
+  one_page_job
+  start_engine
+  wait_for_log 'u run [0-9]+: ok'
+  local pid health
+  pid=$(browser_pid)
+  health=$(health_now)
+  expect_match "$(grep '^Uid:' /proc/"$pid"/status)" '^Uid:\s+0\s' "the browser's uid"
+  expect_eq "$(tr '\0' '\n' </proc/"$pid"/cmdline | grep -c -- '^--no-sandbox$')" 1 \
+    "--no-sandbox on the command line"
+  expect_contains "$(grep ' warn ' engine.out)" 'browsers run as root (browser.user = "root")'
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.user')" "root" "health: the browser's user"
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.sandbox')" "false" "health: sandbox"
+  expect_eq "$(echo "$health" | jq -r '.browser_pool.sandbox_off')" \
+    'the browser runs as root (browser.user = "root")' "health: why"
+  stop_engine
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  teardown
+}
+
 t_targets_a_run_opens_are_closed_before_the_next_lease() {
   setup
   conf "max_pages = 1, warm = 1, reserve = { critical = 0 }"

@@ -2,6 +2,7 @@
  * key, path resolution, one exact "file:line: message" for each kind of bad input, the
  * sandbox's limits, and that conf_load/conf_free own the list strings correctly. */
 #include <errno.h>
+#include <pwd.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ static void check_same_as_defaults(const conf_t *c) {
     CHECK_INT(c->sandbox_memory, d.sandbox_memory);
     CHECK_NUM(c->cpu_slice, d.cpu_slice);
     CHECK_STR(c->browser.executable, d.browser.executable);
+    CHECK_STR(c->browser.user, d.browser.user);
     CHECK_INT(c->browser.nargs, 0);
     CHECK_INT(c->browser.nendpoints, 0);
     CHECK_INT(c->browser.browsers, d.browser.browsers);
@@ -113,6 +115,7 @@ TEST(defaults_are_the_documented_values) {
     CHECK_NUM(c.cpu_slice, 0.2);
     CHECK_STR(c.browser.executable, "");
     CHECK_STR(c.browser.raw_cdp, "page");
+    CHECK_STR(c.browser.user, "nobody");
     CHECK_INT(c.browser.nschemes, 0); /* http, https, data (page_policy_url) */
     CHECK_INT(c.browser.nargs, 0);
     CHECK_INT(c.browser.nendpoints, 0);
@@ -326,6 +329,30 @@ TEST(browser_schemes_and_raw_cdp_are_checked) {
                      "\"file\"), got 'File:'");
     CHECK_CONF_ERROR("browser = { raw_cdp = 'all' }\n",
                      "1: browser.raw_cdp: expected one of page, any");
+    tmp_done();
+}
+
+/* browser.user names a user of this system, looked up as the file loads:
+ * its uid and gid come with it; an unknown one is an error naming it. */
+TEST(browser_user_is_looked_up_and_an_unknown_one_is_an_error) {
+    tmp_init();
+    conf_t c;
+    char err[256];
+    struct passwd *root = getpwuid(0);
+    CHECK(root != NULL);
+    char text[200];
+    snprintf(text, sizeof text, "browser = { user = '%s' }\n", root ? root->pw_name : "root");
+    CHECK_INT(load_text(&c, text, err, sizeof err), 0);
+    CHECK_STR(err, "");
+    CHECK_INT(c.browser.user_known, 1);
+    CHECK_INT(c.browser.user_uid, 0);
+    CHECK_INT(c.browser.user_gid, root ? (int)root->pw_gid : 0);
+    conf_free(&c);
+    CHECK_CONF_ERROR("log = { level = 'info' }\nbrowser = {\n  user = 'no-such-user-here',\n}\n",
+                     "3: browser.user: no user 'no-such-user-here' on this system");
+    CHECK_CONF_ERROR("browser = { user = '' }\n", "1: browser.user: must not be empty");
+    CHECK_CONF_ERROR("browser = { user = 65534 }\n",
+                     "1: browser.user: expected a string, got number");
     tmp_done();
 }
 
