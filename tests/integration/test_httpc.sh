@@ -3,8 +3,9 @@
 # (its /api/ routes): answers, headers, bodies sent as json, form and text,
 # redirects, the error kinds (http, auth, rate_limited, network, timeout,
 # limit), the job's retries over them (Retry-After included), bad arguments
-# as script errors with file:line, and a run cancelled or a shutdown while a
-# request is in flight.
+# as script errors with file:line, a run cancelled or a shutdown while a
+# request is in flight, a body larger than the sandbox's memory, and baton
+# test, which never reaches the network.
 . "$(dirname "$0")/lib.sh"
 
 conf() { # extra config lines
@@ -289,6 +290,51 @@ LUA
   expect_contains "$(cat engine.out)" "stopped"
   # the site saw the client go: its connections were closed, not left hanging
   expect_eq "$(curl -s "$FX/stats" | jq -r '.requests >= 3')" true
+  stop_site
+}
+
+t_httpc_a_body_past_the_sandbox_memory_fails_the_run_with_limit() {
+  start_site || return
+  conf 'sandbox = { memory = "4MB" }
+http_client = { max_bytes = "32MB" }'
+  kick big after
+  cat >scripts/a.lua <<LUA
+local FX = "$FX"
+job "big" { retry = 1, run = function()
+  return #baton.http.get(FX .. "/api/stream?kb=8192").body
+end }
+job "after" { run = function() return #baton.http.get(FX .. "/api/json").body end }
+LUA
+  start_engine
+  wait_for_log "big run [0-9]+: (ok|failed)" 1
+  wait_for_log "after run [0-9]+: (ok|failed)" 1
+  stop_engine TERM
+  stop_site
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(col big error_kind)" limit "8 MB into a 4 MB state"
+  expect_contains "$(col big error)" "memory limit"
+  expect_eq "$(col after status)" ok "the engine carries on"
+}
+
+t_httpc_baton_test_never_reaches_the_network() {
+  start_site || return
+  conf
+  cat >scripts/a.lua <<LUA
+job "call" { retry = 1, run = function() return baton.http.get("$FX/api/json").status end }
+LUA
+  cat >scripts/a_test.lua <<'LUA'
+test("no network", function(t)
+  t:run("call")
+  t:advance("1s")
+  local r = t:runs("call")[1]
+  t:expect(r.status == "failed", "status %s", r.status)
+  t:expect(r.error:find("there is no network here", 1, true), "error %s", r.error)
+end)
+LUA
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out err))"
+  expect_eq "$(tail -1 out)" "1 passed, 0 failed"
+  expect_eq "$(curl -s "$FX/stats" | jq -r .requests)" 0 "requests the site saw"
   stop_site
 }
 

@@ -129,8 +129,12 @@ static void srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
         char *cl = memmem(sc->buf, head_len, "Content-Length: ", 16);
         if (cl) body_len = (size_t)atol(cl + 16);
         if (sc->len < head_len + body_len) return;
-        char path[256] = "";
-        sscanf(sc->buf, "%*s %255s", path);
+        char target[256] = "", *path = target;
+        sscanf(sc->buf, "%*s %255s", target);
+        if (strncmp(target, "http://", 7) == 0) { /* absolute form: asked as a proxy */
+            path = strchr(target + 7, '/');
+            if (!path) path = target + strlen(target);
+        }
         sc->srv->requests++;
         srv_answer(sc, path, sc->buf, head_len, sc->buf + head_len, body_len);
         if (uv_is_closing((uv_handle_t *)s)) return;
@@ -500,4 +504,48 @@ TEST(httpc_after_shutdown_refuses) {
     httpc_free(c); /* before the loop's last turns: nothing of it is left on the loop */
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+TEST(httpc_proxy_from_the_client_or_the_request_never_the_environment) {
+    fx_t f;
+    got_t a = {0}, b = {0}, c = {0}, d = {0};
+    char proxy[64];
+    setenv("http_proxy", "http://127.0.0.1:1", 1); /* nothing there: must not be used */
+    setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
+    uv_loop_init(&f.loop);
+    srv_open(&f.srv, &f.loop);
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", f.srv.port);
+    CHECK_INT(httpc_new(&f.c, &f.loop, &(httpc_conf_t){.proxy = proxy}), 0);
+    /* the client's proxy: the server is asked for another host's URL */
+    httpc_opts_t o = {.url = "http://example.invalid/echo", .timeout = 5};
+    fetch(&f, &o, &a);
+    CHECK_INT(a.outcome, HTTPC_OK);
+    CHECK_HAS(a.body, "GET http://example.invalid/echo HTTP/1.1\r\n");
+    /* "" for a request: straight to the server, whatever the environment says */
+    o = (httpc_opts_t){.url = fx_url(&f, "/echo"), .proxy = "", .timeout = 5};
+    fetch(&f, &o, &b);
+    CHECK_INT(b.outcome, HTTPC_OK);
+    CHECK_HAS(b.body, "GET /echo HTTP/1.1\r\n");
+    /* a request's own proxy */
+    o = (httpc_opts_t){.url = "http://example.invalid/ok", .proxy = proxy, .timeout = 5};
+    fetch(&f, &o, &c);
+    CHECK_INT(c.status, 201);
+    o.proxy = "http://127.0.0.1:1"; /* a proxy that is not there */
+    fetch(&f, &o, &d);
+    CHECK_INT(d.outcome, HTTPC_NETWORK);
+    fx_close(&f);
+}
+
+TEST(httpc_without_a_proxy_ignores_the_environments) {
+    fx_t f;
+    got_t g = {0};
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:1", 1);
+    setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
+    fx_open(&f, NULL);
+    httpc_opts_t o = {.url = fx_url(&f, "/ok"), .timeout = 5};
+    fetch(&f, &o, &g);
+    CHECK_INT(g.outcome, HTTPC_OK);
+    CHECK_INT(g.status, 201);
+    fx_close(&f);
 }
