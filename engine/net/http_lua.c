@@ -93,9 +93,7 @@ static const char *outcome_kind(httpc_outcome_t o) {
         return "timeout";
     case HTTPC_LIMIT:
         return "limit";
-    case HTTPC_REFUSED:
-        return "script";
-    default:
+    default: /* HTTPC_REFUSED: a redirect out of http/https, the server's doing */
         return "network";
     }
 }

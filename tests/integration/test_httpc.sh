@@ -102,7 +102,7 @@ t_httpc_errors_are_the_engines_kinds() {
   local dead
   dead=$(free_port)
   conf 'http_client = { max_bytes = "64KB" }'
-  kick e404 e401 e403 e429 e429date e500 refused timeout limit cut caught noraise
+  kick e404 e401 e403 e429 e429date e500 refused timeout limit cut caught noraise tofile
   cat >scripts/a.lua <<LUA
 local FX = "$FX"
 local function get(path, opts) return baton.http.get(FX .. path, opts) end
@@ -119,6 +119,7 @@ job "refused" { retry = 1, run = function() baton.http.get("http://127.0.0.1:$de
 job "timeout" { retry = 1, run = function() get("/slow?ms=5000", { timeout = "300ms" }) end }
 job "limit" { retry = 1, run = function() get("/api/stream?kb=20000") end }
 job "cut" { retry = 1, run = function() get("/api/cut") end }
+job "tofile" { retry = 1, run = function() get("/to-file") end }
 job "caught" { run = function()
   local ok, err = pcall(get, "/status/500")
   local ok2, e404 = pcall(get, "/status/404")
@@ -134,7 +135,7 @@ end }
 LUA
   start_engine
   local j
-  for j in e404 e401 e403 e429 e429date e500 refused timeout limit cut caught noraise; do
+  for j in e404 e401 e403 e429 e429date e500 refused timeout limit cut caught noraise tofile; do
     wait_for_log "$j run [0-9]+: (ok|failed)" 1
   done
   stop_engine TERM
@@ -157,6 +158,7 @@ LUA
   expect_eq "$(col limit error_kind)" limit "a body over http_client.max_bytes"
   expect_contains "$(col limit error)" "larger than max_bytes (65536 bytes)"
   expect_eq "$(col cut error_kind)" network "an answer cut short"
+  expect_eq "$(col tofile error_kind)" network "a redirect to file:// is not followed"
   r=$(col caught result)
   expect_eq "$(jq -r .kind <<<"$r")" http
   expect_eq "$(jq -r .status <<<"$r")" 500
