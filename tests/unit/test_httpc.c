@@ -2,11 +2,19 @@
  * server on the same loop: answers and their headers, bodies sent, max_bytes,
  * redirects (followed or not, never out of http/https), timeouts, a cut
  * answer, a refused connection, connection reuse, cancel and shutdown with
- * requests in flight, the limits of the multi handle. */
+ * requests in flight, the limits of the multi handle, proxies, and HTTPS
+ * against a self-signed server (openssl s_server) with and without its CA. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
+
+#include "base/fs.h"
 
 #include "net/httpc.h"
 #include "test.h"
@@ -548,4 +556,113 @@ TEST(httpc_without_a_proxy_ignores_the_environments) {
     CHECK_INT(g.outcome, HTTPC_OK);
     CHECK_INT(g.status, 201);
     fx_close(&f);
+}
+
+/* ---- HTTPS: openssl s_server with a self-signed certificate ---- */
+
+typedef struct tls_srv {
+    char dir[64];
+    char cert[128];
+    pid_t pid;
+    int port;
+} tls_srv_t;
+
+static int free_tcp_port(void) {
+    uv_loop_t loop;
+    uv_tcp_t t;
+    struct sockaddr_in a, got;
+    int len = sizeof got;
+    uv_loop_init(&loop);
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&loop, &t);
+    uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
+    uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return ntohs(got.sin_port);
+}
+
+/* 0 once the server answers TLS on its port, -1 when it could not start. */
+static int tls_open(tls_srv_t *t) {
+    char cmd[512], key[128], accept[32];
+    snprintf(t->dir, sizeof t->dir, "/tmp/baton-tls-XXXXXX");
+    if (!mkdtemp(t->dir)) return -1;
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", t->dir);
+    snprintf(key, sizeof key, "%s/key.pem", t->dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, t->cert);
+    if (system(cmd) != 0) return -1;
+    t->port = free_tcp_port();
+    snprintf(accept, sizeof accept, "127.0.0.1:%d", t->port);
+    if ((t->pid = fork()) == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", t->cert, "-key", key,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* up to 10 s for it to listen */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a;
+        uv_ip4_addr("127.0.0.1", t->port, &a);
+        int up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (up) return 0;
+        usleep(100000);
+    }
+    return -1;
+}
+
+static void tls_close(tls_srv_t *t) {
+    if (t->pid > 0) {
+        kill(t->pid, SIGTERM);
+        waitpid(t->pid, NULL, 0);
+    }
+    fs_remove_tree(t->dir);
+}
+
+TEST(httpc_https_verifies_the_server_against_the_ca_given_or_the_systems) {
+    tls_srv_t t = {0};
+    if (tls_open(&t) < 0) {
+        tls_close(&t);
+        CHECK(!"openssl could not make a self-signed server");
+        return;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", t.port);
+    uv_loop_t loop;
+    httpc_t *c;
+    got_t a = {0}, b = {0};
+    httpc_req_t *r;
+    char err[128];
+    uv_loop_init(&loop);
+    /* with its CA: the handshake runs on the loop and the answer comes */
+    CHECK_INT(httpc_new(&c, &loop, &(httpc_conf_t){.ca_file = t.cert, .timeout = 10}), 0);
+    httpc_opts_t o = {.url = url};
+    CHECK_INT(httpc_request(c, &o, on_done, &a, &r, err, sizeof err), 0);
+    while (a.calls == 0 && uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    CHECK_INT(a.outcome, HTTPC_OK);
+    CHECK_INT(a.status, 200);
+    CHECK_HAS(a.body, "s_server");
+    httpc_shutdown(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    httpc_free(c);
+    /* with the system's store only: the certificate is refused, a network error */
+    CHECK_INT(httpc_new(&c, &loop, &(httpc_conf_t){.timeout = 10}), 0);
+    CHECK_INT(httpc_request(c, &o, on_done, &b, &r, err, sizeof err), 0);
+    while (b.calls == 0 && uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    CHECK_INT(b.outcome, HTTPC_NETWORK);
+    CHECK_HAS(b.error, "certificate");
+    httpc_shutdown(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    httpc_free(c);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    tls_close(&t);
 }
