@@ -174,7 +174,7 @@ LUA
 
 t_httpc_job_retries_apply_to_http_errors() {
   start_site || return
-  conf
+  conf 'breakers = { api = { failures = 2, cooldown = "1h" } }'
   kick flaky slowdown missing
   cat >scripts/a.lua <<LUA
 local FX = "$FX"
@@ -187,11 +187,15 @@ end }
 job "missing" { retry = { attempts = 3, base = "10ms" }, run = function()
   baton.http.get(FX .. "/api/nothing")
 end }
+job "guarded" { every = "1s", breaker = "api", retry = 1, run = function()
+  baton.http.get(FX .. "/status/502")
+end }
 LUA
   start_engine
   wait_for_log "flaky run [0-9]+: ok" 1
   wait_for_log "slowdown run [0-9]+: failed .*attempt 2" 1
   wait_for_log "missing run [0-9]+: failed" 1
+  wait_for_log "guarded run [0-9]+: skipped" 1
   stop_engine TERM
   stop_site
   expect_eq "$ENGINE_RC" 0 "exit code"
@@ -202,6 +206,9 @@ LUA
   gap=$(sql baton.db "select cast((b.started_at - a.ended_at) * 1000 as int) from runs a, runs b where a.job='slowdown' and b.job='slowdown' and a.attempt=1 and b.attempt=2")
   expect_ge "$gap" 900 "ms between the attempts"
   expect_eq "$(sql baton.db "select count(*) from runs where job='missing'")" 1 "a 404 is not retried"
+  # two 502s open the job's breaker: later starts are skipped without a request
+  expect_eq "$(sql baton.db "select group_concat(status || ':' || error_kind, ' ') from (select * from runs where job='guarded' order by id limit 3)")" \
+    "failed:http failed:http skipped:breaker_open" "the breaker over http errors"
 }
 
 t_httpc_bad_arguments_are_script_errors_with_file_line() {
