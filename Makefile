@@ -43,7 +43,7 @@ DEPFILES   := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/engine/cli/main.d 
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
             valgrind chromium prometheus xxd curl python3 procps clang-format clang \
-            libclang-rt-14-dev libcurl4-openssl-dev
+            libclang-rt-14-dev libcurl4-openssl-dev openssl
 
 .PHONY: all deps test unit valgrind run bench bench-browser clean format format-check fuzz \
         fuzz-run
