@@ -89,17 +89,27 @@ int httpc_async_dns(void) {
 
 /* ---- requests ---- */
 
-static void req_free(httpc_req_t *r) {
+/* Takes r out of the client: off the list, the multi handle and the count. */
+static void req_detach(httpc_req_t *r) {
     list_remove(&r->link);
-    curl_multi_remove_handle(r->c->multi, r->easy);
+    if (r->easy) curl_multi_remove_handle(r->c->multi, r->easy);
+    r->c->inflight--;
+}
+
+/* Frees a detached request. */
+static void req_release(httpc_req_t *r) {
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers_out);
-    r->c->inflight--;
     free(r->method);
     free(r->url);
     free(r->body);
     free(r->head);
     free(r);
+}
+
+static void req_free(httpc_req_t *r) {
+    req_detach(r);
+    req_release(r);
 }
 
 static httpc_outcome_t httpc_outcome(const httpc_req_t *r, CURLcode rc) {
@@ -110,8 +120,11 @@ static httpc_outcome_t httpc_outcome(const httpc_req_t *r, CURLcode rc) {
     return HTTPC_NETWORK;
 }
 
-/* Hands one finished transfer to its callback, then frees it. */
+/* Hands one finished transfer to its callback, then frees it. r is out of
+ * the client first: what the callback sets off (the run it wakes ends, the
+ * engine drains and shuts the client down) cannot reach it. */
 static void httpc_finish(httpc_t *c, httpc_req_t *r, CURLcode rc) {
+    req_detach(r);
     httpc_header_t hdrs[HTTPC_MAX_HEADERS];
     size_t nh = 0;
     for (size_t off = 0; off < r->head_len && nh < HTTPC_MAX_HEADERS; nh++) {
@@ -145,13 +158,14 @@ static void httpc_finish(httpc_t *c, httpc_req_t *r, CURLcode rc) {
     res.ms = (double)(uv_hrtime() - r->start) / 1e6;
     if (c->observe) c->observe(c->observe_ud, &r->opts, &res);
     r->done(r->ud, &res);
-    req_free(r);
+    req_release(r);
 }
 
+/* Every finished transfer; a callback may have shut the client down. */
 static void httpc_reap(httpc_t *c) {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
+    while (c->multi && (m = curl_multi_info_read(c->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
         httpc_req_t *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);

@@ -347,4 +347,24 @@ LUA
   stop_site
 }
 
+t_httpc_drain_ends_on_the_answer_of_the_last_run() {
+  start_site || return
+  conf
+  cat >scripts/a.lua <<LUA
+job "slow" { every = "1s", run = function()
+  return baton.http.get("$FX/slow?ms=1500").status
+end }
+LUA
+  start_engine
+  wait_for_log "baton started" 1
+  sleep 1.3 # the first run is waiting on its answer
+  stop_engine TERM
+  stop_site
+  expect_eq "$ENGINE_RC" 0 "exit code (the client shut down from the answer's own callback)"
+  expect_contains "$(cat engine.out)" "draining 1 run(s)"
+  expect_eq "$(sql baton.db "select group_concat(status || ':' || ifnull(result, ''), ' ') from runs where job='slow' and status != 'skipped'")" \
+    "ok:200" "the run the drain waited for"
+  expect_contains "$(cat engine.out)" "stopped"
+}
+
 run_tests

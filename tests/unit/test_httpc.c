@@ -666,3 +666,39 @@ TEST(httpc_https_verifies_the_server_against_the_ca_given_or_the_systems) {
     CHECK_INT(uv_loop_close(&loop), 0);
     tls_close(&t);
 }
+
+/* The engine's drain: the answer ends the last run, and the engine shuts the
+ * client down from inside that very callback, with other requests queued. */
+typedef struct shut {
+    httpc_t *c;
+    int calls;
+} shut_t;
+
+static void on_done_shutdown(void *ud, const httpc_result_t *res) {
+    shut_t *s = ud;
+    (void)res;
+    s->calls++;
+    httpc_shutdown(s->c);
+}
+
+TEST(httpc_shutdown_from_inside_a_done_callback) {
+    fx_t f;
+    shut_t s = {0};
+    got_t other = {0};
+    httpc_req_t *r;
+    char err[128];
+    fx_open(&f, NULL);
+    s.c = f.c;
+    httpc_opts_t o = {.url = fx_url(&f, "/ok")};
+    CHECK_INT(httpc_request(f.c, &o, on_done_shutdown, &s, &r, err, sizeof err), 0);
+    CHECK_INT(httpc_request(f.c, &o, on_done_shutdown, &s, &r, err, sizeof err), 0);
+    o.url = fx_url(&f, "/hang");
+    CHECK_INT(httpc_request(f.c, &o, on_done, &other, &r, err, sizeof err), 0);
+    while (s.calls == 0 && uv_run(&f.loop, UV_RUN_ONCE)) {
+    }
+    CHECK_INT(s.calls, 1); /* the second answer, if it came too, was dropped */
+    CHECK_INT(httpc_inflight(f.c), 0);
+    fx_close(&f);
+    CHECK_INT(s.calls, 1);
+    CHECK_INT(other.calls, 0);
+}
