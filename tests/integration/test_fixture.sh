@@ -161,6 +161,9 @@ t_api_routes_for_the_http_client() {
   expect_eq "$(curl -s "$BASE/api/cut" | wc -c) $(curl -s -o /dev/null "$BASE/api/cut"; echo $?)" "100 18" \
     "/api/cut: 100 of 1000 bytes"
   expect_eq "$(code "$BASE/api/nothing")" 404
+  local before
+  before=$(curl -s "$BASE/api/connections" | jq .accepted)
+  expect_eq "$(curl -s "$BASE/api/connections" | jq .accepted)" $((before + 1)) "/api/connections"
   stop_fixture
 }
 

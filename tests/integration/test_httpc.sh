@@ -367,4 +367,21 @@ LUA
   expect_contains "$(cat engine.out)" "stopped"
 }
 
+t_httpc_connections_are_reused_across_runs() {
+  start_site || return
+  conf
+  cat >scripts/a.lua <<LUA
+job "again" { every = "1s", run = function()
+  return baton.http.get("$FX/api/connections"):json().accepted
+end }
+LUA
+  start_engine
+  wait_for_log "again run [0-9]+: ok" 4
+  stop_engine TERM
+  stop_site
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(sql baton.db "select count(distinct result) from runs where job='again' and status='ok'")" 1 \
+    "every run on the first run's connection ($(sql baton.db "select group_concat(result) from runs where job='again'"))"
+}
+
 run_tests
