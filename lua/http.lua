@@ -78,9 +78,16 @@ Response.__index = Response
 Response.__name = "http response"
 Response.__metatable = false
 
--- resp:json(): the body decoded (a script error when it is not JSON).
+-- resp:json(): the body decoded; a body that is not JSON is a script error at
+-- the caller's line.
+local json_decode = prim.json_decode
 function Response:json()
-  return prim.json_decode(self.body)
+  local ok, v = pcall(json_decode, self.body)
+  if not ok then
+    local why = tostring(v):match("baton%.json%.decode: (.*)$") or tostring(v)
+    error(format("resp:json(): the body of %s is not JSON: %s", self.url, why), 2)
+  end
+  return v
 end
 
 -- Retry-After is delta-seconds or an HTTP date; answers seconds from now.

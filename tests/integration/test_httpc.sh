@@ -214,7 +214,7 @@ LUA
 t_httpc_bad_arguments_are_script_errors_with_file_line() {
   start_site || return
   conf
-  kick ftp hdr hdrname body both getbody method opt shortopts
+  kick ftp hdr hdrname body both getbody method opt shortopts notjson
   cat >scripts/a.lua <<LUA
 local FX = "$FX"
 job "ftp" { retry = 1, run = function()
@@ -244,6 +244,11 @@ end }
 job "shortopts" { retry = 1, run = function()
   baton.http.get(FX .. "/api/echo", "fast")
 end }
+job "notjson" { retry = 1, run = function()
+  local r = baton.http.get(FX .. "/page/1")
+  local v = r:json()
+  return v
+end }
 LUA
   cat >scripts/top.lua <<LUA
 -- a request at a script's top level: a load error
@@ -251,13 +256,13 @@ baton.http.get("$FX/api/json")
 LUA
   start_engine
   local j
-  for j in ftp hdr hdrname body both getbody method opt shortopts; do
+  for j in ftp hdr hdrname body both getbody method opt shortopts notjson; do
     wait_for_log "$j run [0-9]+: (ok|failed)" 1
   done
   stop_engine TERM
   stop_site
   expect_eq "$ENGINE_RC" 0 "exit code"
-  for j in ftp hdr hdrname body both getbody method opt shortopts; do
+  for j in ftp hdr hdrname body both getbody method opt shortopts notjson; do
     expect_eq "$(col $j error_kind)" script "$j"
   done
   expect_contains "$(col ftp error)" "a.lua:3: baton.http: only http:// and https:// URLs"
@@ -269,6 +274,7 @@ LUA
   expect_contains "$(col method error)" "a.lua:21: baton.http: method: expected GET"
   expect_contains "$(col opt error)" "a.lua:24: baton.http: unknown option 'timeuot'"
   expect_contains "$(col shortopts error)" "a.lua:27: baton.http: get: options must be a table"
+  expect_contains "$(col notjson error)" "a.lua:31: resp:json(): the body of $FX/page/1 is not JSON"
   expect_contains "$(cat engine.out)" "top.lua:2: baton.http: only inside a run"
 }
 
