@@ -46,7 +46,8 @@ enum {
     F_LISTEN = 16,  /* HOST:PORT */
     F_URL = 32,     /* list items are ws(s):// or http(s):// URLs */
     F_SCHEME = 64,  /* list items are URL scheme names, lower case ("https") */
-    F_PROXY = 128   /* "" or a proxy URL: http, https, socks4(a), socks5(h) */
+    F_PROXY = 128,  /* "" or a proxy URL: http, https, socks4(a), socks5(h) */
+    F_EMPTY = 256   /* K_PATH: "" kept as is (none), not resolved */
 };
 
 typedef struct conf_field {
@@ -222,6 +223,11 @@ static const conf_field_t conf_http_client[] = {
      .offset = C_(http_client.proxy),
      .size = CSZ(http_client.proxy),
      .flags = F_PROXY},
+    {.name = "ca_file",
+     .kind = K_PATH,
+     .offset = C_(http_client.ca_file),
+     .size = CSZ(http_client.ca_file),
+     .flags = F_EMPTY},
     {0}};
 
 static const conf_field_t conf_top[] = {
@@ -648,7 +654,7 @@ static void read_path(conf_loader_t *ld, int idx, const conf_field_t *f, char *o
     size_t len;
     const char *s = read_text(ld, idx, f->flags, &len);
     if (!s) return;
-    if ((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0)
+    if (((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0) || ((f->flags & F_EMPTY) && !len))
         memcpy(out, s, len + 1);
     else if (join_path(ld, s, out, f->size) < 0)
         fail(ld, "%s: path too long (at most %zu bytes once resolved)", key_name(ld), f->size - 1);

@@ -89,6 +89,7 @@ typedef struct conf {
         double timeout;      /* a request naming none: 30 s (> 0) */
         size_t max_bytes;    /* an answer's body naming none: 10 MB (>= 1 KB) */
         char proxy[1024];    /* "" = none; else scheme://host:port (http, https, socks4, socks5) */
+        char ca_file[4096];  /* "" = the system's CA store; else PEM file(s), resolved */
     } http_client;
 } conf_t;
 

@@ -91,7 +91,8 @@ static int http_open(engine_t *e, const engine_opts_t *o) {
                        .max_per_host = c->http_client.max_per_host,
                        .timeout = c->http_client.timeout,
                        .max_bytes = c->http_client.max_bytes,
-                       .proxy = c->http_client.proxy};
+                       .proxy = c->http_client.proxy,
+                       .ca_file = c->http_client.ca_file[0] ? c->http_client.ca_file : NULL};
     return httpc_new(&e->httpc, o->loop, &hc);
 }
 

@@ -4,8 +4,9 @@
 # redirects, the error kinds (http, auth, rate_limited, network, timeout,
 # limit), the job's retries over them (Retry-After included), bad arguments
 # as script errors with file:line, a run cancelled or a shutdown while a
-# request is in flight, a body larger than the sandbox's memory, and baton
-# test, which never reaches the network.
+# request is in flight, a body larger than the sandbox's memory, reused
+# connections, HTTPS checked against http_client.ca_file, and baton test,
+# which never reaches the network.
 . "$(dirname "$0")/lib.sh"
 
 conf() { # extra config lines
@@ -388,6 +389,40 @@ LUA
   expect_eq "$ENGINE_RC" 0 "exit code"
   expect_eq "$(sql baton.db "select count(distinct result) from runs where job='again' and status='ok'")" 1 \
     "every run on the first run's connection ($(sql baton.db "select group_concat(result) from runs where job='again'"))"
+}
+
+t_httpc_https_checks_certificates_against_ca_file() {
+  local port key=key.pem cert=cert.pem waited=0
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout $key -out $cert -days 1 -subj /CN=baton-test \
+    -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || { fail "openssl req"; return; }
+  port=$(free_port)
+  openssl s_server -accept 127.0.0.1:$port -cert $cert -key $key -www -quiet >/dev/null 2>&1 &
+  local tls_pid=$!
+  until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
+    sleep 0.1
+    waited=$((waited + 1))
+    [ $waited -lt 100 ] || { fail "s_server did not start"; kill $tls_pid; return; }
+  done
+  conf 'http_client = { ca_file = "cert.pem" }'
+  kick trusted othername
+  cat >scripts/a.lua <<LUA
+job "trusted" { run = function()
+  local r = baton.http.get("https://127.0.0.1:$port/")
+  return { status = r.status, server = r.body:find("s_server", 1, true) ~= nil }
+end }
+job "othername" { retry = 1, run = function() baton.http.get("https://localhost:$port/") end }
+LUA
+  start_engine
+  wait_for_log "trusted run [0-9]+: (ok|failed)" 1
+  wait_for_log "othername run [0-9]+: (ok|failed)" 1
+  stop_engine TERM
+  kill $tls_pid 2>/dev/null
+  wait $tls_pid 2>/dev/null
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(col trusted status)" ok "with its CA: $(col trusted error)"
+  expect_eq "$(col trusted result)" '{"status":200,"server":true}'
+  expect_eq "$(col othername error_kind)" network "a name the certificate does not cover"
+  expect_contains "$(col othername error)" "localhost"
 }
 
 run_tests

@@ -94,6 +94,7 @@ static void check_same_as_defaults(const conf_t *c) {
     CHECK_NUM(c->http_client.timeout, d.http_client.timeout);
     CHECK_INT(c->http_client.max_bytes, d.http_client.max_bytes);
     CHECK_STR(c->http_client.proxy, d.http_client.proxy);
+    CHECK_STR(c->http_client.ca_file, d.http_client.ca_file);
 }
 
 /* ---- defaults and good files ---- */
@@ -878,6 +879,15 @@ TEST(http_client_keys_have_ranges_and_a_proxy_url) {
         load_text(&c, "http_client = { proxy = \"socks5h://127.0.0.1:1080\" }\n", err, sizeof err),
         0);
     CHECK_STR(c.http_client.proxy, "socks5h://127.0.0.1:1080");
+    CHECK_STR(c.http_client.ca_file, "");
+    conf_free(&c);
+    char want[600];
+    CHECK_INT(load_text(&c, "http_client = { ca_file = \"certs/ca.pem\" }\n", err, sizeof err), 0);
+    snprintf(want, sizeof want, "%s/certs/ca.pem", tmp_dir);
+    CHECK_STR(c.http_client.ca_file, want); /* beside engine.conf */
+    conf_free(&c);
+    CHECK_INT(load_text(&c, "http_client = { ca_file = \"/etc/ca.pem\" }\n", err, sizeof err), 0);
+    CHECK_STR(c.http_client.ca_file, "/etc/ca.pem");
     conf_free(&c);
     CHECK_CONF_ERROR("http_client = { max_connections = 0 }\n",
                      "1: http_client.max_connections: must be between 1 and 10000, got 0");
