@@ -420,7 +420,7 @@ LUA
   wait $tls_pid 2>/dev/null
   expect_eq "$ENGINE_RC" 0 "exit code"
   expect_eq "$(col trusted status)" ok "with its CA: $(col trusted error)"
-  expect_eq "$(col trusted result)" '{"status":200,"server":true}'
+  expect_eq "$(col trusted result | jq -c '[.status, .server]')" '[200,true]'
   expect_eq "$(col othername error_kind)" network "a name the certificate does not cover"
   expect_contains "$(col othername error)" "localhost"
 }
