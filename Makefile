@@ -1,7 +1,7 @@
 # Baton — make, make test, make run, make bench, make deps.
 # SAN=1 builds with AddressSanitizer + UBSan into build/san.
 
-PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets libedit
+PKGS     := lua5.4 libuv sqlite3 libcjson libwebsockets libedit libcurl
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -27,7 +27,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 # engine/ has one folder per subsystem (docs/architecture.md); objects mirror it.
-ENGINE_DIRS := base conf store script sched run browser obs http console core cli
+ENGINE_DIRS := base conf store script sched run browser obs net http console core cli
 ENGINE_SRC := $(filter-out engine/cli/main.c,$(wildcard $(ENGINE_DIRS:%=engine/%/*.c)))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -43,7 +43,7 @@ DEPFILES   := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/engine/cli/main.d 
 DEB_PKGS := liblua5.4-dev libuv1-dev libsqlite3-dev libcjson-dev libwebsockets-dev \
             libwebsockets-evlib-uv lua-luv-dev libedit-dev pkg-config sqlite3 jq tzdata \
             valgrind chromium prometheus xxd curl python3 procps clang-format clang \
-            libclang-rt-14-dev
+            libclang-rt-14-dev libcurl4-openssl-dev openssl
 
 .PHONY: all deps test unit valgrind run bench bench-browser clean format format-check fuzz \
         fuzz-run

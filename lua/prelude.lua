@@ -140,8 +140,26 @@ local function retry(fn, opts)
   end
 end
 
+-- baton.http (lua/http.lua, loaded on first use): requests on the engine's
+-- HTTP client, each yielding the run's coroutine like a page call.
+local http_api
+local function http_module()
+  if not http_api then
+    local chunk, err = prim.load_module("http")
+    if not chunk then prim.error("script", "baton.http: " .. tostring(err)) end
+    http_api = chunk(prim, prim.error)
+  end
+  return http_api
+end
+local http = setmetatable({}, {
+  __metatable = false,
+  __index = function(_, key) return http_module()[key] end,
+  __newindex = function() error("baton.http cannot be changed", 2) end,
+})
+
 baton = {
   now = prim.now,
+  http = http,
   breaker = breaker,
   retry = retry,
   sleep = prim.sleep,

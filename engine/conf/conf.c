@@ -51,7 +51,9 @@ enum {
     F_LISTEN = 16,  /* HOST:PORT */
     F_URL = 32,     /* list items are ws(s):// or http(s):// URLs */
     F_SCHEME = 64,  /* list items are URL scheme names, lower case ("https") */
-    F_USER = 128    /* a user of this system (getpwnam), into conf_t.browser.user_* */
+    F_USER = 128,   /* a user of this system (getpwnam), into conf_t.browser.user_* */
+    F_PROXY = 256,  /* "" or a proxy URL: http, https, socks4(a), socks5(h) */
+    F_EMPTY = 512   /* K_PATH: "" kept as is (none), not resolved */
 };
 
 typedef struct conf_field {
@@ -224,6 +226,38 @@ static const conf_field_t conf_breaker[] = {
     {.name = "probes", .kind = K_INT, .offset = B_(probes), .min = 1, .max = 1000},
     {0}};
 
+static const conf_field_t conf_http_client[] = {{.name = "max_connections",
+                                                 .kind = K_INT,
+                                                 .offset = C_(http_client.max_connections),
+                                                 .min = 1,
+                                                 .max = 10000},
+                                                {.name = "max_per_host",
+                                                 .kind = K_INT,
+                                                 .offset = C_(http_client.max_per_host),
+                                                 .min = 1,
+                                                 .max = 10000},
+                                                {.name = "timeout",
+                                                 .kind = K_DURATION,
+                                                 .offset = C_(http_client.timeout),
+                                                 .dmin = MS,
+                                                 .dmax = HOUR},
+                                                {.name = "max_bytes",
+                                                 .kind = K_SIZE,
+                                                 .offset = C_(http_client.max_bytes),
+                                                 .min = 1024,
+                                                 .max = 1LL << 30},
+                                                {.name = "proxy",
+                                                 .kind = K_STRING,
+                                                 .offset = C_(http_client.proxy),
+                                                 .size = CSZ(http_client.proxy),
+                                                 .flags = F_PROXY},
+                                                {.name = "ca_file",
+                                                 .kind = K_PATH,
+                                                 .offset = C_(http_client.ca_file),
+                                                 .size = CSZ(http_client.ca_file),
+                                                 .flags = F_EMPTY},
+                                                {0}};
+
 static const conf_field_t conf_top[] = {
     {.name = "scripts",
      .kind = K_PATH,
@@ -244,6 +278,7 @@ static const conf_field_t conf_top[] = {
     {.name = "browser", .kind = K_TABLE, .fields = conf_browser},
     {.name = "defaults", .kind = K_TABLE, .fields = conf_defaults_keys},
     {.name = "breakers", .kind = K_BREAKERS, .fields = conf_breaker},
+    {.name = "http_client", .kind = K_TABLE, .fields = conf_http_client},
     {0}};
 
 /* ---- the loader ---- */
@@ -611,6 +646,18 @@ static int conf_user_lookup(conf_t *c, const char *name) {
     return 0;
 }
 
+/* A proxy URL curl understands: one of the schemes, a host, no spaces. */
+static int valid_proxy(const char *s) {
+    static const char *const schemes[] = {"http://",    "https://",  "socks4://",
+                                          "socks4a://", "socks5://", "socks5h://"};
+    if (strpbrk(s, " \t\r\n")) return 0;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(s, schemes[i], n) == 0 && s[n] && s[n] != '/' && s[n] != ':') return 1;
+    }
+    return 0;
+}
+
 static void read_string(conf_loader_t *ld, int idx, const conf_field_t *f, char *out) {
     char shown[100];
     size_t len;
@@ -624,6 +671,11 @@ static void read_string(conf_loader_t *ld, int idx, const conf_field_t *f, char 
     } else if ((f->flags & F_USER) && conf_user_lookup(ld->conf, s) < 0) {
         fail(ld, "%s: no user '%s' on this system", key_name(ld),
              clip(s, len, shown, sizeof shown));
+    } else if ((f->flags & F_PROXY) && len && !valid_proxy(s)) {
+        fail(ld,
+             "%s: expected \"\" or a proxy URL (http://, https://, socks4://, socks5:// and a "
+             "host), got '%s'",
+             key_name(ld), clip(s, len, shown, sizeof shown));
     } else {
         memcpy(out, s, len + 1);
     }
@@ -644,7 +696,7 @@ static void read_path(conf_loader_t *ld, int idx, const conf_field_t *f, char *o
     size_t len;
     const char *s = read_text(ld, idx, f->flags, &len);
     if (!s) return;
-    if ((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0)
+    if (((f->flags & F_MEMORY) && strcmp(s, ":memory:") == 0) || ((f->flags & F_EMPTY) && !len))
         memcpy(out, s, len + 1);
     else if (join_path(ld, s, out, f->size) < 0)
         fail(ld, "%s: path too long (at most %zu bytes once resolved)", key_name(ld), f->size - 1);
@@ -1028,6 +1080,20 @@ static void check_retry(conf_loader_t *ld, int lines) {
     ld->nkeys = 0;
 }
 
+/* http_client: no host may have more connections than all hosts together. */
+static void check_http_client(conf_loader_t *ld, int lines) {
+    const conf_t *c = ld->conf;
+    if (c->http_client.max_per_host <= c->http_client.max_connections) return;
+    lua_getfield(ld->L, lines, "http_client");
+    ld->stmt_line = (int)lua_tointeger(ld->L, -1);
+    lua_pop(ld->L, 1);
+    push_key(ld, "http_client", 11);
+    push_key(ld, "max_per_host", 12);
+    fail(ld, "http_client.max_per_host (%d) is more than max_connections (%d)",
+         c->http_client.max_per_host, c->http_client.max_connections);
+    ld->nkeys = 0;
+}
+
 /* ---- evaluation ---- */
 
 /* _ENV's __newindex: keeps the value and the line of the assignment. */
@@ -1097,6 +1163,7 @@ static int conf_eval(lua_State *L) {
     }
     if (!ld->nerrors) check_browser(ld, 2);
     if (!ld->nerrors) check_retry(ld, 2);
+    if (!ld->nerrors) check_http_client(ld, 2);
     return 0;
 }
 
@@ -1243,6 +1310,10 @@ void conf_defaults(conf_t *c) {
     c->retry_budget.percent = 20;
     c->retry_budget.floor = 3;
     c->retry_budget.window = 10;
+    c->http_client.max_connections = 64;
+    c->http_client.max_per_host = 8;
+    c->http_client.timeout = 30;
+    c->http_client.max_bytes = (size_t)10 << 20;
 }
 
 int conf_load(conf_t *c, const char *path, char *err, size_t errlen) {

@@ -87,6 +87,14 @@ typedef struct conf {
     } retry_budget;
     conf_breaker_t breakers[CONF_MAX_BREAKERS];
     int nbreakers;
+    struct {                 /* http_client: baton.http's client */
+        int max_connections; /* open connections in all: 64 (1-10000) */
+        int max_per_host;    /* to one host: 8 (1-10000, <= max_connections) */
+        double timeout;      /* a request naming none: 30 s (> 0) */
+        size_t max_bytes;    /* an answer's body naming none: 10 MB (>= 1 KB) */
+        char proxy[1024];    /* "" = none; else scheme://host:port (http, https, socks4, socks5) */
+        char ca_file[4096];  /* "" = the system's CA store; else PEM file(s), resolved */
+    } http_client;
 } conf_t;
 
 /* Fills *c with every default (paths relative to the current directory). */

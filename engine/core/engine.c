@@ -15,6 +15,7 @@
 #include "browser/page.h"
 #include "browser/pool.h"
 #include "browser/pool_backend.h"
+#include "net/http_lua.h"
 #include "run/run_lua.h"
 #include "run/circuit.h"
 
@@ -78,6 +79,21 @@ void engine_warm_browser(engine_t *e) {
 
 void engine_shutdown(engine_t *e) {
     if (e && e->pool) pool_shutdown(e->pool);
+    if (e) httpc_shutdown(e->httpc);
+}
+
+/* baton.http's client: on the loop of a real run. baton test never reaches
+ * the network, and check and plan run no jobs. */
+static int http_open(engine_t *e, const engine_opts_t *o) {
+    if (!o->loop || (e->mode != ENGINE_RUN && e->mode != ENGINE_BENCH)) return 0;
+    const conf_t *c = e->conf;
+    httpc_conf_t hc = {.max_connections = c->http_client.max_connections,
+                       .max_per_host = c->http_client.max_per_host,
+                       .timeout = c->http_client.timeout,
+                       .max_bytes = c->http_client.max_bytes,
+                       .proxy = c->http_client.proxy,
+                       .ca_file = c->http_client.ca_file[0] ? c->http_client.ca_file : NULL};
+    return httpc_new(&e->httpc, o->loop, &hc);
 }
 
 /* Frees what was built, in the reverse order; 0 or -EIO (the last write). */
@@ -91,6 +107,7 @@ static int teardown(engine_t *e) {
     }
     circuits_free(e->circuits);
     browser_close(e);
+    httpc_free(e->httpc);
     store_close(e->store);
     free(e);
     return rc;
@@ -125,7 +142,8 @@ int engine_open(engine_t **out, const conf_t *conf, const engine_opts_t *o, char
     int rc;
     *out = NULL;
     if (!e) goto oom;
-    run_lua_lend(); /* baton.breaker and baton.retry, in every script state (once) */
+    run_lua_lend();  /* baton.breaker and baton.retry, in every script state (once) */
+    http_lua_lend(); /* baton.http's primitive (it answers "no network" without a client) */
     e->conf = conf;
     e->mode = o->mode;
     e->clock = o->clock;
@@ -145,6 +163,10 @@ int engine_open(engine_t **out, const conf_t *conf, const engine_opts_t *o, char
     retry_budget_init(&e->budget, conf->retry_budget.percent, conf->retry_budget.floor,
                       conf->retry_budget.window);
     if (!plan && browser_open(e, o) < 0) goto oom;
+    if ((rc = http_open(e, o)) < 0) {
+        snprintf(err, errlen, "the HTTP client (libcurl) would not start");
+        goto fail;
+    }
 
     /* Check and plan load the scripts without store, breakers, triggers or
      * pages: what a script does with them at its top level errors there. */
@@ -157,6 +179,7 @@ int engine_open(engine_t **out, const conf_t *conf, const engine_opts_t *o, char
         e->host.store = e->store;
         e->host.circuits = e->circuits;
         e->host.budget = &e->budget;
+        e->host.httpc = e->httpc;
         e->host.trigger = host_trigger;
         e->host.ud = e;
         e->host.open_prims = page_open_prims;

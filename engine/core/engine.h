@@ -1,5 +1,5 @@
 /* engine.h — the one assembly of an engine, for every mode: store, breakers,
- * retry budget, browser backend, script host, the scripts loaded, runner and
+ * retry budget, browser backend, HTTP client, script host, the scripts loaded, runner and
  * scheduler with its offsets placed, on a clock the caller owns. `baton run`,
  * `baton test`, `baton check`/`plan` and the benchmarks all open theirs here,
  * so each loads scripts and builds the scheduler through exactly this code. */
@@ -15,6 +15,7 @@
 #include "browser/page.h"
 #include "browser/pool.h"
 #include "conf/conf.h"
+#include "net/httpc.h"
 #include "run/circuit.h"
 #include "run/retry.h"
 #include "run/run.h"
@@ -78,6 +79,7 @@ typedef struct engine {
     struct fake *fake;          /* the fake browser; in ENGINE_TEST also the fixtures of a pool */
     fixture_backend_t fixtures; /* ENGINE_TEST with a pool: the pool's table, answered from them */
     page_env_t page_env;        /* what the page primitives use */
+    httpc_t *httpc;             /* baton.http's client: ENGINE_RUN (and a bench) with a loop */
     script_host_t host;         /* how job scripts are loaded, here and on a reload */
     scripts_set_t set;          /* the scripts loaded and their jobs */
     runner_t runner;            /* not used in ENGINE_PLAN */
@@ -114,7 +116,7 @@ void engine_stop(engine_t *e);
 /* Cancels every run in flight with `why`; each still ends through the runner. */
 void engine_cancel_runs(engine_t *e, const char *why);
 
-/* Shuts the browser down; its handles close on the loop's next turns, which
+/* Shuts the browser and the HTTP client down; their handles close on the loop's next turns, which
  * the loop's owner runs before engine_close. Idempotent. */
 void engine_shutdown(engine_t *e);
 

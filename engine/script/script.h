@@ -28,6 +28,7 @@ typedef struct script_host {
     store_t *store;              /* ctx.store / baton.store; NULL in check/plan */
     struct circuits *circuits;   /* baton.breaker; NULL in check/plan */
     struct retry_budget *budget; /* caps baton.retry too; NULL = uncapped */
+    struct httpc *httpc;         /* baton.http (net/httpc.h); NULL: no network here */
     const char *lua_dir;         /* the engine's lua/ library (prelude, require path) */
     const char *lib_dir;         /* modules for require; NULL: lib/ beside the script */
     size_t memory_limit;         /* bytes per state; 0 = unlimited */
@@ -163,6 +164,13 @@ script_co_t *script_co_running(lua_State *L);
  * called if the co is cancelled while waiting, to disarm the operation.
  * Use as `return script_co_wait(L, co, cancel, op);` from a lua_CFunction. */
 int script_co_wait(lua_State *L, script_co_t *co, void (*cancel)(void *op), void *op);
+
+/* script_co_wait with a continuation: when the co is woken, k(L, LUA_YIELD,
+ * ctx) runs in the co (under its CPU slice and memory limit, so what it
+ * pushes may be large) with the woken values on top of the primitive's own
+ * stack, and answers for the primitive. Use as `return script_co_waitk(…);`. */
+int script_co_waitk(lua_State *L, script_co_t *co, void (*cancel)(void *op), void *op,
+                    lua_KFunction k, lua_KContext ctx);
 
 /* Resumes a waiting co with the nres values already pushed on its thread
  * (script_co_thread). Must be called from a loop callback, never from Lua. */

@@ -48,6 +48,15 @@ int script_co_wait(lua_State *L, script_co_t *co, void (*cancel)(void *op), void
     return lua_yield(L, 1);
 }
 
+int script_co_waitk(lua_State *L, script_co_t *co, void (*cancel)(void *op), void *op,
+                    lua_KFunction k, lua_KContext ctx) {
+    co->waiting = 1;
+    co->cancel = cancel;
+    co->op = op;
+    lua_pushlightuserdata(L, (void *)&script_yield_mark);
+    return lua_yieldk(L, 1, ctx, k);
+}
+
 static void co_free(script_co_t *co) {
     script_t *s = co->s;
     if (co->thread_ref != LUA_NOREF) luaL_unref(s->L, LUA_REGISTRYINDEX, co->thread_ref);

@@ -139,6 +139,34 @@ t_status_codes_with_retry_after() {
   stop_fixture
 }
 
+t_api_routes_for_the_http_client() {
+  start_fixture || return
+  expect_eq "$(curl -s "$BASE/api/json" | jq -r .name)" baton "/api/json"
+  local e
+  e=$(curl -s -X PATCH -H 'X-One: 1' --data-binary 'a"b' "$BASE/api/echo?q=1")
+  expect_eq "$(jq -r '.method + " " + .path + " " + .query + " " + .headers["x-one"] + " " + .body' <<<"$e")" \
+    'PATCH /api/echo q=1 1 a"b' "/api/echo (any method)"
+  expect_eq "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$BASE/api/redirect?n=2")" \
+    "302 $BASE/api/redirect?n=1"
+  expect_eq "$(curl -sL "$BASE/api/redirect?n=3" | jq -r .ok)" true "a chain of redirects"
+  curl -s -D headers -o /dev/null "$BASE/api/retry-date?secs=60"
+  expect_match "$(tr -d '\r' <headers)" "Retry-After: [A-Z][a-z][a-z], [0-9]{2} [A-Z][a-z][a-z] [0-9]{4} [0-9:]{8} GMT" \
+    "Retry-After as a date"
+  expect_eq "$(code "$BASE/api/flaky?key=a&fail=2") $(code "$BASE/api/flaky?key=a&fail=2") $(code "$BASE/api/flaky?key=a&fail=2")" \
+    "500 500 200" "/api/flaky"
+  expect_eq "$(code "$BASE/api/flaky?key=b")" 500 "keys count apart"
+  expect_eq "$(curl -s "$BASE/api/stream?kb=5" | wc -c)" 5120 "/api/stream"
+  curl -s -D headers -o /dev/null "$BASE/api/stream?kb=1"
+  expect_contains "$(tr -d '\r' <headers)" "Transfer-Encoding: chunked"
+  expect_eq "$(curl -s "$BASE/api/cut" | wc -c) $(curl -s -o /dev/null "$BASE/api/cut"; echo $?)" "100 18" \
+    "/api/cut: 100 of 1000 bytes"
+  expect_eq "$(code "$BASE/api/nothing")" 404
+  local before
+  before=$(curl -s "$BASE/api/connections" | jq .accepted)
+  expect_eq "$(curl -s "$BASE/api/connections" | jq .accepted)" $((before + 1)) "/api/connections"
+  stop_fixture
+}
+
 t_unknown_paths_are_404() {
   start_fixture || return
   expect_eq "$(code "$BASE/")" 404

@@ -91,6 +91,12 @@ static void check_same_as_defaults(const conf_t *c) {
     CHECK_NUM(c->default_retry.max, d.default_retry.max);
     CHECK_STR(c->default_retry.jitter, d.default_retry.jitter);
     CHECK_INT(c->nbreakers, 0);
+    CHECK_INT(c->http_client.max_connections, d.http_client.max_connections);
+    CHECK_INT(c->http_client.max_per_host, d.http_client.max_per_host);
+    CHECK_NUM(c->http_client.timeout, d.http_client.timeout);
+    CHECK_INT(c->http_client.max_bytes, d.http_client.max_bytes);
+    CHECK_STR(c->http_client.proxy, d.http_client.proxy);
+    CHECK_STR(c->http_client.ca_file, d.http_client.ca_file);
 }
 
 /* ---- defaults and good files ---- */
@@ -184,7 +190,9 @@ static const char full_file[] =
     "defaults = { timeout = \"5m\", retry = { attempts = 5, backoff = \"linear\",\n"
     "             base = \"250ms\", max = \"1m\", jitter = \"decorrelated\" } }\n"
     "breakers = { twitter = { failures = 3, cooldown = \"10m\" },\n"
-    "             github  = { failures = 7, cooldown = 90 } }\n";
+    "             github  = { failures = 7, cooldown = 90 } }\n"
+    "http_client = { max_connections = 100, max_per_host = 10, timeout = \"1m\",\n"
+    "                max_bytes = \"2MB\", proxy = \"http://proxy.local:3128\" }\n";
 
 TEST(full_file_sets_every_key) {
     conf_t c;
@@ -238,6 +246,11 @@ TEST(full_file_sets_every_key) {
     CHECK_STR(c.breakers[1].name, "twitter");
     CHECK_INT(c.breakers[1].failures, 3);
     CHECK_NUM(c.breakers[1].cooldown, 600);
+    CHECK_INT(c.http_client.max_connections, 100);
+    CHECK_INT(c.http_client.max_per_host, 10);
+    CHECK_NUM(c.http_client.timeout, 60);
+    CHECK_INT(c.http_client.max_bytes, 2 << 20);
+    CHECK_STR(c.http_client.proxy, "http://proxy.local:3128");
     conf_free(&c);
     tmp_done();
 }
@@ -1006,5 +1019,51 @@ TEST(conf_free_releases_lists_across_reloads) {
         CHECK_INT(load_text(&c, full_file, err, sizeof err), 0);
         conf_free(&c);
     }
+    tmp_done();
+}
+
+TEST(http_client_keys_have_ranges_and_a_proxy_url) {
+    conf_t c;
+    char err[512] = "";
+    tmp_init();
+    CHECK_INT(load_text(&c, "", err, sizeof err), 0);
+    CHECK_INT(c.http_client.max_connections, 64);
+    CHECK_INT(c.http_client.max_per_host, 8);
+    CHECK_NUM(c.http_client.timeout, 30);
+    CHECK_INT(c.http_client.max_bytes, 10 << 20);
+    CHECK_STR(c.http_client.proxy, "");
+    conf_free(&c);
+    CHECK_INT(
+        load_text(&c, "http_client = { proxy = \"socks5h://127.0.0.1:1080\" }\n", err, sizeof err),
+        0);
+    CHECK_STR(c.http_client.proxy, "socks5h://127.0.0.1:1080");
+    CHECK_STR(c.http_client.ca_file, "");
+    conf_free(&c);
+    char want[600];
+    CHECK_INT(load_text(&c, "http_client = { ca_file = \"certs/ca.pem\" }\n", err, sizeof err), 0);
+    snprintf(want, sizeof want, "%s/certs/ca.pem", tmp_dir);
+    CHECK_STR(c.http_client.ca_file, want); /* beside engine.conf */
+    conf_free(&c);
+    CHECK_INT(load_text(&c, "http_client = { ca_file = \"/etc/ca.pem\" }\n", err, sizeof err), 0);
+    CHECK_STR(c.http_client.ca_file, "/etc/ca.pem");
+    conf_free(&c);
+    CHECK_CONF_ERROR("http_client = { max_connections = 0 }\n",
+                     "1: http_client.max_connections: must be between 1 and 10000, got 0");
+    CHECK_CONF_ERROR("http_client = {\n  max_per_host = 10001 }\n",
+                     "2: http_client.max_per_host: must be between 1 and 10000, got 10001");
+    CHECK_CONF_ERROR("http_client = { max_connections = 4,\n max_per_host = 5 }\n",
+                     "2: http_client.max_per_host (5) is more than max_connections (4)");
+    CHECK_CONF_ERROR("http_client = { timeout = 0 }\n",
+                     "1: http_client.timeout: must be between 1ms and 1h, got 0s");
+    CHECK_CONF_ERROR("http_client = { timeout = \"2h\" }\n",
+                     "1: http_client.timeout: must be between 1ms and 1h, got 2h");
+    CHECK_CONF_ERROR("http_client = { max_bytes = \"100B\" }\n",
+                     "1: http_client.max_bytes: must be between 1KB and 1GB, got 100B");
+    CHECK_CONF_ERROR("http_client = { proxy = \"ftp://x:21\" }\n",
+                     "1: http_client.proxy: expected \"\" or a proxy URL (http://, https://, "
+                     "socks4://, socks5:// and a host), got 'ftp://x:21'");
+    CHECK_CONF_ERROR("http_client = { proxy = 3128 }\n",
+                     "1: http_client.proxy: expected a string, got number");
+    CHECK_CONF_ERROR("http_client = { max_conns = 3 }\n", "1: unknown key 'http_client.max_conns'");
     tmp_done();
 }

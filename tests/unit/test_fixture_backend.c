@@ -76,8 +76,8 @@ static void in_describe(void *self, const browser_lease_t *l, browser_lease_info
     out->uses = 2;
 }
 
-static const browser_backend_ops_t INNER_OPS = {in_acquire, in_cancel,    in_release,  in_send,
-                                                in_forget,  in_set_hooks, in_describe, NULL};
+static const browser_backend_ops_t INNER_OPS = {
+    in_acquire, in_cancel, in_release, in_send, in_forget, in_set_hooks, in_describe, NULL, NULL};
 
 /* What the page hears. */
 typedef struct heard {
