@@ -140,6 +140,35 @@ local function retry(fn, opts)
   end
 end
 
+-- A 429's Retry-After, read the same way by pages and by baton.http.
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
+  Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Days from 1970-01-01 to y-m-d (proleptic Gregorian).
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Retry-After is delta-seconds or an HTTP date; answers seconds from now.
+local function retry_after(value)
+  if type(value) ~= "string" then return nil end
+  local n = tonumber(value:match("^%s*(%d+)%s*$"))
+  if n then return n end
+  local d, mon, y, hh, mm, ss = value:match("(%d+) (%a+) (%d+) (%d+):(%d+):(%d+)")
+  if not d or not MONTHS[mon] then return nil end
+  local at = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  local wait = at - prim.now()
+  return wait > 0 and wait or 0
+end
+prim.retry_after = retry_after -- for lua/page.lua and lua/http.lua
+
 -- baton.http (lua/http.lua, loaded on first use): requests on the engine's
 -- HTTP client, each yielding the run's coroutine like a page call.
 local http_api

@@ -178,13 +178,13 @@ static void probe(chrome_plan_t *pl) {
         return;
     }
     pid_t pid = fork();
+    int saved = errno; /* fork's, before close can change it */
     if (pid == 0) {
         close(fds[0]);
         probe_child(fds[1], pl, dir);
     }
     close(fds[1]);
     ssize_t n = -1;
-    int saved = errno;
     if (pid > 0) {
         do n = read(fds[0], msg, sizeof msg);
         while (n < 0 && errno == EINTR);

@@ -390,7 +390,7 @@ static int route_run(http_t *h, struct lws *wsi, session_t *s, const char *name)
     char *end;
     errno = 0;
     long long id = strtoll(name, &end, 10);
-    if (!*name || *end || errno || id < 1 || name[0] == '+' || name[0] == '-')
+    if (*name < '0' || *name > '9' || *end || errno || id < 1)
         return respond_error(wsi, s, 400, NULL, "a run id is a positive whole number");
     int missing;
     cJSON *doc = health_run(&h->opts.src, (int64_t)id, &missing);
