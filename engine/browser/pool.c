@@ -195,6 +195,13 @@ void pool_start(pool_t *p) {
     vtimer_start(p->clock, &p->tick, now_of(p) + TICK, on_tick);
 }
 
+size_t pool_pending(const pool_t *p) {
+    size_t n = 0;
+    for (int i = 0; i < p->nbrowsers; i++)
+        if (p->browsers[i].cdp) n += cdp_pending(p->browsers[i].cdp);
+    return n;
+}
+
 void pool_figures(const pool_t *p, pool_figures_t *f) {
     memset(f, 0, sizeof *f);
     f->browsers = p->nbrowsers;

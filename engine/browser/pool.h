@@ -118,6 +118,12 @@ int pool_lease_lost(const pool_lease_t *l);
 
 void pool_figures(const pool_t *p, pool_figures_t *f);
 
+/* CDP calls in flight on every browser: a lease's, and the pool's own
+ * (creating, preparing and cleaning pages, heartbeats). The test kit's real
+ * browser lets real time pass while there are any, so no call's virtual
+ * timeout fires while Chromium is still answering it. */
+size_t pool_pending(const pool_t *p);
+
 /* Calls fn with the wait in milliseconds of every lease handed out (for the
  * acquire-time histogram of the metrics). */
 void pool_on_acquire(pool_t *p, void (*fn)(void *ud, double ms), void *ud);

@@ -145,18 +145,24 @@ static void load_report(void *ud, const char *line) {
 
 static void on_poke(uv_timer_t *h) { (void)h; }
 
-/* Waits on the browser while a page's run does; answers 1 when the wait
+/* What the world waits on the real browser for: the page calls of runs, and
+ * every CDP call in flight (the pool's own too: a page cleaned after its
+ * lease, a heartbeat), whose virtual timeouts must not fire early. */
+static size_t browser_busy(drytest_t *t) {
+    return (size_t)t->w->page_env.busy + pool_pending(t->w->pool);
+}
+
+/* Waits on the browser while the world does; answers 1 when the wait
  * stalled (nothing changed for STUCK_S wall seconds). */
 static int real_wait(drytest_t *t) {
-    page_env_t *env = &t->w->page_env;
-    int last = env->busy;
+    size_t last = browser_busy(t);
     double since = vclock_wall();
-    while (env->busy > 0) {
+    while (browser_busy(t) > 0) {
         uv_timer_start(&t->poke, on_poke, 100, 0);
         uv_run(&t->loop, UV_RUN_ONCE);
         vclock_advance(&t->clock, vclock_now(&t->clock)); /* what the I/O made due now */
-        if (env->busy != last) {
-            last = env->busy;
+        if (browser_busy(t) != last) {
+            last = browser_busy(t);
             since = vclock_wall();
         }
         if (vclock_wall() - since > STUCK_S) return 1;
@@ -167,13 +173,13 @@ static int real_wait(drytest_t *t) {
 /* Runs the world up to virtual time `until`: timer after timer, and with a
  * real browser, real time whenever a run waits on it. */
 static void pump(drytest_t *t, double until) {
-    int stalled_at = -1;
+    size_t stalled_at = 0;
     for (;;) {
         if (t->w->pool) {
             uv_run(&t->loop, UV_RUN_NOWAIT);
             vclock_advance(&t->clock, vclock_now(&t->clock));
-            int busy = t->w->page_env.busy;
-            if (busy > 0 && busy != stalled_at) stalled_at = real_wait(t) ? busy : -1;
+            size_t busy = browser_busy(t);
+            if (busy > 0 && busy != stalled_at) stalled_at = real_wait(t) ? busy : 0;
         }
         double next = vclock_next_due(&t->clock);
         if (next < 0 || next > until) break;

@@ -347,7 +347,7 @@ test("the page is the fixture's html, in a real DOM", function(t)
     local v = r.result
     t:expect(v.n == 3 and v.title == "L" and v.text == "Items", "%s", baton.json.encode(v))
   end
-  t:expect(runs[2].result.ctx == 1, "the pool reuses its page")
+  t:expect(runs[2].result.ctx == 1, "the pool reuses its page (got page %s)", tostring(runs[2].result.ctx))
 end)
 test("statuses and refused connections map as in real runs", function(t)
   t.browser:serve("http://site.test/list", { status = 429, headers = { ["Retry-After"] = "5" } })
