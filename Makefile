@@ -33,7 +33,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/dashboard_html.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 BENCHES    := bench_runs bench_outage bench_primitives bench_http bench_stall
-FUZZERS    := conf cron units console cdp
+FUZZERS    := conf cron units console cdp http
 FUZZ_TIME  ?= 60
 DEPFILES   := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/engine/cli/main.d \
               $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(BENCHES:%=$(BUILD)/obj/bench/%.d) \

@@ -48,8 +48,6 @@ typedef struct session {
     /* HTTP */
     method_t method;
     char path[512];
-    int waiting_body; /* the handler runs once the body is in */
-    size_t body_rx;
     unsigned char *out; /* LWS_PRE headroom + body */
     size_t out_len, out_sent;
     int close_after;
@@ -97,8 +95,14 @@ static void out_free(session_t *s) {
     s->out_len = s->out_sent = 0;
 }
 
-/* Sends status + headers now and queues body (copied) for the writable
- * callbacks. allow: the Allow header for 405. Returns 0 or -1 to close. */
+static int write_body(struct lws *wsi, session_t *s);
+
+/* Sends status, headers and the body's first chunk now, and queues the rest
+ * (copied) for the writable callbacks; a body that fits ends the transaction
+ * here. Writing at once matters: lws closes a connection whose client shut
+ * its write side as soon as it reads that end, and a body left for a
+ * writable callback was lost. allow: the Allow header for 405. Returns 0 or
+ * -1 to close. */
 static int respond(struct lws *wsi, session_t *s, unsigned status, const char *ctype,
                    const char *body, size_t len, const char *allow) {
     unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start,
@@ -125,8 +129,7 @@ static int respond(struct lws *wsi, session_t *s, unsigned status, const char *c
                                                        (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
-    lws_callback_on_writable(wsi);
-    return 0;
+    return write_body(wsi, s);
 }
 
 static int respond_json(struct lws *wsi, session_t *s, unsigned status, cJSON *doc,
@@ -154,6 +157,16 @@ static int respond_error(struct lws *wsi, session_t *s, unsigned status, const c
     return respond_json(wsi, s, status, doc, allow);
 }
 
+/* Before a close: reads and drops what the client sent that lws has not
+ * taken (a request body the answer did not wait for), so that the close is a
+ * FIN and not a reset, which can make the client lose the answer. */
+static void drain(struct lws *wsi) {
+    char buf[4096];
+    int fd = lws_get_socket_fd(wsi);
+    for (int i = 0; fd >= 0 && i < 4 && recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0; i++) {
+    }
+}
+
 /* Writes the next chunk of the queued body. Returns 0, or -1 to close. */
 static int write_body(struct lws *wsi, session_t *s) {
     if (!s->out) return 0;
@@ -169,7 +182,10 @@ static int write_body(struct lws *wsi, session_t *s) {
         return 0;
     }
     out_free(s);
-    if (s->close_after) return -1;
+    if (s->close_after) {
+        drain(wsi);
+        return -1;
+    }
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -249,36 +265,37 @@ int http_host_is_ours(const char *host, const char *listen_host) {
     return listen_host[0] && strcasecmp(name, listen_host) == 0;
 }
 
+/* A refusal: answered, then 1, or -1 when the connection must close. */
+static int refused(int answered) { return answered < 0 ? -1 : 1; }
+
 /* Mutating endpoints: the token when one is set, else loopback peers only,
- * that name this server as such (see http_host_is_ours). */
+ * that name this server as such (see http_host_is_ours). Returns 0 when the
+ * request may go on, else what refused() says. */
 static int authorise(http_t *h, struct lws *wsi, session_t *s) {
     char got[512];
     if (cross_site(wsi))
-        return respond_error(wsi, s, 403, NULL, "cross-site request refused (Origin is not Host)"),
-               1;
+        return refused(
+            respond_error(wsi, s, 403, NULL, "cross-site request refused (Origin is not Host)"));
     if (h->token[0]) {
         int n = lws_hdr_copy(wsi, got, sizeof got, WSI_TOKEN_HTTP_AUTHORIZATION);
         if (n <= 0)
-            return respond_error(wsi, s, 401, NULL,
-                                 "this endpoint needs an Authorization: Bearer token"),
-                   1;
+            return refused(respond_error(wsi, s, 401, NULL,
+                                         "this endpoint needs an Authorization: Bearer token"));
         if (strncmp(got, "Bearer ", 7) != 0 || !same_secret(got + 7, h->token))
-            return respond_error(wsi, s, 403, NULL, "wrong token"), 1;
+            return refused(respond_error(wsi, s, 403, NULL, "wrong token"));
         return 0;
     }
     char peer[128] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
     if (!is_loopback(peer))
-        return respond_error(wsi, s, 403, NULL,
-                             "no http.token is set: changes are only accepted from loopback"),
-               1;
+        return refused(respond_error(
+            wsi, s, 403, NULL, "no http.token is set: changes are only accepted from loopback"));
     char host[256];
     if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0 ||
         !http_host_is_ours(host, h->host))
-        return respond_error(wsi, s, 403, NULL,
-                             "no http.token is set: changes need a Host that names this "
-                             "machine (localhost, 127.0.0.1 or the listen address)"),
-               1;
+        return refused(respond_error(wsi, s, 403, NULL,
+                                     "no http.token is set: changes need a Host that names this "
+                                     "machine (localhost, 127.0.0.1 or the listen address)"));
     return 0;
 }
 
@@ -486,7 +503,8 @@ static int handle(http_t *h, struct lws *wsi, session_t *s) {
             snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", method_name(r->method));
             continue;
         }
-        if (r->mutates && authorise(h, wsi, s)) return 0;
+        int denied = r->mutates ? authorise(h, wsi, s) : 0;
+        if (denied) return denied < 0 ? -1 : 0;
         return r->handler(h, wsi, s, name) < 0 ? -1 : 0;
     }
     if (allow[0]) return respond_error(wsi, s, 405, allow, "use %s", allow);
@@ -570,8 +588,6 @@ static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
     char len_text[32];
     out_free(s);
     s->method = method_of(wsi);
-    s->waiting_body = 0;
-    s->body_rx = 0;
     s->close_after = 0;
     snprintf(s->path, sizeof s->path, "%s", uri ? uri : "/");
     int has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
@@ -601,8 +617,13 @@ static int on_http(http_t *h, struct lws *wsi, session_t *s, const char *uri) {
             return respond_error(wsi, s, 413, NULL, "request body over %d bytes", HTTP_MAX_BODY);
         }
         if (n > 0) {
-            s->waiting_body = 1;
-            return 0;
+            /* Answered now, without the body, and the connection closed:
+             * libwebsockets 4.1 spins forever in a loop of its own when it
+             * reads a body after headers it took from its buffer (a
+             * pipelined request, or one that waited for a header table),
+             * whatever the callback does short of closing. No endpoint
+             * reads a body. */
+            s->close_after = 1;
         }
     }
     return handle(h, wsi, s);
@@ -617,22 +638,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         if (!h || !s) return -1;
         return on_http(h, wsi, s, in) < 0 ? -1 : 0;
-    case LWS_CALLBACK_HTTP_BODY:
-        if (!s) return -1;
-        s->body_rx += len;
-        if (s->body_rx > HTTP_MAX_BODY && s->waiting_body) {
-            s->waiting_body = 0;
-            s->close_after = 1;
-            return respond_error(wsi, s, 413, NULL, "request body over %d bytes", HTTP_MAX_BODY) < 0
-                       ? -1
-                       : 0;
-        }
-        return 0;
+    case LWS_CALLBACK_HTTP_BODY: /* only the empty body of Content-Length: 0 gets here */
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!h || !s) return -1;
-        if (!s->waiting_body) return 0;
-        s->waiting_body = 0;
-        return handle(h, wsi, s) < 0 ? -1 : 0;
+        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!s) return -1;
         return write_body(wsi, s);
