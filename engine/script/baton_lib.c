@@ -34,7 +34,7 @@ static int l_baton_now(lua_State *L) {
 }
 
 double script_check_duration(lua_State *L, int idx, const char *what) {
-    double secs;
+    double secs = 0;
     if (lua_type(L, idx) == LUA_TNUMBER) {
         secs = lua_tonumber(L, idx);
         if (!(secs >= 0)) err_raise(L, ERR_SCRIPT, "%s: duration must be >= 0", what);
