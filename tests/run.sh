@@ -29,12 +29,36 @@ out=$("$UNIT" 2>&1)
 echo "$out" | grep -v '^ok ' || true
 tally "$out"
 
-for t in tests/integration/test_*.sh; do
-  echo "== $t"
-  out=$(bash "$t" 2>&1)
-  echo "$out" | grep -v '^ok ' || true
-  tally "$out"
+# TEST_JOBS files at a time (2): most of a file's time is spent waiting on a
+# browser or a timer, so two lanes halve the wall time. The biggest files go
+# first so the lanes end together; each file's output is shown when it ends.
+out_dir=$(mktemp -d)
+trap 'rm -rf "$out_dir"' EXIT
+files=$(ls -S tests/integration/test_*.sh)
+running=0
+show() { # prints and tallies every finished file not yet shown
+  local t name
+  for t in $files; do
+    name=$(basename "$t")
+    [ -e "$out_dir/$name.done" ] && [ ! -e "$out_dir/$name.shown" ] || continue
+    echo "== $t"
+    grep -v '^ok ' "$out_dir/$name.out" || true
+    tally "$(cat "$out_dir/$name.out")"
+    touch "$out_dir/$name.shown"
+  done
+}
+for t in $files; do
+  if [ "$running" -ge "${TEST_JOBS:-2}" ]; then
+    wait -n
+    running=$((running - 1))
+    show
+  fi
+  name=$(basename "$t")
+  (bash "$t" >"$out_dir/$name.out" 2>&1; touch "$out_dir/$name.done") &
+  running=$((running + 1))
 done
+wait
+show
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
