@@ -1,7 +1,8 @@
 -- testkit.lua — loaded into the state of each *_test.lua file by baton
 -- test: the global test(name, fn), and the `t` each test's fn receives —
--- time on the virtual clock, runs from the test's own fresh store, and the
--- fake browser's fixtures, failures and record of calls. Errors name the
+-- time on the virtual clock, runs from the test's own fresh store, the
+-- fake browser's fixtures, failures and record of calls, and baton.http's
+-- (t.http). Errors name the
 -- test file's line, not this file's.
 local prim = ...
 
@@ -126,8 +127,88 @@ function Browser:calls(job)
   return call(prim.test_calls, job)
 end
 
+local Http = {}
+Http.__index = Http
+Http.__metatable = false
+
+local SERVE = { method = true, status = true, headers = true, body = true, json = true,
+  delay = true, error = true }
+local ERRORS = { network = true, timeout = true, limit = true }
+local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true,
+  OPTIONS = true }
+
+-- t.http:serve(url, { method, status, headers, body | json, delay, error }):
+-- what baton.http's requests to url (exact, or a prefix ending in "*") are
+-- answered. Checked here, so a mistake names the test's line.
+function Http:serve(url, opts)
+  local function bad(fmt, ...) error(format("t.http:serve: " .. fmt, ...), 3) end
+  if type(url) ~= "string" then bad("url: expected a string, got %s", type(url)) end
+  if url ~= "*" and not (url:match("^[hH][tT][tT][pP][sS]?://.") ) then
+    bad("url: expected an http:// or https:// URL or prefix (or \"*\"), got '%s'", url)
+  end
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then bad("expected a table of options, got %s", type(opts)) end
+  for k in pairs(opts) do
+    if not SERVE[k] then bad("unknown option '%s'", tostring(k)) end
+  end
+  local fx = { delay = nil }
+  if opts.method ~= nil then
+    if type(opts.method) ~= "string" or not METHODS[opts.method:upper()] then
+      bad("method: expected GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS, got %s",
+        tostring(opts.method))
+    end
+    fx.method = opts.method:upper()
+  end
+  local status = opts.status
+  if status ~= nil and (math.type(status) ~= "integer" or status < 100 or status > 599) then
+    bad("status: expected an integer from 100 to 599, got %s", tostring(status))
+  end
+  fx.status = status
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then
+      bad("headers: expected a table, got %s", type(opts.headers))
+    end
+    for k, v in pairs(opts.headers) do
+      if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+        bad("headers: a name must be a token string, got %s", tostring(k))
+      end
+      if type(v) ~= "string" then bad("headers.%s: expected a string, got %s", k, type(v)) end
+      if v:find("[\r\n%z]") then bad("headers.%s: contains a line break", k) end
+      headers[k] = v
+    end
+  end
+  if opts.body ~= nil and opts.json ~= nil then bad("give body or json, not both") end
+  if opts.body ~= nil then
+    if type(opts.body) ~= "string" then
+      bad("body: expected a string, got %s (json = encodes a table)", type(opts.body))
+    end
+    fx.body = opts.body
+  elseif opts.json ~= nil then
+    local ok, text = pcall(prim.json_encode, opts.json)
+    if not ok then bad("json: %s", tostring(type(text) == "table" and text.message or text)) end
+    fx.body = text
+    local typed = false
+    for k in pairs(headers) do typed = typed or k:lower() == "content-type" end
+    if not typed then headers["Content-Type"] = "application/json" end
+  end
+  fx.headers = headers
+  if opts.delay ~= nil then fx.delay = seconds(opts.delay, "t.http:serve: delay") end
+  if opts.error ~= nil and not ERRORS[opts.error] then
+    bad("error: expected \"network\", \"timeout\" or \"limit\", got %s", tostring(opts.error))
+  end
+  fx.error = opts.error
+  call(prim.test_http_serve, url, fx)
+end
+
+-- t.http:calls([job]): the requests baton.http made, oldest first:
+-- { method, url, headers, body, at, job, run_id }.
+function Http:calls(job)
+  return call(prim.test_http_calls, job)
+end
+
 local function new_kit()
-  return setmetatable({ browser = setmetatable({}, Browser) }, T)
+  return setmetatable({ browser = setmetatable({}, Browser), http = setmetatable({}, Http) }, T)
 end
 
 -- test(name, fn): registers a test; fn(t) runs later, on a fresh engine.

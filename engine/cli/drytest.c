@@ -27,6 +27,7 @@
 #include "browser/page.h"
 #include "browser/pool.h"
 #include "core/engine.h"
+#include "net/http_fake.h"
 #include "sched/busiest.h"
 #include "sched/sched.h"
 #include "script/script.h"
@@ -391,6 +392,99 @@ static int l_test_calls(lua_State *L) {
     return 1;
 }
 
+/* t.http:serve(url, fixture): the fixture as lua/testkit.lua checked it —
+ * {method, status, headers = {name = value}, body, delay, error}. */
+static int l_test_http_serve(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *url = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    http_fixture_t fx = {.status = 200, .delay = -1, .error = HTTPC_OK};
+    lua_settop(L, 2);
+    lua_getfield(L, 2, "method");
+    fx.method = lua_tostring(L, -1);
+    lua_getfield(L, 2, "status");
+    if (!lua_isnil(L, -1)) fx.status = (int)luaL_checkinteger(L, -1);
+    lua_getfield(L, 2, "body");
+    fx.body = lua_tolstring(L, -1, &fx.body_len);
+    lua_getfield(L, 2, "delay");
+    if (!lua_isnil(L, -1)) fx.delay = luaL_checknumber(L, -1);
+    lua_getfield(L, 2, "error");
+    const char *error = lua_tostring(L, -1);
+    if (error && strcmp(error, "network") == 0)
+        fx.error = HTTPC_NETWORK;
+    else if (error && strcmp(error, "timeout") == 0)
+        fx.error = HTTPC_TIMEOUT;
+    else if (error && strcmp(error, "limit") == 0)
+        fx.error = HTTPC_LIMIT;
+    else if (error)
+        return fail(L, "t.http:serve: error must be network, timeout or limit");
+    enum { MAX_HEADERS = 128 };
+    const char *heads[2 * MAX_HEADERS];
+    lua_getfield(L, 2, "headers"); /* 8: its strings stay alive until the serve copies them */
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, 8)) {
+            if (fx.nheaders == MAX_HEADERS) return fail(L, "t.http:serve: more than 128 headers");
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return fail(L, "t.http:serve: headers must be name = string");
+            heads[2 * fx.nheaders] = lua_tostring(L, -2);
+            heads[2 * fx.nheaders + 1] = lua_tostring(L, -1);
+            fx.nheaders++;
+            lua_pop(L, 1);
+        }
+    }
+    fx.headers = heads;
+    char err[256];
+    if (http_fake_serve(t->w->http_fake, url, &fx, err, sizeof err) < 0)
+        return fail(L, "t.http:serve: %s", err);
+    return 0;
+}
+
+/* Pushes a call's "Name\0value\0" lines as {Name = value}. */
+static void push_call_headers(lua_State *L, const http_fake_call_t *c) {
+    lua_newtable(L);
+    for (size_t off = 0; off < c->heads_len;) {
+        const char *name = c->heads + off;
+        off += strlen(name) + 1;
+        lua_pushstring(L, c->heads + off);
+        off += strlen(c->heads + off) + 1;
+        lua_setfield(L, -2, name);
+    }
+}
+
+/* t.http:calls([job]): the requests made, oldest first, as
+ * {method, url, headers, body, at, job, run_id}. */
+static int l_test_http_calls(lua_State *L) {
+    drytest_t *t = kit_of(L);
+    const char *job = luaL_optstring(L, 1, NULL);
+    if (job) check_job(L, t, job);
+    const http_fake_t *f = t->w->http_fake;
+    lua_newtable(L);
+    for (size_t i = 0, n = 0; i < http_fake_ncalls(f); i++) {
+        const http_fake_call_t *c = http_fake_call(f, i);
+        if (job && strcmp(c->job, job) != 0) continue;
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, c->method);
+        lua_setfield(L, -2, "method");
+        lua_pushstring(L, c->url);
+        lua_setfield(L, -2, "url");
+        push_call_headers(L, c);
+        lua_setfield(L, -2, "headers");
+        if (c->body) {
+            lua_pushlstring(L, c->body, c->body_len);
+            lua_setfield(L, -2, "body");
+        }
+        lua_pushnumber(L, c->at);
+        lua_setfield(L, -2, "at");
+        lua_pushstring(L, c->job);
+        lua_setfield(L, -2, "job");
+        lua_pushinteger(L, (lua_Integer)c->run_id);
+        lua_setfield(L, -2, "run_id");
+        lua_rawseti(L, -2, (lua_Integer)++n);
+    }
+    return 1;
+}
+
 /* print() in a test file: indented under the test's line of the report. */
 static int l_test_print(lua_State *L) {
     const char *text = luaL_checkstring(L, 1);
@@ -412,6 +506,8 @@ static void open_kit(lua_State *L, void *ud) {
         {"test_fail", l_test_fail},
         {"test_serve", l_test_serve},
         {"test_calls", l_test_calls},
+        {"test_http_serve", l_test_http_serve},
+        {"test_http_calls", l_test_http_calls},
         {"test_print", l_test_print},
         {NULL, NULL},
     };
@@ -467,13 +563,24 @@ static void run_file(drytest_t *t, const char *path) {
         } else {
             lua_State *L = script_state(s);
             lua_rawgeti(L, LUA_REGISTRYINDEX, t->tests[i].ref);
-            if (script_pcall(s, 0, 0) == LUA_OK) {
-                result(t, 1, what, NULL);
-            } else {
+            int ok = script_pcall(s, 0, 0) == LUA_OK;
+            if (!ok) {
                 script_error_read(s, L, -1, err, sizeof err, NULL, NULL);
                 lua_pop(L, 1);
-                result(t, 0, what, err);
             }
+            /* A request no fixture answered fails the test, even when the
+             * job caught its error. */
+            const char *first;
+            size_t missed = http_fake_unanswered(t->w->http_fake, &first);
+            if (missed) {
+                size_t n = ok ? 0 : strlen(err);
+                char more[48] = "";
+                if (missed > 1) snprintf(more, sizeof more, " (and %zu more)", missed - 1);
+                snprintf(err + n, sizeof err - n, "%sno t.http fixture for %s%s",
+                         ok ? "" : "\n     ", first ? first : "a request", more);
+                ok = 0;
+            }
+            result(t, ok, what, ok ? NULL : err);
         }
         world_free(t);
         luaL_unref(script_state(s), LUA_REGISTRYINDEX, t->tests[i].ref);
@@ -564,8 +671,8 @@ static void simulate(drytest_t *t) {
         result(t, tl.bugs == 0, what, tl.bug);
     }
     if (t->failed > failed_before)
-        printf("(with no fixture the fake browser answers page:eval with nil: serve the pages "
-               "your jobs read in a *_test.lua file)\n");
+        printf("(with no fixture the fake browser answers page:eval with nil and baton.http "
+               "requests fail: serve the pages and URLs your jobs read in a *_test.lua file)\n");
     world_free(t);
 }
 

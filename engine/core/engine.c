@@ -83,10 +83,14 @@ void engine_shutdown(engine_t *e) {
 }
 
 /* baton.http's client: on the loop of a real run. baton test never reaches
- * the network, and check and plan run no jobs. */
+ * the network (with a real browser too): its requests are answered by the
+ * fake from the test's fixtures. Check and plan run no jobs. */
 static int http_open(engine_t *e, const engine_opts_t *o) {
-    if (!o->loop || (e->mode != ENGINE_RUN && e->mode != ENGINE_BENCH)) return 0;
     const conf_t *c = e->conf;
+    if (e->mode == ENGINE_TEST)
+        return http_fake_new(&e->http_fake, e->clock, c->http_client.timeout,
+                             c->http_client.max_bytes);
+    if (!o->loop || (e->mode != ENGINE_RUN && e->mode != ENGINE_BENCH)) return 0;
     httpc_conf_t hc = {.max_connections = c->http_client.max_connections,
                        .max_per_host = c->http_client.max_per_host,
                        .timeout = c->http_client.timeout,
@@ -108,6 +112,7 @@ static int teardown(engine_t *e) {
     circuits_free(e->circuits);
     browser_close(e);
     httpc_free(e->httpc);
+    http_fake_free(e->http_fake);
     store_close(e->store);
     free(e);
     return rc;
@@ -180,6 +185,7 @@ int engine_open(engine_t **out, const conf_t *conf, const engine_opts_t *o, char
         e->host.circuits = e->circuits;
         e->host.budget = &e->budget;
         e->host.httpc = e->httpc;
+        e->host.http_fake = e->http_fake;
         e->host.trigger = host_trigger;
         e->host.ud = e;
         e->host.open_prims = page_open_prims;

@@ -15,6 +15,7 @@
 #include "browser/page.h"
 #include "browser/pool.h"
 #include "conf/conf.h"
+#include "net/http_fake.h"
 #include "net/httpc.h"
 #include "run/circuit.h"
 #include "run/retry.h"
@@ -80,6 +81,7 @@ typedef struct engine {
     fixture_backend_t fixtures; /* ENGINE_TEST with a pool: the pool's table, answered from them */
     page_env_t page_env;        /* what the page primitives use */
     httpc_t *httpc;             /* baton.http's client: ENGINE_RUN (and a bench) with a loop */
+    http_fake_t *http_fake;     /* ENGINE_TEST: baton.http answered from the test's fixtures */
     script_host_t host;         /* how job scripts are loaded, here and on a reload */
     scripts_set_t set;          /* the scripts loaded and their jobs */
     runner_t runner;            /* not used in ENGINE_PLAN */

@@ -3,7 +3,9 @@
  * the answer is kept in a call box (a userdata on the primitive's own stack)
  * and turned into Lua values by the continuation, inside the run, where a
  * large body counts against the state's memory limit instead of aborting the
- * loop. A run cancelled while it waits cancels its request. */
+ * loop. A run cancelled while it waits cancels its request. In baton test
+ * the request goes to the fake (http_fake.h) instead of the client: the
+ * answer comes back the same way, so nothing after the transport differs. */
 #include "http_lua.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_fake.h"
 #include "httpc.h"
 #include "script/script.h"
 
@@ -23,6 +26,8 @@ enum { HTTP_MAX_HEADERS_OUT = 128 };
 typedef struct http_call {
     httpc_t *c;
     httpc_req_t *req; /* in flight; NULL once ended or cancelled */
+    http_fake_t *fake;
+    http_fake_req_t *fake_req; /* in flight on the fake; NULL once ended or cancelled */
     script_co_t *co;
     httpc_outcome_t outcome;
     long status;
@@ -52,13 +57,16 @@ static int l_http_call_gc(lua_State *L) {
 static void call_cancel(void *op) {
     http_call_t *call = op;
     if (call->req) httpc_cancel(call->c, call->req);
+    if (call->fake_req) http_fake_cancel(call->fake, call->fake_req);
     call->req = NULL;
+    call->fake_req = NULL;
 }
 
 /* The answer, on the loop: kept in the box, then the run is woken. */
 static void call_done(void *ud, const httpc_result_t *res) {
     http_call_t *call = ud;
     call->req = NULL;
+    call->fake_req = NULL;
     call->outcome = res->outcome;
     call->status = res->status;
     call->ms = res->ms;
@@ -167,9 +175,7 @@ static int l_http_request(lua_State *L) {
     if (!co) return refuse(L, "script", "only inside a run (not at a script's top level)");
     if (!lua_isyieldable(L))
         return refuse(L, "script", "cannot wait here (inside a metamethod or iterator?)");
-    if (!h->httpc)
-        return refuse(L, "script",
-                      "there is no network here (baton test does not reach the network)");
+    if (!h->httpc && !h->http_fake) return refuse(L, "script", "there is no network here");
     httpc_opts_t o = {.method = luaL_checkstring(L, 1), .url = luaL_checkstring(L, 2)};
     const char *lines[HTTP_MAX_HEADERS_OUT];
     if (!lua_isnil(L, 3)) {
@@ -202,11 +208,23 @@ static int l_http_request(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_insert(L, 1); /* the box at 1; the arguments behind it stay alive until the start */
     call->c = h->httpc;
+    call->fake = h->http_fake;
     call->co = co;
-    char err[256];
-    int rc = httpc_request(h->httpc, &o, call_done, call, &call->req, err, sizeof err);
+    char err[2300];
+    int rc;
+    if (h->http_fake) {
+        http_fake_who_t who = {script_co_job(co), script_co_run_id(co)};
+        rc = http_fake_request(h->http_fake, &o, &who, call_done, call, &call->fake_req, err,
+                               sizeof err);
+    } else {
+        rc = httpc_request(h->httpc, &o, call_done, call, &call->req, err, sizeof err);
+    }
     if (rc < 0)
-        return refuse(L, rc == -EINVAL ? "script" : rc == -ESHUTDOWN ? "cancelled" : "limit", err);
+        return refuse(L,
+                      rc == -EINVAL || rc == -ENOENT ? "script"
+                      : rc == -ESHUTDOWN             ? "cancelled"
+                                                     : "limit",
+                      err);
     lua_settop(L, 1);
     return script_co_waitk(L, co, call_cancel, call, http_resume, 0);
 }

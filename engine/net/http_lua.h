@@ -1,6 +1,7 @@
 /* http_lua.h — the primitive under baton.http (lua/http.lua): one request on
- * the engine's HTTP client (script_host_t.httpc), yielding the run's
- * coroutine until the answer is in. */
+ * the engine's HTTP client (script_host_t.httpc), or in baton test on the
+ * fake (script_host_t.http_fake), yielding the run's coroutine until the
+ * answer is in. */
 #ifndef BATON_HTTP_LUA_H
 #define BATON_HTTP_LUA_H
 

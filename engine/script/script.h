@@ -29,6 +29,7 @@ typedef struct script_host {
     struct circuits *circuits;   /* baton.breaker; NULL in check/plan */
     struct retry_budget *budget; /* caps baton.retry too; NULL = uncapped */
     struct httpc *httpc;         /* baton.http (net/httpc.h); NULL: no network here */
+    struct http_fake *http_fake; /* baton test: baton.http's fixtures (net/http_fake.h) */
     const char *lua_dir;         /* the engine's lua/ library (prelude, require path) */
     const char *lib_dir;         /* modules for require; NULL: lib/ beside the script */
     size_t memory_limit;         /* bytes per state; 0 = unlimited */
