@@ -52,7 +52,8 @@ end
 
 -- t:runs(job): each attempt of job's runs, oldest first.
 function T:runs(job)
-  return call(prim.test_runs, job)
+  local runs = call(prim.test_runs, job) -- not a tail call: the test's frame must stay
+  return runs
 end
 
 -- t:fail(job, kind [, message]): the next browser call of a run of job fails
@@ -124,7 +125,8 @@ end
 
 -- t.browser:calls([job]): the CDP calls the fake browser received.
 function Browser:calls(job)
-  return call(prim.test_calls, job)
+  local calls = call(prim.test_calls, job) -- not a tail call: the test's frame must stay
+  return calls
 end
 
 local Http = {}
@@ -204,7 +206,8 @@ end
 -- t.http:calls([job]): the requests baton.http made, oldest first:
 -- { method, url, headers, body, at, job, run_id }.
 function Http:calls(job)
-  return call(prim.test_http_calls, job)
+  local calls = call(prim.test_http_calls, job)
+  return calls
 end
 
 local function new_kit()

@@ -524,4 +524,469 @@ EOF
   expect_eq "$(tail -1 out)" "1 passed, 0 failed"
 }
 
+# ---- t.http: baton.http in baton test ----
+
+# A job that makes the request of its args and answers what came back, or
+# the error's fields (pcall: the job itself never fails on an HTTP error).
+HTTP_JOBS='job "call" { retry = { attempts = 1 }, timeout = "1h", run = function(ctx)
+  local o = {}
+  for k, v in pairs(ctx.args.opts or {}) do o[k] = v end
+  o.url = ctx.args.url
+  local ok, r = pcall(baton.http.request, o)
+  if ok then
+    return { status = r.status, body = r.body, headers = r.headers, url = r.url, ms = r.ms,
+             at = baton.now() }
+  end
+  return { kind = r.kind, message = r.message, status = r.status, retry_after = r.retry_after,
+           body = r.body, at = baton.now() }
+end }
+job "short" { retry = { attempts = 1 }, run = function(ctx)
+  local u = "https://api.example.com/items"
+  return { baton.http.get(u).body, baton.http.post(u, { json = { a = 1 } }).body,
+           baton.http.put(u, { body = "p" }).body, baton.http.patch(u, { form = { b = 2 } }).body,
+           baton.http.delete(u).body }
+end }'
+
+HTTP_HELPERS='local function call(t, url, opts)
+  t:run("call", { url = url, opts = opts }); t:advance("2h")
+  local runs = t:runs("call")
+  local r = runs[#runs]
+  t:expect(r.status == "ok", "the job failed: %s", tostring(r.error))
+  return r.result
+end'
+
+t_t_http_serve_answers_baton_http_with_each_option() {
+  project
+  echo "$HTTP_JOBS" >scripts/api.lua
+  {
+    echo "$HTTP_HELPERS"
+    cat <<'EOF'
+test("status, headers, body and json", function(t)
+  t.http:serve("https://api.example.com/text", { status = 201, headers = { ["X-Id"] = "7" },
+    body = "made" })
+  t.http:serve("https://api.example.com/json", { json = { id = 7, tags = { "a" } } })
+  t.http:serve("https://api.example.com/typed", { json = 1, headers = { ["content-type"] = "text/x" } })
+  t.http:serve("https://api.example.com/empty")
+  local r = call(t, "https://api.example.com/text")
+  t:expect(r.status == 201 and r.body == "made" and r.headers["x-id"] == "7",
+    "text: %s", baton.json.encode(r))
+  r = call(t, "https://api.example.com/json")
+  t:expect(r.status == 200 and r.headers["content-type"] == "application/json", "json type")
+  local v = baton.json.decode(r.body)
+  t:expect(v.id == 7 and v.tags[1] == "a", "json body %s", r.body)
+  t:expect(call(t, "https://api.example.com/typed").headers["content-type"] == "text/x",
+    "a content-type given wins")
+  r = call(t, "https://api.example.com/empty")
+  t:expect(r.status == 200 and r.body == "", "defaults: %s", baton.json.encode(r))
+  r = call(t, "https://api.example.com/text", { method = "HEAD" })
+  t:expect(r.status == 201 and r.body == "", "HEAD has no body: %s", baton.json.encode(r))
+end)
+
+test("every shorthand is answered, method filters pick the fixture", function(t)
+  t.http:serve("https://api.example.com/items", { body = "any" })
+  t.http:serve("https://api.example.com/items", { method = "post", body = "posted" })
+  t.http:serve("https://api.example.com/items", { method = "DELETE", body = "deleted" })
+  t:run("short"); t:advance("1m")
+  local r = t:runs("short")[1]
+  t:expect(r.status == "ok", "short: %s", tostring(r.error))
+  t:expect(table.concat(r.result, " ") == "any posted any any deleted", "bodies: %s",
+    table.concat(r.result, " "))
+end)
+
+test("statuses map to error kinds as with a real server", function(t)
+  t.http:serve("https://api.example.com/*", { status = 503, body = "down" })
+  t.http:serve("https://api.example.com/login", { status = 401 })
+  t.http:serve("https://api.example.com/admin", { status = 403 })
+  t.http:serve("https://api.example.com/busy", { status = 429, headers = { ["Retry-After"] = "90" } })
+  t.http:serve("https://api.example.com/gone", { status = 404 })
+  local kinds = {}
+  for _, p in ipairs({ "x", "login", "admin", "busy", "gone" }) do
+    local r = call(t, "https://api.example.com/" .. p)
+    kinds[#kinds + 1] = r.kind .. "/" .. tostring(r.status)
+  end
+  t:expect(table.concat(kinds, " ") == "http/503 auth/401 auth/403 rate_limited/429 http/404",
+    "kinds: %s", table.concat(kinds, " "))
+  local r = call(t, "https://api.example.com/busy")
+  t:expect(r.retry_after == 90, "retry_after %s", tostring(r.retry_after))
+  r = call(t, "https://api.example.com/x")
+  t:expect(r.body == "down" and r.message:find("GET https://api.example.com/x answered HTTP 503", 1, true),
+    "%s", tostring(r.message))
+  r = call(t, "https://api.example.com/x", { raise = false })
+  t:expect(r.status == 503 and r.body == "down" and r.kind == nil, "raise = false answers")
+end)
+
+test("error = network, timeout, limit; max_bytes holds for a fixture body", function(t)
+  t.http:serve("https://api.example.com/net", { error = "network" })
+  t.http:serve("https://api.example.com/slow", { error = "timeout" })
+  t.http:serve("https://api.example.com/big", { error = "limit" })
+  t.http:serve("https://api.example.com/kb", { body = string.rep("x", 2048) })
+  local r = call(t, "https://api.example.com/net", { raise = false })
+  t:expect(r.kind == "network" and r.message:find("GET https://api.example.com/net", 1, true),
+    "network even with raise = false: %s", tostring(r.message))
+  local before = t:now()
+  r = call(t, "https://api.example.com/slow", { timeout = "20s" })
+  t:expect(r.kind == "timeout" and r.at - before >= 20 and r.at - before < 21,
+    "timeout after the request's 20s: %s at +%s", tostring(r.kind), tostring(r.at - before))
+  t:expect(call(t, "https://api.example.com/big").kind == "limit", "limit")
+  r = call(t, "https://api.example.com/kb", { max_bytes = 1024 })
+  t:expect(r.kind == "limit" and r.message:find("max_bytes", 1, true), "over max_bytes: %s",
+    tostring(r.message))
+  r = call(t, "https://api.example.com/kb", { max_bytes = "2KB" })
+  t:expect(r.status == 200 and #r.body == 2048, "at max_bytes: %s", tostring(r.kind))
+end)
+
+test("the most specific fixture answers; a later serve replaces", function(t)
+  t.http:serve("*", { body = "all" })
+  t.http:serve("https://api.example.com/*", { body = "site" })
+  t.http:serve("https://api.example.com/v1/*", { body = "v1" })
+  t.http:serve("https://api.example.com/v1/me", { body = "me" })
+  t.http:serve("https://api.example.com/v1/*", { method = "GET", body = "v1 get" })
+  local function body(url) return call(t, url).body end
+  t:expect(body("https://other.example.com/") == "all", "* matches every URL")
+  t:expect(body("https://api.example.com/v2") == "site", "the site prefix")
+  t:expect(body("https://api.example.com/v1/me") == "me", "exact beats prefixes")
+  t:expect(body("https://api.example.com/v1/you") == "v1 get", "a method beats any method")
+  t:expect(body("https://api.example.com/v1/me?x=1") == "v1 get", "exact means exact")
+  t.http:serve("https://api.example.com/v1/me", { body = "me again" })
+  t:expect(body("https://api.example.com/v1/me") == "me again", "replaced")
+end)
+EOF
+  } >api_test.lua
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out err))"
+  expect_eq "$(tail -1 out)" "5 passed, 0 failed"
+}
+
+t_t_http_calls_records_each_request_and_filters_by_job() {
+  project
+  echo "$HTTP_JOBS" >scripts/api.lua
+  cat >api_test.lua <<'EOF'
+test("calls", function(t)
+  t.http:serve("https://api.example.com/*", { body = "ok", delay = "3s" })
+  t:advance("10s")
+  local t0 = t:now()
+  t:run("call", { url = "https://api.example.com/post",
+    opts = { method = "POST", json = { a = 1 }, headers = { Authorization = "Bearer k" } } })
+  t:run("short")
+  t:advance("1m")
+  local all, mine = t.http:calls(), t.http:calls("call")
+  t:expect(#all == 6 and #mine == 1 and #t.http:calls("short") == 5, "counts %d %d", #all, #mine)
+  local c = mine[1]
+  local run = t:runs("call")[1]
+  t:expect(c.method == "POST" and c.url == "https://api.example.com/post", "%s %s", c.method, c.url)
+  t:expect(c.headers.Authorization == "Bearer k" and c.headers["Content-Type"] == "application/json",
+    "headers %s", baton.json.encode(c.headers))
+  t:expect(c.body == '{"a":1}', "body %s", tostring(c.body))
+  t:expect(c.at == t0 and c.job == "call" and c.run_id == run.run_id, "at %s job %s run %s",
+    c.at, c.job, c.run_id)
+  local shorts = t.http:calls("short")
+  t:expect(shorts[2].at == t0 + 3 and shorts[5].method == "DELETE" and shorts[1].body == nil,
+    "the next request after the 3s answer: %s", shorts[2].at - t0)
+end)
+test("a job that does not exist", function(t)
+  t.http:calls("nope")
+end)
+EOF
+  "$BATON" test >out 2>err
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "ok   api_test.lua: calls"
+  expect_contains "$(cat out)" "api_test.lua:24: no job named 'nope'"
+  expect_eq "$(tail -1 out)" "1 passed, 1 failed"
+}
+
+t_an_unanswered_request_fails_the_test_naming_it() {
+  project
+  cat >scripts/api.lua <<'EOF'
+job "quiet" { retry = { attempts = 1 }, run = function(ctx)
+  local ok, e = pcall(function() baton.http.get("https://api.example.com/x?q=1") end)
+  return { ok = ok, message = tostring(e) } -- a script error: a Lua error with its file:line
+end }
+job "loud" { retry = { attempts = 1 }, run = function(ctx)
+  baton.http.post("https://api.example.com/y", { body = "b" })
+  baton.http.get("https://api.example.com/z")
+end }
+EOF
+  cat >api_test.lua <<'EOF'
+test("caught by the job", function(t)
+  t:run("quiet"); t:advance("1m")
+  local r = t:runs("quiet")[1]
+  t:expect(r.status == "ok" and r.result.ok == false, "the job caught the error")
+  t:expect(r.result.message:find("scripts/api.lua:2: baton.http: no t.http fixture for GET https://api.example.com/x?q=1", 1, true),
+    "%s", r.result.message)
+end)
+test("failing the run", function(t)
+  t:run("loud"); t:advance("1m")
+  t:expect_runs("loud", 1, "failed")
+  t:expect(t:runs("loud")[1].error_kind == "script", "kind")
+  t:expect(#t.http:calls("loud") == 1, "the unanswered request is recorded")
+end)
+test("and an expectation fails too", function(t)
+  t:run("loud"); t:run("quiet"); t:advance("1m")
+  t:expect(false, "mine")
+end)
+test("served", function(t)
+  t.http:serve("https://api.example.com/*", {})
+  t:run("loud"); t:run("quiet"); t:advance("1m")
+  t:expect_runs("loud", 1, "ok")
+end)
+EOF
+  "$BATON" test >out 2>err
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "FAIL api_test.lua: caught by the job
+     no t.http fixture for GET https://api.example.com/x?q=1"
+  expect_contains "$(cat out)" "FAIL api_test.lua: failing the run
+     no t.http fixture for POST https://api.example.com/y"
+  expect_contains "$(cat out)" "FAIL api_test.lua: and an expectation fails too
+     api_test.lua:16: mine
+     no t.http fixture for POST https://api.example.com/y (and 1 more)"
+  expect_contains "$(cat out)" "ok   api_test.lua: served"
+  expect_eq "$(tail -1 out)" "1 passed, 3 failed"
+  # without test files the simulation counts it as the script's bug
+  rm api_test.lua
+  echo 'job "tick" { every = "1h", offset = "0s", run = function() baton.http.get("https://a.example/") end }' \
+    >scripts/api.lua
+  "$BATON" test --for 1h >out 2>err
+  expect_eq $? 1 "simulation exit code"
+  expect_contains "$(cat out)" "no t.http fixture for GET https://a.example/"
+}
+
+t_bad_t_http_serve_input_is_an_error_at_the_test_line() {
+  project
+  echo 'job "a" { run = function() end }' >scripts/a.lua
+  cat >bad_test.lua <<'EOF'
+local cases = {
+  { 42 },
+  { "ftp://x/" },
+  { "https://x/", "fast" },
+  { "https://x/", { code = 200 } },
+  { "https://x/", { status = 99 } },
+  { "https://x/", { status = 600 } },
+  { "https://x/", { status = 200.5 } },
+  { "https://x/", { status = "200" } },
+  { "https://x/", { body = {} } },
+  { "https://x/", { body = "a", json = {} } },
+  { "https://x/", { delay = "soon" } },
+  { "https://x/", { delay = -1 } },
+  { "https://x/", { error = "gremlins" } },
+  { "https://x/", { headers = { X = 1 } } },
+  { "https://x/", { headers = { ["a b"] = "1" } } },
+  { "https://x/", { method = "FETCH" } },
+  { "https://x/", { json = function() end } },
+}
+for i, c in ipairs(cases) do
+  test("case " .. i, function(t)
+    t.http:serve(c[1], c[2])
+  end)
+end
+EOF
+  "$BATON" test >out 2>err
+  expect_eq $? 1 "exit code"
+  expect_eq "$(tail -1 out)" "0 passed, 17 failed"
+  local want=(
+    "url: expected a string, got number"
+    "url: expected an http:// or https:// URL or prefix"
+    "expected a table of options, got string"
+    "unknown option 'code'"
+    "status: expected an integer from 100 to 599, got 99"
+    "status: expected an integer from 100 to 599, got 600"
+    "status: expected an integer from 100 to 599, got 200.5"
+    "status: expected an integer from 100 to 599, got 200"
+    "body: expected a string, got table"
+    "give body or json, not both"
+    "delay: expected a duration"
+    "delay: expected a duration"
+    "error: expected \"network\", \"timeout\" or \"limit\", got gremlins"
+    "headers.X: expected a string, got number"
+    "headers: a name must be a token string, got a b"
+    "method: expected GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS, got FETCH"
+    "json:"
+  )
+  local i
+  for i in "${!want[@]}"; do
+    expect_contains "$(grep -A1 "FAIL bad_test.lua: case $((i + 1))\$" out)" \
+      "bad_test.lua:22: t.http:serve: ${want[$i]}" "case $((i + 1))"
+  done
+}
+
+t_t_http_delay_runs_on_virtual_time() {
+  project
+  echo 'http_client = { timeout = "5s" }' >>engine.conf
+  cat >scripts/api.lua <<'EOF'
+job "wait" { retry = { attempts = 1 }, timeout = "2h", run = function(ctx)
+  local r = baton.http.get("https://api.example.com/slow", { timeout = ctx.args.timeout })
+  return { ms = r.ms, body = r.body }
+end }
+job "short_run" { retry = { attempts = 1 }, timeout = "30s", run = function(ctx)
+  baton.http.get("https://api.example.com/slow", { timeout = "1h" })
+end }
+EOF
+  cat >api_test.lua <<'EOF'
+local function span(r) return r.ended_at - r.started_at end
+test("an hour's delay passes in no time", function(t)
+  t.http:serve("https://api.example.com/slow", { delay = "1h", body = "late" })
+  t:run("wait", { timeout = "2h" })
+  t:advance("59m")
+  t:expect(#t.http:calls("wait") == 1, "asked")
+  t:expect(#t:runs("wait") == 0 or t:runs("wait")[1].status == "running", "still waiting")
+  t:advance("2m")
+  local r = t:runs("wait")[1]
+  t:expect(r.status == "ok" and r.result.body == "late", "%s %s", r.status, tostring(r.error))
+  t:expect(math.abs(r.result.ms - 3600000) < 1 and math.abs(span(r) - 3600) < 1,
+    "took %s ms", tostring(r.result.ms))
+end)
+test("the request's timeout shorter than the delay", function(t)
+  t.http:serve("https://api.example.com/slow", { delay = "1m" })
+  t:run("wait", { timeout = "10s" }); t:advance("2m")
+  local r = t:runs("wait")[1]
+  t:expect(r.error_kind == "timeout" and r.error:find("no answer within 10s", 1, true),
+    "%s", tostring(r.error))
+  t:expect(math.abs(span(r) - 10) < 1, "after 10s: %s", span(r))
+end)
+test("http_client.timeout is the default", function(t)
+  t.http:serve("https://api.example.com/slow", { delay = "1m" })
+  t:run("wait", {}); t:advance("2m")
+  local r = t:runs("wait")[1]
+  t:expect(r.error_kind == "timeout" and math.abs(span(r) - 5) < 1,
+    "%s after %s", tostring(r.error), span(r))
+end)
+test("the run's timeout shorter than the delay", function(t)
+  t.http:serve("https://api.example.com/slow", { delay = "10m" })
+  t:run("short_run"); t:advance("20m")
+  local r = t:runs("short_run")[1]
+  t:expect(r.error_kind == "timeout" and math.abs(span(r) - 30) < 1,
+    "%s after %s", tostring(r.error), span(r))
+end)
+test("an error comes after its delay", function(t)
+  t.http:serve("https://api.example.com/slow", { delay = "7s", error = "network" })
+  t:run("wait", { timeout = "1m" }); t:advance("1m")
+  local r = t:runs("wait")[1]
+  t:expect(r.error_kind == "network" and math.abs(span(r) - 7) < 1,
+    "%s after %s", tostring(r.error), span(r))
+end)
+EOF
+  local t0=$SECONDS
+  "$BATON" test >out 2>err
+  expect_eq $? 0 "exit code ($(cat out err))"
+  expect_eq "$(tail -1 out)" "5 passed, 0 failed"
+  expect_le $((SECONDS - t0)) 20 "wall seconds for hours of virtual time"
+}
+
+# A real server on 127.0.0.1 that writes each request it receives to
+# requests.log; sets NET_URL and NET_PID.
+start_logging_server() {
+  cat >server.py <<'EOF'
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        with open("requests.log", "a") as f:
+            f.write(self.command + " " + self.path + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"real")
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("listening", s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+  : >requests.log
+  python3 server.py >server.out 2>&1 &
+  NET_PID=$!
+  local waited=0
+  until grep -q listening server.out 2>/dev/null; do
+    sleep 0.05
+    waited=$((waited + 1))
+    [ $waited -lt 200 ] || { fail "the server did not start"; return 1; }
+  done
+  NET_URL="http://127.0.0.1:$(awk '{print $2}' server.out)"
+}
+
+stop_logging_server() {
+  kill "$NET_PID" 2>/dev/null
+  wait "$NET_PID" 2>/dev/null
+  return 0
+}
+
+# Nothing of baton test reached the server, which was up all along: a
+# request of ours reaches it.
+expect_server_reached_by_us_only() {
+  expect_eq "$(cat requests.log)" "" "requests the server received from baton test"
+  python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/ours').read()" \
+    "$NET_URL"
+  local waited=0
+  until grep -q "GET /ours" requests.log; do
+    sleep 0.05
+    waited=$((waited + 1))
+    [ $waited -lt 200 ] || { fail "our own request did not reach the server"; break; }
+  done
+  expect_eq "$(cat requests.log)" "GET /ours" "the one request it received"
+}
+
+NET_JOBS='job "net" { retry = { attempts = 1 }, timeout = "1m", run = function(ctx)
+  local served = baton.http.get(ctx.args.url .. "/served").body
+  local ok = pcall(baton.http.post, ctx.args.url .. "/unserved", { body = "x" })
+  return { served = served, unserved = ok }
+end }'
+
+NET_TEST='test("answered by the fixture, never by the server", function(t)
+  t.http:serve(NET_URL .. "/served", { body = "fixture" })
+  t:run("net", { url = NET_URL }); t:advance("1m")
+  local r = t:runs("net")[1]
+  t:expect(r.status == "ok" and r.result.served == "fixture" and r.result.unserved == false,
+    "%s %s", r.status, tostring(r.error))
+end)'
+
+t_the_network_is_never_touched() {
+  project
+  start_logging_server || return
+  echo "$NET_JOBS" >scripts/net.lua
+  { echo "local NET_URL = \"$NET_URL\""; echo "$NET_TEST"; } >net_test.lua
+  "$BATON" test >out 2>err
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "FAIL net_test.lua: answered by the fixture, never by the server
+     no t.http fixture for POST $NET_URL/unserved"
+  expect_server_reached_by_us_only
+  stop_logging_server
+}
+
+t_browser_real_keeps_baton_http_fake() {
+  project
+  mkdir tmp
+  start_logging_server || return
+  echo "$NET_JOBS" >scripts/net.lua
+  cat >>scripts/net.lua <<'EOF'
+job "both" { browser = true, retry = { attempts = 1 }, timeout = "1m", run = function(ctx)
+  local page = ctx:page()
+  page:navigate(ctx.args.url .. "/page")
+  return { title = page:title(), api = baton.http.get(ctx.args.url .. "/api").body }
+end }
+EOF
+  {
+    echo "local NET_URL = \"$NET_URL\""
+    echo "$NET_TEST"
+    cat <<'EOF'
+test("a real page and a fake API", function(t)
+  t.browser:serve(NET_URL .. "/page", { html = "<title>P</title>" })
+  t.http:serve(NET_URL .. "/api", { body = "api", delay = "2s" })
+  t:run("both", { url = NET_URL }); t:advance("1m")
+  local r = t:runs("both")[1]
+  t:expect(r.status == "ok" and r.result.title == "P" and r.result.api == "api",
+    "%s %s", r.status, tostring(r.error))
+  local c = t.http:calls("both")[1]
+  t:expect(c and c.url == NET_URL .. "/api", "recorded")
+end)
+EOF
+  } >net_test.lua
+  TMPDIR=$PWD/tmp "$BATON" test --browser real >out 2>err
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "FAIL net_test.lua: answered by the fixture, never by the server
+     no t.http fixture for POST $NET_URL/unserved"
+  expect_contains "$(cat out)" "ok   net_test.lua: a real page and a fake API"
+  expect_eq "$(tail -1 out)" "1 passed, 1 failed"
+  expect_server_reached_by_us_only
+  stop_logging_server
+}
+
 run_tests
