@@ -338,18 +338,25 @@ t_httpc_baton_test_never_reaches_the_network() {
   cat >scripts/a.lua <<LUA
 job "call" { retry = 1, run = function() return baton.http.get("$FX/api/json").status end }
 LUA
-  cat >scripts/a_test.lua <<'LUA'
-test("no network", function(t)
+  cat >scripts/a_test.lua <<LUA
+test("a fixture answers", function(t)
+  t.http:serve("$FX/api/*", { status = 201 })
   t:run("call")
   t:advance("1s")
   local r = t:runs("call")[1]
-  t:expect(r.status == "failed", "status %s", r.status)
-  t:expect(r.error:find("there is no network here", 1, true), "error %s", r.error)
+  t:expect(r.status == "ok" and r.result == 201, "status %s %s", r.status, tostring(r.error))
+end)
+test("no fixture", function(t)
+  t:run("call")
+  t:advance("1s")
+  t:expect(t:runs("call")[1].error_kind == "script", "kind")
 end)
 LUA
   "$BATON" test >out 2>err
-  expect_eq $? 0 "exit code ($(cat out err))"
-  expect_eq "$(tail -1 out)" "1 passed, 0 failed"
+  expect_eq $? 1 "exit code ($(cat out err))"
+  expect_contains "$(cat out)" "FAIL scripts/a_test.lua: no fixture
+     no t.http fixture for GET $FX/api/json"
+  expect_eq "$(tail -1 out)" "1 passed, 1 failed"
   expect_eq "$(curl -s "$FX/stats" | jq -r .requests)" 0 "requests the site saw"
   stop_site
 }
