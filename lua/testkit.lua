@@ -145,7 +145,7 @@ local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true
 function Http:serve(url, opts)
   local function bad(fmt, ...) error(format("t.http:serve: " .. fmt, ...), 3) end
   if type(url) ~= "string" then bad("url: expected a string, got %s", type(url)) end
-  if url ~= "*" and not (url:match("^[hH][tT][tT][pP][sS]?://.") ) then
+  if url ~= "*" and not url:match("^[hH][tT][tT][pP][sS]?://.") then
     bad("url: expected an http:// or https:// URL or prefix (or \"*\"), got '%s'", url)
   end
   if opts == nil then opts = {} end
@@ -153,7 +153,7 @@ function Http:serve(url, opts)
   for k in pairs(opts) do
     if not SERVE[k] then bad("unknown option '%s'", tostring(k)) end
   end
-  local fx = { delay = nil }
+  local fx = {}
   if opts.method ~= nil then
     if type(opts.method) ~= "string" or not METHODS[opts.method:upper()] then
       bad("method: expected GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS, got %s",

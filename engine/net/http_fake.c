@@ -316,6 +316,7 @@ int http_fake_request(http_fake_t *f, const httpc_opts_t *o, const http_fake_who
     size_t max = o->max_bytes ? o->max_bytes : f->max_bytes;
     int head = strcmp(method, "HEAD") == 0; /* no body comes */
     double delay = x->delay >= 0 ? x->delay : HTTP_FAKE_LATENCY;
+    if (delay < HTTP_FAKE_MIN_DELAY) delay = HTTP_FAKE_MIN_DELAY;
     if (x->error == HTTPC_TIMEOUT && x->delay < 0) delay = timeout > 0 ? timeout : -1;
     if (x->error != HTTPC_OK) {
         snprintf(r->error, sizeof r->error, "the t.http fixture answers error = \"%s\"",

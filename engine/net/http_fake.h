@@ -21,6 +21,9 @@ typedef struct http_fake_req http_fake_req_t;
 /* Virtual seconds an answer takes unless its fixture says otherwise (as a
  * fake browser call). */
 #define HTTP_FAKE_LATENCY 0.05
+/* The least an answer takes: a job asking in a loop moves the clock on, so
+ * its run's timeout can end it. */
+#define HTTP_FAKE_MIN_DELAY 0.001
 /* Requests kept in the record, and the bytes their headers and bodies may
  * take in all; later ones are counted, not kept. */
 #define HTTP_FAKE_MAX_CALLS 100000
@@ -37,7 +40,8 @@ typedef struct http_fixture {
     size_t nheaders;
     const char *body; /* NULL: empty */
     size_t body_len;
-    double delay;          /* virtual seconds until the answer; < 0: HTTP_FAKE_LATENCY */
+    double delay;          /* virtual seconds until the answer (at least HTTP_FAKE_MIN_DELAY);
+                            * < 0: HTTP_FAKE_LATENCY */
     httpc_outcome_t error; /* HTTPC_OK: answer; HTTPC_NETWORK, _TIMEOUT, _LIMIT: that failure */
 } http_fixture_t;
 

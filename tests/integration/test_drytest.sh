@@ -819,6 +819,9 @@ end }
 job "short_run" { retry = { attempts = 1 }, timeout = "30s", run = function(ctx)
   baton.http.get("https://api.example.com/slow", { timeout = "1h" })
 end }
+job "spin" { retry = { attempts = 1 }, timeout = "10s", run = function(ctx)
+  while true do baton.http.get("https://api.example.com/now") end
+end }
 EOF
   cat >api_test.lua <<'EOF'
 local function span(r) return r.ended_at - r.started_at end
@@ -856,6 +859,13 @@ test("the run's timeout shorter than the delay", function(t)
   t:expect(r.error_kind == "timeout" and math.abs(span(r) - 30) < 1,
     "%s after %s", tostring(r.error), span(r))
 end)
+test("a delay of 0 still moves the clock: a request loop meets its timeout", function(t)
+  t.http:serve("https://api.example.com/now", { delay = 0 })
+  t:run("spin"); t:advance("1m")
+  local r = t:runs("spin")[1]
+  t:expect(r.error_kind == "timeout" and math.abs(span(r) - 10) < 1, "%s", tostring(r.error))
+  t:expect(#t.http:calls("spin") >= 1000, "calls %d", #t.http:calls("spin"))
+end)
 test("an error comes after its delay", function(t)
   t.http:serve("https://api.example.com/slow", { delay = "7s", error = "network" })
   t:run("wait", { timeout = "1m" }); t:advance("1m")
@@ -867,7 +877,7 @@ EOF
   local t0=$SECONDS
   "$BATON" test >out 2>err
   expect_eq $? 0 "exit code ($(cat out err))"
-  expect_eq "$(tail -1 out)" "5 passed, 0 failed"
+  expect_eq "$(tail -1 out)" "6 passed, 0 failed"
   expect_le $((SECONDS - t0)) 20 "wall seconds for hours of virtual time"
 }
 
