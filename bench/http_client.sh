@@ -6,11 +6,12 @@
 # (bench/http_client_fetch.js), one after the other in the same run against
 # the same site; then the engine's RSS per request in flight. Prints a
 # markdown section for bench/RESULTS.md.
-# Usage: bench/http_client.sh BATON FIXTURE [SECONDS_PER_CELL]
+# Usage: bench/http_client.sh BATON FIXTURE [SECONDS_PER_CELL [ROUNDS]]
 set -euo pipefail
 BATON=$(readlink -f "$1")
 FIXTURE=$(readlink -f "$2")
-SECS=${3:-3}
+SECS=${3:-2}
+ROUNDS=${4:-3}
 LEVELS=(1 8 64)
 work=$(mktemp -d)
 fx_pid="" engine_pid=""
@@ -27,8 +28,8 @@ free_port() {
 }
 # Polls CMD (a shell string) until it succeeds, for up to 60 s.
 wait_until() {
-  local i
-  for i in $(seq 600); do
+  local _
+  for _ in $(seq 600); do
     eval "$1" && return 0
     sleep 0.1
   done
@@ -112,10 +113,10 @@ engine_down() {
 }
 q() { sqlite3 -batch -noheader "$work/b/baton.db" "$1"; }
 
-declare -A RES
-engine_up
-done_w=0
-for n in "${LEVELS[@]}"; do
+# One cell each: "REQ/S P99" of N requests in flight (baton_cell's in CELL:
+# it counts the worker runs in done_w).
+baton_cell() {
+  local n=$1 last secs failed
   last=$(q "select ifnull(max(id), 0) from runs")
   api_post "/api/jobs/k$n/run"
   done_w=$((done_w + n))
@@ -125,10 +126,72 @@ for n in "${LEVELS[@]}"; do
   failed=$(q "select count(*) from runs where job like 'w%' and status != 'ok' and id > $last")
   [ "$failed" = 0 ] || echo "http_client.sh: $failed baton worker run(s) failed" >&2
   secs=$(q "select max(ended_at) - min(started_at) from runs where job like 'w%' and id > $last")
-  q "select j.value from runs r, json_each(r.result, '\$.ms') j where r.job like 'w%' and r.id > $last" >"$work/baton.$n"
-  RES[baton.$n]=$(cell "$work/baton.$n" "$secs")
+  q "select j.value from runs r, json_each(r.result, '\$.ms') j where r.job like 'w%' and r.id > $last" >"$work/lat"
+  CELL=$(cell "$work/lat" "$secs")
+}
+curl_parallel() { # N COUNT OUT
+  curl --parallel --parallel-max "$1" -s -o /dev/null -w '%{time_total}\n' "$URL?i=[1-$2]" \
+    2>/dev/null | awk '{print $1 * 1000}' >"$3"
+}
+# a pilot of 1,000 requests sizes a run of SECS seconds
+cpar_cell() {
+  local n=$1 t0 t1 count
+  t0=$(now_us)
+  curl_parallel "$n" 1000 "$work/lat"
+  t1=$(now_us)
+  count=$(awk -v s="$SECS" -v us=$((t1 - t0)) 'BEGIN { printf "%d", 1000 * s * 1e6 / us }')
+  t0=$(now_us)
+  curl_parallel "$n" "$count" "$work/lat"
+  t1=$(now_us)
+  cell "$work/lat" "$(awk -v us=$((t1 - t0)) 'BEGIN { print us / 1e6 }')"
+}
+node_cell() {
+  local j
+  j=$(node "$(dirname "$0")/http_client_fetch.js" "$URL" "$1" "$SECS")
+  [ "$(jq -r .failures <<<"$j")" = 0 ] || echo "http_client.sh: node: $j" >&2
+  jq -r '"\(.requests / .seconds | round) \(.p99_ms * 100 | round / 100)"' <<<"$j"
+}
+# N shells each running curl in a loop
+cproc_cell() {
+  local n=$1 end t0 t1 w pids=()
+  end=$(($(now_us) + SECS * 1000000))
+  t0=$(now_us)
+  for w in $(seq "$n"); do
+    (while [ "${EPOCHREALTIME/./}" -lt "$end" ]; do
+      curl -s -o /dev/null -w '%{time_total}\n' "$URL"
+    done | awk '{print $1 * 1000}' >"$work/cproc.$w") &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(now_us)
+  cat "$work"/cproc.* >"$work/lat"
+  rm -f "$work"/cproc.*
+  cell "$work/lat" "$(awk -v us=$((t1 - t0)) 'BEGIN { print us / 1e6 }')"
+}
+
+# Rounds: every client at every level in each, so a burst of other work on
+# the machine lands on one round; each figure is the median of the rounds.
+declare -A RES
+engine_up
+done_w=0
+for _ in $(seq "$ROUNDS"); do
+  for n in "${LEVELS[@]}"; do
+    baton_cell "$n"
+    RES[baton.$n]+="$CELL"$'\n'
+    RES[cpar.$n]+="$(cpar_cell "$n")"$'\n'
+    RES[node.$n]+="$(node_cell "$n")"$'\n'
+    RES[cproc.$n]+="$(cproc_cell "$n")"$'\n'
+  done
 done
 engine_down
+# "REQ/S P99": the median of each over the rounds' lines on stdin
+median2() {
+  awk 'NF == 2 {r[++n] = $1; p[n] = $2}
+    function med(a,  i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+      if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
+    END { print med(r), med(p) }'
+}
+for k in "${!RES[@]}"; do RES[$k]=$(median2 <<<"${RES[$k]}"); done
 
 # ---- the memory of requests in flight: a fresh engine, 64 requests held ----
 rm -f "$work/b/baton.db"*
@@ -139,52 +202,13 @@ wait_until "[ \"\$(api /api/system/health | jq -r .http_client.in_flight)\" = 64
 rss64=$(awk '/VmRSS/ {print $2}' "/proc/$engine_pid/status")
 engine_down
 
-# ---- curl --parallel: a pilot of 1,000 requests sizes a run of SECS seconds ----
-curl_parallel() { # N COUNT OUT
-  curl --parallel --parallel-max "$1" -s -o /dev/null -w '%{time_total}\n' "$URL?i=[1-$2]" \
-    2>/dev/null | awk '{print $1 * 1000}' >"$3"
-}
-for n in "${LEVELS[@]}"; do
-  t0=$(now_us)
-  curl_parallel "$n" 1000 "$work/pilot"
-  t1=$(now_us)
-  count=$(awk -v s="$SECS" -v us=$((t1 - t0)) 'BEGIN { printf "%d", 1000 * s * 1e6 / us }')
-  t0=$(now_us)
-  curl_parallel "$n" "$count" "$work/cpar.$n"
-  t1=$(now_us)
-  RES[cpar.$n]=$(cell "$work/cpar.$n" "$(awk -v us=$((t1 - t0)) 'BEGIN { print us / 1e6 }')")
-done
-
-# ---- Node: N fetch loops ----
-for n in "${LEVELS[@]}"; do
-  j=$(node "$(dirname "$0")/http_client_fetch.js" "$URL" "$n" "$SECS")
-  RES[node.$n]=$(jq -r '"\(.requests / .seconds | round) \(.p99_ms * 100 | round / 100)"' <<<"$j")
-  [ "$(jq -r .failures <<<"$j")" = 0 ] || echo "http_client.sh: node: $j" >&2
-done
-
-# ---- curl, a process per request: N shells each running curl in a loop ----
-for n in "${LEVELS[@]}"; do
-  end=$(($(now_us) + SECS * 1000000))
-  pids=()
-  t0=$(now_us)
-  for w in $(seq "$n"); do
-    (while [ "${EPOCHREALTIME/./}" -lt "$end" ]; do
-      curl -s -o /dev/null -w '%{time_total}\n' "$URL"
-    done | awk '{print $1 * 1000}' >"$work/cproc.$n.$w") &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  t1=$(now_us)
-  cat "$work"/cproc."$n".* >"$work/cproc.$n"
-  RES[cproc.$n]=$(cell "$work/cproc.$n" "$(awk -v us=$((t1 - t0)) 'BEGIN { print us / 1e6 }')")
-done
-
 echo "## baton.http against curl and Node"
 echo
 echo "bench/http_client.sh: GET $SITE/api/json (the fixture, one libuv process;"
-echo "43 bytes of JSON, keep-alive) with N requests in flight for ${SECS} s per cell, every"
+echo "43 bytes of JSON, keep-alive) with N requests in flight, ${SECS} s a cell, every"
 echo "client one after the other in the same run against the same site on the same"
-echo "machine (the site shares its cores). baton.http: N jobs each looping"
+echo "machine (the site shares its cores); $ROUNDS rounds of every cell, each figure the"
+echo "median of its rounds. baton.http: N jobs each looping"
 echo "\`baton.http.get\`, latency timed in the script with \`baton.now()\`"
 echo "(http_client.max_per_host = max_connections = 64); curl --parallel: one"
 echo "process, \`--parallel-max N\`; Node $(node --version): N loops of \`await fetch()\`"

@@ -106,8 +106,8 @@ reload_rss_kb=$(rss_of $pid)
 console_e=$(median_ms 21 "$BATON" console -c "$work/p1000/engine.conf" -e '1+1')
 read -r _ console_add _ console_jobs < <(python3 bench/console_rt.py "$work/p1000/baton.sock")
 kill -TERM $pid; wait $pid || true
-# 8. baton.http beside curl and Node at 1, 8 and 64 requests in flight (3 s a cell)
-http_client=$(bench/http_client.sh "$BATON" build/fixture 3)
+# 8. baton.http beside curl and Node at 1, 8 and 64 requests in flight (2 s a cell, 3 rounds)
+http_client=$(bench/http_client.sh "$BATON" build/fixture 2 3)
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
 
