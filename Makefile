@@ -135,7 +135,7 @@ valgrind: $(DEPS_STAMP) $(BUILD)/unit
 run: $(DEPS_STAMP) $(BUILD)/baton
 	$(BUILD)/baton run -c engine.conf
 
-bench: $(DEPS_STAMP) $(BUILD)/baton $(BENCHES:%=$(BUILD)/%)
+bench: $(DEPS_STAMP) $(BUILD)/baton $(BENCHES:%=$(BUILD)/%) $(BUILD)/fixture
 	bench/run.sh $(BUILD)/baton
 
 # The browser pool against puppeteer-cluster (Node from the npm registry), ~5 min.

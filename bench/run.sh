@@ -9,7 +9,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out=bench/RESULTS.md
 
-make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_http build/bench_stall >/dev/null
+make -s build/bench_runs build/bench_outage build/bench_primitives build/bench_http build/bench_stall \
+  build/fixture >/dev/null
 
 rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -105,6 +106,8 @@ reload_rss_kb=$(rss_of $pid)
 console_e=$(median_ms 21 "$BATON" console -c "$work/p1000/engine.conf" -e '1+1')
 read -r _ console_add _ console_jobs < <(python3 bench/console_rt.py "$work/p1000/baton.sock")
 kill -TERM $pid; wait $pid || true
+# 8. baton.http beside curl and Node at 1, 8 and 64 requests in flight (2 s a cell, 3 rounds)
+http_client=$(bench/http_client.sh "$BATON" build/fixture 2 3)
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
 
@@ -223,6 +226,8 @@ reload_one=$(med "${one[@]}") reload_all=$(med "${all[@]}")
   echo "chunk, median of 21: $console_e ms (start, config, connect, answer). On one"
   echo "connection (bench/console_rt.py, newline-delimited JSON): \`1+1\` $console_add µs"
   echo "a round trip, \`jobs()\` (a table of the 1,000 jobs) $console_jobs µs."
+  echo
+  printf '%s\n' "$http_client"
   if [ -n "$side_by_side" ]; then
     echo
     printf '%s\n' "$side_by_side"

@@ -168,6 +168,30 @@ static void ms_text(double ms, char *buf, size_t len) {
         snprintf(buf, len, "%.1fs", ms / 1000);
 }
 
+/* "http client: 1 in flight; 12 requests (10 ok, 1 http_5xx, 1 network); p50 2ms …" */
+static void print_http_client(const cJSON *hc, FILE *out) {
+    static const char *const outcomes[] = {"ok",      "http_4xx", "http_5xx", "network",
+                                           "timeout", "limit",    "refused"};
+    if (!cJSON_IsObject(hc)) return;
+    double by[sizeof outcomes / sizeof *outcomes] = {0};
+    const cJSON *hosts = cJSON_GetObjectItemCaseSensitive(hc, "requests"), *h;
+    cJSON_ArrayForEach(h, hosts) {
+        for (size_t k = 0; k < sizeof outcomes / sizeof *outcomes; k++)
+            by[k] += num(h, outcomes[k], 0);
+    }
+    fprintf(out, "http client: %.0f in flight; %.0f requests to %d host(s)",
+            num(hc, "in_flight", 0), num(hc, "requests_total", 0), cJSON_GetArraySize(hosts));
+    const char *sep = " (";
+    for (size_t k = 0; k < sizeof outcomes / sizeof *outcomes; k++)
+        if (by[k] > 0) {
+            fprintf(out, "%s%.0f %s", sep, by[k], outcomes[k]);
+            sep = ", ";
+        }
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(hc, "latency_ms");
+    fprintf(out, "%s; latency p50 %.1fms, p95 %.1fms, p99 %.1fms\n", sep[0] == ',' ? ")" : "",
+            num(lat, "p50", 0), num(lat, "p95", 0), num(lat, "p99", 0));
+}
+
 static void print_summary(const cJSON *doc, FILE *out, const char *where) {
     double now = num(doc, "now", vclock_wall());
     char up[32], t1[48], t2[48], p50[16], p95[16];
@@ -216,6 +240,8 @@ static void print_summary(const cJSON *doc, FILE *out, const char *where) {
             num(pool, "browsers", 0), num(pages, "total", 0), num(pages, "max", 0),
             num(pages, "busy", 0), num(pages, "idle", 0), num(pages, "reserved", 0),
             num(pool, "waiters", 0), num(pool, "acquire_p95_ms", 0));
+
+    print_http_client(cJSON_GetObjectItemCaseSensitive(doc, "http_client"), out);
 
     const cJSON *breakers = cJSON_GetObjectItemCaseSensitive(doc, "breakers"), *b;
     if (cJSON_GetArraySize(breakers) > 0) {

@@ -232,6 +232,7 @@ static int loop_open(loop_t *l) {
     }
     obs_attach(l->obs, e->sched, e->store, e->circuits);
     obs_watch_pool(l->obs, e->pool, conf->browser.max_pages);
+    obs_watch_httpc(l->obs, e->httpc);
     http_opts_t web = {.listen = conf->http_listen,
                        .token = conf->http_token,
                        .src = {.conf = conf,

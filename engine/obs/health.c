@@ -1,5 +1,6 @@
 /* health.c — builds the JSON documents of the HTTP API from live state (the
- * scheduler, breakers, obs counters, loop lag) and the store (the last hour of
+ * scheduler, breakers, obs counters and the HTTP client's figures, loop lag)
+ * and the store (the last hour of
  * runs, last runs, run history). */
 #include "health.h"
 
@@ -325,6 +326,34 @@ cJSON *health_breakers(const health_src_t *src) {
     return breakers_array(src, &open);
 }
 
+/* The HTTP client: in flight, requests by host and outcome, latency. */
+static cJSON *http_client_object(obs_t *obs) {
+    httpstat_t *s = obs_http_client(obs);
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "in_flight", (double)httpstat_inflight(s));
+    cJSON_AddNumberToObject(o, "requests_total", (double)s->total);
+    cJSON *by_host = cJSON_AddObjectToObject(o, "requests");
+    for (size_t i = 0; by_host && i <= s->nhosts; i++) {
+        const httpstat_host_t *h = i < s->nhosts ? &s->hosts[i] : &s->other;
+        uint64_t sum = 0;
+        for (int k = 0; k < HTTPSTAT_OUTCOMES; k++) sum += h->requests[k];
+        if (i == s->nhosts && sum == 0) break; /* "other" only once it counts */
+        cJSON *row = cJSON_AddObjectToObject(by_host, h->name);
+        for (int k = 0; row && k < HTTPSTAT_OUTCOMES; k++)
+            cJSON_AddNumberToObject(row, httpstat_outcome_name((httpstat_outcome_t)k),
+                                    (double)h->requests[k]);
+    }
+    double p50, p95, p99;
+    size_t n = httpstat_latency(s, &p50, &p95, &p99);
+    cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");
+    cJSON_AddNumberToObject(lat, "p50", round1(p50));
+    cJSON_AddNumberToObject(lat, "p95", round1(p95));
+    cJSON_AddNumberToObject(lat, "p99", round1(p99));
+    cJSON_AddNumberToObject(lat, "samples", (double)n);
+    return o;
+}
+
 static cJSON *errors_array(const health_src_t *src) {
     const obs_error_t *errs;
     size_t n = obs_recent_errors(src->obs, &errs);
@@ -381,6 +410,7 @@ cJSON *health_report(const health_src_t *src) {
     in.browser_trouble = pool.trouble;
 
     cJSON_AddItemToObject(doc, "breakers", breakers_array(src, &in.breakers_open));
+    cJSON_AddItemToObject(doc, "http_client", http_client_object(src->obs));
 
     cJSON_AddItemToObject(doc, "recent_errors", errors_array(src));
     cJSON_AddItemToObject(doc, "scripts", scripts_array(src, &in.scripts_failed));

@@ -1,6 +1,6 @@
 /* metrics.c — Prometheus text exposition of obs counters, scheduler gauges,
- * breaker states, pool figures and loop lag. Every family has HELP and TYPE;
- * label values are escaped as the format requires. */
+ * breaker states, pool figures, the HTTP client's figures and loop lag. Every family has HELP and
+ * TYPE; label values are escaped as the format requires. */
 #include "metrics.h"
 
 #include <stdarg.h>
@@ -141,6 +141,37 @@ static void pool_metrics(out_t *o, const obs_pool_t *p) {
     put(o, "baton_pool_acquire_seconds_count %llu\n", (unsigned long long)p->acquire_count);
 }
 
+/* baton.http's client: requests by host and outcome, their durations, and
+ * those in flight. Only the series counted so far are written. */
+static void http_client_metrics(out_t *o, obs_t *obs) {
+    httpstat_t *s = obs_http_client(obs);
+    char host[HTTPSTAT_HOST_LEN * 2];
+    family(o, "baton_http_client_requests_total", "counter",
+           "baton.http requests that ended, by host (host[:port]; past 100 hosts \"other\") and "
+           "outcome.");
+    for (size_t i = 0; i <= s->nhosts; i++) {
+        const httpstat_host_t *h = i < s->nhosts ? &s->hosts[i] : &s->other;
+        esc(h->name, host, sizeof host);
+        for (int k = 0; k < HTTPSTAT_OUTCOMES; k++)
+            if (h->requests[k])
+                put(o, "baton_http_client_requests_total{host=\"%s\",outcome=\"%s\"} %llu\n", host,
+                    httpstat_outcome_name((httpstat_outcome_t)k),
+                    (unsigned long long)h->requests[k]);
+    }
+    const stats_hist_t *d = &s->duration;
+    family(o, "baton_http_client_duration_seconds", "histogram",
+           "Duration of each baton.http request that ended, from its start to its answer.");
+    for (size_t b = 0; b < d->nbounds; b++)
+        put(o, "baton_http_client_duration_seconds_bucket{le=\"%g\"} %llu\n", d->bounds[b],
+            (unsigned long long)stats_hist_cumulative(d, b));
+    put(o, "baton_http_client_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)d->count);
+    put(o, "baton_http_client_duration_seconds_sum %.6f\n", d->sum);
+    put(o, "baton_http_client_duration_seconds_count %llu\n", (unsigned long long)d->count);
+    family(o, "baton_http_client_in_flight", "gauge", "baton.http requests in flight.");
+    put(o, "baton_http_client_in_flight %zu\n", httpstat_inflight(s));
+}
+
 static void add_breaker(void *ud, const char *name, breaker_t *b) {
     char buf[256];
     put(ud, "baton_breaker_state{breaker=\"%s\"} %d\n", esc(name, buf, sizeof buf),
@@ -173,6 +204,8 @@ char *metrics_render(const health_src_t *src, size_t *len) {
     family(&o, "baton_breaker_state", "gauge",
            "Circuit breaker state: 0 closed, 1 open, 2 half_open.");
     if (src->circuits) circuits_each(src->circuits, add_breaker, &o);
+
+    http_client_metrics(&o, src->obs);
 
     lag_stats_t lag = {0};
     if (src->lag) lag_stats(src->lag, &lag);

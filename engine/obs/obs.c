@@ -36,6 +36,7 @@ struct obs {
     sched_t *sched;
     store_t *store;
     circuits_t *circuits;
+    httpstat_t http; /* obs_watch_httpc */
 };
 
 static const char *const status_names[OBS_STATUS_COUNT] = {"ok", "failed", "fallback", "skipped",
@@ -51,7 +52,11 @@ static obs_status_t status_of(const char *name) {
     return OBS_STATUS_COUNT;
 }
 
-obs_t *obs_new(void) { return calloc(1, sizeof(obs_t)); }
+obs_t *obs_new(void) {
+    obs_t *o = calloc(1, sizeof *o);
+    if (o) httpstat_init(&o->http);
+    return o;
+}
 
 /* The counters of job, created on first sight; NULL when out of memory. */
 static obs_job_t *job_of(obs_t *o, const char *name) {
@@ -225,6 +230,7 @@ void obs_detach(obs_t *o) {
     if (o->sched) sched_observe(o->sched, NULL);
     if (o->store) store_on_run(o->store, NULL, NULL);
     if (o->circuits) circuits_observe(o->circuits, NULL, NULL);
+    httpstat_watch(&o->http, NULL);
     o->sched = NULL;
     o->store = NULL;
     o->circuits = NULL;
@@ -301,6 +307,10 @@ void obs_watch_pool(obs_t *o, pool_t *pool, int max_pages) {
     obs_set_pool(o, pool ? read_pool : NULL, o);
     if (pool) pool_on_acquire(pool, on_acquire, o);
 }
+
+void obs_watch_httpc(obs_t *o, httpc_t *client) { httpstat_watch(&o->http, client); }
+
+httpstat_t *obs_http_client(obs_t *o) { return &o->http; }
 
 void obs_script(obs_t *o, const char *file, double at, const char *error) {
     char name[4096];

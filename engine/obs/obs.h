@@ -2,8 +2,9 @@
  * the live event feed: counters fed by the scheduler, the store and the
  * breakers; the last errors; the load state of each script; and the browser
  * pool's figures, read from the pool it is shown (with the histogram of its
- * acquire times kept here) or supplied by a callback. obs owns its counters
- * and copies, and never calls back into the engine. */
+ * acquire times kept here) or supplied by a callback; and the HTTP client's
+ * figures (httpstat.h), fed by the client's observe hook. obs owns its
+ * counters and copies, and never calls back into the engine. */
 #ifndef BATON_OBS_H
 #define BATON_OBS_H
 
@@ -14,6 +15,8 @@
 #include "script/err.h"
 #include "sched/sched.h"
 #include "base/stats.h"
+#include "httpstat.h"
+#include "net/httpc.h"
 #include "store/store.h"
 
 enum { OBS_RECENT_ERRORS = 10, OBS_ACQUIRE_BUCKETS = 13 };
@@ -96,7 +99,8 @@ extern const size_t obs_duration_nbounds;
 obs_t *obs_new(void);
 
 /* Registers obs as the observer of sched, store and circuits (any may be
- * NULL), and seeds the recent errors from the store. obs_detach undoes it. */
+ * NULL), and seeds the recent errors from the store. obs_detach undoes it,
+ * and obs_watch_httpc's watch too. */
 void obs_attach(obs_t *o, sched_t *sched, store_t *store, circuits_t *circuits);
 void obs_detach(obs_t *o);
 
@@ -115,6 +119,14 @@ void obs_pool(const obs_t *o, obs_pool_t *out);
  * into obs's own histogram. Replaces any obs_set_pool callback. */
 struct pool;
 void obs_watch_pool(obs_t *o, struct pool *pool, int max_pages);
+
+/* Counts the requests of client (NULL: none) into obs's HTTP client figures;
+ * obs_detach stops it. */
+void obs_watch_httpc(obs_t *o, httpc_t *client);
+
+/* The HTTP client's figures (the requests counted so far, and the client's
+ * requests in flight through httpstat_inflight). */
+httpstat_t *obs_http_client(obs_t *o);
 
 /* Notes that a script loaded at `at` (error NULL) or failed with `error`
  * ("file:line: message"; the file is taken from it when file is NULL). */

@@ -432,4 +432,86 @@ LUA
   expect_contains "$(col othername error)" "localhost"
 }
 
+# GET PATH of the engine's own API (ENGINE_URL).
+api() { curl -s --max-time 10 "$ENGINE_URL$1"; }
+
+# Waits (up to 30 s) until the health report's http_client passes the jq test.
+wait_http_client() {
+  local test=$1 waited=0
+  until [ "$(api /api/system/health | jq -r ".http_client | $test" 2>/dev/null)" = true ]; do
+    if [ $waited -ge 300 ]; then
+      fail "timed out waiting for http_client: $test ($(api /api/system/health | jq -c .http_client))"
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+t_httpc_figures_in_health_metrics_and_status() {
+  start_site || return
+  local dead port hp
+  dead=$(free_port)
+  port=$(free_port)
+  SHUTDOWN=1s conf
+  sed -i "s/127.0.0.1:0/127.0.0.1:$port/" engine.conf
+  ENGINE_URL="http://127.0.0.1:$port"
+  hp=${FX#http://}
+  kick calls hold
+  cat >scripts/a.lua <<LUA
+local FX = "$FX"
+job "calls" { run = function()
+  baton.http.get(FX .. "/api/json?token=s3cret")
+  baton.http.get("http://bob:hunter2@$hp/api/json")
+  baton.http.get(FX .. "/api/json")
+  local e = baton.http.get(FX .. "/status/500", { raise = false }).status
+  local m = baton.http.get(FX .. "/status/404", { raise = false }).status
+  local ok, err = pcall(baton.http.get, "http://127.0.0.1:$dead/x")
+  return { e = e, m = m, refused = err.kind }
+end }
+job "hold" { run = function() baton.http.get(FX .. "/hang", { timeout = "1m" }) end }
+LUA
+  start_engine
+  wait_for_log "calls run [0-9]+: (ok|failed)" 1
+  wait_http_client '.in_flight == 1' # hold's request, waiting on /hang
+  local h m
+  h=$(api /api/system/health | jq -c .http_client)
+  m=$(api /metrics)
+  "$BATON" status -c engine.conf >status.out 2>&1
+  stop_engine TERM
+  stop_site
+  expect_eq "$ENGINE_RC" 0 "exit code"
+  expect_eq "$(col calls result | jq -c '[.e, .m, .refused]')" '[500,404,"network"]'
+  expect_eq "$(jq -r .in_flight <<<"$h")" 1 "health in_flight"
+  expect_eq "$(jq -r .requests_total <<<"$h")" 6 "requests that ended ($h)"
+  expect_eq "$(jq -c --arg h "$hp" '.requests[$h]' <<<"$h")" \
+    '{"ok":3,"http_4xx":1,"http_5xx":1,"network":0,"timeout":0,"limit":0,"refused":0}' "the site's row"
+  expect_eq "$(jq -c --arg h "127.0.0.1:$dead" '.requests[$h] | [.ok, .network]' <<<"$h")" '[0,1]' \
+    "the refused port's row"
+  expect_eq "$(jq -r '.requests | keys | length' <<<"$h")" 2 "hosts (no path, no user info)"
+  expect_eq "$(jq -r .latency_ms.samples <<<"$h")" 6
+  expect_eq "$(jq -r '.latency_ms.p99 > 0 and .latency_ms.p50 <= .latency_ms.p99' <<<"$h")" true \
+    "latency ($h)"
+  expect_contains "$m" "baton_http_client_requests_total{host=\"$hp\",outcome=\"ok\"} 3
+"
+  expect_contains "$m" "baton_http_client_requests_total{host=\"$hp\",outcome=\"http_4xx\"} 1
+"
+  expect_contains "$m" "baton_http_client_requests_total{host=\"$hp\",outcome=\"http_5xx\"} 1
+"
+  expect_contains "$m" "baton_http_client_requests_total{host=\"127.0.0.1:$dead\",outcome=\"network\"} 1
+"
+  expect_eq "$(grep -c '^baton_http_client_requests_total{' <<<"$m")" 4 "series counted"
+  expect_contains "$m" "baton_http_client_duration_seconds_bucket{le=\"+Inf\"} 6
+baton_http_client_duration_seconds_sum "
+  expect_contains "$m" "baton_http_client_duration_seconds_count 6
+"
+  expect_contains "$m" "baton_http_client_in_flight 1
+"
+  expect_eq "$(grep -cE 's3cret|hunter2|bob|/api/json' <<<"$m$h")" 0 "no path, query or user info"
+  promtool check metrics <<<"$m" >promtool.out 2>&1
+  expect_eq "$?" 0 "promtool: $(cat promtool.out)"
+  expect_contains "$(cat status.out)" \
+    "http client: 1 in flight; 6 requests to 2 host(s) (3 ok, 1 http_4xx, 1 http_5xx, 1 network); latency p50"
+}
+
 run_tests
