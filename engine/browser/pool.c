@@ -112,16 +112,20 @@ static void dispatch(pool_t *p) {
     open_some(p, &plan, pool_policy_warm_to_open(&p->pol, &plan), 0, 0);
 }
 
-static void on_kick(vtimer_t *t) { dispatch(t->data); }
+static void arm_idle(pool_t *p);
+
+static void on_kick(vtimer_t *t) {
+    dispatch(t->data);
+    arm_idle(t->data);
+}
 
 /* Dispatch runs from its own loop turn, never inside the caller's stack. */
 void pool_kick(pool_t *p) {
     if (!p->shut && !vtimer_active(&p->kick)) vtimer_start(p->clock, &p->kick, now_of(p), on_kick);
 }
 
-/* Idle disposal down to the warm minimum, and zombie collection. */
-static void on_tick(vtimer_t *t) {
-    pool_t *p = t->data;
+/* Idle disposal down to the warm minimum. */
+static void dispose_idle(pool_t *p) {
     double now = now_of(p);
     int total = pool_policy_count(&p->pol, -1, 0);
     pool_policy_page_t *pg;
@@ -129,8 +133,39 @@ static void on_tick(vtimer_t *t) {
         log_debug("page #%d idle for %.0fs: disposed", pg->no, now - pg->idle_since);
         pool_page_discard(PAGE_OF(pg), 0);
     }
+}
+
+static void on_idle(vtimer_t *t);
+
+/* A page reaches idle_timeout on time, not at the next tick. */
+static void arm_idle(pool_t *p) {
+    double due = pool_policy_idle_deadline(&p->pol);
+    if (p->shut || due == 0) {
+        vtimer_stop(p->clock, &p->idle);
+        return;
+    }
+    due += 0.001; /* past the deadline, whatever the rounding */
+    if (!vtimer_active(&p->idle) || p->idle.due != due)
+        vtimer_start(p->clock, &p->idle, due, on_idle);
+}
+
+static void on_idle(vtimer_t *t) {
+    pool_t *p = t->data;
+    dispose_idle(p);
+    double due = pool_policy_idle_deadline(&p->pol);
+    if (due != 0 && due + 0.001 <= now_of(p)) /* kept by the warm minimum */
+        vtimer_start(p->clock, &p->idle, now_of(p) + TICK, on_idle);
+    else
+        arm_idle(p);
+}
+
+/* Burst pages and retired browser contexts, missed deadlines, zombies. */
+static void on_tick(vtimer_t *t) {
+    pool_t *p = t->data;
+    dispose_idle(p);
+    arm_idle(p);
     if (++p->ticks % 5 == 0) chrome_reap();
-    vtimer_start(p->clock, &p->tick, now + TICK, on_tick);
+    vtimer_start(p->clock, &p->tick, now_of(p) + TICK, on_tick);
 }
 
 /* ---- the pool ---- */
@@ -156,7 +191,7 @@ int pool_new(pool_t **out, uv_loop_t *loop, vclock_t *clock, store_t *store, con
                                 .pages_per_bctx = conf->browser.pages_per_context,
                                 .idle_timeout = conf->browser.idle_timeout};
     pool_policy_init(&p->pol, &lim);
-    p->kick.data = p->tick.data = p;
+    p->kick.data = p->tick.data = p->idle.data = p;
     for (int i = 0; i < n; i++) {
         browser_t *b = &p->browsers[i];
         b->p = p;
@@ -255,6 +290,7 @@ void pool_shutdown(pool_t *p) {
     p->shut = 1;
     vtimer_stop(p->clock, &p->kick);
     vtimer_stop(p->clock, &p->tick);
+    vtimer_stop(p->clock, &p->idle);
     while (!list_empty(&p->pol.waiters))
         pool_waiter_fire(WAITER_AT(p->pol.waiters.next), NULL, ERR_CANCELLED,
                          "the engine is shutting down");

@@ -96,6 +96,7 @@ struct pool {
     int started, shut;
     chrome_plan_t plan; /* how browsers are launched (pool_start decides, once) */
     vtimer_t kick, tick;
+    vtimer_t idle; /* armed for the first idle page to reach idle_timeout */
     unsigned ticks;
     int64_t created_total, reused_total, recycled_total, crashes_total, leases_total;
     int64_t timeouts_total;

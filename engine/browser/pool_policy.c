@@ -435,6 +435,18 @@ pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, doubl
     return NULL;
 }
 
+double pool_policy_idle_deadline(const pool_policy_t *pp) {
+    if (pool_policy_count(pp, -1, 0) <= pp->lim.warm) return 0;
+    double first = 0;
+    list_each(it, &pp->pages) {
+        const pool_policy_page_t *pg = PAGE(it);
+        if (pg->state != POOL_PAGE_IDLE || pg->burst || pg->overflow) continue;
+        double due = pg->idle_since + pp->lim.idle_timeout;
+        if (first == 0 || due < first) first = due;
+    }
+    return first;
+}
+
 void pool_policy_timeout_message(char *buf, size_t n, double timeout, const char *trouble, int busy,
                                  int max_pages, int waiting) {
     if (!buf || n == 0) return;

@@ -268,6 +268,10 @@ pool_release_t pool_policy_release(const pool_policy_t *pp, const pool_policy_pa
  * pages not closing, kept up to date across calls. NULL when none. */
 pool_policy_page_t *pool_policy_next_idle_expired(const pool_policy_t *pp, double now, int *total);
 
+/* When the first regular idle page reaches idle_timeout (epoch seconds), while
+ * more than warm pages are open; 0 when none will. */
+double pool_policy_idle_deadline(const pool_policy_t *pp);
+
 /* Why a waiter got no page within timeout seconds, for its pool_timeout:
  * the reason a browser is down when one is (trouble, may be NULL), else how
  * busy the pool is. Writes at most n bytes to buf (NUL-terminated). */

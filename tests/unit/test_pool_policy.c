@@ -452,9 +452,10 @@ TEST(warm_pages_stay_open_others_are_disposed_after_idle_timeout) {
     pool_policy_bctx_t *x = fx_bctx(0, 0, "");
     pool_policy_page_t *a = fx_page(x, POOL_PAGE_IDLE, 0, 0);
     pool_policy_page_t *b = fx_page(x, POOL_PAGE_IDLE, 0, 30);
-    fx_page(x, POOL_PAGE_LEASED, 0, 0);
+    pool_policy_page_t *leased = fx_page(x, POOL_PAGE_LEASED, 0, 0);
     int total = pool_policy_count(&F.pp, -1, 0);
     CHECK_INT(total, 3);
+    CHECK(pool_policy_idle_deadline(&F.pp) == 60); /* a's, the first idle one */
     CHECK(pool_policy_next_idle_expired(&F.pp, 59.9, &total) == NULL);
     CHECK(pool_policy_next_idle_expired(&F.pp, 90, &total) == a);
     CHECK_INT(total, 2);
@@ -462,10 +463,13 @@ TEST(warm_pages_stay_open_others_are_disposed_after_idle_timeout) {
     CHECK(pool_policy_next_idle_expired(&F.pp, 90, &total) == b);
     CHECK_INT(total, 1);
     b->state = POOL_PAGE_CLOSING;
-    /* down to the warm minimum: the last idle one stays */
+    /* down to the warm minimum: the last idle one stays, and no deadline is armed */
     pool_policy_page_t *c = fx_page(x, POOL_PAGE_IDLE, 0, 0);
     (void)c;
     CHECK(pool_policy_next_idle_expired(&F.pp, 1000, &total) == NULL);
+    CHECK(pool_policy_idle_deadline(&F.pp) == 60); /* c's, while the leased one counts */
+    leased->state = POOL_PAGE_CLOSING;
+    CHECK(pool_policy_idle_deadline(&F.pp) == 0);
     /* and the warm minimum is opened even with nobody waiting */
     lim.warm = 2;
     fx_init(&lim, 1);
