@@ -196,6 +196,7 @@ baton = {
   json = json,
   error = prim.error,
   trigger = prim.trigger,
+  secret = prim.secret,
   log = make_log(nil, nil),
 }
 

@@ -1,6 +1,7 @@
 /* log.c — formats log lines (text or JSON via cJSON) and writes each with a
  * single write(2) so lines from the engine never interleave. */
 #include "log.h"
+#include "secret.h"
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -58,6 +59,16 @@ static void format_message(char *msg, const char *fmt, va_list ap) {
     snprintf(msg + cut, LOG_MARK_ROOM, LOG_TRUNCATED_MARK "%d bytes in all]", n);
 }
 
+/* Every line leaves through here, its secrets' values replaced by their marks. */
+static void write_line(const char *buf, size_t len) {
+    char *freeme;
+    size_t n;
+    const char *out = secret_redact_or_drop(buf, len, &n, &freeme);
+    ssize_t w = write(STDERR_FILENO, out, n);
+    (void)w;
+    free(freeme);
+}
+
 void log_emitv(log_level_t level, const char *job, long long run_id, const char *fmt, va_list ap) {
     if (!log_enabled(level)) return;
     char when[64], msg[LOG_MSG_MAX + LOG_MARK_ROOM], line[LOG_MSG_MAX + LOG_MARK_ROOM + 512];
@@ -81,8 +92,7 @@ void log_emitv(log_level_t level, const char *job, long long run_id, const char 
             if (grown) {
                 json = grown;
                 json[len++] = '\n';
-                ssize_t w = write(STDERR_FILENO, json, len);
-                (void)w;
+                write_line(json, len);
             }
             free(json);
             return;
@@ -99,8 +109,7 @@ void log_emitv(log_level_t level, const char *job, long long run_id, const char 
     if (n < 0) return;
     if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-    (void)w;
+    write_line(line, (size_t)n);
 }
 
 void log_emit(log_level_t level, const char *job, long long run_id, const char *fmt, ...) {

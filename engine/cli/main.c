@@ -13,6 +13,7 @@
 #include <cJSON.h>
 #include <libwebsockets.h>
 
+#include "base/secret.h"
 #include "conf/conf.h"
 #include "console/console.h"
 #include "drytest.h"
@@ -126,8 +127,11 @@ static int load_conf(const args_t *a, conf_t *conf) {
     }
     find_lua_dir(conf->lua_dir, sizeof conf->lua_dir);
     log_setup((log_level_t)conf->log_level, conf->log_json);
+    conf_secrets_declare(conf);
     return 0;
 }
+
+static void warn_line(void *ud, const char *line) { log_warn("%s", line); }
 
 /* check and plan: load the scripts on a virtual clock at --start. */
 static int cmd_look_ahead(const args_t *a, const conf_t *conf, int is_plan) {
@@ -179,7 +183,17 @@ static int print_versions(void) {
     return 0;
 }
 
-static int cmd_run(const args_t *a, const conf_t *conf) { return loop_run(conf); }
+/* Only `baton run` reads the secrets' values: test, check and plan never hold them. */
+static int cmd_run(const args_t *a, const conf_t *conf) {
+    char err[8192];
+    if (conf_secrets_read(conf, warn_line, NULL, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USER;
+    }
+    int rc = loop_run(conf);
+    secret_reset();
+    return rc;
+}
 
 static int cmd_look(const args_t *a, const conf_t *conf) { return cmd_look_ahead(a, conf, 0); }
 

@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <pwd.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/secret.h"
 #include "base/units.h"
 
 #define CONF_MEMORY_LIMIT (16u << 20) /* bytes the evaluation may hold at once */
@@ -40,7 +43,8 @@ typedef enum {
     K_SIZE,      /* size_t bytes in [min, max] */
     K_LIST,      /* char *[CONF_MAX_LIST] at offset, int count at size */
     K_BREAKERS,  /* name -> table of fields, into conf_t.breakers */
-    K_BOOL       /* int: 0 or 1, from a Lua boolean */
+    K_BOOL,      /* int: 0 or 1, from a Lua boolean */
+    K_SECRETS    /* name -> { env = VAR } or { file = PATH }, into conf_t.secrets */
 } conf_kind_t;
 
 enum {
@@ -258,6 +262,19 @@ static const conf_field_t conf_http_client[] = {{.name = "max_connections",
                                                  .flags = F_EMPTY},
                                                 {0}};
 
+#define S_(m) offsetof(conf_secret_t, m)
+static const conf_field_t conf_secret[] = {{.name = "env",
+                                            .kind = K_STRING,
+                                            .offset = S_(env),
+                                            .size = sizeof(((conf_secret_t *)0)->env),
+                                            .flags = F_NONEMPTY},
+                                           {.name = "file",
+                                            .kind = K_PATH,
+                                            .offset = S_(file),
+                                            .size = sizeof(((conf_secret_t *)0)->file),
+                                            .flags = F_NONEMPTY},
+                                           {0}};
+
 static const conf_field_t conf_top[] = {
     {.name = "scripts",
      .kind = K_PATH,
@@ -279,6 +296,7 @@ static const conf_field_t conf_top[] = {
     {.name = "defaults", .kind = K_TABLE, .fields = conf_defaults_keys},
     {.name = "breakers", .kind = K_BREAKERS, .fields = conf_breaker},
     {.name = "http_client", .kind = K_TABLE, .fields = conf_http_client},
+    {.name = "secrets", .kind = K_SECRETS, .fields = conf_secret},
     {0}};
 
 /* ---- the loader ---- */
@@ -939,6 +957,55 @@ static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
     qsort(c->breakers, (size_t)c->nbreakers, sizeof c->breakers[0], breaker_cmp);
 }
 
+static int secret_cmp(const void *a, const void *b) {
+    return strcmp(((const conf_secret_t *)a)->name, ((const conf_secret_t *)b)->name);
+}
+
+/* secrets = { NAME = { env = "VAR" } or { file = "path" }, ... }. */
+static void read_secrets(conf_loader_t *ld, int idx, const conf_field_t *f) {
+    lua_State *L = ld->L;
+    conf_t *c = ld->conf;
+    char odd[64];
+    if (!lua_istable(L, idx)) {
+        fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, idx));
+        return;
+    }
+    idx = lua_absindex(L, idx);
+    c->nsecrets = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t len = 0;
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        if (name) push_key(ld, name, len);
+        if (!name) {
+            fail(ld, "unknown key '%s%s'", key_name(ld), odd_key_text(L, -2, odd, sizeof odd));
+        } else if (strlen(name) != len || !secret_name_ok(name)) {
+            fail(ld,
+                 "%s: a secret's name is 1 to %d letters, digits, '_', '.' or '-', starting "
+                 "with a letter or '_'",
+                 key_name(ld), SECRET_NAME_MAX);
+        } else if (!lua_istable(L, -1)) {
+            fail(ld, "%s: expected a table ({ env = \"VAR\" } or { file = \"path\" }), got %s",
+                 key_name(ld), luaL_typename(L, -1));
+        } else if (c->nsecrets == CONF_MAX_SECRETS) {
+            fail(ld, "%s: more than %d secrets", key_name(ld), CONF_MAX_SECRETS);
+        } else {
+            conf_secret_t *sc = &c->secrets[c->nsecrets++];
+            memset(sc, 0, sizeof *sc);
+            memcpy(sc->name, name, len + 1);
+            int errors = ld->nerrors;
+            size_t off;
+            locate(ld, &sc->line, &off);
+            read_table(ld, -1, f->fields, (char *)sc);
+            if (ld->nerrors == errors && !!sc->env[0] == !!sc->file[0])
+                fail(ld, "%s: give exactly one of env = \"VAR\" and file = \"path\"", key_name(ld));
+        }
+        if (name) ld->nkeys--;
+        lua_pop(L, 1);
+    }
+    qsort(c->secrets, (size_t)c->nsecrets, sizeof c->secrets[0], secret_cmp);
+}
+
 /* The value at idx for field f, which lands at base + f->offset. */
 static void read_value(conf_loader_t *ld, int idx, const conf_field_t *f, char *base) {
     lua_State *L = ld->L;
@@ -974,6 +1041,9 @@ static void read_value(conf_loader_t *ld, int idx, const conf_field_t *f, char *
         break;
     case K_BREAKERS:
         read_breakers(ld, idx, f);
+        break;
+    case K_SECRETS:
+        read_secrets(ld, idx, f);
         break;
     case K_BOOL:
         read_bool(ld, idx, (int *)(void *)at);
@@ -1417,4 +1487,99 @@ void conf_breaker_opts(const conf_breaker_t *cb, breaker_opts_t *o) {
         o->min_calls = cb->min_calls;
         o->failure_rate = cb->failure_rate / 100.0;
     }
+}
+
+/* ---- secrets: names for every command, values for baton run ---- */
+
+void conf_secrets_declare(const conf_t *c) {
+    secret_reset();
+    for (int i = 0; i < c->nsecrets; i++) secret_declare(c->secrets[i].name);
+}
+
+enum { CONF_SECRET_MAX_BYTES = 64 * 1024 };
+
+/* The file of sc into buf (*len bytes): 0, or -EINVAL with why. */
+static int read_secret_file(const conf_secret_t *sc, char *buf, size_t *len, char *why,
+                            size_t whylen) {
+    int fd = open(sc->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        snprintf(why, whylen, "%s: %s", sc->file, strerror(errno));
+        return -EINVAL;
+    }
+    int rc = -EINVAL;
+    if (fstat(fd, &st) < 0)
+        snprintf(why, whylen, "%s: %s", sc->file, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(why, whylen, "%s is not a regular file", sc->file);
+    else if (st.st_mode & (S_IROTH | S_IWOTH))
+        snprintf(why, whylen, "%s can be read or written by others (mode %03o): chmod o-rw it",
+                 sc->file, (unsigned)(st.st_mode & 0777));
+    else if (st.st_size > CONF_SECRET_MAX_BYTES)
+        snprintf(why, whylen, "%s is larger than %d KB", sc->file, CONF_SECRET_MAX_BYTES / 1024);
+    else {
+        size_t n = 0;
+        ssize_t r = 0;
+        while (n < CONF_SECRET_MAX_BYTES &&
+               (r = read(fd, buf + n, CONF_SECRET_MAX_BYTES - n)) != 0) {
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) break;
+            n += (size_t)r;
+        }
+        if (r < 0) {
+            snprintf(why, whylen, "%s: %s", sc->file, strerror(errno));
+        } else {
+            if (n && buf[n - 1] == '\n') n--; /* as `echo KEY > file` writes it */
+            if (n && buf[n - 1] == '\r') n--;
+            *len = n;
+            rc = 0;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+int conf_secrets_read(const conf_t *c, void (*warn)(void *ud, const char *line), void *ud,
+                      char *err, size_t errlen) {
+    const char *path = c->path[0] ? c->path : "engine.conf";
+    char *buf = malloc(CONF_SECRET_MAX_BYTES);
+    char why[4400];
+    if (!buf) {
+        snprintf(err, errlen, "%s: secrets: out of memory", path);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < c->nsecrets; i++) {
+        const conf_secret_t *sc = &c->secrets[i];
+        int rc = 0;
+        if (sc->env[0]) {
+            const char *v = getenv(sc->env);
+            if (!v) {
+                snprintf(why, sizeof why,
+                         "%s:%d: secrets.%s: %s is not set; baton.secret(\"%s\") fails until it is",
+                         path, sc->line, sc->name, sc->env, sc->name);
+                if (warn) warn(ud, why);
+                continue;
+            }
+            rc = secret_set(sc->name, v, strlen(v));
+        } else {
+            size_t n = 0;
+            if (read_secret_file(sc, buf, &n, why, sizeof why) < 0) {
+                snprintf(err, errlen, "%s:%d: secrets.%s: %s", path, sc->line, sc->name, why);
+                secret_unset_all();
+                free(buf);
+                return -EINVAL;
+            }
+            rc = secret_set(sc->name, buf, n);
+            memset(buf, 0, n);
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "%s:%d: secrets.%s: %s", path, sc->line, sc->name,
+                     rc == -ENOENT ? "not declared (conf_secrets_declare first)" : "out of memory");
+            secret_unset_all();
+            free(buf);
+            return rc;
+        }
+    }
+    free(buf);
+    return 0;
 }

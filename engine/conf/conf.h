@@ -9,7 +9,7 @@
 
 #include "base/breaker.h"
 
-enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32 };
+enum { CONF_MAX_BREAKERS = 64, CONF_MAX_LIST = 32, CONF_MAX_SECRETS = 64 };
 
 /* The longest retry-budget window, seconds: the budget counts one slot a second. */
 enum { CONF_RETRY_WINDOW_MAX = 60 };
@@ -34,6 +34,14 @@ typedef struct conf_breaker {
     double slow_call;   /* a success slower than this counts as a failure; 0 = off */
     int probes;         /* calls let through while half-open; 1 */
 } conf_breaker_t;
+
+/* secrets.NAME: where a secret's value is read from at `baton run`'s start. */
+typedef struct conf_secret {
+    char name[64];
+    char env[256];   /* env = "VAR": the environment variable; "" when file */
+    char file[4096]; /* file = "secrets/x": resolved; "" when env */
+    int line;        /* the entry's line in engine.conf, for errors when read */
+} conf_secret_t;
 
 typedef struct conf {
     char path[4096];            /* the file loaded ("" when defaults only) */
@@ -95,6 +103,8 @@ typedef struct conf {
         char proxy[1024];    /* "" = none; else scheme://host:port (http, https, socks4, socks5) */
         char ca_file[4096];  /* "" = the system's CA store; else PEM file(s), resolved */
     } http_client;
+    conf_secret_t secrets[CONF_MAX_SECRETS]; /* secrets = { NAME = { env | file } } */
+    int nsecrets;
 } conf_t;
 
 /* Fills *c with every default (paths relative to the current directory). */
@@ -111,6 +121,18 @@ int conf_load(conf_t *c, const char *path, char *err, size_t errlen);
 /* The breaker state-machine options a `breakers` entry stands for (checked
  * by conf_load, so they are valid for every loaded entry). */
 void conf_breaker_opts(const conf_breaker_t *cb, breaker_opts_t *o);
+
+/* Declares every secret of c (base/secret.h) without a value: what scripts
+ * may name in baton.secret. Forgets the names declared before. */
+void conf_secrets_declare(const conf_t *c);
+
+/* Reads the value of every secret of c (baton run, at start): 0, or -EINVAL
+ * with "engine.conf:LINE: secrets.NAME: ..." in err for a file that is
+ * missing, unreadable, not a regular file, larger than 64 KB or readable or
+ * writable by others (one trailing newline is dropped). A variable that is not
+ * set leaves that secret unset with a line through warn (may be NULL). */
+int conf_secrets_read(const conf_t *c, void (*warn)(void *ud, const char *line), void *ud,
+                      char *err, size_t errlen);
 
 /* Releases what conf_load allocated (browser args and endpoints). */
 void conf_free(conf_t *c);

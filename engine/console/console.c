@@ -17,6 +17,7 @@
 
 #include <editline/readline.h>
 
+#include "base/secret.h"
 #include "base/list.h"
 #include "base/log.h"
 
@@ -172,18 +173,22 @@ static void on_written(uv_write_t *req, int status) {
 }
 
 static void send_reply(session_t *s, cJSON *reply) {
-    char *text = reply ? cJSON_PrintUnformatted(reply) : NULL;
+    char *text = reply ? cJSON_PrintUnformatted(reply) : NULL, *redacted = NULL;
     cJSON_Delete(reply);
     size_t n = text ? strlen(text) : 0;
+    /* An answer never shows a secret's value, whatever the expression was. */
+    const char *out = text ? secret_redact_or_drop(text, n, &n, &redacted) : NULL;
     write_req_t *w = text ? malloc(sizeof *w + n + 1) : NULL;
     if (!w) {
         free(text);
+        free(redacted);
         session_close(s); /* out of memory: the client sees the connection drop */
         return;
     }
-    memcpy(w->data, text, n);
+    memcpy(w->data, out, n);
     w->data[n] = '\n';
     free(text);
+    free(redacted);
     w->s = s;
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)(n + 1));
     if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &buf, 1, on_written) < 0) {

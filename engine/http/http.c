@@ -7,6 +7,7 @@
 
 #include <libwebsockets.h>
 
+#include "base/secret.h"
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -107,10 +108,16 @@ static int respond(struct lws *wsi, session_t *s, unsigned status, const char *c
                    const char *body, size_t len, const char *allow) {
     unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start,
                                        *end = &hdr[sizeof hdr - 1];
+    char *redacted;
+    body = secret_redact_or_drop(body, len, &len, &redacted); /* no answer carries a value */
     out_free(s);
     s->out = malloc(LWS_PRE + len + 1);
-    if (!s->out) return -1;
+    if (!s->out) {
+        free(redacted);
+        return -1;
+    }
     memcpy(s->out + LWS_PRE, body, len);
+    free(redacted);
     s->out_len = len;
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end)) return -1;
     static const char nostore[] = "no-store";
@@ -524,11 +531,17 @@ static void ws_queue_free(session_t *s) {
 }
 
 static void ws_push(session_t *s, const char *text, size_t len) {
+    char *redacted;
+    text = secret_redact_or_drop(text, len, &len, &redacted); /* nor does an event */
     ws_msg_t *m = malloc(sizeof *m + LWS_PRE + len);
-    if (!m) return;
+    if (!m) {
+        free(redacted);
+        return;
+    }
     m->next = NULL;
     m->len = len;
     memcpy(m->data + LWS_PRE, text, len);
+    free(redacted);
     if (s->q_len >= WS_QUEUE_MAX) { /* a client this far behind loses the oldest */
         ws_msg_t *old = s->q_head;
         s->q_head = old->next;

@@ -4,6 +4,7 @@
  * theirs (script_lend): run/run_lua.c adds the breakers and retry. */
 #include "script_int.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/secret.h"
 #include "base/units.h"
 #include "json.h"
 
@@ -168,6 +170,40 @@ static int l_baton_trigger(lua_State *L) {
     return 0;
 }
 
+/* baton.secret(name): the value engine.conf's secrets.NAME read at start.
+ * Where no value is ever read (check, plan, and baton test without
+ * t:secret) it answers the mark "[secret:NAME]", so scripts load and run. */
+static int l_baton_secret(lua_State *L) {
+    script_t *s = script_of(L);
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return err_raise(L, ERR_SCRIPT, "baton.secret: expected a secret's name, got %s",
+                         luaL_typename(L, 1));
+    const char *name = lua_tostring(L, 1), *value;
+    size_t len;
+    int rc = secret_get(name, &value, &len);
+    if (rc == -ENOENT) {
+        char names[512] = "";
+        size_t n = 0;
+        for (size_t i = 0; secret_name(i) && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  secret_name(i));
+        return err_raise(L, ERR_SCRIPT, "baton.secret: unknown secret '%s' (%s%s)", name,
+                         names[0] ? "engine.conf's secrets: " : "engine.conf declares no secrets",
+                         names);
+    }
+    if (rc == -ENODATA && s->host.dry_run) {
+        lua_pushfstring(L, SECRET_MARK_FMT, name);
+        return 1;
+    }
+    if (rc == -ENODATA)
+        return err_raise(L, ERR_SCRIPT,
+                         "baton.secret: '%s' has no value (see the warning at start: its "
+                         "variable is not set)",
+                         name);
+    lua_pushlstring(L, value, len);
+    return 1;
+}
+
 /* Loads a module for require: "a.b" → lua/a/b.lua, then <scripts>/lib/a/b.lua. */
 static int l_baton_load_module(lua_State *L) {
     script_t *s = script_of(L);
@@ -228,6 +264,7 @@ static const luaL_Reg baton_lib[] = {
     {"store_delete", l_baton_store_delete},
     {"store_incr", l_baton_store_incr},
     {"trigger", l_baton_trigger},
+    {"secret", l_baton_secret},
     {"load_module", l_baton_load_module},
     {"json_encode", json_l_encode},
     {"json_decode", json_l_decode},

@@ -13,10 +13,13 @@
 #include <uv.h>
 
 #include "base/fs.h"
+#include "base/secret.h"
 #include "base/units.h"
 #include "bounded.h"
 #include "pattern.h"
 #include "script_int.h"
+
+static int check_secret_names(lua_State *L, const char *path);
 
 enum { HOOK_COUNT = 1000 };
 
@@ -180,9 +183,57 @@ static int setup_p(lua_State *L) {
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - s->path) : 1, slash ? s->path : ".");
     if (fs_file_within(s->path, dir[0] ? dir : "/", SCRIPT_MAX_BYTES, why, sizeof why) < 0)
         return luaL_error(L, "%s", why);
+    check_secret_names(L, s->path);
     if (luaL_loadfilex(L, s->path, "t") != LUA_OK) return lua_error(L);
     s->mem_limit = s->host.memory_limit;
     lua_call(L, 0, 0);
+    return 0;
+}
+
+/* Every baton.secret("NAME") written with a literal name, outside a line
+ * comment, must name a declared secret: raised as "FILE:LINE: ..." before the
+ * script runs, so a typo fails the load rather than the first run. */
+static int check_secret_names(lua_State *L, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* the load that follows says why */
+    char *src = malloc(SCRIPT_MAX_BYTES + 1);
+    size_t n = src ? fread(src, 1, SCRIPT_MAX_BYTES, f) : 0;
+    fclose(f);
+    if (!src) return luaL_error(L, "%s: out of memory", path);
+    src[n] = 0;
+    static const char call[] = "baton.secret";
+    int line = 1;
+    const char *bol = src;
+    for (const char *p = src; *p; p++) {
+        if (*p == '\n') {
+            line++;
+            bol = p + 1;
+            continue;
+        }
+        if (*p != 'b' || strncmp(p, call, sizeof call - 1) != 0) continue;
+        const char *c = bol;
+        while (c + 1 < p && !(c[0] == '-' && c[1] == '-')) c++;
+        if (c + 1 < p) continue; /* in a comment */
+        const char *q = p + sizeof call - 1;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q == '(') q++;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q != '"' && *q != '\'') continue;
+        char quote = *q++, name[SECRET_NAME_MAX + 2];
+        size_t len = 0;
+        while (q[len] && q[len] != quote && q[len] != '\n' && len <= SECRET_NAME_MAX) len++;
+        if (q[len] != quote) continue;
+        memcpy(name, q, len);
+        name[len] = 0;
+        if (!secret_declared(name)) {
+            free(src);
+            return luaL_error(L,
+                              "%s:%d: baton.secret: unknown secret '%s' (engine.conf's "
+                              "secrets do not name it)",
+                              path, line, name);
+        }
+    }
+    free(src);
     return 0;
 }
 

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/secret.h"
+
 /* How long a statement waits on another connection's lock before it fails.
  * Short: the only expected contender is a second baton, which is an error. */
 static const int BUSY_TIMEOUT_MS = 250;
@@ -304,8 +306,17 @@ static int stmt_exec(store_t *s, sqlite3_stmt *st) {
     return code;
 }
 
+/* Every text the store keeps goes through here: a secret's value is stored as
+ * its mark (run results, errors, logs, ctx.store values alike). */
 static int bind_text(sqlite3_stmt *st, int i, const char *text) {
-    return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    if (!text) return sqlite3_bind_null(st, i);
+    if (!secret_any()) return sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+    char *copy = NULL;
+    size_t n;
+    const char *out = secret_redact_or_drop(text, strlen(text), &n, &copy);
+    if (!copy)
+        return sqlite3_bind_text(st, i, out, (int)n, SQLITE_STATIC); /* text, or the fixed drop */
+    return sqlite3_bind_text(st, i, copy, (int)n, free);
 }
 
 /* 0 stands for "none" in the public structs and is stored as NULL. */
