@@ -906,54 +906,78 @@ static int breaker_cmp(const void *a, const void *b) {
     return strcmp(((const conf_breaker_t *)a)->name, ((const conf_breaker_t *)b)->name);
 }
 
-/* breakers = { NAME = { failures = N, cooldown = DURATION }, ... }: replaces every breaker. */
-static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
+/* One NAME = { ... } entry of a named table, its value at the top of the stack. */
+typedef void (*named_entry_fn)(conf_loader_t *ld, const char *name, size_t len,
+                               const conf_field_t *f);
+
+/* A table of NAME = { ... } entries (breakers, secrets): each name must pass
+ * name_ok (rule says what it must be), each value is a table, at most max of
+ * them (*count, reset here, is the caller's count; entry adds to it). */
+static void read_named(conf_loader_t *ld, int idx, const conf_field_t *f, const char *what,
+                       int *count, int max, int (*name_ok)(const char *, size_t), const char *rule,
+                       const char *shape, named_entry_fn entry) {
     lua_State *L = ld->L;
-    conf_t *c = ld->conf;
     char odd[64];
     if (!lua_istable(L, idx)) {
         fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, idx));
         return;
     }
     idx = lua_absindex(L, idx);
-    c->nbreakers = 0;
+    *count = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         size_t len = 0;
         const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
         if (name) push_key(ld, name, len);
-        if (!name) {
+        if (!name)
             fail(ld, "unknown key '%s%s'", key_name(ld), odd_key_text(L, -2, odd, sizeof odd));
-        } else if (len == 0 || len >= sizeof c->breakers[0].name || strlen(name) != len) {
-            fail(ld, "%s: a breaker name must be 1 to %zu bytes without NUL", key_name(ld),
-                 sizeof c->breakers[0].name - 1);
-        } else if (!lua_istable(L, -1)) {
-            fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, -1));
-        } else if (c->nbreakers == CONF_MAX_BREAKERS) {
-            fail(ld, "%s: more than %d breakers", key_name(ld), CONF_MAX_BREAKERS);
-        } else {
-            conf_breaker_t *b = &c->breakers[c->nbreakers++];
-            memset(b, 0, sizeof *b);
-            memcpy(b->name, name, len + 1);
-            b->failures = 5;
-            b->cooldown = 300;
-            b->min_calls = 10;
-            b->failure_rate = 50;
-            b->probes = 1;
-            int errors = ld->nerrors;
-            read_table(ld, -1, f->fields, (char *)b);
-            breaker_opts_t o;
-            char why[256];
-            conf_breaker_opts(b, &o);
-            /* once its keys are valid: how they go together */
-            if (ld->nerrors == errors && b->window_calls > 0 && b->window_time > 0)
-                fail(ld, "%s: window_calls and window_time cannot both be set", key_name(ld));
-            else if (ld->nerrors == errors && breaker_opts_check(&o, why, sizeof why) < 0)
-                fail(ld, "%s: %s", key_name(ld), why);
-        }
+        else if (strlen(name) != len || !name_ok(name, len))
+            fail(ld, "%s: %s", key_name(ld), rule);
+        else if (!lua_istable(L, -1))
+            fail(ld, "%s: expected a table%s, got %s", key_name(ld), shape, luaL_typename(L, -1));
+        else if (*count == max)
+            fail(ld, "%s: more than %d %s", key_name(ld), max, what);
+        else
+            entry(ld, name, len, f);
         if (name) ld->nkeys--;
         lua_pop(L, 1);
     }
+}
+
+static int breaker_name_ok(const char *name, size_t len) {
+    (void)name;
+    return len > 0 && len < sizeof((conf_breaker_t *)0)->name;
+}
+
+static void read_breaker(conf_loader_t *ld, const char *name, size_t len, const conf_field_t *f) {
+    conf_breaker_t *b = &ld->conf->breakers[ld->conf->nbreakers++];
+    memset(b, 0, sizeof *b);
+    memcpy(b->name, name, len + 1);
+    b->failures = 5;
+    b->cooldown = 300;
+    b->min_calls = 10;
+    b->failure_rate = 50;
+    b->probes = 1;
+    int errors = ld->nerrors;
+    read_table(ld, -1, f->fields, (char *)b);
+    breaker_opts_t o;
+    char why[256];
+    conf_breaker_opts(b, &o);
+    /* once its keys are valid: how they go together */
+    if (ld->nerrors == errors && b->window_calls > 0 && b->window_time > 0)
+        fail(ld, "%s: window_calls and window_time cannot both be set", key_name(ld));
+    else if (ld->nerrors == errors && breaker_opts_check(&o, why, sizeof why) < 0)
+        fail(ld, "%s: %s", key_name(ld), why);
+}
+
+/* breakers = { NAME = { failures = N, cooldown = DURATION }, ... }: replaces every breaker. */
+static void read_breakers(conf_loader_t *ld, int idx, const conf_field_t *f) {
+    conf_t *c = ld->conf;
+    char rule[64];
+    snprintf(rule, sizeof rule, "a breaker name must be 1 to %zu bytes without NUL",
+             sizeof c->breakers[0].name - 1);
+    read_named(ld, idx, f, "breakers", &c->nbreakers, CONF_MAX_BREAKERS, breaker_name_ok, rule, "",
+               read_breaker);
     qsort(c->breakers, (size_t)c->nbreakers, sizeof c->breakers[0], breaker_cmp);
 }
 
@@ -961,48 +985,33 @@ static int secret_cmp(const void *a, const void *b) {
     return strcmp(((const conf_secret_t *)a)->name, ((const conf_secret_t *)b)->name);
 }
 
+static int conf_secret_name_ok(const char *name, size_t len) {
+    (void)len;
+    return secret_name_ok(name);
+}
+
+static void read_secret(conf_loader_t *ld, const char *name, size_t len, const conf_field_t *f) {
+    conf_secret_t *sc = &ld->conf->secrets[ld->conf->nsecrets++];
+    memset(sc, 0, sizeof *sc);
+    memcpy(sc->name, name, len + 1);
+    int errors = ld->nerrors;
+    size_t off;
+    locate(ld, &sc->line, &off);
+    read_table(ld, -1, f->fields, (char *)sc);
+    if (ld->nerrors == errors && !!sc->env[0] == !!sc->file[0])
+        fail(ld, "%s: give exactly one of env = \"VAR\" and file = \"path\"", key_name(ld));
+}
+
 /* secrets = { NAME = { env = "VAR" } or { file = "path" }, ... }. */
 static void read_secrets(conf_loader_t *ld, int idx, const conf_field_t *f) {
-    lua_State *L = ld->L;
     conf_t *c = ld->conf;
-    char odd[64];
-    if (!lua_istable(L, idx)) {
-        fail(ld, "%s: expected a table, got %s", key_name(ld), luaL_typename(L, idx));
-        return;
-    }
-    idx = lua_absindex(L, idx);
-    c->nsecrets = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        size_t len = 0;
-        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-        if (name) push_key(ld, name, len);
-        if (!name) {
-            fail(ld, "unknown key '%s%s'", key_name(ld), odd_key_text(L, -2, odd, sizeof odd));
-        } else if (strlen(name) != len || !secret_name_ok(name)) {
-            fail(ld,
-                 "%s: a secret's name is 1 to %d letters, digits, '_', '.' or '-', starting "
-                 "with a letter or '_'",
-                 key_name(ld), SECRET_NAME_MAX);
-        } else if (!lua_istable(L, -1)) {
-            fail(ld, "%s: expected a table ({ env = \"VAR\" } or { file = \"path\" }), got %s",
-                 key_name(ld), luaL_typename(L, -1));
-        } else if (c->nsecrets == CONF_MAX_SECRETS) {
-            fail(ld, "%s: more than %d secrets", key_name(ld), CONF_MAX_SECRETS);
-        } else {
-            conf_secret_t *sc = &c->secrets[c->nsecrets++];
-            memset(sc, 0, sizeof *sc);
-            memcpy(sc->name, name, len + 1);
-            int errors = ld->nerrors;
-            size_t off;
-            locate(ld, &sc->line, &off);
-            read_table(ld, -1, f->fields, (char *)sc);
-            if (ld->nerrors == errors && !!sc->env[0] == !!sc->file[0])
-                fail(ld, "%s: give exactly one of env = \"VAR\" and file = \"path\"", key_name(ld));
-        }
-        if (name) ld->nkeys--;
-        lua_pop(L, 1);
-    }
+    char rule[128];
+    snprintf(rule, sizeof rule,
+             "a secret's name is 1 to %d letters, digits, '_', '.' or '-', starting with a "
+             "letter or '_'",
+             SECRET_NAME_MAX);
+    read_named(ld, idx, f, "secrets", &c->nsecrets, CONF_MAX_SECRETS, conf_secret_name_ok, rule,
+               " ({ env = \"VAR\" } or { file = \"path\" })", read_secret);
     qsort(c->secrets, (size_t)c->nsecrets, sizeof c->secrets[0], secret_cmp);
 }
 

@@ -1067,3 +1067,30 @@ TEST(http_client_keys_have_ranges_and_a_proxy_url) {
     CHECK_CONF_ERROR("http_client = { max_conns = 3 }\n", "1: unknown key 'http_client.max_conns'");
     tmp_done();
 }
+
+TEST(secrets_are_read_and_their_bad_entries_are_errors) {
+    char err[512];
+    conf_t c;
+    tmp_init();
+    CHECK_INT(load_text(&c, "secrets = {\n  b = { env = \"B\" },\n  a = { file = \"s/a\" } }\n",
+                        err, sizeof err),
+              0);
+    CHECK_INT(c.nsecrets, 2);
+    CHECK_STR(c.secrets[0].name, "a"); /* sorted */
+    CHECK_INT(c.secrets[0].line, 3);
+    CHECK_STR(c.secrets[1].env, "B");
+    conf_free(&c);
+    CHECK_CONF_ERROR("secrets = 5\n", "1: secrets: expected a table, got number");
+    CHECK_CONF_ERROR("secrets = { a = \"X\" }\n",
+                     "1: secrets.a: expected a table ({ env = \"VAR\" } or { file = \"path\" }), "
+                     "got string");
+    CHECK_CONF_ERROR("secrets = { a = {} }\n",
+                     "1: secrets.a: give exactly one of env = \"VAR\" and file = \"path\"");
+    CHECK_CONF_ERROR("secrets = { a = { env = \"A\", file = \"f\" } }\n",
+                     "1: secrets.a: give exactly one of env = \"VAR\" and file = \"path\"");
+    CHECK_CONF_ERROR("secrets = { a = { token = \"x\" } }\n", "1: unknown key 'secrets.a.token'");
+    CHECK_CONF_ERROR("secrets = { [\"9x\"] = { env = \"A\" } }\n",
+                     "1: secrets.9x: a secret's name is 1 to 63 letters, digits, '_', '.' or '-', "
+                     "starting with a letter or '_'");
+    tmp_done();
+}
