@@ -85,6 +85,15 @@ soon() {
   echo "$((($(date +%s) + 4) % 60)) * * * * *"
 }
 
+# Starts JOB now through the running engine's HTTP API (http.listen on port 0):
+# a test that must not race the browser's start waits for it, then starts runs.
+run_job() {
+  local port
+  wait_for_log 'http: listening on' || return 1
+  port=$(grep -oE 'http: listening on [0-9.]+:[0-9]+' engine.out | head -1 | sed 's/.*://')
+  curl -s --max-time 5 -X POST "127.0.0.1:$port/api/jobs/$1/run" >/dev/null
+}
+
 # A TCP port on 127.0.0.1 nothing listens on (just now).
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
